@@ -1,0 +1,188 @@
+package cast
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Config is the shape of a CAST model. Its JSON form is the `model` object of the goldens' config.json
+// (extra keys there, such as derived token counts, are ignored).
+type Config struct {
+	ImgSize      int     `json:"img_size"`               // input height and width (224 for ViT-B/16)
+	PatchSize    int     `json:"patch_size"`             // patch side (16); ImgSize/PatchSize must be 14
+	InChans      int     `json:"in_chans"`               // 3 (RGB)
+	EmbedDim     int     `json:"embed_dim"`              // D: 768 for ViT-B
+	Depth        int     `json:"depth"`                  // blocks: 12
+	NumHeads     int     `json:"num_heads"`              // heads of both experts and of B-CAST: 12
+	MLPRatio     float64 `json:"mlp_ratio"`              // VideoMAE MLP ratio (4); the CLIP MLP is always 4·D
+	DownRatio    int     `json:"down_ratio"`             // B-CAST width d = D/DownRatio (2)
+	AdapterRatio float64 `json:"adapter_ratio"`          // adapter bottleneck = int(D·ratio) (0.25)
+	AllFrames    int     `json:"all_frames"`             // T input frames (16); even
+	TubeletSize  int     `json:"tubelet_size"`           // VideoMAE tubelet (must be 2)
+	NumClasses   int     `json:"num_classes"`            // single-head classes (174 SSv2, 400 K400); 0 for EPIC
+	Composition  bool    `json:"composition"`            // EPIC two-head model: noun (CLIP) + verb (VideoMAE)
+	NounClasses  int     `json:"noun_classes,omitempty"` // EPIC nouns (300)
+	VerbClasses  int     `json:"verb_classes,omitempty"` // EPIC verbs (97)
+}
+
+// Grid is the number of patches per side; CAST hard-codes 14.
+const Grid = 14
+
+// PatchesPerFrame is N = 14×14 = 196, hard-coded in the official CrossAttentionS2T.
+const PatchesPerFrame = Grid * Grid
+
+// UnmarshalJSON accepts the goldens' `model` object, including EPIC's `composition_heads` map
+// ({"noun(...)": 300, "verb(...)": 97}) and a null num_classes.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	type plain Config
+	var raw struct {
+		plain
+		NumClasses       *int           `json:"num_classes"`
+		CompositionHeads map[string]int `json:"composition_heads"`
+	}
+	raw.plain = plain(DefaultBase())
+	raw.plain.NumClasses = 0
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*c = Config(raw.plain)
+	if raw.NumClasses != nil {
+		c.NumClasses = *raw.NumClasses
+	}
+	for k, v := range raw.CompositionHeads {
+		switch {
+		case strings.HasPrefix(k, "noun"):
+			c.NounClasses = v
+		case strings.HasPrefix(k, "verb"):
+			c.VerbClasses = v
+		default:
+			return fmt.Errorf("composition_heads: unknown head %q (want noun… or verb…)", k)
+		}
+	}
+	if c.Composition {
+		if c.NounClasses == 0 {
+			c.NounClasses = 300
+		}
+		if c.VerbClasses == 0 {
+			c.VerbClasses = 97
+		}
+	}
+	return nil
+}
+
+// DefaultBase is the paper's ViT-B/16 configuration with the SSv2 head.
+func DefaultBase() Config {
+	return Config{ImgSize: 224, PatchSize: 16, InChans: 3, EmbedDim: 768, Depth: 12, NumHeads: 12, MLPRatio: 4,
+		DownRatio: 2, AdapterRatio: 0.25, AllFrames: 16, TubeletSize: 2, NumClasses: 174}
+}
+
+// Presets are the official configurations by name.
+var Presets = map[string]Config{
+	"base-ssv2": DefaultBase(),
+	"base-k400": func() Config { c := DefaultBase(); c.NumClasses = 400; return c }(),
+	"base-epic": func() Config {
+		c := DefaultBase()
+		c.NumClasses, c.Composition, c.NounClasses, c.VerbClasses = 0, true, 300, 97
+		return c
+	}(),
+}
+
+// PresetNames lists the preset names, sorted.
+func PresetNames() []string {
+	var names []string
+	for k := range Presets {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ParseConfig reads a config from JSON: either a bare model object or a goldens config.json with a
+// top-level "model" key.
+func ParseConfig(data []byte) (Config, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return Config{}, fmt.Errorf("config: not a JSON object: %w", err)
+	}
+	if m, ok := probe["model"]; ok {
+		data = m
+	}
+	var c Config
+	if err := json.Unmarshal(data, &c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports the first reason the config cannot describe a CAST model.
+func (c Config) Validate() error {
+	switch {
+	case c.ImgSize <= 0 || c.PatchSize <= 0:
+		return fmt.Errorf("config: img_size (%d) and patch_size (%d) must be positive", c.ImgSize, c.PatchSize)
+	case c.ImgSize%c.PatchSize != 0 || c.ImgSize/c.PatchSize != Grid:
+		return fmt.Errorf("config: CAST needs a 14×14 patch grid (B-CAST hard-codes 196 positions), but img_size %d / patch_size %d gives %g",
+			c.ImgSize, c.PatchSize, float64(c.ImgSize)/float64(c.PatchSize))
+	case c.InChans <= 0:
+		return fmt.Errorf("config: in_chans must be positive, got %d", c.InChans)
+	case c.EmbedDim <= 0 || c.Depth <= 0 || c.NumHeads <= 0:
+		return fmt.Errorf("config: embed_dim (%d), depth (%d) and num_heads (%d) must be positive", c.EmbedDim, c.Depth, c.NumHeads)
+	case c.EmbedDim%c.NumHeads != 0:
+		return fmt.Errorf("config: embed_dim %d is not divisible by num_heads %d", c.EmbedDim, c.NumHeads)
+	case c.DownRatio <= 0 || c.EmbedDim%c.DownRatio != 0 || (c.EmbedDim/c.DownRatio)%c.NumHeads != 0:
+		return fmt.Errorf("config: B-CAST width embed_dim/down_ratio = %d/%d must be a whole multiple of num_heads %d", c.EmbedDim, c.DownRatio, c.NumHeads)
+	case c.TubeletSize != 2:
+		return fmt.Errorf("config: CAST needs tubelet_size 2 (CLIP takes every second frame), got %d", c.TubeletSize)
+	case c.AllFrames <= 0 || c.AllFrames%2 != 0:
+		return fmt.Errorf("config: CAST needs an even, positive frame count, got all_frames %d", c.AllFrames)
+	case c.MLPRatio <= 0 || c.AdapterRatio <= 0 || c.AdapterHidden() == 0 || c.VMAEMLPHidden() == 0:
+		return fmt.Errorf("config: mlp_ratio (%g) and adapter_ratio (%g) must give positive hidden sizes", c.MLPRatio, c.AdapterRatio)
+	case c.Composition && (c.NounClasses <= 0 || c.VerbClasses <= 0):
+		return fmt.Errorf("config: the EPIC (composition) model needs noun and verb class counts, got %d and %d", c.NounClasses, c.VerbClasses)
+	case !c.Composition && c.NumClasses <= 0:
+		return fmt.Errorf("config: num_classes must be positive, got %d", c.NumClasses)
+	}
+	return nil
+}
+
+// SpatialFrames is Ts, the frames CLIP sees (1, 3, 5, …).
+func (c Config) SpatialFrames() int { return c.AllFrames / 2 }
+
+// TemporalSlots is Tt, VideoMAE's temporal token slots (frames / tubelet).
+func (c Config) TemporalSlots() int { return c.AllFrames / c.TubeletSize }
+
+// HeadDim is the expert attention head width D/h.
+func (c Config) HeadDim() int { return c.EmbedDim / c.NumHeads }
+
+// CrossDim is the B-CAST width d = D/down_ratio.
+func (c Config) CrossDim() int { return c.EmbedDim / c.DownRatio }
+
+// AdapterHidden is the adapter bottleneck int(D·adapter_ratio).
+func (c Config) AdapterHidden() int { return int(float64(c.EmbedDim) * c.AdapterRatio) }
+
+// CLIPMLPHidden is the CLIP MLP width, hard-coded 4·D.
+func (c Config) CLIPMLPHidden() int { return 4 * c.EmbedDim }
+
+// VMAEMLPHidden is the VideoMAE MLP width int(D·mlp_ratio).
+func (c Config) VMAEMLPHidden() int { return int(float64(c.EmbedDim) * c.MLPRatio) }
+
+// Heads lists the output heads in the order the official forward returns them: ["logits"], or
+// ["noun", "verb"] for the EPIC model.
+func (c Config) Heads() []string {
+	if c.Composition {
+		return []string{"noun", "verb"}
+	}
+	return []string{"logits"}
+}
+
+// HeadClasses is the class count of each head, in Heads() order.
+func (c Config) HeadClasses() []int {
+	if c.Composition {
+		return []int{c.NounClasses, c.VerbClasses}
+	}
+	return []int{c.NumClasses}
+}

@@ -25,7 +25,20 @@ type Config struct {
 	Composition  bool    `json:"composition"`            // EPIC two-head model: noun (CLIP) + verb (VideoMAE)
 	NounClasses  int     `json:"noun_classes,omitempty"` // EPIC nouns (300)
 	VerbClasses  int     `json:"verb_classes,omitempty"` // EPIC verbs (97)
+	// Experts selects an ablation: "" (both experts with B-CAST: CAST itself), "spatial" (the CLIP expert
+	// with its adapters only) or "temporal" (the VideoMAE expert with its adapters only). The single-expert
+	// models reproduce the paper's expert-vs-CAST comparison; official checkpoints are always "".
+	Experts string `json:"experts,omitempty"`
 }
+
+// UsesSpatial reports whether the model has the spatial (CLIP) expert.
+func (c Config) UsesSpatial() bool { return c.Experts != "temporal" }
+
+// UsesTemporal reports whether the model has the temporal (VideoMAE) expert.
+func (c Config) UsesTemporal() bool { return c.Experts != "spatial" }
+
+// UsesBCAST reports whether the model has B-CAST cross-attention (both experts).
+func (c Config) UsesBCAST() bool { return c.Experts == "" }
 
 // Grid is the number of patches per side; CAST hard-codes 14.
 const Grid = 14
@@ -143,6 +156,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: mlp_ratio (%g) and adapter_ratio (%g) must give positive hidden sizes", c.MLPRatio, c.AdapterRatio)
 	case c.Composition && (c.NounClasses <= 0 || c.VerbClasses <= 0):
 		return fmt.Errorf("config: the EPIC (composition) model needs noun and verb class counts, got %d and %d", c.NounClasses, c.VerbClasses)
+	case c.Experts != "" && c.Experts != "spatial" && c.Experts != "temporal":
+		return fmt.Errorf("config: experts must be empty (CAST), \"spatial\" or \"temporal\", got %q", c.Experts)
+	case c.Experts != "" && c.Composition:
+		return fmt.Errorf("config: single-expert ablations have one head; composition (EPIC) needs both experts")
 	case !c.Composition && c.NumClasses <= 0:
 		return fmt.Errorf("config: num_classes must be positive, got %d", c.NumClasses)
 	}

@@ -27,10 +27,15 @@ func (t Taps) put(name string, x *Node) {
 // logits tensor per head, in Config.Heads() order: [B, classes], or (noun [B, 300], verb [B, 97]) for EPIC.
 // Weights are read from ctx's variables, named like the official state dict (see Param).
 func Forward(ctx *context.Context, cfg Config, x *Node, taps Taps) []*Node {
-	s := spatialEmbed(ctx, cfg, x)  // [B·Ts, N+1, D]
-	t := temporalEmbed(ctx, cfg, x) // [B, Tt·N, D]
-	taps.put("spatial_embed_after_ln_pre", s)
-	taps.put("temporal_embed_after_pos", t)
+	var s, t *Node
+	if cfg.UsesSpatial() {
+		s = spatialEmbed(ctx, cfg, x) // [B·Ts, N+1, D]
+		taps.put("spatial_embed_after_ln_pre", s)
+	}
+	if cfg.UsesTemporal() {
+		t = temporalEmbed(ctx, cfg, x) // [B, Tt·N, D]
+		taps.put("temporal_embed_after_pos", t)
+	}
 	for i := 0; i < cfg.Depth; i++ {
 		s, t = block(ctx.In("blocks").In(strconv.Itoa(i)), cfg, s, t, taps, fmt.Sprintf("blocks.%d.", i))
 	}
@@ -94,24 +99,60 @@ func SinusoidTable(n, d int) [][]float32 {
 // block is one CAST block (CAST.md §1.5): per-expert MHSA with adapters, B-CAST in both directions on the
 // same inputs, then each expert's MLP with a parallel adapter scaled by 0.5.
 // s [B·Ts, N+1, D], t [B, Tt·N, D] → same shapes.
+// A single-expert ablation (Config.Experts) runs only its expert's steps; its other stream is nil.
 func block(ctx *context.Context, cfg Config, s, t *Node, taps Taps, prefix string) (*Node, *Node) {
 	// 1. MHSA + adapter (the adapter's own skip keeps the attention output).
-	n1 := layerNorm(ctx.In("clip_ln_1"), s, 1e-5)
-	a := clipAttention(ctx.In("clip_attn"), cfg, n1)
-	sa := adapter(ctx.In("S_Adapter"), a, true)
-	s = Add(s, sa)
-	m1 := layerNorm(ctx.In("norm1"), t, 1e-6)
-	b := vmaeAttention(ctx.In("attn"), cfg, m1)
-	tb := adapter(ctx.In("T_Adapter"), b, true)
-	t = Add(t, tb)
-	taps.put(prefix+"clip_ln_1.out", n1)
-	taps.put(prefix+"norm1.out", m1)
-	taps.put(prefix+"clip_attn.out", a)
-	taps.put(prefix+"S_Adapter.out", sa)
-	taps.put(prefix+"attn.out", b)
-	taps.put(prefix+"T_Adapter.out", tb)
+	if s != nil {
+		n1 := layerNorm(ctx.In("clip_ln_1"), s, 1e-5)
+		a := clipAttention(ctx.In("clip_attn"), cfg, n1)
+		sa := adapter(ctx.In("S_Adapter"), a, true)
+		s = Add(s, sa)
+		taps.put(prefix+"clip_ln_1.out", n1)
+		taps.put(prefix+"clip_attn.out", a)
+		taps.put(prefix+"S_Adapter.out", sa)
+	}
+	if t != nil {
+		m1 := layerNorm(ctx.In("norm1"), t, 1e-6)
+		b := vmaeAttention(ctx.In("attn"), cfg, m1)
+		tb := adapter(ctx.In("T_Adapter"), b, true)
+		t = Add(t, tb)
+		taps.put(prefix+"norm1.out", m1)
+		taps.put(prefix+"attn.out", b)
+		taps.put(prefix+"T_Adapter.out", tb)
+	}
 
 	// 2. B-CAST: both directions read the same bottlenecked n_s, n_t.
+	if cfg.UsesBCAST() {
+		s, t = bcast(ctx, cfg, s, t, taps, prefix)
+	}
+
+	// 3. FFN + parallel adapter scaled by 0.5 (Block.scale, absent from the paper's eq. 5).
+	if s != nil {
+		n2 := layerNorm(ctx.In("clip_ln_2"), s, 1e-5)
+		sm := clipMLP(ctx.In("clip_mlp"), n2)
+		sma := adapter(ctx.In("S_MLP_Adapter"), n2, false)
+		s = Add(s, Add(sm, MulScalar(sma, 0.5)))
+		taps.put(prefix+"clip_ln_2.out", n2)
+		taps.put(prefix+"clip_mlp.out", sm)
+		taps.put(prefix+"S_MLP_Adapter.out", sma)
+		taps.put(prefix+"out.s_x", s)
+	}
+	if t != nil {
+		m2 := layerNorm(ctx.In("norm2"), t, 1e-6)
+		tm := vmaeMLP(ctx.In("mlp"), m2)
+		tma := adapter(ctx.In("T_MLP_Adapter"), m2, false)
+		t = Add(t, Add(tm, MulScalar(tma, 0.5)))
+		taps.put(prefix+"norm2.out", m2)
+		taps.put(prefix+"mlp.out", tm)
+		taps.put(prefix+"T_MLP_Adapter.out", tma)
+		taps.put(prefix+"out.t_x", t)
+	}
+	return s, t
+}
+
+// bcast is B-CAST (CAST.md §1.4): bottleneck both streams to width d, exchange information with T2S and
+// S2T (both reading the same n_s, n_t), and project back up, as residuals. s [B·Ts, N+1, D], t [B, Tt·N, D].
+func bcast(ctx *context.Context, cfg Config, s, t *Node, taps Taps, prefix string) (*Node, *Node) {
 	ns := layerNorm(ctx.In("ln_s_cross"), linear(ctx.In("cross_s_down"), s), 1e-6) // [B·Ts, N+1, d]
 	nt := layerNorm(ctx.In("ln_t_cross"), linear(ctx.In("cross_t_down"), t), 1e-6) // [B, Tt·N, d]
 	t2s := crossT2S(ctx.In("t2s_cross"), cfg, ns, nt)
@@ -126,24 +167,6 @@ func block(ctx *context.Context, cfg Config, s, t *Node, taps Taps, prefix strin
 	taps.put(prefix+"s2t_cross.out", s2t)
 	taps.put(prefix+"cross_s_up.out", sUp)
 	taps.put(prefix+"cross_t_up.out", tUp)
-
-	// 3. FFN + parallel adapter scaled by 0.5 (Block.scale, absent from the paper's eq. 5).
-	n2 := layerNorm(ctx.In("clip_ln_2"), s, 1e-5)
-	sm := clipMLP(ctx.In("clip_mlp"), n2)
-	sma := adapter(ctx.In("S_MLP_Adapter"), n2, false)
-	s = Add(s, Add(sm, MulScalar(sma, 0.5)))
-	m2 := layerNorm(ctx.In("norm2"), t, 1e-6)
-	tm := vmaeMLP(ctx.In("mlp"), m2)
-	tma := adapter(ctx.In("T_MLP_Adapter"), m2, false)
-	t = Add(t, Add(tm, MulScalar(tma, 0.5)))
-	taps.put(prefix+"clip_ln_2.out", n2)
-	taps.put(prefix+"norm2.out", m2)
-	taps.put(prefix+"clip_mlp.out", sm)
-	taps.put(prefix+"S_MLP_Adapter.out", sma)
-	taps.put(prefix+"mlp.out", tm)
-	taps.put(prefix+"T_MLP_Adapter.out", tma)
-	taps.put(prefix+"out.s_x", s)
-	taps.put(prefix+"out.t_x", t)
 	return s, t
 }
 
@@ -174,9 +197,9 @@ func selfAttention(qkv *Node, heads int) *Node {
 	dims := qkv.Shape().Dimensions
 	batch, l, hd := dims[0], dims[1], dims[2]/(3*heads)
 	qkv = Reshape(qkv, batch, l, 3, heads, hd)
-	q := Squeeze(SliceAxis(qkv, 2, AxisElem(0)), 2) // [batch, L, h, hd]
-	k := Squeeze(SliceAxis(qkv, 2, AxisElem(1)), 2)
-	v := Squeeze(SliceAxis(qkv, 2, AxisElem(2)), 2)
+	q := Squeeze(sliceRange(qkv, 2, 0, 1), 2) // [batch, L, h, hd]
+	k := Squeeze(sliceRange(qkv, 2, 1, 2), 2)
+	v := Squeeze(sliceRange(qkv, 2, 2, 3), 2)
 	return attention(q, k, v)
 }
 
@@ -200,9 +223,9 @@ func attention(q, k, v *Node) *Node {
 func crossT2S(ctx *context.Context, cfg Config, ns, nt *Node) *Node {
 	b, ts, tt, n, d := nt.Shape().Dimensions[0], cfg.SpatialFrames(), cfg.TemporalSlots(), PatchesPerFrame, cfg.CrossDim()
 	g := ns.Graph()
-	cls := SliceAxis(ns, 1, AxisElem(0))                             // [B·Ts, 1, d]
-	pat := Reshape(SliceAxis(ns, 1, AxisRangeToEnd(1)), b, ts, n, d) // [B, Ts, N, d]
-	pat = TransposeAllDims(pat, 0, 2, 1, 3)                          // [B, N, Ts, d]
+	cls := sliceRange(ns, 1, 0, 1)                         // [B·Ts, 1, d]
+	pat := Reshape(sliceRange(ns, 1, 1, n+1), b, ts, n, d) // [B, Ts, N, d]
+	pat = TransposeAllDims(pat, 0, 2, 1, 3)                // [B, N, Ts, d]
 	pat = addB(pat, Param(ctx, g, "clip_time_pos", ts, d))
 	tk := TransposeAllDims(Reshape(nt, b, tt, n, d), 0, 2, 1, 3) // [B, N, Tt, d]
 	tk = addB(tk, Param(ctx, g, "vmae_time_pos", tt, d))
@@ -219,10 +242,10 @@ func crossT2S(ctx *context.Context, cfg Config, ns, nt *Node) *Node {
 func crossS2T(ctx *context.Context, cfg Config, ns, nt *Node) *Node {
 	b, tt, n, d := nt.Shape().Dimensions[0], cfg.TemporalSlots(), PatchesPerFrame, cfg.CrossDim()
 	g := ns.Graph()
-	pat := SliceAxis(ns, 1, AxisRangeToEnd(1)) // [B·Ts, N, d]
+	pat := sliceRange(ns, 1, 1, n+1) // [B·Ts, N, d]
 	pat = addB(pat, Param(ctx, g, "clip_space_pos", n, d))
 	tq := addB(Reshape(nt, b*tt, n, d), Param(ctx, g, "vmae_space_pos", n, d)) // [B·Tt, N, d]
-	o := crossAttention(ctx, cfg, "s2t", tq, pat)                             // [B·Tt, N, d]
+	o := crossAttention(ctx, cfg, "s2t", tq, pat)                              // [B·Tt, N, d]
 	return Reshape(linear(ctx.In("t2s_proj"), o), b, tt*n, d)
 }
 
@@ -237,8 +260,8 @@ func crossAttention(ctx *context.Context, cfg Config, kind string, xq, xkv *Node
 	q = Reshape(addB(q, Param(ctx, g, kind+"_q_bias", d)), batch, lq, heads, hd)
 	kv := DotGeneral(xkv, []int{2}, nil, Param(ctx, g, kind+"_kv.weight", 2*d, d), []int{1}, nil)
 	kv = Reshape(addB(kv, Param(ctx, g, kind+"_kv_bias", 2*d)), batch, lk, 2, heads, hd)
-	k := Squeeze(SliceAxis(kv, 2, AxisElem(0)), 2)
-	v := Squeeze(SliceAxis(kv, 2, AxisElem(1)), 2)
+	k := Squeeze(sliceRange(kv, 2, 0, 1), 2)
+	v := Squeeze(sliceRange(kv, 2, 1, 2), 2)
 	return attention(q, k, v)
 }
 
@@ -265,20 +288,37 @@ func vmaeMLP(ctx *context.Context, x *Node) *Node {
 
 // head pools both streams and applies the classifier(s) (CAST.md §1.6). s [B·Ts, N+1, D], t [B, Tt·N, D].
 func head(ctx *context.Context, cfg Config, s, t *Node, taps Taps) []*Node {
-	b, d := t.Shape().Dimensions[0], cfg.EmbedDim
-	cls := Reshape(SliceAxis(s, 1, AxisElem(0)), b, cfg.SpatialFrames(), d) // [B, Ts, D]
-	sFeat := layerNorm(ctx.In("clip_ln_post"), ReduceMean(cls, 1), 1e-5)    // [B, D]
-	tFeat := layerNorm(ctx.In("vmae_fc_norm"), ReduceMean(t, 1), 1e-6)      // [B, D]
-	taps.put("spatial_feature_after_ln_post", sFeat)
-	taps.put("temporal_feature_after_fc_norm", tFeat)
+	d := cfg.EmbedDim
+	var sFeat, tFeat, na, va *Node
+	if s != nil {
+		b := s.Shape().Dimensions[0] / cfg.SpatialFrames()
+		cls := Reshape(sliceRange(s, 1, 0, 1), b, cfg.SpatialFrames(), d)   // [B, Ts, D]
+		sFeat = layerNorm(ctx.In("clip_ln_post"), ReduceMean(cls, 1), 1e-5) // [B, D]
+		taps.put("spatial_feature_after_ln_post", sFeat)
+	}
+	if t != nil {
+		tFeat = layerNorm(ctx.In("vmae_fc_norm"), ReduceMean(t, 1), 1e-6) // [B, D]
+		taps.put("temporal_feature_after_fc_norm", tFeat)
+	}
 	if cfg.Composition {
 		return []*Node{linear(ctx.In("head_noun"), sFeat), linear(ctx.In("head_verb"), tFeat)}
 	}
-	na := adapter(ctx.In("noun_last_Adapter"), sFeat, false)
-	va := adapter(ctx.In("verb_last_Adapter"), tFeat, false)
-	taps.put("noun_last_Adapter.out", na)
-	taps.put("verb_last_Adapter.out", va)
-	return []*Node{linear(ctx.In("head"), Add(na, va))}
+	var sum *Node
+	if sFeat != nil {
+		na = adapter(ctx.In("noun_last_Adapter"), sFeat, false)
+		taps.put("noun_last_Adapter.out", na)
+		sum = na
+	}
+	if tFeat != nil {
+		va = adapter(ctx.In("verb_last_Adapter"), tFeat, false)
+		taps.put("verb_last_Adapter.out", va)
+		if sum == nil {
+			sum = va
+		} else {
+			sum = Add(na, va)
+		}
+	}
+	return []*Node{linear(ctx.In("head"), sum)}
 }
 
 // linear is PyTorch's Linear: x·Wᵀ + b with W [out, in] read from "weight" and "bias" in ctx's scope.
@@ -366,4 +406,35 @@ func lead(x, v *Node) *Node {
 		return ExpandAxes(v, axes...)
 	}
 	return v
+}
+
+// sliceRange returns x[..., start:end, ...] along axis. It gathers instead of slicing because Slice's
+// gradient (Pad) is not implemented by the pure-Go backend (gomlx v0.26.0), and this same graph is trained
+// there; Gather's gradient is a ScatterSum, which is.
+func sliceRange(x *Node, axis, start, end int) *Node {
+	rank := x.Rank()
+	perm := make([]int, 0, rank) // axis first, then the others in order
+	perm = append(perm, axis)
+	for i := 0; i < rank; i++ {
+		if i != axis {
+			perm = append(perm, i)
+		}
+	}
+	inv := make([]int, rank)
+	for i, p := range perm {
+		inv[p] = i
+	}
+	xt := x
+	if axis != 0 {
+		xt = TransposeAllDims(x, perm...)
+	}
+	idx := make([][]int32, end-start)
+	for i := range idx {
+		idx[i] = []int32{int32(start + i)}
+	}
+	y := Gather(xt, Const(x.Graph(), idx), true) // [end-start, other axes...]
+	if axis != 0 {
+		y = TransposeAllDims(y, inv...)
+	}
+	return y
 }

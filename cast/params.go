@@ -27,62 +27,87 @@ func (c Config) StateDict() []ParamSpec {
 	norm := func(name string, dim int) { add(name+".weight", dim); add(name+".bias", dim) }
 	adapter := func(name string) { linear(name+".D_fc1", ah, d); linear(name+".D_fc2", d, ah) }
 
-	add("clip_class_embedding", d)
-	add("clip_positional_embedding", n+1, d)
-	add("patch_embed.proj.weight", d, ch, k, p, p)
-	add("patch_embed.proj.bias", d)
-	add("clip_conv1.weight", d, ch, p, p)
-	norm("clip_ln_pre", d)
+	sp, tp := c.UsesSpatial(), c.UsesTemporal()
+	if sp {
+		add("clip_class_embedding", d)
+		add("clip_positional_embedding", n+1, d)
+	}
+	if tp {
+		add("patch_embed.proj.weight", d, ch, k, p, p)
+		add("patch_embed.proj.bias", d)
+	}
+	if sp {
+		add("clip_conv1.weight", d, ch, p, p)
+		norm("clip_ln_pre", d)
+	}
 	for i := 0; i < c.Depth; i++ {
 		b := "blocks." + strconv.Itoa(i) + "."
-		norm(b+"clip_ln_1", d)
-		add(b+"clip_attn.in_proj_weight", 3*d, d)
-		add(b+"clip_attn.in_proj_bias", 3*d)
-		linear(b+"clip_attn.out_proj", d, d)
-		adapter(b + "S_Adapter")
-		norm(b+"norm1", d)
-		add(b+"attn.q_bias", d)
-		add(b+"attn.v_bias", d)
-		add(b+"attn.qkv.weight", 3*d, d)
-		linear(b+"attn.proj", d, d)
-		adapter(b + "T_Adapter")
-		linear(b+"cross_s_down", dc, d)
-		linear(b+"cross_t_down", dc, d)
-		norm(b+"ln_s_cross", dc)
-		norm(b+"ln_t_cross", dc)
-		add(b+"t2s_cross.clip_time_pos", c.SpatialFrames(), dc)
-		add(b+"t2s_cross.vmae_time_pos", c.TemporalSlots(), dc)
-		add(b+"t2s_cross.t2s_q_bias", dc)
-		add(b+"t2s_cross.t2s_kv_bias", 2*dc)
-		add(b+"t2s_cross.t2s_q.weight", dc, dc)
-		add(b+"t2s_cross.t2s_kv.weight", 2*dc, dc)
-		linear(b+"t2s_cross.t2s_proj", dc, dc)
-		add(b+"s2t_cross.clip_space_pos", n, dc)
-		add(b+"s2t_cross.vmae_space_pos", n, dc)
-		add(b+"s2t_cross.s2t_q_bias", dc)
-		add(b+"s2t_cross.s2t_kv_bias", 2*dc)
-		add(b+"s2t_cross.s2t_q.weight", dc, dc)
-		add(b+"s2t_cross.s2t_kv.weight", 2*dc, dc)
-		linear(b+"s2t_cross.t2s_proj", dc, dc)
-		linear(b+"cross_s_up", d, dc)
-		linear(b+"cross_t_up", d, dc)
-		norm(b+"clip_ln_2", d)
-		linear(b+"clip_mlp.c_fc", c.CLIPMLPHidden(), d)
-		linear(b+"clip_mlp.c_proj", d, c.CLIPMLPHidden())
-		adapter(b + "S_MLP_Adapter")
-		norm(b+"norm2", d)
-		linear(b+"mlp.fc1", c.VMAEMLPHidden(), d)
-		linear(b+"mlp.fc2", d, c.VMAEMLPHidden())
-		adapter(b + "T_MLP_Adapter")
+		if sp {
+			norm(b+"clip_ln_1", d)
+			add(b+"clip_attn.in_proj_weight", 3*d, d)
+			add(b+"clip_attn.in_proj_bias", 3*d)
+			linear(b+"clip_attn.out_proj", d, d)
+			adapter(b + "S_Adapter")
+		}
+		if tp {
+			norm(b+"norm1", d)
+			add(b+"attn.q_bias", d)
+			add(b+"attn.v_bias", d)
+			add(b+"attn.qkv.weight", 3*d, d)
+			linear(b+"attn.proj", d, d)
+			adapter(b + "T_Adapter")
+		}
+		if c.UsesBCAST() {
+			linear(b+"cross_s_down", dc, d)
+			linear(b+"cross_t_down", dc, d)
+			norm(b+"ln_s_cross", dc)
+			norm(b+"ln_t_cross", dc)
+			add(b+"t2s_cross.clip_time_pos", c.SpatialFrames(), dc)
+			add(b+"t2s_cross.vmae_time_pos", c.TemporalSlots(), dc)
+			add(b+"t2s_cross.t2s_q_bias", dc)
+			add(b+"t2s_cross.t2s_kv_bias", 2*dc)
+			add(b+"t2s_cross.t2s_q.weight", dc, dc)
+			add(b+"t2s_cross.t2s_kv.weight", 2*dc, dc)
+			linear(b+"t2s_cross.t2s_proj", dc, dc)
+			add(b+"s2t_cross.clip_space_pos", n, dc)
+			add(b+"s2t_cross.vmae_space_pos", n, dc)
+			add(b+"s2t_cross.s2t_q_bias", dc)
+			add(b+"s2t_cross.s2t_kv_bias", 2*dc)
+			add(b+"s2t_cross.s2t_q.weight", dc, dc)
+			add(b+"s2t_cross.s2t_kv.weight", 2*dc, dc)
+			linear(b+"s2t_cross.t2s_proj", dc, dc)
+			linear(b+"cross_s_up", d, dc)
+			linear(b+"cross_t_up", d, dc)
+		}
+		if sp {
+			norm(b+"clip_ln_2", d)
+			linear(b+"clip_mlp.c_fc", c.CLIPMLPHidden(), d)
+			linear(b+"clip_mlp.c_proj", d, c.CLIPMLPHidden())
+			adapter(b + "S_MLP_Adapter")
+		}
+		if tp {
+			norm(b+"norm2", d)
+			linear(b+"mlp.fc1", c.VMAEMLPHidden(), d)
+			linear(b+"mlp.fc2", d, c.VMAEMLPHidden())
+			adapter(b + "T_MLP_Adapter")
+		}
 	}
-	norm("clip_ln_post", d)
-	norm("vmae_fc_norm", d)
+	if sp {
+		norm("clip_ln_post", d)
+	}
+	if tp {
+		norm("vmae_fc_norm", d)
+	}
 	if c.Composition {
 		linear("head_verb", c.VerbClasses, d)
 		linear("head_noun", c.NounClasses, d)
 	} else {
-		adapter("noun_last_Adapter")
-		adapter("verb_last_Adapter")
+		if sp {
+			adapter("noun_last_Adapter")
+		}
+		if tp {
+			adapter("verb_last_Adapter")
+		}
 		linear("head", c.NumClasses, d)
 	}
 	return specs

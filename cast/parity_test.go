@@ -1,7 +1,6 @@
 package cast_test
 
 import (
-	"fmt"
 	"math"
 	"os"
 	"testing"
@@ -13,14 +12,6 @@ import (
 	"github.com/castvideo/castgo/internal/golden"
 	"github.com/castvideo/castgo/internal/npy"
 )
-
-// goldenCase is one folder of ../shared/goldens with the weights seed of its hash recipe.
-type goldenCase struct {
-	name      string
-	weightSeed int
-	inputSeed int
-	tol       float64 // max |Δlogit| allowed (CAST.md §B.4)
-}
 
 func loadGoldenConfig(t testing.TB, name string) cast.Config {
 	t.Helper()
@@ -163,4 +154,43 @@ func indexByte(s string, b byte) int {
 	return -1
 }
 
-var _ = fmt.Sprintf
+// TestLogitsParity compares every logit of each golden model, weights rebuilt from the hash recipe of its
+// config.json, at the tolerances of CAST.md §B.4 (base takes about two minutes on the pure-Go backend).
+func TestLogitsParity(t *testing.T) {
+	cases := []struct {
+		name       string
+		weightSeed int
+		tol        float64
+		outputs    []string // golden logits files in Config.Heads() order
+	}{
+		{"tiny", 1, 1e-4, []string{"logits.npy"}},
+		{"tiny_compo", 3, 1e-4, []string{"logits_noun.npy", "logits_verb.npy"}},
+		{"small", 4, 5e-4, []string{"logits.npy"}},
+		{"base", 5, 5e-4, []string{"logits.npy"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if testing.Short() && c.name == "base" {
+				t.Skip("base takes minutes; run without -short")
+			}
+			cfg := loadGoldenConfig(t, c.name)
+			m := newGoModel(t, cfg, hashWeights(cfg, c.weightSeed))
+			shape, x := readNPY(t, "goldens", c.name, "input.npy")
+			got, err := m.Run(x, shape[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, f := range c.outputs {
+				_, want := readNPY(t, "goldens", c.name, f)
+				if len(got[i]) != len(want) {
+					t.Fatalf("%s: %d logits, golden has %d", f, len(got[i]), len(want))
+				}
+				d := maxAbsDiff(got[i], want)
+				if d > c.tol {
+					t.Errorf("%s: max |Δlogit| = %.3g > %.0e", f, d, c.tol)
+				}
+				t.Logf("%s %s: max |Δlogit| = %.3g (tolerance %.0e)", c.name, f, d, c.tol)
+			}
+		})
+	}
+}

@@ -85,7 +85,7 @@ type opArg struct{ kind, n int }
 
 // opArgs describes the argument of every opcode of pickle protocols 0–5 (see Python's pickletools).
 var opArgs = func() (t [256]opArg) {
-	for _, op := range "(.012NQRabd}elo]stu)\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94\x97\x98" {
+	for _, op := range []byte("(.012NQRabd}elo]stu)\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94\x97\x98") {
 		t[op] = opArg{argNone, 0}
 	}
 	for op, n := range map[byte]int{'J': 4, 'K': 1, 'M': 2, 'h': 1, 'j': 4, 'q': 1, 'r': 4, 'G': 8,
@@ -96,7 +96,7 @@ var opArgs = func() (t [256]opArg) {
 		0x8d: 8, 0x8e: 8, 0x96: 8} {
 		t[op] = opArg{argLen, n}
 	}
-	for _, op := range "FILPSVgp" {
+	for _, op := range []byte("FILPSVgp") {
 		t[op] = opArg{argLines, 1}
 	}
 	t['c'] = opArg{argLines, 2}
@@ -250,8 +250,8 @@ func (c *opaqueClass) PyNew(args ...any) (any, error) { return &opaqueObject{cla
 // opaqueObject is an instance of an opaqueClass; its state is discarded.
 type opaqueObject struct{ class *opaqueClass }
 
-func (o *opaqueObject) PySetState(any) error                { return nil }
-func (o *opaqueObject) PyDictSet(key, value any) error      { return nil }
+func (o *opaqueObject) PySetState(any) error                  { return nil }
+func (o *opaqueObject) PyDictSet(key, value any) error        { return nil }
 func (o *opaqueObject) PySetAttr(key string, value any) error { return nil }
 
 func (o *opaqueObject) String() string { return o.class.module + "." + o.class.name + " object" }

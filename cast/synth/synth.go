@@ -24,6 +24,8 @@ package synth
 import (
 	"math"
 	"math/rand/v2"
+
+	"github.com/castvideo/castgo/cast/preprocess"
 )
 
 // Shapes and colours of the target objects (the "what" of a class).
@@ -87,13 +89,6 @@ func Label(index int) int {
 	return (index%n + n) % n
 }
 
-// Frame is one RGB24 video frame: Width×Height pixels stored row-major as packed R, G, B bytes
-// (len(Pix) == 3*Width*Height). It has the shape of preprocess.Frame, with which it is to be unified.
-type Frame struct {
-	Width, Height int
-	Pix           []byte
-}
-
 // Options sets the geometry and timing of generated clips. A zero field takes its default.
 type Options struct {
 	Frames int // frames per clip (default 16)
@@ -126,10 +121,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Clip renders clip index of the dataset with the given seed and returns its opt.Frames frames and its
-// label (Label(index)). The result depends only on (seed, index, opt): the same arguments give identical
+// Clip renders clip index of the dataset with the given seed and returns its opt.Frames RGB24 frames of
+// opt.Width×opt.Height pixels and its label (Label(index)). The result depends only on (seed, index, opt): the same arguments give identical
 // pixels on every platform and in every process.
-func Clip(seed int64, index int, opt Options) (frames []Frame, label int) {
+func Clip(seed int64, index int, opt Options) (frames []preprocess.Frame, label int) {
 	opt = opt.withDefaults()
 	label = Label(index)
 	rng := rand.New(rand.NewPCG(splitmix(uint64(seed)), splitmix(uint64(index)^0x5851f42d4c957f2d)))
@@ -264,7 +259,7 @@ func background(rng *rand.Rand, w, h int) []float32 {
 
 // render draws the scene as class label. Backward motions run the forward motion's timeline in reverse,
 // noise included, so they are exact time reversals of their partners.
-func (sc *scene) render(label int) []Frame {
+func (sc *scene) render(label int) []preprocess.Frame {
 	wt, how := whats[label/len(hows)], label%len(hows)
 	backward := how == motionLeft || how == motionShrink
 	rgb := wt.rgb
@@ -272,7 +267,7 @@ func (sc *scene) render(label int) []Frame {
 		rgb[k] += sc.jitter[k]
 	}
 	buf := make([]float32, len(sc.bg))
-	frames := make([]Frame, sc.t)
+	frames := make([]preprocess.Frame, sc.t)
 	for f := range frames {
 		tf := f // the forward timeline's frame shown as frame f
 		if backward {
@@ -301,12 +296,12 @@ func (sc *scene) render(label int) []Frame {
 	return frames
 }
 
-func toFrame(buf []float32, w, h int) Frame {
+func toFrame(buf []float32, w, h int) preprocess.Frame {
 	pix := make([]byte, len(buf))
 	for i, v := range buf {
 		pix[i] = byte(clampf(math.Round(float64(v)), 0, 255))
 	}
-	return Frame{Width: w, Height: h, Pix: pix}
+	return preprocess.Frame{Width: w, Height: h, Pix: pix}
 }
 
 // drawShape composites an opaque shape of the given size (about its diameter) centred at (cx, cy) and

@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/castvideo/castgo/cast/preprocess"
 )
 
 func TestClassesGrid(t *testing.T) {
@@ -69,6 +71,9 @@ func TestClipShape(t *testing.T) {
 				t.Fatalf("%+v: %d frames, want %d", tc.opt, len(frames), tc.frames)
 			}
 			for _, f := range frames {
+				if err := f.Validate(); err != nil {
+					t.Fatalf("%+v: %v", tc.opt, err)
+				}
 				if f.Width != tc.w || f.Height != tc.h || len(f.Pix) != 3*tc.w*tc.h {
 					t.Fatalf("%+v: frame %dx%d with %d bytes, want %dx%d", tc.opt, f.Width, f.Height, len(f.Pix), tc.w, tc.h)
 				}
@@ -116,7 +121,7 @@ func TestReversal(t *testing.T) {
 
 // targetStats returns the centroid x and the count of pixels whose colour is dominated by the target's
 // channel (red for red targets, blue for blue ones).
-func targetStats(f Frame, blue bool) (cx float64, n int) {
+func targetStats(f preprocess.Frame, blue bool) (cx float64, n int) {
 	for y := range f.Height {
 		for x := range f.Width {
 			p := f.Pix[3*(y*f.Width+x):]

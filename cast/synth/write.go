@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/castvideo/castgo/cast/preprocess"
 )
 
 // WriteDataset renders clips 0 … clips-1 of the dataset with the given seed and writes them to dir
@@ -59,7 +61,7 @@ func WriteDataset(ctx context.Context, dir string, seed int64, clips int, opt Op
 }
 
 // encode pipes frames as raw RGB24 into ffmpeg, writing an H.264 MP4 to path via a temporary file.
-func encode(ctx context.Context, ffmpeg, path string, frames []Frame, opt Options) error {
+func encode(ctx context.Context, ffmpeg, path string, frames []preprocess.Frame, opt Options) error {
 	raw := make([]byte, 0, len(frames)*3*opt.Width*opt.Height)
 	for _, f := range frames {
 		raw = append(raw, f.Pix...)

@@ -1,0 +1,439 @@
+package modelfile
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/castvideo/castgo/cast"
+	"github.com/castvideo/castgo/cast/preprocess"
+	"github.com/castvideo/castgo/cast/weights"
+)
+
+func tinyConfig() cast.Config {
+	return cast.Config{ImgSize: 56, PatchSize: 4, InChans: 3, EmbedDim: 64, Depth: 4, NumHeads: 4, MLPRatio: 4,
+		DownRatio: 2, AdapterRatio: 0.25, AllFrames: 4, TubeletSize: 2, NumClasses: 3}
+}
+
+// sample is a small valid file with F32 tensors of several ranks (scalar included) and two int8 tensors.
+func sample(t testing.TB) *File {
+	t.Helper()
+	w := weights.NewF32([]int{3, 5}, []float32{1, -2, 3.5, 0, 1e-30, -0.25, 7, 8, 9, 10, 11, 12, 13, 14, float32(math.Inf(1))})
+	q, err := weights.QuantizeInt8(weights.NewF32([]int{4, 3}, []float32{1, -1, 0.5, 2, 4, -8, 0, 0, 0, 0.1, 0.2, -0.3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2, err := weights.QuantizeInt8(weights.NewF32([]int{2, 1, 3}, []float32{1, 2, 3, -4, -5, -6}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &File{
+		Meta: Metadata{
+			Name: "tiny-test", Description: "a test model — with unicode",
+			Config:   tinyConfig(),
+			Labels:   map[string][]string{"logits": {"Pushing something from left to right", "b", "  spaced  "}},
+			Protocol: preprocess.SSv2,
+		},
+		Weights: weights.Set{
+			"head.weight":    w,
+			"head.bias":      weights.NewF32([]int{3}, []float32{0.1, 0.2, 0.3}),
+			"blocks.0.x":     q,
+			"blocks.0.y":     q2,
+			"scalar":         weights.NewF32([]int{}, []float32{42}),
+			"blocks.0.empty": weights.NewF32([]int{0, 4}, []float32{}),
+		},
+	}
+}
+
+func encode(t testing.TB, f *File) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Write(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestRoundTrip(t *testing.T) {
+	f := sample(t)
+	data := encode(t, f)
+	g, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := f.Meta
+	want.Format, want.Quantization = Format, QuantInt8
+	if !reflect.DeepEqual(g.Meta, want) {
+		t.Fatalf("metadata:\n got %+v\nwant %+v", g.Meta, want)
+	}
+	if len(g.Weights) != len(f.Weights) {
+		t.Fatalf("names %v, want %v", g.Weights.Names(), f.Weights.Names())
+	}
+	for name, wt := range f.Weights {
+		gt := g.Weights[name]
+		if gt == nil {
+			t.Fatalf("missing %q", name)
+		}
+		if len(gt.Shape) != len(wt.Shape) || (len(wt.Shape) > 0 && !reflect.DeepEqual(gt.Shape, wt.Shape)) || gt.DType != wt.DType {
+			t.Fatalf("%s: got %v %v, want %v %v", name, gt.DType, gt.Shape, wt.DType, wt.Shape)
+		}
+		if wt.DType == weights.I8 {
+			if !reflect.DeepEqual(gt.I8, wt.I8) || !reflect.DeepEqual(gt.Scale, wt.Scale) {
+				t.Fatalf("%s: int8 data or scales differ", name)
+			}
+			continue
+		}
+		for i := range wt.F32 {
+			if math.Float32bits(gt.F32[i]) != math.Float32bits(wt.F32[i]) {
+				t.Fatalf("%s[%d] = %v, want %v", name, i, gt.F32[i], wt.F32[i])
+			}
+		}
+	}
+	// Deterministic, and stable through a parse/write cycle.
+	if !bytes.Equal(encode(t, f), data) {
+		t.Fatal("two writes of the same file differ")
+	}
+	if !bytes.Equal(encode(t, g), data) {
+		t.Fatal("re-writing a parsed file changes its bytes")
+	}
+}
+
+func TestLayout(t *testing.T) {
+	data := encode(t, sample(t))
+	n := binary.LittleEndian.Uint64(data)
+	if n%8 != 0 {
+		t.Fatalf("header length %d is not a multiple of 8", n)
+	}
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(data[8:8+n], &header); err != nil {
+		t.Fatal(err)
+	}
+	var md map[string]string
+	if err := json.Unmarshal(header["__metadata__"], &md); err != nil {
+		t.Fatal(err)
+	}
+	if md[KeyFormat] != Format || md[KeyQuantization] != QuantInt8 || md[KeyName] != "tiny-test" {
+		t.Fatalf("metadata %v", md)
+	}
+	for name, raw := range header {
+		if name == "__metadata__" {
+			continue
+		}
+		var info struct {
+			DType string `json:"dtype"`
+			Shape []int  `json:"shape"`
+			Off   [2]int `json:"data_offsets"`
+		}
+		if err := json.Unmarshal(raw, &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.DType == "F32" && (8+int(n)+info.Off[0])%4 != 0 {
+			t.Errorf("F32 tensor %s starts at unaligned file offset %d", name, 8+int(n)+info.Off[0])
+		}
+		switch name {
+		case "blocks.0.x":
+			if info.DType != "I8" || !reflect.DeepEqual(info.Shape, []int{4, 3}) {
+				t.Errorf("%s: %+v", name, info)
+			}
+		case "blocks.0.x" + ScaleSuffix:
+			if info.DType != "F32" || !reflect.DeepEqual(info.Shape, []int{4}) {
+				t.Errorf("%s: %+v", name, info)
+			}
+		}
+	}
+	if _, ok := header["blocks.0.y"+ScaleSuffix]; !ok {
+		t.Error("no scale tensor for blocks.0.y")
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.castgo")
+	f := sample(t)
+	if err := Save(path, f); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g.Weights["head.weight"].F32[:3], f.Weights["head.weight"].F32[:3]) {
+		t.Fatal("values differ after Save/Load")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+	// A failed write leaves neither the target nor a temporary file.
+	bad := sample(t)
+	bad.Meta.Labels = nil
+	if err := Save(filepath.Join(dir, "bad.castgo"), bad); err == nil {
+		t.Fatal("saved a file without labels")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("failed save left files: %v", entries)
+	}
+	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("loaded a missing file")
+	}
+}
+
+func TestEPICLabels(t *testing.T) {
+	nouns, err := LabelsFromFile("/work/shared/labels/epic100_nouns.txt")
+	if err != nil {
+		t.Skipf("labels not available: %v", err)
+	}
+	verbs, err := LabelsFromFile("/work/shared/labels/epic100_verbs.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	cfg.NumClasses, cfg.Composition, cfg.NounClasses, cfg.VerbClasses = 0, true, 300, 97
+	f := &File{Meta: Metadata{Config: cfg, Labels: map[string][]string{"noun": nouns, "verb": verbs}, Protocol: preprocess.SSv2},
+		Weights: weights.Set{"a": weights.NewF32([]int{1}, []float32{1})}}
+	g, err := Parse(encode(t, f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.Meta.Config.Composition || len(g.Meta.Labels["noun"]) != 300 || len(g.Meta.Labels["verb"]) != 97 || g.Meta.Quantization != QuantNone {
+		t.Fatalf("got %+v", g.Meta)
+	}
+}
+
+func TestLabelsFromFile(t *testing.T) {
+	for file, n := range map[string]int{"ssv2.txt": 174, "k400.txt": 400, "epic100_nouns.txt": 300, "epic100_verbs.txt": 97} {
+		l, err := LabelsFromFile("/work/shared/labels/" + file)
+		if err != nil {
+			t.Skipf("labels not available: %v", err)
+		}
+		if len(l) != n {
+			t.Errorf("%s: %d labels, want %d", file, len(l), n)
+		}
+		for i, s := range l {
+			if s == "" || strings.ContainsAny(s, "\r\n") {
+				t.Errorf("%s: label %d = %q", file, i, s)
+			}
+		}
+	}
+	l, _ := LabelsFromFile("/work/shared/labels/ssv2.txt")
+	if len(l) > 0 && l[0] != "Approaching something with your camera" {
+		t.Errorf("ssv2 label 0 = %q", l[0])
+	}
+	cases := []struct {
+		text string
+		want []string
+		err  string
+	}{
+		{"a\nb c\n", []string{"a", "b c"}, ""},
+		{"a\r\nb\r\n", []string{"a", "b"}, ""},
+		{"\ufeffa\n b \n", []string{"a", " b "}, ""},
+		{"single", []string{"single"}, ""},
+		{"", nil, "no labels"},
+		{"\n", nil, "no labels"},
+		{"a\n\nb\n", nil, "line 2 is empty"},
+		{"a\nb\n\n", nil, "line 3 is empty"},
+	}
+	for _, c := range cases {
+		got, err := ParseLabels(c.text)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("ParseLabels(%q): error %v, want %q", c.text, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ParseLabels(%q) = %q, %v; want %q", c.text, got, err, c.want)
+		}
+	}
+}
+
+// rebuild re-assembles a file from a (modified) header and the original data section.
+func rebuild(header map[string]any, body []byte) []byte {
+	h, _ := json.Marshal(header)
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
+	return append(append(out, h...), body...)
+}
+
+// split returns a file's header (generic JSON) and data section.
+func split(t testing.TB, data []byte) (map[string]any, []byte) {
+	n := binary.LittleEndian.Uint64(data)
+	var h map[string]any
+	if err := json.Unmarshal(data[8:8+n], &h); err != nil {
+		t.Fatal(err)
+	}
+	return h, data[8+n:]
+}
+
+func TestParseErrors(t *testing.T) {
+	good := encode(t, sample(t))
+	// edit returns good with its header changed by fn (on a fresh copy).
+	edit := func(fn func(h map[string]any, md map[string]any) []byte) []byte {
+		h, body := split(t, good)
+		md := h["__metadata__"].(map[string]any)
+		if b := fn(h, md); b != nil {
+			return b
+		}
+		return rebuild(h, body)
+	}
+	tensor := func(h map[string]any, name string) map[string]any { return h[name].(map[string]any) }
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "too short"},
+		{"header past end", good[:200], "runs past the end"},
+		{"truncated data", good[:len(good)-3], "invalid safetensors file"},
+		{"trailing bytes", append(append([]byte{}, good...), 0), "invalid safetensors file"},
+		{"bad json", append(binary.LittleEndian.AppendUint64(nil, 8), []byte("{not json")[:8]...), "invalid safetensors file"},
+		{"no metadata", edit(func(h, md map[string]any) []byte { delete(h, "__metadata__"); return nil }), "no __metadata__"},
+		{"no format", edit(func(h, md map[string]any) []byte { delete(md, KeyFormat); return nil }), "no castgo.format"},
+		{"wrong format", edit(func(h, md map[string]any) []byte { md[KeyFormat] = "castgo/9"; return nil }), `"castgo/9"`},
+		{"no config", edit(func(h, md map[string]any) []byte { delete(md, KeyConfig); return nil }), "no castgo.config"},
+		{"config not json", edit(func(h, md map[string]any) []byte { md[KeyConfig] = "{"; return nil }), "castgo.config"},
+		{"invalid config", edit(func(h, md map[string]any) []byte {
+			md[KeyConfig] = strings.Replace(md[KeyConfig].(string), `"patch_size":4`, `"patch_size":8`, 1)
+			return nil
+		}), "14×14"},
+		{"labels count", edit(func(h, md map[string]any) []byte { md[KeyLabels] = `{"logits":["a","b"]}`; return nil }), "has 2 labels but the config gives it 3"},
+		{"labels head missing", edit(func(h, md map[string]any) []byte { md[KeyLabels] = `{"noun":["a","b","c"]}`; return nil }), `no labels for head "logits"`},
+		{"labels extra head", edit(func(h, md map[string]any) []byte {
+			md[KeyLabels] = `{"logits":["a","b","c"],"verb":["x"]}`
+			return nil
+		}), "[verb] are not outputs"},
+		{"labels not json", edit(func(h, md map[string]any) []byte { md[KeyLabels] = `["a"]`; return nil }), "castgo.labels"},
+		{"bad protocol", edit(func(h, md map[string]any) []byte { md[KeyProtocol] = `{"sampling":"random","clips":1,"crops":1}`; return nil }), "sampling"},
+		{"zero clips", edit(func(h, md map[string]any) []byte { md[KeyProtocol] = `{"sampling":"segment","clips":0,"crops":1}`; return nil }), "clips"},
+		{"bad quantization", edit(func(h, md map[string]any) []byte { md[KeyQuantization] = "int4"; return nil }), "int4"},
+		{"quantization none with int8", edit(func(h, md map[string]any) []byte { md[KeyQuantization] = QuantNone; return nil }), "are int8"},
+		{"metadata not strings", edit(func(h, md map[string]any) []byte { md["x"] = 1; return nil }), "invalid safetensors file"},
+		{"unknown dtype", edit(func(h, md map[string]any) []byte { tensor(h, "head.bias")["dtype"] = "F13"; return nil }), "F13"},
+		{"unsupported dtype", edit(func(h, md map[string]any) []byte {
+			tb := tensor(h, "head.bias")
+			tb["dtype"], tb["shape"] = "I32", []any{3}
+			return nil
+		}), "only F32 and I8"},
+		{"shape mismatch", edit(func(h, md map[string]any) []byte { tensor(h, "head.bias")["shape"] = []any{4}; return nil }), "invalid safetensors file"},
+		{"offsets out of range", edit(func(h, md map[string]any) []byte {
+			tensor(h, "head.bias")["data_offsets"] = []any{1 << 40, 1<<40 + 12}
+			return nil
+		}), "invalid"},
+		{"overlapping offsets", edit(func(h, md map[string]any) []byte { tensor(h, "head.bias")["data_offsets"] = []any{0, 12}; return nil }), "invalid"},
+		{"negative shape", edit(func(h, md map[string]any) []byte { tensor(h, "head.bias")["shape"] = []any{-3}; return nil }), "invalid"},
+		{"int8 without scale", edit(func(h, md map[string]any) []byte {
+			s := tensor(h, "blocks.0.x"+ScaleSuffix)
+			delete(h, "blocks.0.x"+ScaleSuffix)
+			h["blocks.0.xx"+ScaleSuffix] = s
+			return nil
+		}), `int8 tensor "blocks.0.x" has no scale tensor`},
+		{"orphan scale", edit(func(h, md map[string]any) []byte {
+			h["zzz"+ScaleSuffix] = h["head.bias"]
+			delete(h, "head.bias")
+			return nil
+		}), `scale tensor "zzz.int8_scale" has no int8 tensor`},
+		{"scale wrong shape", edit(func(h, md map[string]any) []byte {
+			tensor(h, "blocks.0.x"+ScaleSuffix)["shape"] = []any{2, 2}
+			return nil
+		}), "want F32[4]"},
+		{"int8 rows vs scale", edit(func(h, md map[string]any) []byte {
+			x := tensor(h, "blocks.0.x")
+			off := x["data_offsets"].([]any)
+			if off[1].(float64)-off[0].(float64) != 12 {
+				t.Fatal("unexpected layout")
+			}
+			x["shape"] = []any{12}
+			return nil
+		}), "want F32[12]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := Parse(c.data)
+			if err == nil {
+				t.Fatalf("no error; got %d tensors", len(f.Weights))
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not mention %q", err, c.want)
+			}
+			if !strings.HasPrefix(err.Error(), "modelfile: ") {
+				t.Errorf("error %q lacks the package prefix", err)
+			}
+		})
+	}
+}
+
+func TestWriteErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(f *File)
+		want string
+	}{
+		{"nil weights", func(f *File) { f.Weights = nil }, "no weights"},
+		{"nil tensor", func(f *File) { f.Weights["x"] = nil }, `"x" is nil`},
+		{"bad tensor", func(f *File) { f.Weights["x"] = weights.NewF32([]int{2}, []float32{1}) }, `tensor "x"`},
+		{"scale clash", func(f *File) { f.Weights["blocks.0.x"+ScaleSuffix] = weights.NewF32([]int{1}, []float32{1}) }, "clashes"},
+		{"format", func(f *File) { f.Meta.Format = "other" }, "format"},
+		{"config", func(f *File) { f.Meta.Config.NumClasses = 0 }, "num_classes"},
+		{"labels", func(f *File) { f.Meta.Labels["logits"] = f.Meta.Labels["logits"][:1] }, "labels"},
+		{"protocol", func(f *File) { f.Meta.Protocol = preprocess.Protocol{} }, "protocol"},
+		{"quantization none with int8", func(f *File) { f.Meta.Quantization = QuantNone }, "are int8"},
+		{"quantization int8 without int8", func(f *File) {
+			f.Meta.Quantization = QuantInt8
+			delete(f.Weights, "blocks.0.x")
+			delete(f.Weights, "blocks.0.y")
+		}, "no tensor is int8"},
+		{"metadata name", func(f *File) { f.Weights["__metadata__"] = weights.NewF32([]int{1}, []float32{1}) }, "__metadata__"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := sample(t)
+			c.mod(f)
+			var buf bytes.Buffer
+			err := Write(&buf, f)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, c.want)
+			}
+			if buf.Len() != 0 {
+				t.Errorf("%d bytes written despite the error", buf.Len())
+			}
+		})
+	}
+	if err := Write(&failWriter{}, sample(t)); err == nil || !errors.Is(err, errDiskFull) {
+		t.Errorf("writer error not propagated: %v", err)
+	}
+}
+
+var errDiskFull = fmt.Errorf("disk full")
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errDiskFull }
+
+func FuzzParse(f *testing.F) {
+	good := encode(f, sample(f))
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add(good[:100])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if verr := file.Meta.Validate(); verr != nil {
+			t.Fatalf("accepted invalid metadata: %v", verr)
+		}
+		for name, tensor := range file.Weights {
+			if verr := tensor.Validate(); verr != nil {
+				t.Fatalf("%s: accepted an invalid tensor: %v", name, verr)
+			}
+		}
+	})
+}

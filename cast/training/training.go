@@ -1,0 +1,215 @@
+// Package training trains CAST models with GoMLX's autodiff and Adam, on any backend, from scratch or
+// parameter-efficiently (experts frozen, adapters + B-CAST + head trained: the official recipe, CAST.md §1.3).
+// It feeds clips from a Source, shows progress, keeps resumable checkpoints and evaluates held-out clips.
+package training
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/castvideo/castgo/cast"
+	"github.com/castvideo/castgo/cast/weights"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+	"github.com/gomlx/gomlx/pkg/ml/train"
+	"github.com/gomlx/gomlx/pkg/ml/train/losses"
+	"github.com/gomlx/gomlx/pkg/ml/train/metrics"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers/cosineschedule"
+	"github.com/gomlx/gomlx/ui/commandline"
+)
+
+// Source provides labelled clips already preprocessed to the model's input: float32 [3, T, S, S].
+// Example must be deterministic in (index, augment's state); augment is nil for evaluation.
+type Source interface {
+	Len() int // number of distinct clips; 0 means unbounded (procedural data)
+	Example(index int, augment *rand.Rand) (clip []float32, label int, err error)
+}
+
+// Options configures a training run.
+type Options struct {
+	Config      cast.Config
+	Init        weights.Set // starting weights (a converted checkpoint to fine-tune); nil: cast.InitWeights(Seed)
+	PEFT        bool        // freeze both experts and train only the official trainable set
+	Train       Source      // training clips
+	Eval        Source      // held-out clips (optional)
+	EvalClips   int         // how many held-out clips to evaluate (default: all of a bounded Eval, else 256)
+	Steps       int         // optimizer steps
+	Batch       int         // clips per step
+	LR          float64     // peak learning rate (cosine decay after WarmUp steps)
+	WarmUp      int         // linear warm-up steps
+	WeightDecay float64     // AdamW-style decay
+	Seed        uint64      // initialisation and augmentation seed
+	Dir         string      // checkpoint directory; an existing one is resumed
+	SaveEvery   int         // steps between checkpoints (default 100)
+	Progress    bool        // show a progress bar on the terminal
+	Log         io.Writer   // progress lines when Progress is off (may be nil)
+	Backend     backends.Backend
+}
+
+// Result is what a run produced.
+type Result struct {
+	Weights      weights.Set // the trained float32 weights, keyed by state-dict names
+	Steps        int         // global step reached
+	FinalLoss    float64     // moving-average training loss at the end
+	EvalAccuracy float64     // held-out top-1 (NaN-free; 0 when no Eval source)
+	EvalLoss     float64
+	Duration     time.Duration
+}
+
+// Train runs the optimisation described by opts.
+func Train(opts Options) (*Result, error) {
+	cfg := opts.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Composition {
+		return nil, errors.New("training: the EPIC two-head model is not supported; train a single-head model")
+	}
+	if opts.Train == nil || opts.Steps <= 0 || opts.Batch <= 0 {
+		return nil, errors.New("training: need a training source, Steps > 0 and Batch > 0")
+	}
+	if opts.Backend == nil {
+		return nil, errors.New("training: no backend")
+	}
+	if opts.LR == 0 {
+		opts.LR = 1e-3
+	}
+	if opts.SaveEvery == 0 {
+		opts.SaveEvery = 100
+	}
+	init := opts.Init
+	if init == nil {
+		init = cast.InitWeights(cfg, opts.Seed)
+	}
+	ctx := context.New()
+	if err := cast.LoadWeights(ctx, cfg, init, opts.PEFT); err != nil {
+		return nil, fmt.Errorf("training: initial weights: %w", err)
+	}
+	ctx = ctx.Checked(false)
+	ctx.SetParam(optimizers.ParamLearningRate, opts.LR)
+	ctx.SetParam(optimizers.ParamAdamWeightDecay, opts.WeightDecay)
+
+	modelFn := func(ctx *context.Context, _ any, inputs []*graph.Node) []*graph.Node {
+		logits := cast.Forward(ctx, cfg, inputs[0], nil)[0]
+		g := logits.Graph()
+		if ctx.IsTraining(g) {
+			cosineschedule.New(ctx, g, logits.DType()).
+				WarmUpSteps(opts.WarmUp).PeriodSteps(opts.Steps - opts.WarmUp).MinLearningRate(opts.LR / 50).Done()
+		}
+		return []*graph.Node{logits}
+	}
+	optimizer := optimizers.Adam().LearningRate(opts.LR).WeightDecay(opts.WeightDecay).Done()
+	trainer := train.NewTrainer(opts.Backend, ctx, modelFn, losses.SparseCategoricalCrossEntropyLogits, optimizer,
+		[]metrics.Interface{metrics.NewMovingAverageSparseCategoricalAccuracy("Moving Average Accuracy", "~acc", 0.02)},
+		[]metrics.Interface{metrics.NewSparseCategoricalAccuracy("Accuracy", "acc")})
+	loop := train.NewLoop(trainer)
+
+	if opts.Dir != "" {
+		ckpt, err := checkpoints.Build(ctx).Dir(opts.Dir).Keep(3).Done()
+		if err != nil {
+			return nil, fmt.Errorf("training: checkpoints in %s: %w", opts.Dir, err)
+		}
+		train.EveryNSteps(loop, opts.SaveEvery, "checkpointing", 0, ckpt.OnStepFn)
+		defer func() { _ = ckpt.Save() }()
+	}
+	if opts.Progress {
+		commandline.AttachProgressBar(loop)
+	} else if opts.Log != nil {
+		start := time.Now()
+		train.EveryNSteps(loop, 10, "log", 0, func(loop *train.Loop, m []*tensors.Tensor) error {
+			fmt.Fprintf(opts.Log, "step %d/%d  loss %.4f  ~acc %.3f  %.1fs\n", loop.LoopStep, opts.Steps,
+				tensors.ToScalar[float32](m[1]), tensors.ToScalar[float32](m[2]), time.Since(start).Seconds())
+			return nil
+		})
+	}
+
+	start := time.Now()
+	ds := &dataset{src: opts.Train, batch: opts.Batch, cfg: cfg, rng: rand.New(rand.NewPCG(opts.Seed, 1))}
+	step := int(train.GetTrainLastStepVar(ctx).MustValue().Value().(int64))
+	ds.next = step * opts.Batch
+	res := &Result{}
+	if step < opts.Steps {
+		m, err := loop.RunToGlobalStep(ds, opts.Steps)
+		if err != nil {
+			return nil, fmt.Errorf("training: %w", err)
+		}
+		res.FinalLoss = float64(tensors.ToScalar[float32](m[1]))
+	}
+	res.Steps = int(trainer.GlobalStep())
+	if opts.Eval != nil {
+		n := opts.EvalClips
+		if n == 0 {
+			n = opts.Eval.Len()
+			if n == 0 {
+				n = 256
+			}
+		}
+		evalDS := &dataset{src: opts.Eval, batch: opts.Batch, cfg: cfg, limit: n}
+		m, err := trainer.Eval(evalDS)
+		if err != nil {
+			return nil, fmt.Errorf("training: evaluation: %w", err)
+		}
+		res.EvalLoss = float64(tensors.ToScalar[float32](m[0]))
+		res.EvalAccuracy = float64(tensors.ToScalar[float32](m[1]))
+	}
+	res.Duration = time.Since(start)
+	w, err := cast.SaveWeights(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	res.Weights = w
+	return res, nil
+}
+
+// dataset adapts a Source to GoMLX's train.Dataset: batches of [B, 3, T, S, S] clips and int32 [B, 1] labels.
+type dataset struct {
+	src   Source
+	batch int
+	cfg   cast.Config
+	rng   *rand.Rand // nil: no augmentation (evaluation)
+	next  int
+	limit int // evaluation: stop after this many clips
+}
+
+func (d *dataset) Name() string { return "cast-clips" }
+func (d *dataset) Reset()       { d.next = 0 }
+
+func (d *dataset) Yield() (spec any, inputs, labels []*tensors.Tensor, err error) {
+	n := d.batch
+	if d.limit > 0 {
+		if d.next >= d.limit {
+			return nil, nil, nil, io.EOF
+		}
+		n = min(n, d.limit-d.next)
+	}
+	c := d.cfg
+	clipLen := c.InChans * c.AllFrames * c.ImgSize * c.ImgSize
+	x := make([]float32, 0, n*clipLen)
+	y := make([]int32, n)
+	for i := 0; i < n; i++ {
+		idx := d.next + i
+		if l := d.src.Len(); l > 0 {
+			idx %= l
+		}
+		clip, label, err := d.src.Example(idx, d.rng)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("clip %d: %w", idx, err)
+		}
+		if len(clip) != clipLen {
+			return nil, nil, nil, fmt.Errorf("clip %d has %d values, the model needs %d", idx, len(clip), clipLen)
+		}
+		x = append(x, clip...)
+		y[i] = int32(label)
+	}
+	d.next += n
+	inputs = []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, n, c.InChans, c.AllFrames, c.ImgSize, c.ImgSize)}
+	labels = []*tensors.Tensor{tensors.FromFlatDataAndDimensions(y, n, 1)}
+	return n, inputs, labels, nil
+}

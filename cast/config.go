@@ -95,11 +95,19 @@ func DefaultBase() Config {
 var Presets = map[string]Config{
 	"base-ssv2": DefaultBase(),
 	"base-k400": func() Config { c := DefaultBase(); c.NumClasses = 400; return c }(),
+	"demo":      DemoConfig(),
 	"base-epic": func() Config {
 		c := DefaultBase()
 		c.NumClasses, c.Composition, c.NounClasses, c.VerbClasses = 0, true, 300, 97
 		return c
 	}(),
+}
+
+// DemoConfig is the small CAST trained on the procedural dataset (package synth) and shipped as the default
+// model: 56×56 input (patch 4, so the 14×14 grid CAST needs), 4 frames, D=64, depth 3, 4 heads, 16 classes.
+func DemoConfig() Config {
+	return Config{ImgSize: 56, PatchSize: 4, InChans: 3, EmbedDim: 64, Depth: 3, NumHeads: 4, MLPRatio: 4,
+		DownRatio: 2, AdapterRatio: 0.25, AllFrames: 4, TubeletSize: 2, NumClasses: 16}
 }
 
 // PresetNames lists the preset names, sorted.

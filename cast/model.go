@@ -49,12 +49,12 @@ func spatialEmbed(ctx *context.Context, cfg Config, x *Node) *Node {
 	ts, d := cfg.SpatialFrames(), cfg.EmbedDim
 	// x[:, :, 1::2]: split T into (Ts, 2) and keep the odd frame of each pair.
 	xs := Reshape(x, b, c, ts, 2, cfg.ImgSize, cfg.ImgSize)
-	xs = Squeeze(SliceAxis(xs, 3, AxisElem(1)), 3)                                // [B, C, Ts, H, W]
-	xs = Reshape(xs, b, c, ts, gr, p, gr, p)                                      // [B, C, Ts, gh, ph, gw, pw]
-	xs = TransposeAllDims(xs, 0, 2, 3, 5, 1, 4, 6)                                // [B, Ts, gh, gw, C, ph, pw]
-	xs = Reshape(xs, b*ts, gr*gr, c*p*p)                                          // [B·Ts, N, C·p·p]
-	w := Param(ctx, g, "clip_conv1.weight", d, c, p, p)                           // [D, C, p, p]
-	patches := DotGeneral(xs, []int{2}, nil, Reshape(w, d, c*p*p), []int{1}, nil) // [B·Ts, N, D]
+	xs = Squeeze(SliceAxis(xs, 3, AxisElem(1)), 3)                         // [B, C, Ts, H, W]
+	xs = Reshape(xs, b, c, ts, gr, p, gr, p)                               // [B, C, Ts, gh, ph, gw, pw]
+	xs = TransposeAllDims(xs, 0, 2, 3, 5, 1, 4, 6)                         // [B, Ts, gh, gw, C, ph, pw]
+	xs = Reshape(xs, b*ts, gr*gr, c*p*p)                                   // [B·Ts, N, C·p·p]
+	w := Param(ctx, g, "clip_conv1.weight", d, c, p, p)                    // [D, C, p, p]
+	patches := dot(xs, []int{2}, nil, Reshape(w, d, c*p*p), []int{1}, nil) // [B·Ts, N, D]
 	cls := Param(ctx, g, "clip_class_embedding", d)
 	cls = BroadcastToDims(Reshape(cls, 1, 1, d), b*ts, 1, d)
 	s := Concatenate([]*Node{cls, patches}, 1) // [B·Ts, N+1, D]
@@ -71,7 +71,7 @@ func temporalEmbed(ctx *context.Context, cfg Config, x *Node) *Node {
 	xt = TransposeAllDims(xt, 0, 2, 4, 6, 1, 3, 5, 7) // [B, Tt, gh, gw, C, k, ph, pw]
 	xt = Reshape(xt, b, tt*gr*gr, c*k*p*p)
 	w := Param(ctx, g, "patch_embed.proj.weight", d, c, k, p, p)
-	t := DotGeneral(xt, []int{2}, nil, Reshape(w, d, c*k*p*p), []int{1}, nil) // [B, Tt·N, D]
+	t := dot(xt, []int{2}, nil, Reshape(w, d, c*k*p*p), []int{1}, nil) // [B, Tt·N, D]
 	t = addB(t, Param(ctx, g, "patch_embed.proj.bias", d))
 	pos := Const(g, SinusoidTable(tt*PatchesPerFrame, d)) // [Tt·N, D]
 	return addB(t, pos)
@@ -174,7 +174,7 @@ func bcast(ctx *context.Context, cfg Config, s, t *Node, taps Taps, prefix strin
 // out_proj. x [B·Ts, N+1, D] → [B·Ts, N+1, D].
 func clipAttention(ctx *context.Context, cfg Config, x *Node) *Node {
 	d, g := cfg.EmbedDim, x.Graph()
-	qkv := DotGeneral(x, []int{2}, nil, Param(ctx, g, "in_proj_weight", 3*d, d), []int{1}, nil)
+	qkv := dot(x, []int{2}, nil, Param(ctx, g, "in_proj_weight", 3*d, d), []int{1}, nil)
 	qkv = addB(qkv, Param(ctx, g, "in_proj_bias", 3*d)) // [B·Ts, N+1, 3D]
 	o := selfAttention(qkv, cfg.NumHeads)
 	return linear(ctx.In("out_proj"), o)
@@ -184,7 +184,7 @@ func clipAttention(ctx *context.Context, cfg Config, x *Node) *Node {
 // (q_bias, 0, v_bias). x [B, Tt·N, D] → [B, Tt·N, D].
 func vmaeAttention(ctx *context.Context, cfg Config, x *Node) *Node {
 	d, g := cfg.EmbedDim, x.Graph()
-	qkv := DotGeneral(x, []int{2}, nil, Param(ctx, g, "qkv.weight", 3*d, d), []int{1}, nil)
+	qkv := dot(x, []int{2}, nil, Param(ctx, g, "qkv.weight", 3*d, d), []int{1}, nil)
 	qb, vb := Param(ctx, g, "q_bias", d), Param(ctx, g, "v_bias", d)
 	qkv = addB(qkv, Concatenate([]*Node{qb, ZerosLike(qb), vb}, 0)) // [B, Tt·N, 3D]
 	o := selfAttention(qkv, cfg.NumHeads)
@@ -210,10 +210,10 @@ func attention(q, k, v *Node) *Node {
 	batch, lq, h, hd := dims[0], dims[1], dims[2], dims[3]
 	q = MulScalar(q, 1/math.Sqrt(float64(hd)))
 	// scores[b, h, i, j] = Σ_d q[b,i,h,d]·k[b,j,h,d]
-	scores := DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}) // [batch, h, Lq, Lk]
+	scores := dot(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}) // [batch, h, Lq, Lk]
 	probs := Softmax(scores, -1)
-	o := DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [batch, h, Lq, hd]
-	o = TransposeAllDims(o, 0, 2, 1, 3)                                     // [batch, Lq, h, hd]
+	o := dot(probs, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [batch, h, Lq, hd]
+	o = TransposeAllDims(o, 0, 2, 1, 3)                              // [batch, Lq, h, hd]
 	return Reshape(o, batch, lq, h*hd)
 }
 
@@ -256,9 +256,9 @@ func crossAttention(ctx *context.Context, cfg Config, kind string, xq, xkv *Node
 	d, heads := cfg.CrossDim(), cfg.NumHeads
 	hd, g := d/heads, xq.Graph()
 	batch, lq, lk := xq.Shape().Dimensions[0], xq.Shape().Dimensions[1], xkv.Shape().Dimensions[1]
-	q := DotGeneral(xq, []int{2}, nil, Param(ctx, g, kind+"_q.weight", d, d), []int{1}, nil)
+	q := dot(xq, []int{2}, nil, Param(ctx, g, kind+"_q.weight", d, d), []int{1}, nil)
 	q = Reshape(addB(q, Param(ctx, g, kind+"_q_bias", d)), batch, lq, heads, hd)
-	kv := DotGeneral(xkv, []int{2}, nil, Param(ctx, g, kind+"_kv.weight", 2*d, d), []int{1}, nil)
+	kv := dot(xkv, []int{2}, nil, Param(ctx, g, kind+"_kv.weight", 2*d, d), []int{1}, nil)
 	kv = Reshape(addB(kv, Param(ctx, g, kind+"_kv_bias", 2*d)), batch, lk, 2, heads, hd)
 	k := Squeeze(sliceRange(kv, 2, 0, 1), 2)
 	v := Squeeze(sliceRange(kv, 2, 1, 2), 2)
@@ -326,7 +326,7 @@ func head(ctx *context.Context, cfg Config, s, t *Node, taps Taps) []*Node {
 func linear(ctx *context.Context, x *Node) *Node {
 	g := x.Graph()
 	w := Param(ctx, g, "weight")
-	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	y := dot(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
 	return addB(y, Param(ctx, g, "bias"))
 }
 

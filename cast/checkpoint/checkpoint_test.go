@@ -210,7 +210,7 @@ func TestErrors(t *testing.T) {
 		{"short storage", zipFile(t, "ckpt/data.pkl", withTensor([]int{8}, []int{1}, 0), "ckpt/data/0", storage[:16]), "needs 32"},
 		{"view past storage", zipFile(t, "ckpt/data.pkl", withTensor([]int{3, 3}, []int{3, 1}, 0), "ckpt/data/0", storage), "reaches element 8"},
 		{"offset past storage", zipFile(t, "ckpt/data.pkl", withTensor([]int{2}, []int{1}, 7), "ckpt/data/0", storage), "reaches element 8"},
-		{"overlapping view", zipFile(t, "ckpt/data.pkl", withTensor([]int{1000, 1000}, []int{1, 1}, 0), "ckpt/data/0", append(storage, make([]byte, 8000)...)), "overlapping or broadcast"},
+		{"overlapping view", zipFile(t, "ckpt/data.pkl", withTensor([]int{4, 4}, []int{1, 1}, 0), "ckpt/data/0", storage), "overlapping or broadcast"},
 		{"negative stride", zipFile(t, "ckpt/data.pkl", withTensor([]int{2}, []int{-1}, 4), "ckpt/data/0", storage), "negative"},
 		{"rank mismatch", zipFile(t, "ckpt/data.pkl", withTensor([]int{2, 2}, []int{1}, 0), "ckpt/data/0", storage), "different ranks"},
 		{"big endian", zipFile(t, "ckpt/data.pkl", syntheticPickle(), "ckpt/byteorder", []byte("big")), "little-endian"},
@@ -246,6 +246,28 @@ func FuzzRead(f *testing.F) {
 		f.Add(tiny[:len(tiny)-100])
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := Read(bytes.NewReader(data), int64(len(data)))
+		if err == nil {
+			for name, tensor := range set {
+				if verr := tensor.Validate(); verr != nil {
+					t.Fatalf("%s: accepted an invalid tensor: %v", name, verr)
+				}
+			}
+		}
+	})
+}
+
+// FuzzPickle fuzzes data.pkl inside an otherwise valid archive (FuzzRead's mutations rarely get past the
+// zip CRC check), with the synthetic checkpoint's storages available.
+func FuzzPickle(f *testing.F) {
+	f.Add(syntheticPickle())
+	f.Add(syntheticPickle()[:300])
+	f.Add([]byte("\x80\x02}q\x00."))
+	f.Fuzz(func(t *testing.T, pkl []byte) {
+		data := zipFile(t,
+			"ckpt/data.pkl", pkl,
+			"ckpt/data/0", f32bytes(0, 1, 2, 3, 4, 5, 6, 7),
+			"ckpt/data/1", u16bytes(0x3c00, 0xc000, 0x3800, 0x0001))
 		set, err := Read(bytes.NewReader(data), int64(len(data)))
 		if err == nil {
 			for name, tensor := range set {

@@ -310,8 +310,14 @@ func TestParseErrors(t *testing.T) {
 			return nil
 		}), "[verb] are not outputs"},
 		{"labels not json", edit(func(h, md map[string]any) []byte { md[KeyLabels] = `["a"]`; return nil }), "castgo.labels"},
-		{"bad protocol", edit(func(h, md map[string]any) []byte { md[KeyProtocol] = `{"sampling":"random","clips":1,"crops":1}`; return nil }), "sampling"},
-		{"zero clips", edit(func(h, md map[string]any) []byte { md[KeyProtocol] = `{"sampling":"segment","clips":0,"crops":1}`; return nil }), "clips"},
+		{"bad protocol", edit(func(h, md map[string]any) []byte {
+			md[KeyProtocol] = `{"sampling":"random","clips":1,"crops":1}`
+			return nil
+		}), "sampling"},
+		{"zero clips", edit(func(h, md map[string]any) []byte {
+			md[KeyProtocol] = `{"sampling":"segment","clips":0,"crops":1}`
+			return nil
+		}), "clips"},
 		{"bad quantization", edit(func(h, md map[string]any) []byte { md[KeyQuantization] = "int4"; return nil }), "int4"},
 		{"quantization none with int8", edit(func(h, md map[string]any) []byte { md[KeyQuantization] = QuantNone; return nil }), "are int8"},
 		{"metadata not strings", edit(func(h, md map[string]any) []byte { md["x"] = 1; return nil }), "invalid safetensors file"},

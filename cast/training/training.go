@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -124,8 +125,9 @@ func Train(opts Options) (*Result, error) {
 	} else if opts.Log != nil {
 		start := time.Now()
 		train.EveryNSteps(loop, 10, "log", 0, func(loop *train.Loop, m []*tensors.Tensor) error {
-			fmt.Fprintf(opts.Log, "step %d/%d  loss %.4f  ~acc %.3f  %.1fs\n", loop.LoopStep, opts.Steps,
-				tensors.ToScalar[float32](m[1]), tensors.ToScalar[float32](m[2]), time.Since(start).Seconds())
+			tm := trainer.TrainMetrics()
+			fmt.Fprintf(opts.Log, "step %d/%d  ~loss %.4f  ~acc %.3f  %.1fs\n", loop.LoopStep+1, opts.Steps,
+				metricValue(tm, m, "~loss+"), metricValue(tm, m, "~acc"), time.Since(start).Seconds())
 			return nil
 		})
 	}
@@ -140,7 +142,7 @@ func Train(opts Options) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("training: %w", err)
 		}
-		res.FinalLoss = float64(tensors.ToScalar[float32](m[1]))
+		res.FinalLoss = metricValue(trainer.TrainMetrics(), m, "~loss+")
 	}
 	res.Steps = int(trainer.GlobalStep())
 	if opts.Eval != nil {
@@ -156,8 +158,9 @@ func Train(opts Options) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("training: evaluation: %w", err)
 		}
-		res.EvalLoss = float64(tensors.ToScalar[float32](m[0]))
-		res.EvalAccuracy = float64(tensors.ToScalar[float32](m[1]))
+		em := trainer.EvalMetrics()
+		res.EvalLoss = metricValue(em, m, "#loss")
+		res.EvalAccuracy = metricValue(em, m, "acc")
 	}
 	res.Duration = time.Since(start)
 	w, err := cast.SaveWeights(ctx, cfg)
@@ -212,4 +215,19 @@ func (d *dataset) Yield() (spec any, inputs, labels []*tensors.Tensor, err error
 	inputs = []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, n, c.InChans, c.AllFrames, c.ImgSize, c.ImgSize)}
 	labels = []*tensors.Tensor{tensors.FromFlatDataAndDimensions(y, n, 1)}
 	return n, inputs, labels, nil
+}
+
+// metricValue returns the value of the metric with the given short name (NaN when absent).
+func metricValue(ms []metrics.Interface, values []*tensors.Tensor, short string) float64 {
+	for i, m := range ms {
+		if m.ShortName() == short && i < len(values) {
+			switch v := values[i].Value().(type) {
+			case float32:
+				return float64(v)
+			case float64:
+				return v
+			}
+		}
+	}
+	return math.NaN()
 }

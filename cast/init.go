@@ -9,9 +9,11 @@ import (
 )
 
 // InitWeights returns freshly initialised weights for training from scratch, deterministic in seed:
-// truncated-normal (σ 0.02) matrices and embeddings, zero biases, unit LayerNorm gains, and — as in the
-// official code — zero adapter D_fc2 and B-CAST up projections, so each adapter and B-CAST starts as a
-// no-op around its expert.
+// PyTorch's default Linear/Conv initialisation for matrices (uniform ±1/√fan_in), truncated-normal
+// (σ 0.02) embeddings, zero biases, unit LayerNorm gains, and — as in the official code — zero block-adapter
+// D_fc2 and B-CAST up projections, so each adapter and B-CAST starts as a no-op around its expert.
+// (σ 0.02 for the matrices too, as ViT-B pre-training uses, leaves a model with D=64 stuck at chance for
+// hundreds of steps: the head sees features ~100× too small.)
 func InitWeights(cfg Config, seed uint64) weights.Set {
 	rng := rand.New(rand.NewPCG(seed, 0x5EED))
 	set := weights.Set{}
@@ -30,6 +32,11 @@ func InitWeights(cfg Config, seed uint64) weights.Set {
 			}
 		case zeroInit(s.Name):
 			// zeros: adapters and B-CAST start as no-ops
+		case len(s.Shape) >= 2 && strings.HasSuffix(s.Name, "weight"):
+			bound := 1 / math.Sqrt(float64(n/s.Shape[0]))
+			for i := range v {
+				v[i] = float32((2*rng.Float64() - 1) * bound)
+			}
 		default:
 			for i := range v {
 				v[i] = float32(truncNormal(rng) * 0.02)

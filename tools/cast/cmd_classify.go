@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/castvideo/castgo/cast/classify"
+	"github.com/castvideo/castgo/cast/preprocess"
+	"github.com/castvideo/castgo/models"
+	"github.com/castvideo/castgo/video"
+	"github.com/spf13/cobra"
+)
+
+// classifyOutcome is one video's entry in `cast classify --json`: its result, or the error that stopped it.
+type classifyOutcome struct {
+	Video  string           `json:"video"`
+	Result *classify.Result `json:"result,omitempty"`
+	Error  string           `json:"error,omitempty"`
+}
+
+func init() {
+	var (
+		model, views, csvPath string
+		top, batch            int
+		asJSON                bool
+	)
+	cmd := &cobra.Command{
+		Use:   "classify [--model MODEL|default] VIDEO|DIR... [--views 1x1|2x3|5x3] [--top K] [--json] [--csv FILE]",
+		Short: "Classify the actions in videos (files, folders of videos, or folders of frame images)",
+		Long: `Classify decodes each video with ffmpeg (a folder of .png/.jpg frames is read directly), samples and
+preprocesses the test views of the model's protocol (or --views), runs CAST on every view, averages the softmax
+over the views and prints the top classes with their probabilities. The EPIC model prints verbs, nouns and the
+most probable verb+noun actions.
+
+A folder argument that holds video files classifies each of them; a folder that holds only images is one video
+given as frames. The model is loaded once. Failed videos are reported and skipped; the exit status is then 1.
+
+--json prints one JSON document for scripts: an array of {"video", "result"} (or {"video", "error"}) objects.
+--csv FILE also writes video,rank,label,prob rows (EPIC labels are prefixed "verb:", "noun:" and "action:").`,
+		Example: `  cast classify clip.mp4
+  cast classify --model cast-ssv2.safetensors --views 2x3 --top 3 videos/
+  cast classify --json frames_folder/ clip2.webm > results.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			f, err := loadModelFile(model)
+			if err != nil {
+				return err
+			}
+			proto, err := classify.ParseViews(views, f.Meta.Protocol)
+			if err != nil {
+				return fmt.Errorf("--views: %w", err)
+			}
+			var csvOut *csv.Writer
+			if csvPath != "" {
+				cf, err := os.Create(csvPath)
+				if err != nil {
+					return fmt.Errorf("--csv: %w", err)
+				}
+				defer cf.Close()
+				csvOut = csv.NewWriter(cf)
+				_ = csvOut.Write([]string{"video", "rank", "label", "prob"})
+			}
+			be, err := newBackend()
+			if err != nil {
+				return err
+			}
+			c, err := classify.New(be, f)
+			if err != nil {
+				return err
+			}
+			c.Batch = max(batch, 1)
+			inputs := expandVideoArgs(args)
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			perVideo := proto.Clips * proto.Crops
+			bar := newProgress(stderr, len(inputs)*perVideo, "")
+			var outcomes []classifyOutcome
+			failed := 0
+			for i, in := range inputs {
+				bar.Describe(fmt.Sprintf("[%d/%d] %s", i+1, len(inputs), filepath.Base(in.path)))
+				opt := classify.Options{Views: views, Top: top, Progress: func(stage string, done, _ int) {
+					if stage == "view" {
+						bar.Set(i*perVideo + done)
+					}
+				}}
+				var r *classify.Result
+				err := in.err
+				if err == nil {
+					r, err = classifyVideo(ctx, c, in.path, opt)
+				}
+				if ctx.Err() != nil {
+					bar.Finish()
+					return fmt.Errorf("interrupted: %w", ctx.Err())
+				}
+				bar.Set((i + 1) * perVideo)
+				if err != nil {
+					failed++
+					outcomes = append(outcomes, classifyOutcome{Video: in.path, Error: err.Error()})
+					bar.Clear()
+					fmt.Fprintf(stderr, "cast: %s: %v\n", in.path, err)
+					continue
+				}
+				outcomes = append(outcomes, classifyOutcome{Video: in.path, Result: r})
+				if csvOut != nil {
+					writeCSVRows(csvOut, in.path, r)
+				}
+				if !asJSON {
+					bar.Clear()
+					printResult(stdout, in.path, r)
+				}
+			}
+			bar.Finish()
+			if csvOut != nil {
+				csvOut.Flush()
+				if err := csvOut.Error(); err != nil {
+					return fmt.Errorf("--csv %s: %w", csvPath, err)
+				}
+			}
+			if asJSON {
+				if outcomes == nil {
+					outcomes = []classifyOutcome{}
+				}
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(outcomes); err != nil {
+					return err
+				}
+			}
+			if failed > 0 {
+				return exitPartialFailure(cmd, fmt.Sprintf("%d of %d videos failed", failed, len(inputs)))
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&model, "model", models.DefaultName, "model file, or default (the embedded model) / default-int8")
+	fl.StringVar(&views, "views", "", "test views CLIPSxCROPS: 1x1 (fast), 2x3 (SSv2/EPIC), 5x3 (K400); default: the model's protocol")
+	fl.IntVar(&top, "top", 5, "predictions to show per head")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON document (an array with one entry per video)")
+	fl.StringVar(&csvPath, "csv", "", "also write video,rank,label,prob rows to this CSV file")
+	fl.IntVar(&batch, "batch", 1, "views per model call (more is faster on XLA, uses more memory)")
+	rootCmd.AddCommand(cmd)
+}
+
+// classifyVideo opens one video (file or frame folder) and classifies it.
+func classifyVideo(ctx context.Context, c *classify.Classifier, path string, opt classify.Options) (*classify.Result, error) {
+	src, err := video.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	info := src.Info()
+	if info.Frames == 1 {
+		return nil, errors.New("video has only 1 frame: CAST classifies motion and needs a clip of several frames")
+	}
+	v := classify.Video{NumFrames: info.Frames, Width: info.Width, Height: info.Height,
+		Frames: func(idx []int) (map[int]preprocess.Frame, error) { return src.Frames(ctx, idx) }}
+	return c.Classify(v, opt)
+}
+
+// videoInput is one video to classify, or the reason an argument yields none.
+type videoInput struct {
+	path string
+	err  error
+}
+
+// expandVideoArgs turns the arguments into videos: a file is one video; a folder that holds video files
+// gives each of them (sorted by name); a folder that holds only frame images is one video.
+func expandVideoArgs(args []string) []videoInput {
+	var out []videoInput
+	for _, arg := range args {
+		st, err := os.Stat(arg)
+		if err != nil || !st.IsDir() {
+			out = append(out, videoInput{path: arg})
+			continue
+		}
+		entries, err := os.ReadDir(arg)
+		if err != nil {
+			out = append(out, videoInput{path: arg, err: fmt.Errorf("reading folder: %w", err)})
+			continue
+		}
+		var videos []string
+		images := 0
+		for _, e := range entries {
+			if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			p := filepath.Join(arg, e.Name())
+			switch {
+			case isImageFile(e.Name()):
+				images++
+			case isVideoFile(p):
+				videos = append(videos, p)
+			}
+		}
+		sort.Strings(videos)
+		switch {
+		case len(videos) > 0:
+			for _, v := range videos {
+				out = append(out, videoInput{path: v})
+			}
+		case images > 0:
+			out = append(out, videoInput{path: arg}) // a folder of frames
+		default:
+			out = append(out, videoInput{path: arg, err: errors.New("folder holds no video files and no .png/.jpg frames")})
+		}
+	}
+	return out
+}
+
+// isImageFile reports whether name is a frame image the video package reads from a folder.
+func isImageFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".png", ".jpg", ".jpeg":
+		return true
+	}
+	return false
+}
+
+// videoExts are the extensions taken as videos even when the content is not recognised (an empty or
+// damaged file then fails with its own error instead of being skipped silently).
+var videoExts = map[string]bool{".mp4": true, ".m4v": true, ".mov": true, ".mkv": true, ".webm": true, ".avi": true,
+	".mpg": true, ".mpeg": true, ".ts": true, ".wmv": true, ".flv": true, ".ogv": true, ".3gp": true, ".gif": true, ".y4m": true}
+
+// isVideoFile reports whether the file at p is a video, by its first bytes (MP4/MOV, Matroska/WebM, AVI,
+// Ogg, FLV, MPEG-PS/TS, ASF, GIF, Y4M) or else by its extension.
+func isVideoFile(p string) bool {
+	if videoExts[strings.ToLower(filepath.Ext(p))] {
+		return true
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 189)
+	n, _ := io.ReadFull(f, b)
+	b = b[:n]
+	switch {
+	case len(b) >= 8 && string(b[4:8]) == "ftyp",
+		bytes.HasPrefix(b, []byte{0x1A, 0x45, 0xDF, 0xA3}),
+		len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "AVI ",
+		bytes.HasPrefix(b, []byte("OggS")), bytes.HasPrefix(b, []byte("FLV")),
+		bytes.HasPrefix(b, []byte{0, 0, 1, 0xBA}), bytes.HasPrefix(b, []byte{0, 0, 1, 0xB3}),
+		bytes.HasPrefix(b, []byte{0x30, 0x26, 0xB2, 0x75}),
+		bytes.HasPrefix(b, []byte("GIF8")), bytes.HasPrefix(b, []byte("YUV4MPEG2")),
+		len(b) == 189 && b[0] == 0x47 && b[188] == 0x47:
+		return true
+	}
+	return false
+}
+
+// printResult writes one video's top predictions.
+func printResult(w io.Writer, path string, r *classify.Result) {
+	fmt.Fprintf(w, "%s  (%d frames, %s views, %.0f ms)\n", path, r.Frames, r.Views, r.Timings.TotalMS)
+	multi := len(r.Heads) > 1
+	for _, h := range r.Heads {
+		if multi {
+			fmt.Fprintf(w, "  %s:\n", h)
+		}
+		for i, p := range r.Top[h] {
+			fmt.Fprintf(w, "  %3d. %6.2f%%  %s\n", i+1, 100*p.Prob, p.Label)
+		}
+	}
+	if len(r.Actions) > 0 {
+		fmt.Fprintf(w, "  action (verb noun):\n")
+		for i, a := range r.Actions {
+			fmt.Fprintf(w, "  %3d. %6.2f%%  %s %s\n", i+1, 100*a.Prob, a.Verb.Label, a.Noun.Label)
+		}
+	}
+}
+
+// writeCSVRows appends a video's video,rank,label,prob rows.
+func writeCSVRows(w *csv.Writer, path string, r *classify.Result) {
+	multi := len(r.Heads) > 1
+	for _, h := range r.Heads {
+		for i, p := range r.Top[h] {
+			label := p.Label
+			if multi {
+				label = h + ":" + label
+			}
+			_ = w.Write([]string{path, strconv.Itoa(i + 1), label, strconv.FormatFloat(p.Prob, 'g', 6, 64)})
+		}
+	}
+	for i, a := range r.Actions {
+		_ = w.Write([]string{path, strconv.Itoa(i + 1), "action:" + a.Verb.Label + " " + a.Noun.Label, strconv.FormatFloat(a.Prob, 'g', 6, 64)})
+	}
+}

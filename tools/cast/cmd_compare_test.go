@@ -1,0 +1,201 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/castvideo/castgo/cast"
+	"github.com/castvideo/castgo/cast/checkpoint"
+	"github.com/castvideo/castgo/cast/modelfile"
+	"github.com/castvideo/castgo/cast/preprocess"
+)
+
+// compareGoldenModel converts goldens/NAME/model.pt with its config.json into a model file in dir (generic
+// labels "class 0"…, the SSv2 protocol), as float32 or, with int8, quantized.
+func compareGoldenModel(t *testing.T, dir, name string, int8 bool) string {
+	t.Helper()
+	data, err := os.ReadFile(goldenFile(t, name, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cast.ParseConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := checkpoint.Load(goldenFile(t, name, "model.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quant := modelfile.QuantNone
+	if int8 {
+		if set, err = cast.QuantizeInt8(set, nil); err != nil {
+			t.Fatal(err)
+		}
+		quant = modelfile.QuantInt8
+	}
+	labels := map[string][]string{}
+	for h, head := range cfg.Heads() {
+		for i := 0; i < cfg.HeadClasses()[h]; i++ {
+			labels[head] = append(labels[head], fmt.Sprintf("class %d", i))
+		}
+	}
+	f := &modelfile.File{Meta: modelfile.Metadata{Name: "golden-" + name, Config: cfg, Labels: labels,
+		Protocol: preprocess.SSv2, Quantization: quant}, Weights: set}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%s.safetensors", name, quant))
+	if err := modelfile.Save(path, f); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// compareWASMDir is a directory holding cast.wasm and wasm_exec.js: $CASTGO_WASM_DIR, or a build into dir.
+func compareWASMDir(t *testing.T, dir string) string {
+	t.Helper()
+	if d := os.Getenv("CASTGO_WASM_DIR"); d != "" {
+		return d
+	}
+	out := filepath.Join(dir, "wasm")
+	if err := compareBuildWASM(out); err != nil {
+		t.Fatalf("building the WASM module: %v", err)
+	}
+	return out
+}
+
+// compareJSON runs cast compare --json and decodes the report.
+func compareJSON(t *testing.T, args ...string) (compareReport, cliResult) {
+	t.Helper()
+	r := runCLI(t, append([]string{"compare", "--json"}, args...)...)
+	var rep compareReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("cast compare --json output: %v\nstdout:\n%s\nstderr:\n%s", err, r.stdout, r.stderr)
+	}
+	return rep, r
+}
+
+func compareRowOf(t *testing.T, rep compareReport, backend string) compareRow {
+	t.Helper()
+	for _, row := range rep.Rows {
+		if row.Backend == backend {
+			return row
+		}
+	}
+	t.Fatalf("no %s row in %+v", backend, rep.Rows)
+	return compareRow{}
+}
+
+func TestCompare(t *testing.T) {
+	dir := t.TempDir()
+	wasmDir := compareWASMDir(t, dir)
+	tiny := compareGoldenModel(t, dir, "tiny", false)
+	tinyInput := goldenFile(t, "tiny", "input.npy")
+
+	t.Run("tiny go,wasm table", func(t *testing.T) {
+		r := mustRun(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go,wasm,xla", "--wasm", wasmDir)
+		if r.exit != -1 {
+			t.Fatalf("exit status %d, want 0\n%s\n%s", r.exit, r.stdout, r.stderr)
+		}
+		t.Logf("\n%s", r.stdout)
+		lines := strings.Split(r.stdout, "\n")
+		wantRows := map[string]string{"go": "reference", "wasm": "ok", "xla": "n/a"}
+		for backend, status := range wantRows {
+			found := false
+			for _, l := range lines {
+				if f := strings.Fields(l); len(f) >= 2 && f[0] == backend && f[1] == status {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no %q row with status %q in:\n%s", backend, status, r.stdout)
+			}
+		}
+		for _, s := range []string{"max |Δlogit|", "rel L2", "top-1", "top-5", "ms/view", "2/2", "all backends within tolerance"} {
+			if !strings.Contains(r.stdout, s) {
+				t.Errorf("table lacks %q:\n%s", s, r.stdout)
+			}
+		}
+	})
+
+	t.Run("tiny json", func(t *testing.T) {
+		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,wasm", "--wasm", wasmDir)
+		if r.err != nil || r.exit != -1 || !rep.Pass {
+			t.Fatalf("err %v, exit %d, pass %v\n%s", r.err, r.exit, rep.Pass, r.stderr)
+		}
+		w := compareRowOf(t, rep, "wasm")
+		if !w.Available || !w.Pass || w.RelL2 > compareTolFP32 || w.Top1Agree != w.Rows || w.Top5Agree != w.Rows || w.Rows != 2 || w.MSPerView <= 0 {
+			t.Errorf("wasm row %+v", w)
+		}
+		t.Logf("tiny: go %.1f ms/view, wasm %.1f ms/view, wasm rel L2 %g, max |Δ| %g",
+			compareRowOf(t, rep, "go").MSPerView, w.MSPerView, w.RelL2, w.MaxAbsDiff)
+	})
+
+	t.Run("out of tolerance exits 1", func(t *testing.T) {
+		r := runCLI(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go,wasm", "--wasm", wasmDir, "--tolerance", "-1")
+		if r.exit != 1 || r.err == nil {
+			t.Fatalf("exit %d, err %v; want exit 1\n%s", r.exit, r.err, r.stdout)
+		}
+		if !strings.Contains(r.stdout, "FAIL") || !strings.Contains(r.stdout, "OUTSIDE TOLERANCE") || !strings.Contains(r.stderr, "outside its tolerance") {
+			t.Errorf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("int8 vs fp32 reference", func(t *testing.T) {
+		tiny8 := compareGoldenModel(t, dir, "tiny", true)
+		rep, r := compareJSON(t, "--model", tiny8, "--reference", tiny, "--input", tinyInput, "--backends", "go,wasm", "--wasm", wasmDir)
+		if r.err != nil || r.exit != -1 || !rep.Pass {
+			t.Fatalf("err %v, exit %d, report %+v\n%s", r.err, r.exit, rep, r.stderr)
+		}
+		ref := compareRowOf(t, rep, "go vs reference")
+		if ref.Tolerance != compareTolInt8 || !ref.NeedTop1 || ref.RelL2 == 0 || ref.RelL2 > compareTolInt8 {
+			t.Errorf("reference row %+v", ref)
+		}
+		if w := compareRowOf(t, rep, "wasm"); w.RelL2 > compareTolFP32 {
+			t.Errorf("int8 wasm vs int8 go: %+v", w)
+		}
+		t.Logf("tiny int8 vs fp32: rel L2 %.4f, max |Δ| %.4g", ref.RelL2, ref.MaxAbsDiff)
+	})
+
+	t.Run("errors and unavailable backends", func(t *testing.T) {
+		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,wasm", "--wasm", filepath.Join(dir, "nowhere"))
+		if r.err != nil || !rep.Pass {
+			t.Fatalf("an unavailable backend must not fail the run: %v", r.err)
+		}
+		if w := compareRowOf(t, rep, "wasm"); w.Available || !strings.Contains(w.Note, "wasm/build.sh") {
+			t.Errorf("wasm row %+v", w)
+		}
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--model", tiny}, "--input are required"},
+			{[]string{"--model", tiny, "--input", tinyInput, "--backends", "go,cuda"}, `unknown backend "cuda"`},
+			{[]string{"--model", tiny, "--input", goldenFile(t, "small", "logits.npy")}, "has shape"},
+			{[]string{"--model", tiny, "--input", tinyInput, "--backends", "go", "--reference", "default"}, "does not have the shape"},
+		} {
+			r := runCLI(t, append([]string{"compare"}, tc.args...)...)
+			if r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+				t.Errorf("%v: error %v, want %q", tc.args, r.err, tc.want)
+			}
+		}
+	})
+
+	t.Run("small go,wasm", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("small golden on WASM takes about a minute (-short)")
+		}
+		small := compareGoldenModel(t, dir, "small", false)
+		rep, r := compareJSON(t, "--model", small, "--input", goldenFile(t, "small", "input.npy"), "--backends", "go,wasm", "--wasm", wasmDir)
+		if r.err != nil || r.exit != -1 || !rep.Pass {
+			t.Fatalf("err %v, exit %d, report %+v\n%s", r.err, r.exit, rep, r.stderr)
+		}
+		w := compareRowOf(t, rep, "wasm")
+		if w.RelL2 > compareTolFP32 || w.Top1Agree != w.Rows {
+			t.Errorf("wasm row %+v", w)
+		}
+		t.Logf("small: go %.1f ms/view, wasm %.1f ms/view, wasm rel L2 %g, max |Δ| %g",
+			compareRowOf(t, rep, "go").MSPerView, w.MSPerView, w.RelL2, w.MaxAbsDiff)
+	})
+}

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/castvideo/castgo/cast/classify"
+	"github.com/castvideo/castgo/cast/synth"
+	"github.com/castvideo/castgo/models"
+	"github.com/spf13/cobra"
+)
+
+// evalMetric is the accuracy of one head (or of EPIC actions) in `cast eval`.
+type evalMetric struct {
+	Head     string  `json:"head"` // "logits", "verb", "noun" or "action"
+	Top1     float64 `json:"top1"` // fraction of evaluated videos whose true class ranks first
+	Top5     float64 `json:"top5"` // fraction whose true class is among the five most probable
+	Correct1 int     `json:"correct1"`
+	Correct5 int     `json:"correct5"`
+}
+
+// evalError is one video that could not be evaluated.
+type evalError struct {
+	Video string `json:"video"`
+	Error string `json:"error"`
+}
+
+// evalReport is the result of `cast eval` (its --json form).
+type evalReport struct {
+	Model     string       `json:"model"`
+	Views     string       `json:"views"`
+	Videos    int          `json:"videos"`    // annotated videos considered (after --limit)
+	Evaluated int          `json:"evaluated"` // videos classified (the denominator of the accuracies)
+	Failed    int          `json:"failed"`
+	Metrics   []evalMetric `json:"metrics"`
+	Errors    []evalError  `json:"errors,omitempty"`
+	Seconds   float64      `json:"seconds"`
+}
+
+// evalItem is one annotated video: its path and true class per head ("logits", or "verb" and "noun").
+type evalItem struct {
+	path  string
+	truth map[string]int
+}
+
+func init() {
+	var (
+		model, annotations, videosDir, views string
+		limit, batch                         int
+		asJSON                               bool
+	)
+	cmd := &cobra.Command{
+		Use:   "eval [--model MODEL] --annotations FILE.csv --videos DIR [--views CLIPSxCROPS] [--limit N] [--json]",
+		Short: "Measure top-1/top-5 accuracy on an annotated split (SSv2 'video label' or EPIC 'id,verb,noun')",
+		Long: `Eval classifies every annotated video under --videos and reports top-1 and top-5 accuracy, the way the
+official test loop scores a split (softmax averaged over the test views).
+
+Single-head models read the SSv2 list format, one "video.mp4 LABEL" per line (as written by cast dataset).
+The EPIC model reads "id,verb,noun" CSV lines (an optional header is skipped) and reports verb, noun and
+action accuracy; an action is right at top-k when the true (verb, noun) pair is among the k most probable
+pairs scored by p(verb)·p(noun). An id without a file extension is looked up as id.mp4, id.webm, id.mkv,
+id.avi or a folder of frames.`,
+		Example: `  cast dataset --seed 7 --clips 64 --out synth-test
+  cast eval --annotations synth-test/annotations.csv --videos synth-test
+  cast eval --model cast-ssv2.safetensors --annotations val.csv --videos ssv2/ --views 1x1 --limit 500 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if annotations == "" || videosDir == "" {
+				return errors.New("--annotations and --videos are required")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			f, err := loadModelFile(model)
+			if err != nil {
+				return err
+			}
+			proto, err := classify.ParseViews(views, f.Meta.Protocol)
+			if err != nil {
+				return fmt.Errorf("--views: %w", err)
+			}
+			items, err := readEvalItems(annotations, videosDir, f.Meta.Config.Composition, f.Meta.Config.Heads(), f.Meta.Config.HeadClasses())
+			if err != nil {
+				return err
+			}
+			if limit > 0 && limit < len(items) {
+				items = items[:limit]
+			}
+			be, err := newBackend()
+			if err != nil {
+				return err
+			}
+			c, err := classify.New(be, f)
+			if err != nil {
+				return err
+			}
+			c.Batch = max(batch, 1)
+			stderr := cmd.ErrOrStderr()
+			start := time.Now()
+			rep := &evalReport{Model: f.Meta.Name, Views: fmt.Sprintf("%dx%d", proto.Clips, proto.Crops), Videos: len(items)}
+			heads := f.Meta.Config.Heads()
+			if f.Meta.Config.Composition {
+				heads = []string{"verb", "noun", "action"}
+			}
+			c1, c5 := map[string]int{}, map[string]int{}
+			perVideo := proto.Clips * proto.Crops
+			bar := newProgress(stderr, len(items)*perVideo, "eval")
+			for i, it := range items {
+				opt := classify.Options{Views: views, Top: 5, Progress: func(stage string, done, _ int) {
+					if stage == "view" {
+						bar.Set(i*perVideo + done)
+					}
+				}}
+				r, err := classifyVideo(ctx, c, it.path, opt)
+				if ctx.Err() != nil {
+					bar.Finish()
+					return fmt.Errorf("interrupted after %d of %d videos: %w", i, len(items), ctx.Err())
+				}
+				bar.Set((i + 1) * perVideo)
+				if err != nil {
+					rep.Failed++
+					rep.Errors = append(rep.Errors, evalError{Video: it.path, Error: err.Error()})
+					bar.Clear()
+					fmt.Fprintf(stderr, "cast: %s: %v\n", it.path, err)
+					continue
+				}
+				rep.Evaluated++
+				ranks := map[string]int{}
+				for _, h := range f.Meta.Config.Heads() {
+					ranks[h] = rankOf(r.Probs(h), it.truth[h])
+				}
+				if f.Meta.Config.Composition {
+					ranks["action"] = actionRank(r.Probs("verb"), r.Probs("noun"), it.truth["verb"], it.truth["noun"])
+				}
+				for h, rank := range ranks {
+					if rank == 0 {
+						c1[h]++
+					}
+					if rank < 5 {
+						c5[h]++
+					}
+				}
+				if !bar.Active() && !asJSON && (i+1)%10 == 0 {
+					fmt.Fprintf(stderr, "eval: %d/%d videos\n", i+1, len(items))
+				}
+			}
+			bar.Finish()
+			rep.Seconds = time.Since(start).Seconds()
+			for _, h := range heads {
+				m := evalMetric{Head: h, Correct1: c1[h], Correct5: c5[h]}
+				if rep.Evaluated > 0 {
+					m.Top1, m.Top5 = float64(c1[h])/float64(rep.Evaluated), float64(c5[h])/float64(rep.Evaluated)
+				}
+				rep.Metrics = append(rep.Metrics, m)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else if err := printEval(out, rep); err != nil {
+				return err
+			}
+			if rep.Failed > 0 {
+				return exitPartialFailure(cmd, fmt.Sprintf("%d of %d videos failed (accuracy is over the %d evaluated)", rep.Failed, rep.Videos, rep.Evaluated))
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&model, "model", models.DefaultName, "model file, or default (the embedded model) / default-int8")
+	fl.StringVar(&annotations, "annotations", "", "annotation list: 'video.mp4 LABEL' lines, or EPIC 'id,verb,noun' CSV (required)")
+	fl.StringVar(&videosDir, "videos", "", "folder holding the annotated videos (required)")
+	fl.StringVar(&views, "views", "", "test views CLIPSxCROPS (default: the model's protocol)")
+	fl.IntVar(&limit, "limit", 0, "evaluate only the first N annotated videos (0: all)")
+	fl.IntVar(&batch, "batch", 1, "views per model call")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
+	rootCmd.AddCommand(cmd)
+}
+
+// readEvalItems reads the annotation list (EPIC format for a composition model) and checks every label
+// against the model's class counts.
+func readEvalItems(path, dir string, epic bool, heads []string, classes []int) ([]evalItem, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--annotations: %w", err)
+	}
+	defer fh.Close()
+	nClasses := map[string]int{}
+	for i, h := range heads {
+		nClasses[h] = classes[i]
+	}
+	var items []evalItem
+	if epic {
+		anns, err := synth.ParseEPICAnnotations(fh)
+		if err != nil {
+			return nil, fmt.Errorf("--annotations %s (EPIC id,verb,noun): %w", path, err)
+		}
+		for _, a := range anns {
+			items = append(items, evalItem{path: findVideo(dir, a.Video), truth: map[string]int{"verb": a.Verb, "noun": a.Noun}})
+		}
+	} else {
+		anns, err := synth.ParseAnnotations(fh)
+		if err != nil {
+			return nil, fmt.Errorf("--annotations %s ('video label' lines): %w", path, err)
+		}
+		for _, a := range anns {
+			items = append(items, evalItem{path: filepath.Join(dir, a.Video), truth: map[string]int{"logits": a.Label}})
+		}
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("--annotations %s lists no videos", path)
+	}
+	for i, it := range items {
+		for h, label := range it.truth {
+			if label >= nClasses[h] {
+				return nil, fmt.Errorf("--annotations %s: entry %d (%s) has %s label %d, but the model has %d %s classes",
+					path, i+1, filepath.Base(it.path), h, label, nClasses[h], h)
+			}
+		}
+	}
+	return items, nil
+}
+
+// findVideo resolves an EPIC segment id under dir: the name itself if it exists, else with a video extension.
+func findVideo(dir, id string) string {
+	p := filepath.Join(dir, id)
+	if _, err := os.Stat(p); err == nil || filepath.Ext(id) != "" {
+		return p
+	}
+	for _, ext := range []string{".mp4", ".webm", ".mkv", ".avi"} {
+		if _, err := os.Stat(p + ext); err == nil {
+			return p + ext
+		}
+	}
+	return p
+}
+
+// rankOf is the 0-based rank of class label in probs, ties broken by lower index first (as TopK orders them).
+func rankOf(probs []float64, label int) int {
+	rank := 0
+	for k, p := range probs {
+		if p > probs[label] || (p == probs[label] && k < label) {
+			rank++
+		}
+	}
+	return rank
+}
+
+// actionRank is the 0-based rank of the pair (verb, noun) among all pairs scored by p(verb)·p(noun).
+func actionRank(pv, pn []float64, verb, noun int) int {
+	want := pv[verb] * pn[noun]
+	rank := 0
+	for v, a := range pv {
+		for n, b := range pn {
+			s := a * b
+			if s > want || (s == want && (v < verb || (v == verb && n < noun))) {
+				rank++
+			}
+		}
+	}
+	return rank
+}
+
+// printEval writes the accuracy table.
+func printEval(w io.Writer, r *evalReport) error {
+	fmt.Fprintf(w, "model %s, views %s: %d videos evaluated", r.Model, r.Views, r.Evaluated)
+	if r.Failed > 0 {
+		fmt.Fprintf(w, " (%d failed)", r.Failed)
+	}
+	fmt.Fprintf(w, " in %.1f s\n", r.Seconds)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "head\ttop-1\ttop-5\tcorrect@1\tcorrect@5\t\n")
+	for _, m := range r.Metrics {
+		fmt.Fprintf(tw, "%s\t%.2f%%\t%.2f%%\t%d/%d\t%d/%d\t\n", m.Head, 100*m.Top1, 100*m.Top5, m.Correct1, r.Evaluated, m.Correct5, r.Evaluated)
+	}
+	return tw.Flush()
+}

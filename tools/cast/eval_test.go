@@ -1,0 +1,138 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDatasetEval(t *testing.T) {
+	needFFmpeg(t)
+	dir := filepath.Join(t.TempDir(), "ds")
+	r := mustRun(t, "dataset", "--seed", "5", "--clips", "8", "--out", dir)
+	if !strings.Contains(r.stdout, "wrote 8 clips") {
+		t.Errorf("dataset output: %s", r.stdout)
+	}
+	ann, err := os.ReadFile(filepath.Join(dir, "annotations.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(ann)), "\n"); len(lines) != 8 || lines[0] != "clip_000000.mp4 0" {
+		t.Errorf("annotations.csv: %q", lines)
+	}
+
+	r = mustRun(t, "eval", "--annotations", filepath.Join(dir, "annotations.csv"), "--videos", dir, "--views", "1x1", "--json")
+	var rep evalReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("eval --json: %v\n%s", err, r.stdout)
+	}
+	if rep.Videos != 8 || rep.Evaluated != 8 || rep.Failed != 0 || rep.Views != "1x1" || len(rep.Metrics) != 1 {
+		t.Fatalf("eval report: %+v", rep)
+	}
+	m := rep.Metrics[0]
+	if m.Head != "logits" || m.Top1 < 0 || m.Top1 > m.Top5 || m.Top5 > 1 || float64(m.Correct1)/8 != m.Top1 || float64(m.Correct5)/8 != m.Top5 {
+		t.Errorf("eval metrics: %+v", m)
+	}
+
+	// The table form, on a subset.
+	r = mustRun(t, "eval", "--annotations", filepath.Join(dir, "annotations.csv"), "--videos", dir, "--views", "1x1", "--limit", "2")
+	for _, want := range []string{"2 videos evaluated", "top-1", "top-5", "logits", "%", "/2"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("eval table lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// A label beyond the model's classes is an error before anything runs; a missing video fails alone.
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("clip_000000.mp4 99\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, "eval", "--annotations", bad, "--videos", dir); r.err == nil || !strings.Contains(r.err.Error(), "label 99") {
+		t.Errorf("label 99: %v", r.err)
+	}
+	missing := filepath.Join(dir, "missing.csv")
+	if err := os.WriteFile(missing, []byte("clip_000001.mp4 1\nnope.mp4 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, "eval", "--annotations", missing, "--videos", dir, "--views", "1x1")
+	if r.exit != 1 || !strings.Contains(r.stdout, "1 videos evaluated (1 failed)") || !strings.Contains(r.stderr, "nope.mp4") {
+		t.Errorf("missing video: exit %d, err %v\nstdout: %s\nstderr: %s", r.exit, r.err, r.stdout, r.stderr)
+	}
+}
+
+func TestRanks(t *testing.T) {
+	p := []float64{0.1, 0.5, 0.1, 0.3}
+	for label, want := range map[int]int{1: 0, 3: 1, 0: 2, 2: 3} {
+		if got := rankOf(p, label); got != want {
+			t.Errorf("rankOf(%d) = %d, want %d", label, got, want)
+		}
+	}
+	verb, noun := []float64{0.6, 0.4}, []float64{0.2, 0.7, 0.1}
+	// Pair scores: (0,1)=.42 (1,1)=.28 (0,0)=.12 (1,0)=.08 (0,2)=.06 (1,2)=.04
+	for pair, want := range map[[2]int]int{{0, 1}: 0, {1, 1}: 1, {0, 0}: 2, {1, 2}: 5} {
+		if got := actionRank(verb, noun, pair[0], pair[1]); got != want {
+			t.Errorf("actionRank%v = %d, want %d", pair, got, want)
+		}
+	}
+}
+
+func TestBench(t *testing.T) {
+	r := mustRun(t, "bench", "--runs", "1")
+	for _, want := range []string{"config", "backend", "s/view", "GMAC/view", "GFLOP/s", "pure Go"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("bench table lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = mustRun(t, "bench", "--config", "demo", "--runs", "1", "--json")
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Config != "demo" || rep.Runs != 1 || rep.SecondsPerView <= 0 || rep.GFLOPS <= 0 || rep.GMACPerView < 0.1 {
+		t.Errorf("bench --json: %+v", rep)
+	}
+}
+
+// TestEPIC runs the two-head (verb/noun) path of classify and eval with the converted tiny_compo golden.
+func TestEPIC(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	model := filepath.Join(dir, "compo.safetensors")
+	mustRun(t, "convert", "--checkpoint", goldenFile(t, "tiny_compo", "model.pt"), "--config", goldenFile(t, "tiny_compo", "config.json"),
+		"--out", model, "--views", "1x1")
+	ffmpegVideo(t, dir, "P01_01.mp4", 64, 48, 10, "-pix_fmt", "yuv420p")
+	ffmpegVideo(t, dir, "P01_02.mp4", 48, 64, 12, "-pix_fmt", "yuv420p")
+
+	csvPath := filepath.Join(dir, "out.csv")
+	r := mustRun(t, "classify", "--model", model, "--top", "2", "--csv", csvPath, filepath.Join(dir, "P01_01.mp4"))
+	for _, want := range []string{"verb:", "noun:", "action (verb noun):"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("EPIC classify output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	data, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(data); !strings.Contains(s, ",1,verb:") || !strings.Contains(s, ",1,noun:") || !strings.Contains(s, ",2,action:") {
+		t.Errorf("EPIC csv:\n%s", s)
+	}
+
+	ann := filepath.Join(dir, "epic.csv")
+	if err := os.WriteFile(ann, []byte("narration_id,verb_class,noun_class\nP01_01,3,17\nP01_02,0,299\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = mustRun(t, "eval", "--model", model, "--annotations", ann, "--videos", dir, "--json")
+	var rep evalReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Evaluated != 2 || len(rep.Metrics) != 3 || rep.Metrics[0].Head != "verb" || rep.Metrics[1].Head != "noun" || rep.Metrics[2].Head != "action" {
+		t.Fatalf("EPIC eval: %+v", rep)
+	}
+	if a := rep.Metrics[2]; a.Correct1 > min(rep.Metrics[0].Correct1, rep.Metrics[1].Correct1) {
+		t.Errorf("action top-1 %d exceeds verb or noun top-1: %+v", a.Correct1, rep.Metrics)
+	}
+}

@@ -1,0 +1,445 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"syscall/js"
+	"time"
+
+	"github.com/castvideo/castgo/cast"
+	"github.com/castvideo/castgo/cast/classify"
+	"github.com/castvideo/castgo/cast/infer"
+	"github.com/castvideo/castgo/cast/modelfile"
+	"github.com/castvideo/castgo/cast/preprocess"
+	"github.com/gomlx/gomlx/backends"
+)
+
+// Version is the version of the JavaScript API (castgo.version).
+const Version = "1"
+
+// loaded is one model behind a handle.
+type loaded struct {
+	clf  *classify.Classifier
+	info modelInfo
+}
+
+// modelInfo is what castgo.loadModel and castgo.modelInfo return as info.
+type modelInfo struct {
+	Name         string              `json:"name"`
+	Description  string              `json:"description"`
+	Config       cast.Config         `json:"config"`
+	Heads        []string            `json:"heads"`
+	Labels       map[string][]string `json:"labels"`
+	Protocol     preprocess.Protocol `json:"protocol"`
+	Quantization string              `json:"quantization"`
+	SizeBytes    int                 `json:"sizeBytes"`
+	Params       paramCounts         `json:"params"`
+	Frames       int                 `json:"frames"`
+	ImgSize      int                 `json:"imgSize"`
+}
+
+type paramCounts struct {
+	Total     int `json:"total"`
+	Trainable int `json:"trainable"`
+}
+
+// viewJSON is one planned view as castgo.planViews returns it.
+type viewJSON struct {
+	Clip   int   `json:"clip"`
+	Crop   int   `json:"crop"`
+	Frames []int `json:"frames"`
+	X0     int   `json:"x0"`
+	Y0     int   `json:"y0"`
+}
+
+// planJSON is the result of castgo.planViews.
+type planJSON struct {
+	Views        string     `json:"protocol"` // CLIPSxCROPS actually used
+	ViewList     []viewJSON `json:"views"`
+	NeededFrames []int      `json:"neededFrames"`
+}
+
+// resultJSON is the classify.Result JSON plus, on request, every class's probability per head.
+type resultJSON struct {
+	*classify.Result
+	Probs map[string][]float64 `json:"probs,omitempty"`
+}
+
+var (
+	mu         sync.Mutex
+	registry   = map[int]*loaded{}
+	nextHandle = 1
+	backend    backends.Backend
+	backendErr error
+	backendMu  sync.Mutex
+)
+
+// getBackend opens the pure-Go backend once (infer picks the sequential configuration js/wasm needs).
+func getBackend() (backends.Backend, error) {
+	backendMu.Lock()
+	defer backendMu.Unlock()
+	if backend == nil && backendErr == nil {
+		backend, _, backendErr = infer.NewBackend("go")
+	}
+	return backend, backendErr
+}
+
+// install builds the API object and publishes it as globalThis.castgo, then signals readiness.
+func install() js.Value {
+	api := js.Global().Get("Object").New()
+	api.Set("version", Version)
+	api.Set("loadModel", asyncFunc("loadModel", loadModel))
+	api.Set("classify", asyncFunc("classify", classifyVideo))
+	api.Set("logits", asyncFunc("logits", logits))
+	api.Set("modelInfo", syncFunc("modelInfo", modelInfoFunc))
+	api.Set("planViews", syncFunc("planViews", planViews))
+	api.Set("dispose", syncFunc("dispose", dispose))
+	js.Global().Set("castgo", api)
+	ready := js.Global().Get("castgoReady")
+	if ready.Type() != js.TypeObject || ready.Get("then").Type() != js.TypeFunction {
+		js.Global().Set("castgoReady", js.Global().Get("Promise").Call("resolve", api))
+	}
+	if cb := js.Global().Get("onCastgoReady"); cb.Type() == js.TypeFunction {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					js.Global().Get("console").Call("error", fmt.Sprintf("castgo: onCastgoReady threw: %v", r))
+				}
+			}()
+			cb.Invoke(api)
+		}()
+	}
+	return api
+}
+
+// lookup returns the model behind a handle argument.
+func lookup(v js.Value) (*loaded, int, error) {
+	if v.Type() != js.TypeNumber {
+		return nil, 0, fmt.Errorf("model handle must be a number, got %s", describe(v))
+	}
+	f := v.Float()
+	h := int(f)
+	if float64(h) != f {
+		return nil, 0, fmt.Errorf("model handle %v is not an integer", f)
+	}
+	mu.Lock()
+	m, ok := registry[h]
+	mu.Unlock()
+	if !ok {
+		return nil, h, fmt.Errorf("unknown model handle %d (never loaded, or disposed)", h)
+	}
+	return m, h, nil
+}
+
+// loadModel implements castgo.loadModel(bytes) → Promise<{handle, info}>.
+func loadModel(args []js.Value) (func(progressFunc) (any, error), error) {
+	if len(args) < 1 {
+		return nil, errors.New("missing the model file bytes (an ArrayBuffer or Uint8Array)")
+	}
+	data, err := bytesFromJS(args[0])
+	if err != nil {
+		return nil, fmt.Errorf("model bytes: %w", err)
+	}
+	return func(progressFunc) (any, error) {
+		f, err := modelfile.Parse(data)
+		if err != nil {
+			return nil, err
+		}
+		b, err := getBackend()
+		if err != nil {
+			return nil, err
+		}
+		clf, err := classify.New(b, f)
+		if err != nil {
+			return nil, err
+		}
+		cfg := f.Meta.Config
+		total, trainable := cfg.ParamCounts()
+		m := &loaded{clf: clf, info: modelInfo{
+			Name: f.Meta.Name, Description: f.Meta.Description, Config: cfg, Heads: cfg.Heads(),
+			Labels: f.Meta.Labels, Protocol: f.Meta.Protocol, Quantization: f.Meta.Quantization,
+			SizeBytes: len(data), Params: paramCounts{total, trainable}, Frames: cfg.AllFrames, ImgSize: cfg.ImgSize,
+		}}
+		mu.Lock()
+		h := nextHandle
+		nextHandle++
+		registry[h] = m
+		mu.Unlock()
+		info, err := toJS(m.info)
+		if err != nil {
+			return nil, err
+		}
+		out := js.Global().Get("Object").New()
+		out.Set("handle", h)
+		out.Set("info", info)
+		return out, nil
+	}, nil
+}
+
+// modelInfoFunc implements castgo.modelInfo(handle) → info.
+func modelInfoFunc(args []js.Value) (any, error) {
+	m, _, err := lookup(arg(args, 0))
+	if err != nil {
+		return nil, err
+	}
+	return toJS(m.info)
+}
+
+// dispose implements castgo.dispose(handle) → true.
+func dispose(args []js.Value) (any, error) {
+	_, h, err := lookup(arg(args, 0))
+	if err != nil {
+		return nil, err
+	}
+	mu.Lock()
+	delete(registry, h)
+	mu.Unlock()
+	return true, nil
+}
+
+// videoSpec is the {numFrames, width, height, views} part of planViews and classify options.
+type videoSpec struct {
+	numFrames, width, height int
+	views                    string
+}
+
+func readVideoSpec(opts js.Value) (videoSpec, error) {
+	var s videoSpec
+	if opts.Type() != js.TypeObject {
+		return s, fmt.Errorf("options must be an object {numFrames, width, height, ...}, got %s", describe(opts))
+	}
+	var err error
+	if s.numFrames, err = intField(opts, "numFrames", true, 0); err != nil {
+		return s, err
+	}
+	if s.width, err = intField(opts, "width", true, 0); err != nil {
+		return s, err
+	}
+	if s.height, err = intField(opts, "height", true, 0); err != nil {
+		return s, err
+	}
+	if s.numFrames < 1 {
+		return s, fmt.Errorf("numFrames is %d: the video needs at least one frame", s.numFrames)
+	}
+	if s.width < 1 || s.height < 1 {
+		return s, fmt.Errorf("frame size %dx%d is invalid", s.width, s.height)
+	}
+	if v := opts.Get("views"); !isNullish(v) {
+		if v.Type() != js.TypeString {
+			return s, fmt.Errorf("views must be a string CLIPSxCROPS such as \"1x1\", got %s", describe(v))
+		}
+		s.views = v.String()
+	}
+	return s, nil
+}
+
+// plan computes the views of a video for model m (the same plan classify.Classifier.Classify makes).
+func plan(m *loaded, s videoSpec) (preprocess.Protocol, []preprocess.View, error) {
+	p, err := classify.ParseViews(s.views, m.clf.Meta.Protocol)
+	if err != nil {
+		return p, nil, err
+	}
+	cfg := m.clf.Meta.Config
+	views, err := preprocess.Plan(p, s.numFrames, s.width, s.height, cfg.ImgSize, cfg.AllFrames)
+	if err != nil {
+		return p, nil, err
+	}
+	return p, views, nil
+}
+
+// planViews implements castgo.planViews(handle, {numFrames, width, height, views?}).
+func planViews(args []js.Value) (any, error) {
+	m, _, err := lookup(arg(args, 0))
+	if err != nil {
+		return nil, err
+	}
+	s, err := readVideoSpec(arg(args, 1))
+	if err != nil {
+		return nil, err
+	}
+	p, views, err := plan(m, s)
+	if err != nil {
+		return nil, err
+	}
+	out := planJSON{Views: fmt.Sprintf("%dx%d", p.Clips, p.Crops), NeededFrames: preprocess.NeededFrames(views)}
+	for _, v := range views {
+		out.ViewList = append(out.ViewList, viewJSON{Clip: v.Clip, Crop: v.Crop, Frames: v.FrameIndices, X0: v.X0, Y0: v.Y0})
+	}
+	return toJS(out)
+}
+
+// classifyVideo implements castgo.classify(handle, {numFrames, width, height, frames, views?, top?,
+// probs?, onProgress?}) → Promise<Result>.
+func classifyVideo(args []js.Value) (func(progressFunc) (any, error), error) {
+	m, _, err := lookup(arg(args, 0))
+	if err != nil {
+		return nil, err
+	}
+	opts := arg(args, 1)
+	s, err := readVideoSpec(opts)
+	if err != nil {
+		return nil, err
+	}
+	top, err := intField(opts, "top", false, 5)
+	if err != nil {
+		return nil, err
+	}
+	if top < 1 {
+		return nil, fmt.Errorf("top is %d, want at least 1", top)
+	}
+	wantProbs := opts.Get("probs").Truthy()
+	onProgress := opts.Get("onProgress")
+	if !isNullish(onProgress) && onProgress.Type() != js.TypeFunction {
+		return nil, fmt.Errorf("onProgress must be a function, got %s", describe(onProgress))
+	}
+	_, views, err := plan(m, s)
+	if err != nil {
+		return nil, err
+	}
+	needed := preprocess.NeededFrames(views)
+	raw, err := readFrames(opts.Get("frames"), needed, s.numFrames)
+	if err != nil {
+		return nil, err
+	}
+	return func(yield progressFunc) (any, error) {
+		video := classify.Video{NumFrames: s.numFrames, Width: s.width, Height: s.height,
+			Frames: func(indices []int) (map[int]preprocess.Frame, error) {
+				out := make(map[int]preprocess.Frame, len(indices))
+				for _, idx := range indices {
+					b, ok := raw[idx]
+					if !ok {
+						return nil, fmt.Errorf("frame %d is needed but was not given", idx)
+					}
+					f, err := preprocess.FrameFromRGBA(s.width, s.height, b)
+					if err != nil {
+						return nil, fmt.Errorf("frame %d: %w", idx, err)
+					}
+					out[idx] = f
+				}
+				return out, nil
+			}}
+		var cbErr error
+		res, err := m.clf.Classify(video, classify.Options{Views: s.views, Top: top,
+			Progress: func(stage string, done, total int) {
+				if cbErr == nil && onProgress.Type() == js.TypeFunction {
+					cbErr = callJS(onProgress, stage, done, total)
+				}
+				yield(stage, done, total)
+			}})
+		if err != nil {
+			return nil, err
+		}
+		if cbErr != nil {
+			return nil, fmt.Errorf("onProgress: %w", cbErr)
+		}
+		out := resultJSON{Result: res}
+		if wantProbs {
+			out.Probs = map[string][]float64{}
+			for _, h := range res.Heads {
+				out.Probs[h] = res.Probs(h)
+			}
+		}
+		return toJS(out)
+	}, nil
+}
+
+// readFrames copies the RGBA bytes of the needed frames out of frames: an array aligned with needed (or
+// holding all numFrames frames), or an object / Map from frame index to data.
+func readFrames(frames js.Value, needed []int, numFrames int) (map[int][]byte, error) {
+	if isNullish(frames) {
+		return nil, fmt.Errorf("frames is missing: give the RGBA bytes of neededFrames %v (see castgo.planViews)", needed)
+	}
+	out := make(map[int][]byte, len(needed))
+	var get func(i, idx int) js.Value // the frame of source index idx, the i-th needed frame
+	switch {
+	case js.Global().Get("Array").Call("isArray", frames).Bool():
+		n := frames.Length()
+		switch n {
+		case len(needed):
+			get = func(i, _ int) js.Value { return frames.Index(i) }
+		case numFrames:
+			get = func(_, idx int) js.Value { return frames.Index(idx) }
+		default:
+			return nil, fmt.Errorf("frames has %d entries, want %d aligned with neededFrames %v (or all %d frames of the video)",
+				n, len(needed), needed, numFrames)
+		}
+	case frames.InstanceOf(js.Global().Get("Map")):
+		get = func(_, idx int) js.Value { return frames.Call("get", idx) }
+	case frames.Type() == js.TypeObject:
+		get = func(_, idx int) js.Value { return frames.Get(fmt.Sprint(idx)) }
+	default:
+		return nil, fmt.Errorf("frames must be an array or an object mapping frame index to RGBA bytes, got %s", describe(frames))
+	}
+	for i, idx := range needed {
+		v := get(i, idx)
+		if isNullish(v) {
+			return nil, fmt.Errorf("frames: frame %d (needed frame #%d of %v) is missing", idx, i, needed)
+		}
+		if v.Type() == js.TypeObject && !isByteArray(v) && !isNullish(v.Get("data")) {
+			v = v.Get("data") // an ImageData
+		}
+		b, err := bytesFromJS(v)
+		if err != nil {
+			return nil, fmt.Errorf("frames: frame %d: %w", idx, err)
+		}
+		out[idx] = b
+	}
+	return out, nil
+}
+
+// logits implements castgo.logits(handle, clip: Float32Array [B,3,T,S,S], batch) →
+// Promise<{heads: {name: Float32Array}, classes: {name: n}, ms}>: the raw model output of an already
+// normalised clip, for parity checks (cast compare).
+func logits(args []js.Value) (func(progressFunc) (any, error), error) {
+	m, _, err := lookup(arg(args, 0))
+	if err != nil {
+		return nil, err
+	}
+	clip := arg(args, 1)
+	if !clip.InstanceOf(js.Global().Get("Float32Array")) {
+		return nil, fmt.Errorf("clip must be a Float32Array, got %s", describe(clip))
+	}
+	batch, err := intValue(arg(args, 2), "batch", false, 1)
+	if err != nil {
+		return nil, err
+	}
+	if batch < 1 {
+		return nil, fmt.Errorf("batch is %d, want at least 1", batch)
+	}
+	raw := make([]byte, clip.Get("byteLength").Int())
+	js.CopyBytesToGo(raw, js.Global().Get("Uint8Array").New(clip.Get("buffer"), clip.Get("byteOffset"), clip.Get("byteLength")))
+	x := make([]float32, len(raw)/4)
+	for i := range x {
+		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return func(progressFunc) (any, error) {
+		start := time.Now()
+		outs, err := m.clf.Model.Run(x, batch)
+		if err != nil {
+			return nil, err
+		}
+		elapsed := time.Since(start)
+		heads, classes := js.Global().Get("Object").New(), js.Global().Get("Object").New()
+		for i, h := range m.clf.Meta.Config.Heads() {
+			b := make([]byte, 4*len(outs[i]))
+			for k, v := range outs[i] {
+				binary.LittleEndian.PutUint32(b[4*k:], math.Float32bits(v))
+			}
+			u8 := js.Global().Get("Uint8Array").New(len(b))
+			js.CopyBytesToJS(u8, b)
+			heads.Set(h, js.Global().Get("Float32Array").New(u8.Get("buffer")))
+			classes.Set(h, len(outs[i])/batch)
+		}
+		out := js.Global().Get("Object").New()
+		out.Set("heads", heads)
+		out.Set("classes", classes)
+		out.Set("batch", batch)
+		out.Set("ms", float64(elapsed.Microseconds())/1000)
+		return out, nil
+	}, nil
+}

@@ -1,0 +1,232 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"syscall/js"
+	"testing"
+
+	"github.com/castvideo/castgo/cast/classify"
+	"github.com/castvideo/castgo/cast/infer"
+	"github.com/castvideo/castgo/cast/modelfile"
+	"github.com/castvideo/castgo/cast/preprocess"
+	"github.com/castvideo/castgo/models"
+)
+
+// Run with: GOOS=js GOARCH=wasm go test -exec="$(go env GOROOT)/lib/wasm/go_js_wasm_exec" ./wasm/...
+
+var api js.Value
+
+func TestMain(m *testing.M) {
+	api = install()
+	os.Exit(m.Run())
+}
+
+// await blocks until promise settles (the test goroutine is not a JS callback, so blocking is allowed).
+func await(promise js.Value) (js.Value, error) {
+	type outcome struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan outcome, 1)
+	ok := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- outcome{v: a[0]}; return nil })
+	fail := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		ch <- outcome{err: js.Error{Value: a[0]}}
+		return nil
+	})
+	defer ok.Release()
+	defer fail.Release()
+	promise.Call("then", ok, fail)
+	o := <-ch
+	return o.v, o.err
+}
+
+// try calls castgo.name(args...) and returns what it returned or threw.
+func try(name string, args ...any) (ret js.Value, thrown js.Value) {
+	wrap := js.Global().Get("Function").New("f", "args",
+		`try { return {value: f(...args)}; } catch (e) { return {error: e}; }`)
+	r := wrap.Invoke(api.Get(name), js.ValueOf(args))
+	return r.Get("value"), r.Get("error")
+}
+
+func jsBytes(b []byte) js.Value {
+	u := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(u, b)
+	return u
+}
+
+func syntheticRGBA(t, w, h int) []byte {
+	b := make([]byte, w*h*4)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			o := (y*w + x) * 4
+			b[o], b[o+1], b[o+2], b[o+3] = byte(x*3+t*5), byte(y*4+t*3), byte((x+y)*2), 255
+		}
+	}
+	return b
+}
+
+func loadDefault(t *testing.T) (int, js.Value) {
+	t.Helper()
+	res, err := await(api.Call("loadModel", jsBytes(models.DefaultInt8Bytes())))
+	if err != nil {
+		t.Fatalf("loadModel: %v", err)
+	}
+	return res.Get("handle").Int(), res.Get("info")
+}
+
+func TestClassifyMatchesInProcess(t *testing.T) {
+	const n, w, h = 24, 64, 48
+	handle, info := loadDefault(t)
+	defer api.Call("dispose", handle)
+	if got := info.Get("quantization").String(); got != modelfile.QuantInt8 {
+		t.Errorf("quantization %q", got)
+	}
+	if got := info.Get("sizeBytes").Int(); got != len(models.DefaultInt8Bytes()) {
+		t.Errorf("sizeBytes %d", got)
+	}
+	plan := api.Call("planViews", handle, map[string]any{"numFrames": n, "width": w, "height": h})
+	needed := plan.Get("neededFrames")
+	frames := make([]any, needed.Length())
+	for i := range frames {
+		frames[i] = jsBytes(syntheticRGBA(needed.Index(i).Int(), w, h))
+	}
+	var stages []string
+	returned := false
+	progress := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		if !returned {
+			t.Errorf("progress %s arrived before classify returned its Promise", a[0].String())
+		}
+		stages = append(stages, a[0].String())
+		return nil
+	})
+	defer progress.Release()
+	p := api.Call("classify", handle, map[string]any{"numFrames": n, "width": w, "height": h, "frames": frames,
+		"probs": true, "onProgress": progress})
+	returned = true
+	res, err := await(p)
+	if err != nil {
+		t.Fatalf("classify: %v", err)
+	}
+	var got struct {
+		classify.Result
+		Probs map[string][]float64 `json:"probs"`
+	}
+	if err := json.Unmarshal([]byte(js.Global().Get("JSON").Call("stringify", res).String()), &got); err != nil {
+		t.Fatal(err)
+	}
+	if views := plan.Get("views").Length(); len(got.PerView) != views || strings.Count(strings.Join(stages, " "), "view") != views+1 {
+		t.Errorf("per_view %d, progress stages %v; want %d views", len(got.PerView), stages, views)
+	}
+
+	// The same frames straight through the Go API.
+	f, err := models.DefaultInt8()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := infer.NewBackend("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clf, err := classify.New(b, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := clf.Classify(classify.Video{NumFrames: n, Width: w, Height: h,
+		Frames: func(idx []int) (map[int]preprocess.Frame, error) {
+			out := map[int]preprocess.Frame{}
+			for _, i := range idx {
+				fr, err := preprocess.FrameFromRGBA(w, h, syntheticRGBA(i, w, h))
+				if err != nil {
+					return nil, err
+				}
+				out[i] = fr
+			}
+			return out, nil
+		}}, classify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, head := range want.Heads {
+		wp, gp := want.Probs(head), got.Probs[head]
+		if len(wp) != len(gp) {
+			t.Fatalf("head %s: %d probs, want %d", head, len(gp), len(wp))
+		}
+		for i := range wp {
+			if math.Abs(wp[i]-gp[i]) > 1e-12 {
+				t.Fatalf("head %s class %d: prob %v via JS, %v via Go", head, i, gp[i], wp[i])
+			}
+		}
+		if got.Top[head][0].Index != want.Top[head][0].Index || got.Top[head][0].Label != want.Top[head][0].Label {
+			t.Errorf("top-1 %+v, want %+v", got.Top[head][0], want.Top[head][0])
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	const n, w, h = 24, 64, 48
+	handle, _ := loadDefault(t)
+	plan := api.Call("planViews", handle, map[string]any{"numFrames": n, "width": w, "height": h})
+	var frames []any
+	for i := 0; i < plan.Get("neededFrames").Length(); i++ {
+		frames = append(frames, jsBytes(make([]byte, w*h*4)))
+	}
+	short := append([]any{jsBytes(make([]byte, 10))}, frames[1:]...)
+	video := func(extra map[string]any) map[string]any {
+		m := map[string]any{"numFrames": n, "width": w, "height": h, "frames": frames}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name, fn string
+		args     []any
+		want     string
+	}{
+		{"garbage model", "loadModel", []any{jsBytes([]byte("definitely not a model file"))}, "castgo.loadModel: modelfile:"},
+		{"no model bytes", "loadModel", []any{42}, "model bytes: want an ArrayBuffer"},
+		{"wrong frame size", "classify", []any{handle, video(map[string]any{"frames": short})}, "needs 12288 bytes, has 10"},
+		{"wrong frame count", "classify", []any{handle, video(map[string]any{"frames": frames[1:]})}, "aligned with neededFrames"},
+		{"unknown handle", "classify", []any{999, video(nil)}, "castgo.classify: unknown model handle 999"},
+		{"bad views", "classify", []any{handle, video(map[string]any{"views": "3x3"})}, `views "3x3"`},
+		{"bad top", "classify", []any{handle, video(map[string]any{"top": 0.5})}, "top is 0.5"},
+		{"logits size", "logits", []any{handle, js.Global().Get("Float32Array").New(7), 1}, "input has 7 values"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := await(api.Call(tc.fn, tc.args...))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, fn string
+		args     []any
+		want     string
+	}{
+		{"modelInfo unknown", "modelInfo", []any{999}, "castgo.modelInfo: unknown model handle 999"},
+		{"planViews unknown", "planViews", []any{999, map[string]any{}}, "unknown model handle"},
+		{"planViews bad views", "planViews", []any{handle, map[string]any{"numFrames": n, "width": w, "height": h, "views": "1x2"}}, `views "1x2"`},
+		{"planViews no size", "planViews", []any{handle, map[string]any{"numFrames": n}}, "width is required"},
+		{"dispose not a number", "dispose", []any{"1"}, "model handle must be a number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, thrown := try(tc.fn, tc.args...)
+			if thrown.IsUndefined() || !thrown.InstanceOf(js.Global().Get("Error")) ||
+				!strings.Contains(thrown.Get("message").String(), tc.want) {
+				t.Fatalf("threw %v, want an Error containing %q", thrown, tc.want)
+			}
+		})
+	}
+	if v, thrown := try("dispose", handle); !thrown.IsUndefined() || !v.Bool() {
+		t.Fatalf("dispose: %v, threw %v", v, thrown)
+	}
+	if _, thrown := try("dispose", handle); thrown.IsUndefined() {
+		t.Fatal("second dispose did not throw")
+	}
+}

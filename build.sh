@@ -18,10 +18,55 @@ usage: ./build.sh COMMAND
 USAGE
 }
 
+# go_tests runs vet, the build checks (CGO off, js/wasm, the XLA variant) and every Go test.
+go_tests() {
+	echo "== gofmt, go vet"
+	unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+	if [ -n "$unformatted" ]; then
+		echo "gofmt would change: $unformatted" >&2
+		return 1
+	fi
+	go vet ./...
+	GOOS=js GOARCH=wasm go vet ./wasm/... ./worker/... ./cast/...
+	echo "== build: CGO_ENABLED=0, GOOS=js GOARCH=wasm, and the XLA variant (-tags xla, cgo)"
+	CGO_ENABLED=0 go build ./...
+	GOOS=js GOARCH=wasm go build -o /dev/null ./wasm
+	CGO_ENABLED=1 go build -tags xla -o /dev/null ./tools/cast
+	echo "== go test (native, pure-Go backend)"
+	go test -timeout 60m ./...
+	echo "== go test (js/wasm under Node)"
+	GOOS=js GOARCH=wasm go test -timeout 20m -exec="$(go env GOROOT)/lib/wasm/go_js_wasm_exec" ./wasm/...
+}
+
+# node_tests runs the JavaScript-side tests: the WASM API in Node, the page in Chromium, the worker in workerd.
+node_tests() {
+	[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+	echo "== node --test: WASM API, web page (Chromium), edge worker (workerd)"
+	local tests=(wasm/test/api.test.mjs)
+	for t in site/test/*.test.mjs worker/test/*.test.mjs; do
+		[ -e "$t" ] && tests+=("$t")
+	done
+	mkdir -p "$DIST"
+	CASTGO_DIST=$DIST/site CASTGO_SITE_DIST=$DIST/site CASTGO_WASM_DIR=$DIST/site CASTGO_ARTIFACTS=$DIST/artifacts \
+		node --test --test-concurrency=1 "${tests[@]}"
+}
+
 cmd=${1:-help}
 shift || true
 case "$cmd" in
 help | -h | --help) usage ;;
+cli)
+	mkdir -p "$DIST"
+	CGO_ENABLED=0 go build -trimpath -o "$DIST/cast" ./tools/cast
+	echo "built $DIST/cast"
+	;;
+wasm)
+	wasm/build.sh "$DIST/site"
+	;;
+test)
+	go_tests
+	node_tests
+	;;
 *)
 	echo "unknown command: $cmd" >&2
 	usage >&2

@@ -4,6 +4,7 @@
 package infer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -24,6 +25,9 @@ func goConfig() string {
 	}
 	return "ops_sequential"
 }
+
+// ErrXLAUnavailable wraps every reason the XLA backend cannot be used here (no -tags xla build, no plugin).
+var ErrXLAUnavailable = errors.New("xla backend unavailable")
 
 // NewBackend returns the backend called name: "go" (pure Go, the default when name is empty and
 // CAST_BACKEND is unset) or "xla" / "xla:PLUGIN" (XLA through PJRT; needs a build with -tags xla and an

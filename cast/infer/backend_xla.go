@@ -28,7 +28,7 @@ func XLAAvailable() (bool, string) {
 
 func newXLA(config string) (backends.Backend, string, error) {
 	if ok, why := XLAAvailable(); !ok {
-		return nil, "", fmt.Errorf("xla backend unavailable: %s", why)
+		return nil, "", fmt.Errorf("%w: %s", ErrXLAUnavailable, why)
 	}
 	b, err := xla.New(config)
 	if err != nil {

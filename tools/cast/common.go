@@ -33,8 +33,14 @@ func init() {
 }
 
 // newBackend opens the backend chosen by --backend / $CAST_BACKEND and says which one on stderr.
+// When XLA is asked for but this binary has no XLA support or no PJRT plugin is installed, it says so
+// plainly and falls back to pure Go (nothing is ever downloaded).
 func newBackend() (backends.Backend, error) {
 	b, desc, err := infer.NewBackend(backendFlag)
+	if errors.Is(err, infer.ErrXLAUnavailable) {
+		fmt.Fprintf(os.Stderr, "warning: %v; using pure Go instead\n", err)
+		b, desc, err = infer.NewBackend("go")
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,86 @@
+// castgo Web Worker: loads wasm_exec.js + cast.wasm, holds the current model and runs castgo.classify off
+// the main thread. Messages in: {id, op: "load", url | bytes}, {id, op: "plan", numFrames, width, height},
+// {id, op: "classify", numFrames, width, height, frames: [ArrayBuffer…]}. Messages out: {id, ok: true, …},
+// {id, ok: false, error}, {id, progress: {stage, done, total}}, and {fatal} when the Go runtime exits.
+"use strict";
+importScripts("wasm_exec.js");
+
+let current = null; // {handle, info}
+
+const ready = (async () => {
+  const go = new Go();
+  let instance;
+  try {
+    ({ instance } = await WebAssembly.instantiateStreaming(fetch("cast.wasm"), go.importObject));
+  } catch (e) {
+    // A server that does not send application/wasm: fall back to compiling the bytes.
+    const resp = await fetch("cast.wasm");
+    if (!resp.ok) throw new Error(`cannot fetch cast.wasm: HTTP ${resp.status}`);
+    ({ instance } = await WebAssembly.instantiate(await resp.arrayBuffer(), go.importObject));
+  }
+  go.run(instance).then(
+    () => postMessage({ fatal: "the WebAssembly module exited (out of memory?) — reload the page" }),
+    (e) => postMessage({ fatal: `the WebAssembly module crashed: ${e && e.message ? e.message : e}` }),
+  );
+  return globalThis.castgoReady;
+})();
+
+// sync returns the result of a synchronous castgo function, which under a CSP without 'unsafe-eval'
+// returns its Error instead of throwing it.
+function sync(v) {
+  if (v instanceof Error) throw v;
+  return v;
+}
+
+function message(e) {
+  if (e instanceof RangeError || /out of memory|allocation|Array buffer allocation failed/i.test(String(e && e.message))) {
+    return `not enough memory: ${e.message}`;
+  }
+  return e && e.message ? e.message : String(e);
+}
+
+async function handle(msg) {
+  const castgo = await ready;
+  switch (msg.op) {
+    case "init":
+      return { version: castgo.version };
+    case "load": {
+      let bytes = msg.bytes;
+      if (!bytes) {
+        const resp = await fetch(msg.url);
+        if (!resp.ok) throw new Error(`cannot fetch ${msg.url}: HTTP ${resp.status}`);
+        bytes = await resp.arrayBuffer();
+      }
+      const loaded = await castgo.loadModel(bytes);
+      bytes = null;
+      if (current) sync(castgo.dispose(current.handle));
+      current = loaded;
+      return { info: loaded.info };
+    }
+    case "plan": {
+      if (!current) throw new Error("no model is loaded");
+      return { plan: sync(castgo.planViews(current.handle, { numFrames: msg.numFrames, width: msg.width, height: msg.height })) };
+    }
+    case "classify": {
+      if (!current) throw new Error("no model is loaded");
+      const frames = msg.frames.map((b) => new Uint8Array(b));
+      const result = await castgo.classify(current.handle, {
+        numFrames: msg.numFrames, width: msg.width, height: msg.height, frames, top: 5,
+        onProgress: (stage, done, total) => postMessage({ id: msg.id, progress: { stage, done, total } }),
+      });
+      return { result };
+    }
+    default:
+      throw new Error(`unknown operation ${msg.op}`);
+  }
+}
+
+onmessage = async (ev) => {
+  const msg = ev.data;
+  try {
+    const out = await handle(msg);
+    postMessage({ id: msg.id, ok: true, ...out });
+  } catch (e) {
+    postMessage({ id: msg.id, ok: false, error: message(e) });
+  }
+};

@@ -47,6 +47,7 @@ node_tests() {
 		[ -e "$t" ] && tests+=("$t")
 	done
 	mkdir -p "$DIST"
+	site/build.sh "$DIST/site"
 	CASTGO_DIST=$DIST/site CASTGO_SITE_DIST=$DIST/site CASTGO_WASM_DIR=$DIST/site CASTGO_ARTIFACTS=$DIST/artifacts \
 		node --test --test-concurrency=1 "${tests[@]}"
 }
@@ -55,6 +56,11 @@ cmd=${1:-help}
 shift || true
 case "$cmd" in
 help | -h | --help) usage ;;
+site) site/build.sh "$DIST/site" ;;
+serve)
+	site/build.sh "$DIST/site"
+	exec go run ./tools/serve --dir "$DIST/site" "$@"
+	;;
 cli)
 	mkdir -p "$DIST"
 	CGO_ENABLED=0 go build -trimpath -o "$DIST/cast" ./tools/cast

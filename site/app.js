@@ -1,0 +1,561 @@
+// castgo web page, main thread: model choice and caching, video picking, exact frame extraction, UI.
+// The model runs in worker.js (a Web Worker); this thread only talks to it with postMessage.
+//
+// How frames are located (browsers do not expose frame counts or frame rates):
+//   1. fps: the video is played (muted) for a few frames and requestVideoFrameCallback reports each
+//      presented frame's mediaTime (its presentation timestamp). The frame duration is the smallest positive
+//      step between consecutive timestamps (dropped frames only make steps larger), snapped to a common
+//      rate (N or N·1000/1001 fps) when within 0.5 %.
+//   2. numFrames = round(duration × fps): the packet count that `cast classify` (ffprobe -count_packets)
+//      finds in a constant-frame-rate file.
+//   3. frame i is shown at (i + 0.5)/fps (after the first frame's timestamp): we seek there and wait for
+//      requestVideoFrameCallback (not only 'seeked', which can fire before the new frame is presented),
+//      check that the presented frame's mediaTime is i/fps, and draw it to a canvas at the natural size.
+// Limits: variable-frame-rate videos (phones, screen recordings) have no single fps, so the indices can be
+// off by some frames; a container duration longer than the video track (e.g. longer audio) gives too many
+// frames; non-square pixels are drawn stretched to the display size, which ffmpeg does not do.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const HARD_CAP = 1.5e9; // bytes: refuse bigger model files outright
+const CACHE_NAME = "castgo-models-v1";
+const CACHE_KEY = new URL("cached-model/model.safetensors", location.href).href; // never fetched: cache key only
+const DEBUG_FRAMES = new URLSearchParams(location.search).get("debug") === "frames";
+
+const ui = {
+  select: $("model-select"), modelInput: $("model-input"), forget: $("forget-model"),
+  video: $("video"), videoInput: $("video-input"), drop: $("drop"), dropHint: $("drop-hint"), another: $("another"),
+  meta: $("video-meta"), progress: $("progress"), stage: $("stage"), error: $("error"),
+  framesCard: $("frames-card"), strip: $("strip"), resultsCard: $("results-card"), predictions: $("predictions"),
+  timing: $("timing"), viewsBody: document.querySelector("#views-table tbody"), method: $("frame-method"),
+};
+
+// Exposed for tests and the curious: the last run's numbers (and frames with ?debug=frames).
+const site = (globalThis.castgoSite = { model: null, last: null, busy: false });
+
+// ---------------------------------------------------------------- worker RPC
+
+const worker = new Worker("worker.js");
+let nextId = 1;
+const pending = new Map();
+let workerDead = null;
+
+worker.onmessage = (ev) => {
+  const m = ev.data;
+  if (m.fatal) {
+    workerDead = m.fatal;
+    for (const p of pending.values()) p.reject(new Error(m.fatal));
+    pending.clear();
+    return;
+  }
+  const p = pending.get(m.id);
+  if (!p) return;
+  if (m.progress) {
+    p.onProgress?.(m.progress);
+    return;
+  }
+  pending.delete(m.id);
+  if (m.ok) p.resolve(m);
+  else p.reject(new Error(m.error));
+};
+worker.onerror = (e) => {
+  workerDead = `the model worker failed: ${e.message || "unknown error"}`;
+  for (const p of pending.values()) p.reject(new Error(workerDead));
+  pending.clear();
+};
+
+function call(op, data = {}, transfer = [], onProgress) {
+  if (workerDead) return Promise.reject(new Error(workerDead));
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, onProgress });
+    worker.postMessage({ id, op, ...data }, transfer);
+  });
+}
+
+// ---------------------------------------------------------------- UI helpers
+
+function showError(msg) {
+  ui.error.textContent = msg;
+  ui.error.hidden = false;
+}
+function clearError() {
+  ui.error.textContent = "";
+  ui.error.hidden = true;
+}
+function setProgress(fraction, text) {
+  if (fraction == null) ui.progress.removeAttribute("value"); // indeterminate
+  else ui.progress.value = Math.max(0, Math.min(1, fraction));
+  if (text != null) ui.stage.textContent = text;
+}
+function fmtBytes(n) {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(0)} KiB`;
+  return `${n} B`;
+}
+function fmtProb(p) {
+  return `${(100 * p).toFixed(p < 0.1 ? 2 : 1)}%`;
+}
+function fmtMs(ms) {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+}
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k in e) e[k] = v;
+    else e.setAttribute(k, v);
+  }
+  e.append(...children);
+  return e;
+}
+
+// ---------------------------------------------------------------- models
+
+let modelPromise = null; // resolves when the selected model is loaded (rejects on failure)
+let loadedChoice = null; // the <select> value of the loaded model
+
+function showModel(info) {
+  const heads = info.heads || Object.keys(info.labels || {});
+  const classes = heads.map((h) => (info.labels?.[h] || []).length);
+  $("mi-name").textContent = info.name || "(unnamed)";
+  $("mi-desc").textContent = info.description || "—";
+  $("mi-classes").textContent = heads.length > 1 ? heads.map((h, i) => `${classes[i]} ${h}`).join(", ") : String(classes[0] ?? "?");
+  $("mi-size").textContent = fmtBytes(info.sizeBytes);
+  $("mi-quant").textContent = info.quantization === "int8" ? "int8 (quantized)" : info.quantization === "none" ? "float32" : info.quantization;
+  const p = info.protocol || {};
+  $("mi-views").textContent = `${p.clips}×${p.crops} (${p.clips} clip${p.clips === 1 ? "" : "s"} × ${p.crops} crop${p.crops === 1 ? "" : "s"}, ${p.sampling || "?"} sampling)`;
+  $("mi-input").textContent = `${info.frames} frames of ${info.imgSize}×${info.imgSize}`;
+}
+
+async function cacheGet() {
+  if (!("caches" in globalThis)) return null;
+  try {
+    const cache = await caches.open(CACHE_NAME);
+    const resp = await cache.match(CACHE_KEY);
+    if (!resp) return null;
+    return { name: resp.headers.get("X-Castgo-File-Name") || "model.safetensors", resp };
+  } catch {
+    return null;
+  }
+}
+async function cachePut(file) {
+  if (!("caches" in globalThis)) return false;
+  try {
+    const cache = await caches.open(CACHE_NAME);
+    await cache.put(CACHE_KEY, new Response(file, {
+      headers: { "Content-Type": "application/octet-stream", "Content-Length": String(file.size), "X-Castgo-File-Name": encodeURIComponent(file.name) },
+    }));
+    return true;
+  } catch (e) {
+    console.warn("castgo: cannot cache the model:", e);
+    return false;
+  }
+}
+async function cacheDelete() {
+  if ("caches" in globalThis) await caches.delete(CACHE_NAME);
+}
+
+function setCachedOption(name) {
+  let opt = ui.select.querySelector('option[value="cached"]');
+  if (!name) {
+    opt?.remove();
+    ui.forget.hidden = true;
+    return;
+  }
+  if (!opt) {
+    opt = el("option", { value: "cached" });
+    ui.select.append(opt);
+  }
+  opt.textContent = `Your model: ${name} (cached in this browser)`;
+  ui.forget.hidden = false;
+}
+
+// memoryProblem returns why a model of size bytes should not be loaded, or "".
+function memoryProblem(size) {
+  if (size === 0) return "the model file is empty (0 bytes)";
+  if (size > HARD_CAP) {
+    return `the model file is ${fmtBytes(size)}: models larger than ${fmtBytes(HARD_CAP)} are refused, because the WebAssembly module (4 GiB address space) needs about three times the file size`;
+  }
+  const gb = navigator.deviceMemory; // approximate device RAM in GB (Chromium only, capped at 8)
+  if (gb && size * 3 > gb * 1e9 * 0.5) {
+    return `the model file is ${fmtBytes(size)} but this device reports about ${gb} GB of memory: loading it needs about ${fmtBytes(size * 3)}`;
+  }
+  return "";
+}
+
+// loadModel loads a model into the worker: choice is a URL of this site or "cached"; bytes optional.
+function loadModel(choice, bytes, label) {
+  setProgress(null, `Loading model ${label}…`);
+  const p = (async () => {
+    const t0 = performance.now();
+    const data = bytes ? { bytes } : { url: choice };
+    const { info } = await call("load", data, bytes ? [bytes] : []);
+    loadedChoice = choice;
+    site.model = info;
+    showModel(info);
+    setProgress(0, `Model ready (${fmtMs(performance.now() - t0)}). Pick a video.`);
+    return info;
+  })();
+  p.catch(() => {}); // failures are reported by the caller
+  modelPromise = p;
+  return p;
+}
+
+async function loadCachedModel() {
+  const c = await cacheGet();
+  if (!c) throw new Error("the cached model is gone");
+  const blob = await c.resp.blob();
+  const problem = memoryProblem(blob.size);
+  if (problem) throw new Error(problem);
+  return loadModel("cached", await blob.arrayBuffer(), decodeURIComponent(c.name));
+}
+
+async function selectModel(choice) {
+  clearError();
+  const previous = loadedChoice;
+  try {
+    if (choice === "cached") await loadCachedModel();
+    else await loadModel(choice, null, ui.select.selectedOptions[0]?.textContent || choice);
+  } catch (e) {
+    showError(`Cannot load the model: ${e.message}`);
+    setProgress(0, "Model not loaded.");
+    if (previous) {
+      ui.select.value = previous;
+      modelPromise = Promise.resolve(site.model);
+    }
+  }
+}
+
+ui.select.addEventListener("change", () => selectModel(ui.select.value));
+
+ui.modelInput.addEventListener("change", async () => {
+  const file = ui.modelInput.files?.[0];
+  ui.modelInput.value = "";
+  if (!file) return;
+  clearError();
+  const problem = memoryProblem(file.size);
+  if (problem) {
+    showError(`Cannot use ${file.name}: ${problem}.`);
+    return;
+  }
+  let bytes;
+  try {
+    bytes = await file.arrayBuffer();
+  } catch (e) {
+    showError(`Cannot read ${file.name}: ${e instanceof RangeError ? "not enough memory" : e.message}.`);
+    return;
+  }
+  const previous = loadedChoice;
+  try {
+    await loadModel("cached", bytes, file.name);
+  } catch (e) {
+    showError(`${file.name} is not a usable castgo model: ${e.message}`);
+    setProgress(0, "The previous model is still in use.");
+    if (previous) {
+      ui.select.value = previous;
+      loadedChoice = previous;
+      modelPromise = Promise.resolve(site.model);
+    }
+    return;
+  }
+  const cached = await cachePut(file);
+  setCachedOption(cached ? file.name : null);
+  if (!cached) {
+    const opt = el("option", { value: "cached", textContent: `Your model: ${file.name} (not cached)` });
+    ui.select.append(opt);
+  }
+  ui.select.value = "cached";
+});
+
+ui.forget.addEventListener("click", async () => {
+  await cacheDelete();
+  const wasInUse = ui.select.value === "cached";
+  setCachedOption(null);
+  if (wasInUse) {
+    ui.select.value = ui.select.options[0].value;
+    await selectModel(ui.select.value);
+  }
+  setProgress(null, "Cached model forgotten.");
+  ui.progress.value = 0;
+});
+
+// ---------------------------------------------------------------- video
+
+function once(target, events, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const offs = [];
+    const done = (fn, v) => { offs.forEach((f) => f()); clearTimeout(timer); fn(v); };
+    for (const [name, ok] of Object.entries(events)) {
+      const h = (e) => done(ok ? resolve : reject, e);
+      target.addEventListener(name, h, { once: true });
+      offs.push(() => target.removeEventListener(name, h));
+    }
+    const timer = timeoutMs ? setTimeout(() => done(reject, new Error("timeout")), timeoutMs) : 0;
+  });
+}
+
+function mediaErrorText(v) {
+  const e = v.error;
+  const codes = { 1: "loading was aborted", 2: "a network error", 3: "the video could not be decoded", 4: "the format or codec is not supported by this browser" };
+  return e ? `${codes[e.code] || "unknown error"}${e.message ? ` (${e.message})` : ""}` : "no video metadata";
+}
+
+async function openVideo(file) {
+  const v = ui.video;
+  if (v.src) URL.revokeObjectURL(v.src);
+  v.pause();
+  v.hidden = false;
+  ui.dropHint.hidden = true;
+  ui.another.hidden = false;
+  v.src = URL.createObjectURL(file);
+  try {
+    await once(v, { loadeddata: true, error: false }, 20000);
+  } catch (e) {
+    throw new Error(`This browser cannot play “${file.name}”: ${e instanceof Error && e.message === "timeout" ? "no video data after 20 s" : mediaErrorText(v)}. Try an H.264 MP4 or a VP9 WebM.`);
+  }
+  if (!v.videoWidth || !v.videoHeight) throw new Error(`“${file.name}” has no video track this browser can show.`);
+  if (!Number.isFinite(v.duration)) {
+    // Some streamed WebM files have no duration: seeking far ahead makes the browser find it.
+    v.currentTime = 1e9;
+    await once(v, { seeked: true }, 10000).catch(() => {});
+    if (!Number.isFinite(v.duration)) throw new Error(`“${file.name}” has no known duration, so its frames cannot be located.`);
+  }
+}
+
+function nextFrame(v, timeoutMs) {
+  return new Promise((resolve) => {
+    let done = false;
+    const t = setTimeout(() => { done = true; resolve(null); }, timeoutMs);
+    v.requestVideoFrameCallback((now, md) => { if (!done) { clearTimeout(t); resolve(md); } });
+  });
+}
+
+// seekFrame seeks to time t and resolves with the metadata of the frame presented there (null if the
+// browser presented no new frame, e.g. because it was already showing it).
+async function seekFrame(v, t, expect, tol) {
+  const frame = nextFrame(v, 1000);
+  const seeked = once(v, { seeked: true }, 10000);
+  v.currentTime = t;
+  await seeked;
+  let md = await Promise.race([frame, new Promise((r) => setTimeout(() => r(undefined), 300))]);
+  if (md === undefined) md = null;
+  if (md && Math.abs(md.mediaTime - expect) > tol) {
+    const again = await nextFrame(v, 300); // a stale frame: wait for the one we sought
+    if (again) md = again;
+  }
+  return md;
+}
+
+function snapFps(fps) {
+  const cands = [];
+  for (let n = 1; n <= 240; n++) cands.push(n, (n * 1000) / 1001);
+  let best = fps;
+  let bestErr = 0.005;
+  for (const c of cands) {
+    const err = Math.abs(fps - c) / c;
+    if (err < bestErr) { best = c; bestErr = err; }
+  }
+  return best;
+}
+
+// measureFps plays the video for a few frames and derives the frame rate from presentation timestamps.
+async function measureFps(v) {
+  if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) {
+    return { fps: 30, start: 0, method: "this browser has no requestVideoFrameCallback: assumed 30 fps", exact: false };
+  }
+  const md0 = await seekFrame(v, 0, 0, Infinity);
+  const times = [];
+  if (md0) times.push(md0.mediaTime);
+  await new Promise((resolve) => {
+    const stop = () => { clearTimeout(timer); v.removeEventListener("ended", stop); resolve(); };
+    const timer = setTimeout(stop, 4000);
+    v.addEventListener("ended", stop);
+    const cb = (now, md) => {
+      times.push(md.mediaTime);
+      if (new Set(times).size >= 7) stop();
+      else v.requestVideoFrameCallback(cb);
+    };
+    v.requestVideoFrameCallback(cb);
+    v.playbackRate = 1;
+    v.play().catch(stop);
+  });
+  v.pause();
+  const uniq = [...new Set(times)].sort((a, b) => a - b);
+  const steps = [];
+  for (let i = 1; i < uniq.length; i++) if (uniq[i] - uniq[i - 1] > 1e-6) steps.push(uniq[i] - uniq[i - 1]);
+  if (steps.length === 0) return { fps: 0, start: uniq[0] || 0, method: "only one frame was presented", exact: false };
+  const step = Math.min(...steps);
+  const raw = 1 / step;
+  const fps = snapFps(raw);
+  return {
+    fps, start: uniq[0] || 0, exact: true,
+    method: `frame rate ${fps.toFixed(3)} fps from ${uniq.length} presentation timestamps (requestVideoFrameCallback mediaTime; smallest step ${(step * 1000).toFixed(3)} ms)`,
+  };
+}
+
+let runCounter = 0;
+
+async function classifyFile(file) {
+  if (site.busy) {
+    showError("Still working on the previous video: wait for it to finish.");
+    return;
+  }
+  site.busy = true;
+  const run = ++runCounter;
+  const t0 = performance.now();
+  clearError();
+  ui.resultsCard.hidden = true;
+  ui.framesCard.hidden = true;
+  ui.strip.replaceChildren();
+  ui.predictions.replaceChildren();
+  ui.meta.textContent = "";
+  document.body.classList.add("busy");
+  try {
+    setProgress(0.01, `Opening ${file.name}…`);
+    await openVideo(file);
+    const v = ui.video;
+    const width = v.videoWidth, height = v.videoHeight;
+
+    setProgress(0.03, "Measuring the frame rate…");
+    const rate = await measureFps(v);
+    const numFrames = rate.fps > 0 ? Math.round(v.duration * rate.fps) : 1;
+    ui.meta.textContent = `${file.name} · ${width}×${height} · ${v.duration.toFixed(2)} s · ${rate.fps ? `${+rate.fps.toFixed(3)} fps · ${numFrames} frames` : "1 frame"}`;
+    if (numFrames < 2) {
+      throw new Error(`“${file.name}” is too short: ${numFrames} frame${numFrames === 1 ? "" : "s"} (${v.duration.toFixed(3)} s). CAST classifies motion and needs a clip of at least 2 frames.`);
+    }
+
+    setProgress(0.05, "Waiting for the model…");
+    while (!modelPromise) await new Promise((r) => setTimeout(r, 50));
+    const info = await modelPromise;
+    const { plan } = await call("plan", { numFrames, width, height });
+    const needed = plan.neededFrames;
+
+    // Extract exactly the needed frames.
+    const canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    const frames = [];
+    const checks = [];
+    ui.framesCard.hidden = false;
+    const tExtract = performance.now();
+    for (const [k, idx] of needed.entries()) {
+      if (run !== runCounter) return;
+      setProgress(0.05 + 0.35 * (k / needed.length), `Extracting frame ${k + 1} of ${needed.length} (#${idx})…`);
+      const expect = rate.start + idx / rate.fps;
+      const md = await seekFrame(v, rate.start + (idx + 0.5) / rate.fps, expect, 0.25 / rate.fps);
+      ctx.drawImage(v, 0, 0, width, height);
+      const img = ctx.getImageData(0, 0, width, height);
+      frames.push(img.data);
+      const seen = md ? Math.round((md.mediaTime - rate.start) * rate.fps) : null;
+      checks.push({ index: idx, mediaTime: md ? md.mediaTime : null, seen });
+      const thumb = el("canvas", { width: Math.max(1, Math.round((48 * width) / height)), height: 48, title: `frame ${idx}` });
+      thumb.getContext("2d").drawImage(canvas, 0, 0, thumb.width, thumb.height);
+      ui.strip.append(el("figure", {}, thumb, el("figcaption", { textContent: `#${idx}` })));
+    }
+    const extractMs = performance.now() - tExtract;
+    const mismatched = checks.filter((c) => c.seen != null && c.seen !== c.index);
+    site.last = {
+      file: file.name, width, height, duration: v.duration, fps: rate.fps, numFrames, neededFrames: needed, plan,
+      checks, method: rate.method, frames: DEBUG_FRAMES ? frames.map((f) => new Uint8ClampedArray(f)) : undefined,
+    };
+
+    // Classify in the worker.
+    const nViews = plan.views.length;
+    setProgress(0.4, "Preparing the views…");
+    const tModel = performance.now();
+    const { result } = await call("classify", { numFrames, width, height, frames: frames.map((f) => f.buffer) },
+      frames.map((f) => f.buffer), ({ stage, done, total }) => {
+        if (run !== runCounter) return;
+        if (stage === "view") setProgress(0.45 + 0.55 * (done / total), done < total ? `Running the model: view ${done + 1} of ${total}…` : "Averaging the views…");
+        else setProgress(0.42, stage === "decode" ? "Converting the frames…" : "Preprocessing the views…");
+      });
+    const modelMs = performance.now() - tModel;
+    site.last.result = result;
+    site.last.timings = { totalMs: performance.now() - t0, extractMs, modelMs };
+
+    renderResult(result, info, { total: performance.now() - t0, extractMs, modelMs, nViews, rate, mismatched, numFrames });
+    setProgress(1, `Done in ${fmtMs(performance.now() - t0)}.`);
+  } catch (e) {
+    showError(e.message);
+    setProgress(0, "Stopped.");
+    if (ui.video.error || !ui.video.videoWidth) {
+      ui.video.hidden = true; // nothing to show: bring the drop hint back
+      ui.dropHint.hidden = false;
+    }
+    ui.framesCard.hidden = ui.strip.childElementCount === 0;
+  } finally {
+    document.body.classList.remove("busy");
+    site.busy = false;
+  }
+}
+
+function renderResult(r, info, t) {
+  const heads = r.heads;
+  ui.predictions.replaceChildren();
+  for (const [hi, head] of heads.entries()) {
+    if (heads.length > 1) ui.predictions.append(el("li", { className: "head" }, head));
+    for (const [i, p] of r.top[head].entries()) {
+      const bar = el("span", { className: "bar" });
+      bar.style.setProperty("--p", String(p.prob));
+      const li = el("li", { className: hi === 0 && i === 0 ? "pred first" : "pred", dataset: { label: p.label, prob: String(p.prob), index: String(p.index), head } },
+        el("span", { className: "label", textContent: p.label }),
+        el("span", { className: "prob", textContent: fmtProb(p.prob) }),
+        bar);
+      ui.predictions.append(li);
+    }
+  }
+  for (const a of r.actions || []) {
+    ui.predictions.append(el("li", { className: "pred action", dataset: { label: `${a.verb.label} ${a.noun.label}`, prob: String(a.prob), head: "action" } },
+      el("span", { className: "label", textContent: `${a.verb.label} ${a.noun.label}` }), el("span", { className: "prob", textContent: fmtProb(a.prob) })));
+  }
+  const tm = r.timings || {};
+  ui.timing.textContent = `${info.name} · ${r.views} views (${t.nViews}) over ${t.numFrames} frames · total ${fmtMs(t.total)}: frame extraction ${fmtMs(t.extractMs)}, model ${fmtMs(t.modelMs)} (${fmtMs(tm.per_view_ms || 0)} per view)`;
+  ui.viewsBody.replaceChildren(...r.per_view.map((pv) => {
+    const top = pv.top[heads[0]]?.[0];
+    return el("tr", {}, el("td", { textContent: String(pv.clip) }), el("td", { textContent: String(pv.crop) }),
+      el("td", { textContent: pv.frames.join(", ") }), el("td", { textContent: `(${pv.x0}, ${pv.y0})` }),
+      el("td", { textContent: top ? `${top.label} (${fmtProb(top.prob)})` : "—" }));
+  }));
+  ui.method.textContent = `${t.rate.method}; ${t.numFrames} frames = round(duration × fps). Frame i is read at (i + ½)/fps after waiting for the browser to present it.` +
+    (t.mismatched.length ? ` Warning: ${t.mismatched.length} frame(s) were presented at another index than sought (variable frame rate?): ${t.mismatched.map((c) => `${c.index}→${c.seen}`).join(", ")}.` : " Every frame's timestamp matched its index.");
+  ui.resultsCard.hidden = false;
+}
+
+ui.videoInput.addEventListener("change", () => {
+  const f = ui.videoInput.files?.[0];
+  ui.videoInput.value = "";
+  if (f) classifyFile(f);
+});
+for (const name of ["dragenter", "dragover"]) {
+  document.addEventListener(name, (e) => {
+    if (e.dataTransfer?.types?.includes("Files")) {
+      e.preventDefault();
+      ui.drop.classList.add("over");
+    }
+  });
+}
+document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) ui.drop.classList.remove("over"); });
+document.addEventListener("drop", (e) => {
+  e.preventDefault();
+  ui.drop.classList.remove("over");
+  const f = [...(e.dataTransfer?.files || [])].find((x) => x.type.startsWith("video/") || /\.(mp4|m4v|mov|webm|mkv|ogv)$/i.test(x.name)) || e.dataTransfer?.files?.[0];
+  if (f) classifyFile(f);
+});
+
+// ---------------------------------------------------------------- start
+
+(async () => {
+  const cached = await cacheGet();
+  if (cached) {
+    setCachedOption(decodeURIComponent(cached.name));
+    ui.select.value = "cached";
+  }
+  await selectModel(ui.select.value);
+  if (!site.model && ui.select.value === "cached") {
+    ui.select.value = ui.select.options[0].value; // the cached model failed: fall back to the default
+    await selectModel(ui.select.value);
+  }
+})();

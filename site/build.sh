@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the castgo web page into a dist directory:
+#
+#   site/build.sh DIST_DIR
+#
+# DIST_DIR receives the static page (index.html, style.css, app.js, worker.js, icon.svg), the WebAssembly
+# module (cast.wasm + wasm_exec.js, via wasm/build.sh) and the embedded default models
+# (models/default.safetensors, models/default-int8.safetensors). Serve it with `go run ./tools/serve --dir DIST_DIR`.
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 DIST_DIR" >&2
+	exit 2
+fi
+dist=$1
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mkdir -p "$dist/models"
+for f in index.html style.css app.js worker.js icon.svg; do
+	install -m 0644 "$root/site/$f" "$dist/$f"
+done
+"$root/wasm/build.sh" "$dist"
+install -m 0644 "$root"/models/default*.safetensors "$dist/models/"
+echo "site: built into $dist"

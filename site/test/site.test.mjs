@@ -1,0 +1,298 @@
+// Browser tests of the castgo web page (run from the repository root: node --test site/test/).
+//
+// They build the site with site/build.sh into a temp dir (or use $CASTGO_SITE_DIST: a built site, or where to
+// build it), build and start tools/serve on a free loopback port, and drive Debian's chromium (/usr/bin/chromium, or
+// $CASTGO_CHROMIUM) headless with playwright-core, with a fresh profile. Test videos are made with ffmpeg; each
+// is picked through the page's file input, and the page's top-5 must equal what
+// `cast classify --model default-int8 --json` prints for the same file. Every request the page (and its
+// worker) makes must go to the page's own origin. Screenshots go to $CASTGO_ARTIFACTS (default
+// dist/artifacts).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "castgo-site-test-"));
+const dist = process.env.CASTGO_SITE_DIST || path.join(tmp, "site");
+const artifacts = process.env.CASTGO_ARTIFACTS || path.join(root, "dist", "artifacts");
+const executablePath = process.env.CASTGO_CHROMIUM || "/usr/bin/chromium";
+const vids = path.join(tmp, "videos");
+
+// Browser YUV→RGB conversion (Chromium: libyuv, BT.601 integer approximations) and ffmpeg's (swscale, rgb24)
+// differ by up to 2–3 levels on in-gamut colours (measured: max |Δ| 3, mean |Δ| 0.70 on natural.mp4). So the
+// main test videos are built so that both conversions are exact: flat colours whose edges lie on the 2×2 chroma
+// grid, with YUV values so far outside the RGB gamut that every channel clamps to 0 or 255 under BT.601 and
+// BT.709 limited range (margins of 16+ levels, well above the coding noise). Their frames must be
+// byte-identical, and the probabilities must match to the WASM-vs-native tolerance of the Node tests.
+// natural.mp4 (ordinary in-gamut colours) is checked with measured tolerances instead.
+const EXACT = { pixelMax: 0, pixelMean: 0, prob: 1e-5 };
+const NATURAL = { pixelMax: 6, pixelMean: 1.5, prob: 1e-2 };
+// Colours as [Y, U, V]: every RGB channel saturates (see above).
+const YUV = { black: [0, 128, 128], white: [255, 128, 128], green: [172, 0, 0], magenta: [79, 255, 255], yellow: [228, 0, 141] };
+
+let server, serverURL, browser, cli;
+const requests = []; // every request any page or worker of the browser made: {url, page}
+const report = [];
+
+function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 256 << 20, ...opts });
+}
+
+// makeVideo writes a 3 s, 8 fps clip (24 frames) of size w×h: a 16×16 square of colour fg, whose top-left
+// corner is at the expressions x, y of the frame number N (even values), on a background bg; both [Y, U, V].
+function makeVideo(name, w, h, bg, fg, x, y, codecArgs) {
+  const out = path.join(vids, name);
+  // geq's X, Y are plane coordinates; X/SW, Y/SH the luma coordinates (SW = SH = 1/2 on the chroma planes).
+  const inBox = `between(X/SW,${x},${x}+15)*between(Y/SH,${y},${y}+15)`;
+  const plane = (i) => `if(${inBox},${fg[i]},${bg[i]})`;
+  sh("ffmpeg", ["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+    `color=c=black:s=${w}x${h}:r=8:d=3,format=yuv420p,geq=lum='${plane(0)}':cb='${plane(1)}':cr='${plane(2)}'`,
+    ...codecArgs, out]);
+  return out;
+}
+
+// makeNaturalVideo writes a clip with ordinary in-gamut colours (drawn in RGB, converted by ffmpeg).
+function makeNaturalVideo(name, codecArgs) {
+  const out = path.join(vids, name);
+  sh("ffmpeg", ["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+    "color=c=0x3070c0:s=96x64:r=8:d=3[bg];color=c=0xe04030:s=16x16:r=8[fg];[bg][fg]overlay=x='80-4*n':y=24:shortest=1",
+    ...codecArgs, out]);
+  return out;
+}
+
+before(async () => {
+  fs.mkdirSync(vids, { recursive: true });
+  fs.mkdirSync(artifacts, { recursive: true });
+  const t0 = Date.now();
+  // $CASTGO_SITE_DIST is used as is when it holds a built site; otherwise the site is built there.
+  if (!["index.html", "app.js", "worker.js", "cast.wasm", "wasm_exec.js", "models/default-int8.safetensors"].every((f) => fs.existsSync(path.join(dist, f)))) {
+    sh(path.join(root, "site", "build.sh"), [dist], { stdio: ["ignore", "inherit", "inherit"] });
+  }
+  cli = path.join(tmp, "cast");
+  sh("go", ["build", "-o", cli, "./tools/cast"]);
+  const serveBin = path.join(tmp, "serve");
+  sh("go", ["build", "-o", serveBin, "./tools/serve"]);
+  console.log(`# built site + cast + serve in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  server = spawn(serveBin, ["--dir", dist, "--addr", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
+  serverURL = await new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${buf}`)), 15000);
+    server.stderr.on("data", (d) => {
+      buf += d;
+      const m = /serving .* on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(buf);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    server.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${buf}`)));
+  });
+  server.stderr.resume();
+
+  const x264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "12"];
+  makeVideo("landscape.mp4", 96, 64, YUV.black, YUV.magenta, "80-4*N", "24", x264);
+  makeVideo("portrait.mp4", 64, 96, YUV.black, YUV.green, "24", "80-4*N", x264);
+  makeVideo("landscape.webm", 96, 64, YUV.black, YUV.yellow, "4+4*N", "24", ["-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", "-deadline", "realtime", "-cpu-used", "8"]);
+  makeNaturalVideo("natural.mp4", x264);
+  sh("ffmpeg", ["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "color=c=red:s=64x64:r=8:d=0.125",
+    "-c:v", "libx264", "-pix_fmt", "yuv420p", path.join(vids, "one-frame.mp4")]);
+  fs.writeFileSync(path.join(vids, "x.mp4"), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251)));
+  const huge = path.join(vids, "huge.safetensors"); // sparse: 1.6 GB long, no disk used
+  fs.closeSync(fs.openSync(huge, "w"));
+  fs.truncateSync(huge, 1.6e9);
+  fs.writeFileSync(path.join(vids, "garbage.safetensors"), Buffer.from("this is not a castgo model file\n".repeat(64)));
+
+  browser = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
+    executablePath, headless: true, viewport: { width: 1280, height: 900 },
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"],
+  });
+  browser.on("request", (r) => requests.push(r.url()));
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  if (report.length) console.log("# native vs browser:\n" + report.map((l) => `#   ${l}`).join("\n"));
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+// openPage opens the site in a new tab and waits until the default model is loaded.
+async function openPage(query = "", viewport) {
+  const page = await browser.newPage();
+  if (viewport) await page.setViewportSize(viewport);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error" || /Content.Security.Policy/i.test(m.text())) problems.push(`console ${m.type()}: ${m.text()}`); });
+  page.on("worker", (w) => w.on("console", (m) => { if (m.type() === "error") problems.push(`worker console: ${m.text()}`); }));
+  await page.goto(serverURL + query);
+  await page.waitForFunction(() => globalThis.castgoSite?.model, null, { timeout: 60000 });
+  return { page, problems };
+}
+
+function native(file) {
+  const out = JSON.parse(sh(cli, ["classify", "--model", "default-int8", "--top", "1000", "--json", file], { stdio: ["ignore", "pipe", "ignore"] }));
+  assert.equal(out.length, 1);
+  assert.ok(out[0].result, `cast classify failed: ${out[0].error}`);
+  return out[0].result;
+}
+
+// ffmpegFrames decodes every frame the way `cast classify` does (ffmpeg → packed RGB24).
+function ffmpegFrames(file, w, h) {
+  const raw = sh("ffmpeg", ["-v", "error", "-nostdin", "-i", file, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
+  const n = raw.length / (w * h * 3);
+  return Array.from({ length: n }, (_, i) => raw.subarray(i * w * h * 3, (i + 1) * w * h * 3));
+}
+
+async function pick(page, testid, file) {
+  await page.getByTestId(testid).setInputFiles(file);
+}
+
+async function predictions(page) {
+  await page.locator('[data-testid="predictions"] li[data-label]').first().waitFor({ timeout: 120000 });
+  return page.$$eval('[data-testid="predictions"] li[data-label]', (lis) => lis.map((li) => ({ label: li.dataset.label, prob: Number(li.dataset.prob) })));
+}
+
+function assertSameOrigin() {
+  const origin = new URL(serverURL).origin;
+  const foreign = requests.filter((u) => !u.startsWith(origin + "/") && !u.startsWith("blob:" + origin + "/") && !u.startsWith("data:"));
+  assert.deepEqual(foreign, [], "requests to other origins");
+}
+
+test("the page loads the default model under its CSP and labels it", async () => {
+  const { page, problems } = await openPage();
+  const name = await page.locator("#mi-name").textContent();
+  assert.equal(name, native(path.join(vids, "landscape.mp4")).model);
+  assert.match(await page.locator("#mi-classes").textContent(), /^\d+$/);
+  assert.match(await page.locator("#mi-quant").textContent(), /int8/);
+  const csp = await page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]').content);
+  assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+  assert.ok(requests.some((u) => u.endsWith("/cast.wasm")), "the worker's cast.wasm request was recorded");
+  assert.ok(requests.some((u) => u.endsWith("/models/default-int8.safetensors")), "the model request was recorded");
+  // The float32 model is selectable too.
+  await page.getByTestId("model-select").selectOption("models/default.safetensors");
+  await page.waitForFunction(() => document.querySelector("#mi-quant").textContent === "float32", null, { timeout: 60000 });
+  assert.deepEqual(problems, []);
+  assertSameOrigin();
+  await page.close();
+});
+
+const videos = [
+  { name: "landscape.mp4", w: 96, h: 64, tol: EXACT, shot: "site-result.png" },
+  { name: "portrait.mp4", w: 64, h: 96, tol: EXACT, phone: "site-result-phone.png" },
+  { name: "landscape.webm", w: 96, h: 64, tol: EXACT },
+  { name: "natural.mp4", w: 96, h: 64, tol: NATURAL },
+];
+
+for (const v of videos) {
+  test(`${v.name}: top-5 equals cast classify on the same frames (${v.tol === EXACT ? "exact" : "tolerance"})`, async () => {
+    const file = path.join(vids, v.name);
+    const { page, problems } = await openPage("?debug=frames", v.phone ? { width: 390, height: 844 } : undefined);
+    const t0 = Date.now();
+    await pick(page, "video-input", file);
+    const got = await predictions(page);
+    const ms = Date.now() - t0;
+    const last = await page.evaluate(() => {
+      const l = globalThis.castgoSite.last;
+      return { ...l, frames: l.frames.map((f) => Array.from(f)) };
+    });
+    const want = native(file);
+
+    // Same frame count and frames as the CLI.
+    assert.equal(last.numFrames, want.frames, `numFrames (fps ${last.fps}, duration ${last.duration})`);
+    for (const c of last.checks) assert.ok(c.seen === null || c.seen === c.index, `frame ${c.index} was presented as ${c.seen}`);
+    const ref = ffmpegFrames(file, v.w, v.h);
+    assert.equal(ref.length, want.frames);
+    let maxDiff = 0, sumDiff = 0, count = 0;
+    last.neededFrames.forEach((idx, k) => {
+      const rgba = last.frames[k];
+      for (let p = 0, q = 0; q < ref[idx].length; p += 4, q += 3) {
+        for (let c = 0; c < 3; c++) {
+          const d = Math.abs(rgba[p + c] - ref[idx][q + c]);
+          maxDiff = Math.max(maxDiff, d);
+          sumDiff += d;
+          count++;
+        }
+      }
+    });
+
+    // Same predictions. want has every class's probability (--top 1000); the page's i-th label must be the CLI's
+    // i-th, or (within the tolerance) a near-tie of it.
+    const wantTop = want.top[want.heads[0]];
+    const wantProb = new Map(wantTop.map((p) => [p.label, p.prob]));
+    let maxProb = 0;
+    got.forEach((p, i) => {
+      maxProb = Math.max(maxProb, Math.abs(p.prob - wantProb.get(p.label)));
+      if (p.label !== wantTop[i].label) {
+        assert.ok(Math.abs(wantProb.get(p.label) - wantTop[i].prob) <= v.tol.prob,
+          `rank ${i + 1}: page ${p.label} (${p.prob}) vs cast ${wantTop[i].label} (${wantTop[i].prob})`);
+      }
+    });
+    const sameOrder = got.every((p, i) => p.label === wantTop[i].label);
+    report.push(`${v.name}: ${last.numFrames} frames at ${last.fps} fps, frames ${last.neededFrames.join(",")}; ` +
+      `RGB max |Δ| ${maxDiff}, mean |Δ| ${(sumDiff / count).toFixed(4)}; top-5 ${sameOrder ? "identical" : "near-tie swap"}, max |Δprob| ${maxProb.toExponential(2)}; page ${ms} ms`);
+    assert.ok(maxDiff <= v.tol.pixelMax, `frames differ from ffmpeg's by up to ${maxDiff}`);
+    assert.ok(sumDiff / count <= v.tol.pixelMean, `frames differ from ffmpeg's by ${sumDiff / count} on average`);
+    assert.equal(got.length, 5);
+    if (v.tol === EXACT) assert.deepEqual(got.map((p) => p.label), wantTop.slice(0, 5).map((p) => p.label), "top-5 labels");
+    assert.ok(maxProb <= v.tol.prob, `top-5 probabilities differ by ${maxProb}`);
+    assert.equal(await page.getByTestId("error").isVisible(), false);
+    assert.equal(await page.locator("#views-table tbody tr").count(), want.per_view.length);
+
+    if (v.shot) {
+      await page.locator("#views-details summary").click();
+      await page.screenshot({ path: path.join(artifacts, v.shot), fullPage: true });
+    }
+    if (v.phone) await page.screenshot({ path: path.join(artifacts, v.phone), fullPage: true });
+    assert.deepEqual(problems, []);
+    assertSameOrigin();
+    await page.close();
+  });
+}
+
+test("an undecodable video, a one-frame video, a garbage model and a huge model show errors", async () => {
+  const { page } = await openPage();
+  const error = page.getByTestId("error");
+
+  await pick(page, "video-input", path.join(vids, "x.mp4"));
+  await error.waitFor({ state: "visible", timeout: 30000 });
+  assert.match(await error.textContent(), /cannot play “x\.mp4”/);
+
+  await pick(page, "video-input", path.join(vids, "one-frame.mp4"));
+  await page.waitForFunction(() => /too short/.test(document.querySelector('[data-testid="error"]').textContent), null, { timeout: 30000 });
+  assert.match(await error.textContent(), /at least 2 frames/);
+
+  await pick(page, "model-input", path.join(vids, "garbage.safetensors"));
+  await page.waitForFunction(() => /not a usable castgo model/.test(document.querySelector('[data-testid="error"]').textContent), null, { timeout: 30000 });
+  const msg = await error.textContent();
+  assert.match(msg, /castgo\.loadModel:/, msg);
+
+  await pick(page, "model-input", path.join(vids, "huge.safetensors"));
+  await page.waitForFunction(() => /larger than/.test(document.querySelector('[data-testid="error"]').textContent), null, { timeout: 30000 });
+  assert.match(await error.textContent(), /huge\.safetensors: the model file is 1\.49 GiB: models larger than 1\.40 GiB are refused/);
+
+  // The default model is still loaded and nothing was cached.
+  assert.equal(await page.getByTestId("model-select").inputValue(), "models/default-int8.safetensors");
+  assert.equal(await page.getByTestId("forget-model").isVisible(), false);
+  await page.screenshot({ path: path.join(artifacts, "site-error.png"), fullPage: true });
+  assertSameOrigin();
+  await page.close();
+});
+
+test("a model picked from disk is cached across reloads and can be forgotten", async () => {
+  const { page } = await openPage();
+  await pick(page, "model-input", path.join(root, "models", "default.safetensors"));
+  await page.waitForFunction(() => document.querySelector('[data-testid="model-select"]').value === "cached", null, { timeout: 60000 });
+  assert.equal(await page.locator("#mi-quant").textContent(), "float32");
+  await page.reload();
+  await page.waitForFunction(() => globalThis.castgoSite?.model, null, { timeout: 60000 });
+  assert.equal(await page.getByTestId("model-select").inputValue(), "cached");
+  assert.match(await page.getByTestId("model-select").locator("option:checked").textContent(), /default\.safetensors \(cached/);
+  await page.getByTestId("forget-model").click();
+  await page.waitForFunction(() => !document.querySelector('option[value="cached"]') && document.querySelector("#mi-quant").textContent.includes("int8"), null, { timeout: 60000 });
+  assertSameOrigin();
+  await page.close();
+});

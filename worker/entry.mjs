@@ -1,0 +1,123 @@
+// castgo edge worker entry: one long-lived Go instance per isolate.
+//
+// syumai/workers' generated shim (worker.mjs from workers-assets-gen) instantiates app.wasm and runs a
+// fresh Go program for every request, so a model loaded in Go's main would be loaded again on each
+// request. This entry replaces it and keeps the generated pieces: wasm_exec.js (Go's support file with
+// syumai's runtime-context proxy: Go's js.Global().Get("context") is the object passed to go.run) and
+// runtime.mjs (which imports app.wasm and cloudflare:sockets).
+//
+//   - The Go instance is started lazily by the first request (workerd forbids generating random values,
+//     which the Go runtime does at start, in the global scope) and kept in module scope: every later
+//     request of the isolate reuses it. Concurrent first requests share one start-up promise.
+//   - Go's main loads the model, registers syumai's handleRequest on the binding object, calls
+//     workers.Ready() and blocks forever. Each request calls binding.handleRequest(req), which returns a
+//     Promise of the Response; classifications queue on a mutex in Go.
+//   - The runtime context object stays the same (Go captured it at start), so its env and ctx fields are
+//     updated to the current request's before each dispatch.
+//   - If the Go program ever exits (a runtime crash), requests in flight get a 500 and the next request
+//     starts a new instance (globalThis.__castgoInstances counts them; GET /healthz reports it).
+//   - workerd ties a promise to the request that created it: a later request must not await a promise
+//     of the first request that is still pending (it is rejected as one that "can never settle"). So the
+//     start-up promise is only awaited once settled or by concurrent first requests, and each request
+//     watches for an exit with its own promise.
+import "./wasm_exec.js";
+import { createRuntimeContext, loadModule } from "./runtime.mjs";
+
+// syumai/workers' Go code calls this helper to catch JavaScript exceptions.
+globalThis.tryCatch = (fn) => {
+  try {
+    return { result: fn() };
+  } catch (e) {
+    return { error: e };
+  }
+};
+
+let current = null; // Promise<{binding, runtime, exited}> of the live Go instance
+
+async function startGo(env, ctx) {
+  const mod = await loadModule();
+  const binding = {};
+  const runtime = createRuntimeContext({ env, ctx, binding });
+  const go = new Go();
+  // Settled by Go's workers.Ready() or by the program's exit. Promises belong to the request that created
+  // them in workerd, so requests never await this instance's promises after start-up: exits are signalled
+  // through the onExit callbacks, each creating request's own promise.
+  let ready;
+  const readyPromise = new Promise((resolve) => {
+    ready = resolve;
+  });
+  const instance = new WebAssembly.Instance(mod, {
+    ...go.importObject,
+    workers: { ready: () => ready(null) },
+  });
+  globalThis.__castgoInstances = (globalThis.__castgoInstances || 0) + 1;
+  const inst = { binding, runtime, exitReason: null, onExit: new Set() };
+  // wasm_exec.js calls _resolveExitPromise synchronously when the program exits (in whichever request's
+  // event that happens); go.run's own promise belongs to the first request and may never settle later.
+  const resolveExit = go._resolveExitPromise;
+  go._resolveExitPromise = () => {
+    exitWith(inst, "the Go program exited", ready);
+    resolveExit();
+  };
+  go.run(instance, runtime).catch((e) => exitWith(inst, `the Go program failed: ${e && e.message ? e.message : e}`, ready));
+  const early = await readyPromise;
+  if (early !== null) throw new Error(`${early} before it was ready`);
+  return inst;
+}
+
+function exitWith(inst, reason, ready) {
+  if (inst.exitReason !== null) return;
+  inst.exitReason = reason;
+  ready(reason);
+  if (current && current.inst === inst) current = null;
+  for (const f of inst.onExit) f(reason);
+  inst.onExit.clear();
+}
+
+function errorResponse(status, message) {
+  return new Response(JSON.stringify({ error: message }) + "\n", {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+async function fetch(req, env, ctx) {
+  if (current === null) {
+    const p = startGo(env, ctx);
+    current = { promise: p, inst: null };
+    const slot = current;
+    p.then(
+      (inst) => {
+        slot.inst = inst;
+      },
+      () => {
+        if (current === slot) current = null;
+      },
+    );
+  }
+  let inst;
+  try {
+    inst = await current.promise;
+  } catch (e) {
+    return errorResponse(503, `worker: starting the Go instance: ${e && e.message ? e.message : e}`);
+  }
+  if (inst.exitReason !== null) {
+    return errorResponse(500, `worker: ${inst.exitReason}`);
+  }
+  inst.runtime.env = env;
+  inst.runtime.ctx = ctx;
+  let onExit;
+  const exited = new Promise((resolve) => {
+    onExit = (why) => resolve(errorResponse(500, `worker: ${why} while handling the request`));
+  });
+  inst.onExit.add(onExit);
+  try {
+    return await Promise.race([inst.binding.handleRequest(req), exited]);
+  } catch (e) {
+    return errorResponse(500, `worker: ${e && e.message ? e.message : e}`);
+  } finally {
+    inst.onExit.delete(onExit);
+  }
+}
+
+export default { fetch };

@@ -69,6 +69,15 @@ cli)
 wasm)
 	wasm/build.sh "$DIST/site"
 	;;
+worker)
+	worker/build.sh "$DIST/worker"
+	;;
+worker-serve)
+	worker/build.sh "$DIST/worker"
+	[ -x node_modules/.bin/workerd ] || npm ci --no-audit --no-fund
+	echo "serving the edge worker on http://127.0.0.1:${PORT:-8787} (workerd; Ctrl-C stops)"
+	exec node_modules/.bin/workerd serve "$DIST/worker/workerd.capnp" --socket-addr "http=127.0.0.1:${PORT:-8787}"
+	;;
 test)
 	go_tests
 	node_tests

@@ -65,7 +65,11 @@ func (c *clip) frames(indices []int) (map[int]preprocess.Frame, error) {
 			f = preprocess.Frame{Width: c.width, Height: c.height, Pix: c.raw[i*n : (i+1)*n : (i+1)*n]}
 		}
 		if err != nil {
-			return nil, errorf(http.StatusBadRequest, "frame %d: %v", i, err)
+			var he *httpError
+			if !errors.As(err, &he) {
+				err = errorf(http.StatusBadRequest, "frame %d: %v", i, err)
+			}
+			return nil, err
 		}
 		out[i] = f
 	}
@@ -162,9 +166,12 @@ func readClip(r *http.Request, query url.Values, lim Limits) (*clip, error) {
 // frame 0) and the optional "top" and "views" fields.
 func readMultipart(mr *multipart.Reader, lim Limits) (*clip, error) {
 	c := &clip{fields: map[string]string{}, encoded: [][]byte{}}
-	for {
+	for parts := 0; ; parts++ {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
+			if parts == 0 {
+				return nil, errorf(http.StatusBadRequest, "malformed multipart body: no part delimited by its boundary")
+			}
 			break
 		}
 		if err != nil {

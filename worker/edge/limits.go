@@ -18,13 +18,14 @@ type Limits struct {
 	MaxTop          int   `json:"max_top"`           // predictions per head
 }
 
-// DefaultLimits are the worker's limits: 16 MiB bodies, 256 frames of at most 1920×1920, 32 MiB of decoded
-// frames, 15 views (the K400 protocol's 5×3) and top-20.
+// DefaultLimits are the worker's limits: 16 MiB bodies, 256 frames of at most 1920×1920, 24 MiB of decoded
+// frames (four 1080p frames: views=1x1 at 1080p, the default two clips at 720p), 15 views (the K400
+// protocol's 5×3) and top-20.
 var DefaultLimits = Limits{
 	MaxBodyBytes:    16 << 20,
 	MaxFrames:       256,
 	MaxDim:          1920,
-	MaxDecodedBytes: 32 << 20,
+	MaxDecodedBytes: 24 << 20,
 	MaxViews:        15,
 	MaxTop:          20,
 }
@@ -44,7 +45,7 @@ const (
 type FitReport struct {
 	Model     cast.MemoryEstimate // one view: float32 weights + activations (cast.Config.Memory(1))
 	ModelFile int64               // the model file 3×: the bytes (embedded or fetched), the parsed tensors, the backend's copies
-	Request   int64               // body + decoded frames + one image decode's scratch, at the limits
+	Request   int64               // body ×2 (buffers grow by doubling) + decoded frames + one image decode's scratch
 	Runtime   int64               // RuntimeBytes
 	Wasm      int64               // the compiled module (code and data); 0 when unknown
 	Total     int64               // the sum of the above
@@ -59,7 +60,7 @@ func Fit(cfg cast.Config, fileBytes, wasmBytes int64) FitReport {
 	r := FitReport{
 		Model:     cfg.Memory(1),
 		ModelFile: 3 * fileBytes,
-		Request:   l.MaxBodyBytes + l.MaxDecodedBytes + int64(l.MaxDim)*int64(l.MaxDim)*4,
+		Request:   2*l.MaxBodyBytes + l.MaxDecodedBytes + int64(l.MaxDim)*int64(l.MaxDim)*4,
 		Runtime:   RuntimeBytes,
 		Wasm:      wasmBytes,
 		Budget:    IsolateBytes - HeadroomBytes,
@@ -76,7 +77,7 @@ func (r FitReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "  activations (one view)     %s  (input %.2f, streams %.2f, largest sub-layer %.2f)\n",
 		mib(r.Model.Activations), float64(r.Model.Input)/(1<<20), float64(r.Model.Streams)/(1<<20), float64(r.Model.Transient)/(1<<20))
 	fmt.Fprintf(w, "  model file ×3              %s\n", mib(r.ModelFile))
-	fmt.Fprintf(w, "  request at the limits      %s  (body %d MiB + decoded frames %d MiB + decode scratch)\n",
+	fmt.Fprintf(w, "  request at the limits      %s  (body 2×%d MiB + decoded frames %d MiB + decode scratch)\n",
 		mib(r.Request), DefaultLimits.MaxBodyBytes>>20, DefaultLimits.MaxDecodedBytes>>20)
 	fmt.Fprintf(w, "  Go runtime                 %s\n", mib(r.Runtime))
 	fmt.Fprintf(w, "  wasm module                %s\n", mib(r.Wasm))

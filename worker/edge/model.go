@@ -42,10 +42,10 @@ type ModelInfo struct {
 // MemoryInfo is the memory estimate of one view (cast.Config.Memory with batch 1) plus the request working
 // set the limits allow; see FitReport for how the worker's budget is checked.
 type MemoryInfo struct {
-	WeightsBytes     int64 `json:"weights_bytes"`
-	ActivationsBytes int64 `json:"activations_bytes"`
-	PeakModelBytes   int64 `json:"peak_model_bytes"`   // weights + activations of one view
-	RequestBytes     int64 `json:"request_bytes"`      // body + decoded frames + one decode's scratch, at the limits
+	WeightsBytes      int64 `json:"weights_bytes"`
+	ActivationsBytes  int64 `json:"activations_bytes"`
+	PeakModelBytes    int64 `json:"peak_model_bytes"`    // weights + activations of one view
+	RequestBytes      int64 `json:"request_bytes"`       // body ×2 + decoded frames + one decode's scratch, at the limits
 	PeakEstimateBytes int64 `json:"peak_estimate_bytes"` // model file ×3 + peak model + request + runtime (no wasm code)
 }
 

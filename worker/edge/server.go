@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -88,8 +89,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = errorf(http.StatusNotFound, "no route %s %s: the API is GET /healthz, GET /v1/model and POST /v1/classify", r.Method, r.URL.Path)
 	}
 	if err != nil {
+		drain(r, 2*s.Limits.MaxBodyBytes)
 		writeError(w, err)
 	}
+}
+
+// drain reads and discards what is left of a rejected request's body, up to limit bytes, so that the
+// client, still sending, receives the error instead of a reset connection (workerd closes a connection
+// whose request body was not consumed). Bodies announced larger than limit are not drained.
+func drain(r *http.Request, limit int64) {
+	if r.Body == nil || r.ContentLength > limit {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, limit))
 }
 
 // only runs h when the request's method is one of methods, else answers 405 with an Allow header.

@@ -104,11 +104,11 @@ var Presets = map[string]Config{
 }
 
 // DemoConfig is the small CAST trained on the procedural dataset (package synth) and shipped as the default
-// model: 56×56 input (patch 4, so the 14×14 grid CAST needs), 4 frames, D=48, depth 2, 4 heads, 16 classes.
+// model: 56×56 input (patch 4, so the 14×14 grid CAST needs), 4 frames, D=32, depth 2, 4 heads, 16 classes.
 // It is sized to train in well under an hour on two CPU cores and to classify a view in a fraction of a
 // second in WebAssembly.
 func DemoConfig() Config {
-	return Config{ImgSize: 56, PatchSize: 4, InChans: 3, EmbedDim: 48, Depth: 2, NumHeads: 4, MLPRatio: 4,
+	return Config{ImgSize: 56, PatchSize: 4, InChans: 3, EmbedDim: 32, Depth: 2, NumHeads: 4, MLPRatio: 4,
 		DownRatio: 2, AdapterRatio: 0.25, AllFrames: 4, TubeletSize: 2, NumClasses: 16}
 }
 

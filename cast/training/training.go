@@ -48,7 +48,7 @@ type Options struct {
 	WeightDecay float64     // AdamW-style decay
 	Seed        uint64      // initialisation and augmentation seed
 	Dir         string      // checkpoint directory; an existing one is resumed
-	SaveEvery   int         // steps between checkpoints (default 100)
+	SaveEvery   int         // steps between checkpoints (default 50)
 	Progress    bool        // show a progress bar on the terminal
 	Log         io.Writer   // progress lines when Progress is off (may be nil)
 	Backend     backends.Backend
@@ -83,7 +83,7 @@ func Train(opts Options) (*Result, error) {
 		opts.LR = 1e-3
 	}
 	if opts.SaveEvery == 0 {
-		opts.SaveEvery = 100
+		opts.SaveEvery = 50
 	}
 	init := opts.Init
 	if init == nil {

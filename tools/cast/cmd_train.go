@@ -16,7 +16,7 @@ import (
 
 func init() {
 	var (
-		configSpec, experts, out, dir, initModel string
+		configSpec, experts, out, dir, initModel, name string
 		steps, batch, warmUp, evalClips          int
 		lr, wd                                   float64
 		seed                                     uint64
@@ -84,7 +84,10 @@ file (e.g. a converted official checkpoint) and --peft trains only adapters, B-C
 			}
 			desc := fmt.Sprintf("%s trained by `cast train` on the procedural dataset (data seed %d) for %d steps of %d clips; held-out top-1 %.1f%% on %d clips of seed %d.",
 				describeExperts(cfg), dataSeed, res.Steps, batch, 100*res.EvalAccuracy, evalClips, evalSeed)
-			f := &modelfile.File{Meta: modelfile.Metadata{Name: "castgo-synth-" + expertsName(cfg), Description: desc,
+			if name == "" {
+				name = "castgo-synth-" + expertsName(cfg)
+			}
+			f := &modelfile.File{Meta: modelfile.Metadata{Name: name, Description: desc,
 				Config: cfg, Labels: map[string][]string{"logits": synth.Classes},
 				Protocol: preprocess.Protocol{Sampling: preprocess.Segment, Clips: 2, Crops: 1}}, Weights: res.Weights}
 			if err := modelfile.Save(out, f); err != nil {
@@ -99,6 +102,7 @@ file (e.g. a converted official checkpoint) and --peft trains only adapters, B-C
 	f.StringVar(&configSpec, "config", "demo", "model shape: a preset or a JSON file (ignored with --init)")
 	f.StringVar(&experts, "experts", "", `ablation: "" (CAST), "spatial" or "temporal" (one expert only)`)
 	f.StringVar(&out, "out", "", "model file to write")
+	f.StringVar(&name, "name", "", "model name stored in the file (default castgo-synth-cast|spatial|temporal)")
 	f.StringVar(&dir, "dir", "", "checkpoint directory (resumes when it holds a checkpoint)")
 	f.StringVar(&initModel, "init", "", "start from this model file instead of random weights")
 	f.BoolVar(&peft, "peft", false, "train only adapters, B-CAST, final norms and head (the official recipe)")

@@ -19,36 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castvideo/castgo/internal/golden"
+
 	"github.com/castvideo/castgo/cast/preprocess"
 )
 
-// sharedDir locates the shared golden directory: $CAST_SHARED, else ../shared next to the module root.
-// A missing directory fails the test (goldens are required, never skipped).
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("CAST_SHARED"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(d, "goldens", "preprocess")); err != nil {
-		t.Fatalf("shared goldens missing (set CAST_SHARED): %v", err)
-	}
-	return d
-}
+// sharedDir is the shared golden directory; golden.Path fails the test when it is missing.
+func sharedDir(t *testing.T) string { return golden.Path(t) }
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -1,6 +1,7 @@
 package training
 
 import (
+	"fmt"
 	"math/rand/v2"
 
 	"github.com/castvideo/castgo/cast/preprocess"
@@ -25,9 +26,31 @@ func (s SynthSource) Len() int { return s.Count }
 // Example implements Source.
 func (s SynthSource) Example(index int, augment *rand.Rand) ([]float32, int, error) {
 	frames, label := synth.Clip(s.Seed, index, s.Options)
-	n := len(frames)
-	idx := make([]int, s.T)
-	tick := float64(n) / float64(s.T)
+	view, err := trainingView(len(frames), frames[0].Width, frames[0].Height, s.Size, s.T, augment)
+	if err != nil {
+		return nil, 0, err
+	}
+	byIndex := make(map[int]preprocess.Frame, len(view.FrameIndices))
+	for _, i := range view.FrameIndices {
+		byIndex[i] = frames[i]
+	}
+	out := make([]float32, preprocess.TensorLen(s.Size, s.T))
+	if err := preprocess.ClipTensor(byIndex, view, s.Size, out); err != nil {
+		return nil, 0, err
+	}
+	return out, label, nil
+}
+
+// trainingView picks the frames and crop of one example of a video of n frames of w×h pixels: T segments,
+// a random frame in each and a random one of three crops when augment is set (the official training
+// sampling, without its other augmentations), else the segment midpoints and the centre crop (the 1×1 test
+// view).
+func trainingView(n, w, h, size, T int, augment *rand.Rand) (preprocess.View, error) {
+	if n < 1 {
+		return preprocess.View{}, fmt.Errorf("video has no frames")
+	}
+	idx := make([]int, T)
+	tick := float64(n) / float64(T)
 	for x := range idx {
 		off := tick / 2
 		if augment != nil {
@@ -39,24 +62,14 @@ func (s SynthSource) Example(index int, augment *rand.Rand) ([]float32, int, err
 	if augment != nil {
 		crops = 3
 	}
-	w, h := frames[0].Width, frames[0].Height
-	rw, rh := preprocess.ShortSideSize(w, h, s.Size)
-	offs, err := preprocess.CropOffsets(rw, rh, s.Size, crops)
+	rw, rh := preprocess.ShortSideSize(w, h, size)
+	offs, err := preprocess.CropOffsets(rw, rh, size, crops)
 	if err != nil {
-		return nil, 0, err
+		return preprocess.View{}, err
 	}
 	o := offs[0]
 	if augment != nil {
 		o = offs[augment.IntN(len(offs))]
 	}
-	view := preprocess.View{FrameIndices: idx, X0: o.X, Y0: o.Y}
-	byIndex := make(map[int]preprocess.Frame, len(idx))
-	for _, i := range idx {
-		byIndex[i] = frames[i]
-	}
-	out := make([]float32, preprocess.TensorLen(s.Size, s.T))
-	if err := preprocess.ClipTensor(byIndex, view, s.Size, out); err != nil {
-		return nil, 0, err
-	}
-	return out, label, nil
+	return preprocess.View{FrameIndices: idx, X0: o.X, Y0: o.Y}, nil
 }

@@ -82,6 +82,9 @@ func Train(opts Options) (*Result, error) {
 	if opts.LR == 0 {
 		opts.LR = 1e-3
 	}
+	if opts.WarmUp >= opts.Steps {
+		opts.WarmUp = opts.Steps / 2 // a short run still gets a cosine decay
+	}
 	if opts.SaveEvery == 0 {
 		opts.SaveEvery = 50
 	}
@@ -135,7 +138,7 @@ func Train(opts Options) (*Result, error) {
 	start := time.Now()
 	ds := &dataset{src: opts.Train, batch: opts.Batch, cfg: cfg, rng: rand.New(rand.NewPCG(opts.Seed, 1))}
 	step := int(train.GetTrainLastStepVar(ctx).MustValue().Value().(int64))
-	ds.next = step * opts.Batch
+	ds.next = max(step, 0) * opts.Batch // the last-step variable is -1 before the first step
 	res := &Result{}
 	if step < opts.Steps {
 		m, err := loop.RunToGlobalStep(ds, opts.Steps)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/modelfile"
@@ -16,20 +17,31 @@ import (
 
 func init() {
 	var (
-		configSpec, experts, out, dir, initModel, name string
-		steps, batch, warmUp, evalClips          int
-		lr, wd                                   float64
-		seed                                     uint64
-		dataSeed, evalSeed                       int64
-		peft                                     bool
+		configSpec, experts, out, dir, initModel, name                     string
+		steps, batch, warmUp, evalClips                                    int
+		lr, wd                                                             float64
+		seed                                                               uint64
+		dataSeed, evalSeed                                                 int64
+		peft                                                               bool
+		annotations, videosDir, labelsFile, evalAnnotations, evalVideosDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "train --out MODEL.safetensors [flags]",
 		Short: "Train CAST on the procedural action dataset (from scratch, or fine-tune a model file)",
 		Long: `Train a CAST model with GoMLX's autodiff and Adam on the pure-Go backend (or XLA).
 Clips come from the procedural dataset of package synth (seeded, unbounded); the held-out evaluation uses
---eval-seed, which training never sees. --dir keeps checkpoints and resumes a run. --init starts from a model
-file (e.g. a converted official checkpoint) and --peft trains only adapters, B-CAST and the head.`,
+--eval-seed, which training never sees. --dir keeps checkpoints and resumes a run.
+
+Your own clips: --annotations FILE --videos DIR (the official 'video.mp4 LABEL' list, any format ffmpeg reads)
+train on labelled videos instead, with --labels FILE for the class names and --eval-annotations/--eval-videos
+for a held-out split. --init starts from a model file (e.g. a converted official checkpoint: its experts and
+B-CAST are kept, the head is retrained for the new classes) and --peft trains only adapters, B-CAST, the final
+norms and the head — the official parameter-efficient recipe.`,
+		Example: `  cast train --steps 600 --dir ckpt/ --out demo.safetensors
+  cast train --experts temporal --steps 150 --out temporal-only.safetensors
+  cast convert --checkpoint ssv2.pt --config base-ssv2 --out cast-ssv2.safetensors
+  cast train --init cast-ssv2.safetensors --peft --annotations train.csv --videos clips/ --labels classes.txt \
+      --eval-annotations val.csv --eval-videos clips/ --steps 2000 --batch 4 --lr 1e-3 --out my-cast.safetensors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -48,7 +60,33 @@ file (e.g. a converted official checkpoint) and --peft trains only adapters, B-C
 				cfg, init = f.Meta.Config, f.Weights
 			}
 			cfg.Experts = experts
-			cfg.NumClasses, cfg.Composition = len(synth.Classes), false
+			classes := synth.Classes
+			var trainSrc, evalSrc training.Source
+			protocol := preprocess.Protocol{Sampling: preprocess.Segment, Clips: 2, Crops: 1}
+			if annotations != "" {
+				vids, err := readLabelledVideos(annotations, videosDir)
+				if err != nil {
+					return err
+				}
+				maxLabel := 0
+				for _, v := range vids {
+					maxLabel = max(maxLabel, v.Label)
+				}
+				if classes, err = trainLabels(labelsFile, maxLabel+1); err != nil {
+					return err
+				}
+				trainSrc = &training.VideoSource{Videos: vids, Size: cfg.ImgSize, T: cfg.AllFrames}
+				if evalAnnotations != "" {
+					ev, err := readLabelledVideos(evalAnnotations, evalVideosDir)
+					if err != nil {
+						return err
+					}
+					evalSrc = &training.VideoSource{Videos: ev, Size: cfg.ImgSize, T: cfg.AllFrames}
+					evalClips = len(ev)
+				}
+				protocol = preprocess.SSv2
+			}
+			cfg.NumClasses, cfg.Composition = len(classes), false
 			if init != nil {
 				// Keep the experts (and B-CAST) of the init model; the head is retrained for the new classes.
 				for name := range init {
@@ -70,9 +108,11 @@ file (e.g. a converted official checkpoint) and --peft trains only adapters, B-C
 			if err != nil {
 				return err
 			}
-			opt := synth.Options{Frames: 16, Width: 64, Height: 64}
-			trainSrc := training.SynthSource{Seed: dataSeed, Options: opt, Size: cfg.ImgSize, T: cfg.AllFrames}
-			evalSrc := training.SynthSource{Seed: evalSeed, Options: opt, Size: cfg.ImgSize, T: cfg.AllFrames, Count: evalClips}
+			if trainSrc == nil {
+				opt := synth.Options{Frames: 16, Width: 64, Height: 64}
+				trainSrc = training.SynthSource{Seed: dataSeed, Options: opt, Size: cfg.ImgSize, T: cfg.AllFrames}
+				evalSrc = training.SynthSource{Seed: evalSeed, Options: opt, Size: cfg.ImgSize, T: cfg.AllFrames, Count: evalClips}
+			}
 			total, trainable := cfg.ParamCounts()
 			fmt.Fprintf(os.Stderr, "training %s: %d parameters (%d officially trainable), %d steps × %d clips\n",
 				describeExperts(cfg), total, trainable, steps, batch)
@@ -84,17 +124,27 @@ file (e.g. a converted official checkpoint) and --peft trains only adapters, B-C
 			}
 			desc := fmt.Sprintf("%s trained by `cast train` on the procedural dataset (data seed %d) for %d steps of %d clips; held-out top-1 %.1f%% on %d clips of seed %d.",
 				describeExperts(cfg), dataSeed, res.Steps, batch, 100*res.EvalAccuracy, evalClips, evalSeed)
+			if annotations != "" {
+				desc = fmt.Sprintf("%s trained by `cast train` on %s for %d steps of %d clips", describeExperts(cfg), annotations, res.Steps, batch)
+				if evalSrc != nil {
+					desc += fmt.Sprintf("; held-out top-1 %.1f%% on %s", 100*res.EvalAccuracy, evalAnnotations)
+				}
+				desc += "."
+			}
 			if name == "" {
 				name = "castgo-synth-" + expertsName(cfg)
 			}
 			f := &modelfile.File{Meta: modelfile.Metadata{Name: name, Description: desc,
-				Config: cfg, Labels: map[string][]string{"logits": synth.Classes},
-				Protocol: preprocess.Protocol{Sampling: preprocess.Segment, Clips: 2, Crops: 1}}, Weights: res.Weights}
+				Config: cfg, Labels: map[string][]string{"logits": classes}, Protocol: protocol}, Weights: res.Weights}
 			if err := modelfile.Save(out, f); err != nil {
 				return err
 			}
-			fmt.Printf("held-out top-1 %.2f%% (loss %.4f) on %d clips; %d steps in %s; wrote %s\n",
-				100*res.EvalAccuracy, res.EvalLoss, evalClips, res.Steps, res.Duration.Round(1e9), out)
+			if evalSrc == nil {
+				fmt.Printf("%d steps in %s (no held-out set given); wrote %s\n", res.Steps, res.Duration.Round(1e9), out)
+			} else {
+				fmt.Printf("held-out top-1 %.2f%% (loss %.4f) on %d clips; %d steps in %s; wrote %s\n",
+					100*res.EvalAccuracy, res.EvalLoss, evalClips, res.Steps, res.Duration.Round(1e9), out)
+			}
 			return nil
 		},
 	}
@@ -104,6 +154,11 @@ file (e.g. a converted official checkpoint) and --peft trains only adapters, B-C
 	f.StringVar(&out, "out", "", "model file to write")
 	f.StringVar(&name, "name", "", "model name stored in the file (default castgo-synth-cast|spatial|temporal)")
 	f.StringVar(&dir, "dir", "", "checkpoint directory (resumes when it holds a checkpoint)")
+	f.StringVar(&annotations, "annotations", "", "train on your own clips: a 'video.mp4 LABEL' list (instead of procedural data)")
+	f.StringVar(&videosDir, "videos", ".", "folder the --annotations paths are relative to")
+	f.StringVar(&labelsFile, "labels", "", "class names for --annotations, one per line (default: class 0 … class N-1)")
+	f.StringVar(&evalAnnotations, "eval-annotations", "", "held-out 'video.mp4 LABEL' list for --annotations training")
+	f.StringVar(&evalVideosDir, "eval-videos", ".", "folder the --eval-annotations paths are relative to")
 	f.StringVar(&initModel, "init", "", "start from this model file instead of random weights")
 	f.BoolVar(&peft, "peft", false, "train only adapters, B-CAST, final norms and head (the official recipe)")
 	f.IntVar(&steps, "steps", 600, "optimizer steps")
@@ -133,4 +188,44 @@ func describeExperts(c cast.Config) string {
 		return "temporal-expert-only model"
 	}
 	return "CAST (both experts + B-CAST)"
+}
+
+// readLabelledVideos reads an official 'video.mp4 LABEL' list relative to dir.
+func readLabelledVideos(path, dir string) ([]training.LabelledVideo, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("annotations: %w", err)
+	}
+	defer fh.Close()
+	anns, err := synth.ParseAnnotations(fh)
+	if err != nil {
+		return nil, fmt.Errorf("annotations %s: %w", path, err)
+	}
+	if len(anns) == 0 {
+		return nil, fmt.Errorf("annotations %s lists no videos", path)
+	}
+	out := make([]training.LabelledVideo, len(anns))
+	for i, a := range anns {
+		out[i] = training.LabelledVideo{Path: filepath.Join(dir, a.Video), Label: a.Label}
+	}
+	return out, nil
+}
+
+// trainLabels reads --labels (one class per line, at least n of them) or names n generic classes.
+func trainLabels(path string, n int) ([]string, error) {
+	if path == "" {
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("class %d", i)
+		}
+		return names, nil
+	}
+	names, err := modelfile.LabelsFromFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--labels: %w", err)
+	}
+	if len(names) < n {
+		return nil, fmt.Errorf("--labels %s has %d names but the annotations use labels up to %d", path, len(names), n-1)
+	}
+	return names, nil
 }

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/castvideo/castgo/cast/modelfile"
+	"github.com/castvideo/castgo/cast/weights"
+)
+
+// TestTrainOnOwnClips trains a very small CAST for two steps on labelled video files (the path a user takes
+// to fine-tune on their own clips), then fine-tunes the result with the parameter-efficient recipe and
+// checks that the experts stayed frozen while the head moved.
+func TestTrainOnOwnClips(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	ds := filepath.Join(dir, "ds")
+	mustRun(t, "dataset", "--seed", "11", "--clips", "4", "--frames", "8", "--size", "32", "--out", ds)
+	cfgPath := filepath.Join(dir, "cfg.json")
+	cfg := `{"img_size": 28, "patch_size": 2, "in_chans": 3, "embed_dim": 16, "depth": 1, "num_heads": 2,
+		"mlp_ratio": 2, "down_ratio": 2, "adapter_ratio": 0.25, "all_frames": 4, "tubelet_size": 2, "num_classes": 1}`
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ann := filepath.Join(ds, "annotations.csv")
+	first := filepath.Join(dir, "first.safetensors")
+	mustRun(t, "train", "--config", cfgPath, "--annotations", ann, "--videos", ds, "--labels", filepath.Join(ds, "classes.txt"),
+		"--eval-annotations", ann, "--eval-videos", ds, "--steps", "2", "--batch", "2", "--out", first)
+	f, err := modelfile.Load(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.Meta.Labels["logits"]); got != 16 || f.Meta.Config.NumClasses != 16 {
+		t.Fatalf("trained model has %d labels and %d classes, want the 16 of classes.txt", got, f.Meta.Config.NumClasses)
+	}
+
+	tuned := filepath.Join(dir, "tuned.safetensors")
+	mustRun(t, "train", "--init", first, "--peft", "--annotations", ann, "--videos", ds, "--labels", filepath.Join(ds, "classes.txt"),
+		"--steps", "2", "--batch", "2", "--lr", "1e-2", "--out", tuned)
+	g, err := modelfile.Load(tuned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(name string) bool { return equal(f.Weights[name], g.Weights[name]) }
+	for _, frozen := range []string{"blocks.0.attn.qkv.weight", "clip_conv1.weight", "blocks.0.clip_mlp.c_fc.weight"} {
+		if !same(frozen) {
+			t.Errorf("--peft changed the frozen expert weight %s", frozen)
+		}
+	}
+	if same("blocks.0.T_Adapter.D_fc1.weight") {
+		t.Errorf("--peft left the trainable adapter weight unchanged")
+	}
+	mustRun(t, "classify", "--model", tuned, "--views", "1x1", "--json", filepath.Join(ds, "clip_000000.mp4"))
+}
+
+func equal(a, b *weights.Tensor) bool {
+	if a == nil || b == nil || len(a.F32) != len(b.F32) {
+		return false
+	}
+	for i := range a.F32 {
+		if a.F32[i] != b.F32[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -159,17 +159,23 @@ func (c Config) MACs() int64 {
 	dc, ah := int64(c.CrossDim()), int64(c.AdapterHidden())
 	p, ch := int64(c.PatchSize), int64(c.InChans)
 	sTok, tTok := ts*(n+1), tt*n
-	var m int64
-	m += ts*n*d*ch*p*p + tt*n*d*ch*2*p*p // patch embeddings
-	perBlock := int64(0)
-	// CLIP: qkv, attention (per frame), out_proj, MLP, 2 adapters.
-	perBlock += sTok*3*d*d + ts*(n+1)*(n+1)*d*2 + sTok*d*d + sTok*2*d*int64(c.CLIPMLPHidden()) + 2*sTok*2*d*ah
-	// VideoMAE: qkv, joint attention, proj, MLP, 2 adapters.
-	perBlock += tTok*3*d*d + tTok*tTok*d*2 + tTok*d*d + tTok*2*d*int64(c.VMAEMLPHidden()) + 2*tTok*2*d*ah
-	// B-CAST: down/up projections, T2S (along time), S2T (over space).
-	perBlock += (sTok + tTok) * 2 * d * dc
-	perBlock += n*ts*dc*dc + n*tt*2*dc*dc + n*ts*tt*dc*2 + n*ts*dc*dc
-	perBlock += tt*n*dc*dc + ts*n*2*dc*dc + tt*n*n*dc*2 + tt*n*dc*dc
+	var m, perBlock int64
+	if c.UsesSpatial() {
+		m += ts * n * d * ch * p * p // CLIP patch embedding
+		// CLIP: qkv, attention (per frame), out_proj, MLP, 2 adapters.
+		perBlock += sTok*3*d*d + ts*(n+1)*(n+1)*d*2 + sTok*d*d + sTok*2*d*int64(c.CLIPMLPHidden()) + 2*sTok*2*d*ah
+	}
+	if c.UsesTemporal() {
+		m += tt * n * d * ch * 2 * p * p // VideoMAE tubelet embedding
+		// VideoMAE: qkv, joint attention, proj, MLP, 2 adapters.
+		perBlock += tTok*3*d*d + tTok*tTok*d*2 + tTok*d*d + tTok*2*d*int64(c.VMAEMLPHidden()) + 2*tTok*2*d*ah
+	}
+	if c.UsesBCAST() {
+		// B-CAST: down/up projections, T2S (along time), S2T (over space).
+		perBlock += (sTok + tTok) * 2 * d * dc
+		perBlock += n*ts*dc*dc + n*tt*2*dc*dc + n*ts*tt*dc*2 + n*ts*dc*dc
+		perBlock += tt*n*dc*dc + ts*n*2*dc*dc + tt*n*n*dc*2 + tt*n*dc*dc
+	}
 	m += int64(c.Depth) * perBlock
 	return m
 }

@@ -20,15 +20,15 @@ func TestPeakBytes(t *testing.T) {
 		// 6·1568·768 (q, k, v, qkv) + 2·12·1568² (scores, probs) float32s.
 		{"base-ssv2", base, 1, 4 * (6*1568*768 + 2*12*1568*1568), false},
 		{"base-ssv2 batch 2", base, 2, 2 * 4 * (6*1568*768 + 2*12*1568*1568), false},
-		// demo (4 frames, D=48, 4 heads): VideoMAE's attention over 2·196 = 392 tokens, 6·392·48 + 2·4·392²
-		// = 1,342,208, beats its MLP (2·392·192 = 150,528) and CLIP's attention (6·394·48 + 2·2·4·197²).
-		{"demo", DemoConfig(), 1, 4 * (6*392*48 + 2*4*392*392), true},
-		{"demo batch 0 counts as 1", DemoConfig(), 0, 4 * (6*392*48 + 2*4*392*392), true},
+		// demo (4 frames, D=32, 4 heads): VideoMAE's attention over 2·196 = 392 tokens, 6·392·32 + 2·4·392²
+		// = 1,304,576, beats its MLP (2·392·128 = 100,352) and CLIP's attention (6·394·32 + 2·2·4·197²).
+		{"demo", DemoConfig(), 1, 4 * (6*392*32 + 2*4*392*392), true},
+		{"demo batch 0 counts as 1", DemoConfig(), 0, 4 * (6*392*32 + 2*4*392*392), true},
 		// temporal-only ablation: no B-CAST, same VideoMAE attention.
-		{"demo temporal", temporal, 1, 4 * (6*392*48 + 2*4*392*392), true},
+		{"demo temporal", temporal, 1, 4 * (6*392*32 + 2*4*392*392), true},
 		// spatial-only ablation: CLIP attention per frame, 2 frames of 197 tokens:
-		// 6·394·48 + 2·2·4·197² = 113,472 + 620,944; its MLP 2·394·192 = 151,296 is smaller.
-		{"demo spatial", spatial, 1, 4 * (6*394*48 + 2*2*4*197*197), true},
+		// 6·394·32 + 2·2·4·197² = 75,648 + 620,944; its MLP 2·394·128 = 100,864 is smaller.
+		{"demo spatial", spatial, 1, 4 * (6*394*32 + 2*2*4*197*197), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

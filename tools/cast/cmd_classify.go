@@ -73,15 +73,10 @@ given as frames. The model is loaded once. Failed videos are reported and skippe
 				csvOut = csv.NewWriter(cf)
 				_ = csvOut.Write([]string{"video", "rank", "label", "prob"})
 			}
-			be, err := newBackend()
+			c, err := newClassifier(f, batch)
 			if err != nil {
 				return err
 			}
-			c, err := classify.New(be, f)
-			if err != nil {
-				return err
-			}
-			c.Batch = max(batch, 1)
 			inputs := expandVideoArgs(args)
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			perVideo := proto.Clips * proto.Crops

@@ -92,15 +92,10 @@ id.avi or a folder of frames.`,
 			if limit > 0 && limit < len(items) {
 				items = items[:limit]
 			}
-			be, err := newBackend()
+			c, err := newClassifier(f, batch)
 			if err != nil {
 				return err
 			}
-			c, err := classify.New(be, f)
-			if err != nil {
-				return err
-			}
-			c.Batch = max(batch, 1)
 			stderr := cmd.ErrOrStderr()
 			start := time.Now()
 			rep := &evalReport{Model: f.Meta.Name, Views: fmt.Sprintf("%dx%d", proto.Clips, proto.Crops), Videos: len(items)}

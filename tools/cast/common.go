@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/castvideo/castgo/cast/classify"
 	"io"
 	"os"
 	"path/filepath"
@@ -354,3 +355,17 @@ func (p *progress) Clear() {
 
 // Active reports whether a bar is being drawn.
 func (p *progress) Active() bool { return p.bar != nil }
+
+// newClassifier loads f on the backend chosen by --backend, running batch views per model call (at least 1).
+func newClassifier(f *modelfile.File, batch int) (*classify.Classifier, error) {
+	be, err := newBackend()
+	if err != nil {
+		return nil, err
+	}
+	c, err := classify.New(be, f)
+	if err != nil {
+		return nil, err
+	}
+	c.Batch = max(batch, 1)
+	return c, nil
+}

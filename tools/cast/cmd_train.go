@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/modelfile"
@@ -90,7 +91,7 @@ norms and the head — the official parameter-efficient recipe.`,
 			if init != nil {
 				// Keep the experts (and B-CAST) of the init model; the head is retrained for the new classes.
 				for name := range init {
-					if len(name) >= 4 && (name[:4] == "head") {
+					if strings.HasPrefix(name, "head") {
 						delete(init, name)
 					}
 				}

@@ -1,6 +1,6 @@
 module github.com/castvideo/castgo
 
-go 1.26.8
+go 1.27.3
 
 require (
 	github.com/gomlx/gomlx v0.26.0

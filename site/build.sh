@@ -7,6 +7,8 @@
 # module (cast.wasm + wasm_exec.js, via wasm/build.sh) and the embedded default models
 # (models/default.safetensors, models/default-int8.safetensors). Serve it with `go run ./tools/serve --dir DIST_DIR`.
 set -euo pipefail
+# Go 1.27.3 with the SIMD experiment (the simd/archsimd kernels); GOEXPERIMENT= (empty) builds the portable tier.
+export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 
 if [ $# -ne 1 ]; then
 	echo "usage: $0 DIST_DIR" >&2

@@ -8,6 +8,8 @@
 # Prints the raw, gzip -9 and brotli sizes of cast.wasm (brotli via the brotli tool when installed,
 # else Node's zlib) and fails when the gzip size exceeds CASTGO_WASM_GZIP_BUDGET bytes (default 3 MB).
 set -euo pipefail
+# Go 1.27.3 with the SIMD experiment (the simd/archsimd kernels); GOEXPERIMENT= (empty) builds the portable tier.
+export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 
 if [ $# -ne 1 ]; then
 	echo "usage: $0 DIST_DIR" >&2

@@ -4,13 +4,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/hashinit"
 	"github.com/castvideo/castgo/cast/infer"
+	"github.com/castvideo/castgo/cast/modelfile"
 	"github.com/castvideo/castgo/cast/weights"
+	"github.com/castvideo/castgo/labels"
 	"github.com/spf13/cobra"
 )
 
@@ -18,110 +26,308 @@ import (
 type benchReport struct {
 	Config         string  `json:"config"`
 	Backend        string  `json:"backend"`
+	Quantization   string  `json:"quantization"` // none or int8
 	Batch          int     `json:"batch"`
 	Runs           int     `json:"runs"`
 	WarmUpSeconds  float64 `json:"warmup_seconds"` // first forward, compilation included
 	SecondsPerView float64 `json:"seconds_per_view"`
 	GMACPerView    float64 `json:"gmac_per_view"`
-	GFLOPS         float64 `json:"gflops"` // 2·MAC per second, in 10⁹
+	GFLOPS         float64 `json:"gflops"`                // 2·MAC per second, in 10⁹
+	PeakRSSMB      float64 `json:"peak_rss_mb,omitempty"` // this process's peak resident memory (native runs, Linux)
+	Profile        string  `json:"profile,omitempty"`     // per-op time table (--profile)
+}
+
+// benchOptions are the flags of `cast bench`.
+type benchOptions struct {
+	model, configSpec, quantize, wasmDir string
+	runs, batch                          int
+	seed                                 uint64
+	asJSON, profile                      bool
 }
 
 func init() {
-	var (
-		model, configSpec string
-		runs, batch       int
-		seed              uint64
-		asJSON            bool
-	)
+	var o benchOptions
 	cmd := &cobra.Command{
-		Use:   "bench [--model MODEL | --config PRESET|JSON] [--runs N] [--batch B]",
+		Use:   "bench [--model MODEL | --config PRESET|JSON] [--quantize int8] [--runs N] [--batch B] [--backend go|simplego|wasm|xla]",
 		Short: "Time the forward pass: seconds per view, GMAC per view and GFLOP/s on the chosen backend",
-		Long: `Bench runs one warm-up forward pass (it includes graph compilation) and then times --runs forward passes of
---batch clips each, on the backend of --backend. It prints the seconds per view (one clip), the analytic compute
-per view (GMAC, as cast info reports it) and the achieved GFLOP/s, counting 2 FLOPs per multiply-accumulate.
+		Long: `Bench runs one warm-up forward pass (it includes graph compilation and weight packing) and then times --runs
+forward passes of --batch clips each, on the backend of --backend. It prints the seconds per view (one clip), the
+analytic compute per view (GMAC, as cast info reports it), the achieved GFLOP/s (2 FLOPs per multiply-accumulate)
+and, natively, the peak resident memory of the process.
+
+--backend wasm runs the same forward in the WebAssembly module under Node (one thread), timed inside the module:
+--wasm DIR names a directory from wasm/build.sh, else the module is built from this source tree.
 
 With --config, the weights are random (cast.InitWeights with --seed): the speed does not depend on their values,
-so no checkpoint is needed to benchmark the full-size presets. Without --model or --config the embedded default
-model is timed.`,
+so no checkpoint is needed to benchmark the full-size presets. --quantize int8 quantizes them as cast quantize does
+(per-output-channel int8). Without --model or --config the embedded default model is timed. --profile prints where
+the time goes, per step of the compiled plan (the castgo backend only).`,
 		Example: `  cast bench
   cast bench --config base-ssv2 --runs 3
+  cast bench --config base-ssv2 --quantize int8 --runs 3 --profile
+  cast bench --config small --backend wasm --runs 2
   cast bench --backend xla --config base-k400 --batch 4 --runs 10`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runs < 1 || batch < 1 {
-				return fmt.Errorf("--runs and --batch must be at least 1, got %d and %d", runs, batch)
-			}
-			if model != "" && configSpec != "" {
-				return errors.New("give --model or --config, not both")
-			}
-			var (
-				cfg  cast.Config
-				set  weights.Set
-				name string
-			)
-			if configSpec != "" {
-				var err error
-				if cfg, err = resolveConfig(configSpec); err != nil {
-					return err
-				}
-				name, set = configName(configSpec), cast.InitWeights(cfg, seed)
-			} else {
-				f, err := loadModelFile(model)
-				if err != nil {
-					return err
-				}
-				cfg, set, name = f.Meta.Config, f.Weights, f.Meta.Name
-			}
-			be, desc, err := infer.NewBackend(backendFlag)
-			if err != nil {
-				return err
-			}
-			m, err := infer.New(be, cfg, set)
-			if err != nil {
-				return fmt.Errorf("loading the model: %w", err)
-			}
-			x := hashinit.Input(1, batch*m.ClipLen())
-			stderr := cmd.ErrOrStderr()
-			fmt.Fprintf(stderr, "bench %s on %s: warm-up (compiles the graph)…\n", name, desc)
-			t0 := time.Now()
-			if _, err := m.Run(x, batch); err != nil {
-				return fmt.Errorf("warm-up run: %w", err)
-			}
-			warm := time.Since(t0)
-			bar := newProgress(stderr, runs, "timing")
-			t1 := time.Now()
-			for i := 0; i < runs; i++ {
-				if _, err := m.Run(x, batch); err != nil {
-					bar.Finish()
-					return fmt.Errorf("run %d: %w", i+1, err)
-				}
-				bar.Set(i + 1)
-			}
-			elapsed := time.Since(t1).Seconds()
-			bar.Finish()
-			views := float64(runs * batch)
-			macs := float64(cfg.MACs())
-			r := benchReport{Config: name, Backend: desc, Batch: batch, Runs: runs, WarmUpSeconds: warm.Seconds(),
-				SecondsPerView: elapsed / views, GMACPerView: macs / 1e9, GFLOPS: 2 * macs * views / elapsed / 1e9}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintf(tw, "config\tbackend\tbatch\truns\ts/view\tGMAC/view\tGFLOP/s\twarm-up s\n")
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.4f\t%.3f\t%.2f\t%.2f\n", r.Config, r.Backend, r.Batch, r.Runs,
-				r.SecondsPerView, r.GMACPerView, r.GFLOPS, r.WarmUpSeconds)
-			return tw.Flush()
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&model, "model", "", "model file, or default (the embedded model; used when neither flag is given)")
-	f.StringVar(&configSpec, "config", "", "time a preset or JSON config with random weights instead")
-	f.IntVar(&runs, "runs", 5, "timed forward passes (after one warm-up)")
-	f.IntVar(&batch, "batch", 1, "clips per forward pass")
-	f.Uint64Var(&seed, "seed", 1, "weight seed for --config")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.StringVar(&o.model, "model", "", "model file, or default (the embedded model; used when neither flag is given)")
+	f.StringVar(&o.configSpec, "config", "", "time a preset or JSON config with random weights instead")
+	f.StringVar(&o.quantize, "quantize", "", "int8: quantize the weights per output channel first (as cast quantize does)")
+	f.IntVar(&o.runs, "runs", 5, "timed forward passes (after one warm-up)")
+	f.IntVar(&o.batch, "batch", 1, "clips per forward pass")
+	f.Uint64Var(&o.seed, "seed", 1, "weight seed for --config")
+	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&o.profile, "profile", false, "print the time per plan step (op kind and shape), slowest first")
+	f.StringVar(&o.wasmDir, "wasm", os.Getenv("CASTGO_WASM_DIR"), "with --backend wasm: directory holding cast.wasm and wasm_exec.js (wasm/build.sh); default $CASTGO_WASM_DIR, else build it")
 	rootCmd.AddCommand(cmd)
+}
+
+func runBench(cmd *cobra.Command, o benchOptions) error {
+	if o.runs < 1 || o.batch < 1 {
+		return fmt.Errorf("--runs and --batch must be at least 1, got %d and %d", o.runs, o.batch)
+	}
+	if o.model != "" && o.configSpec != "" {
+		return errors.New("give --model or --config, not both")
+	}
+	if o.quantize != "" && o.quantize != modelfile.QuantInt8 {
+		return fmt.Errorf("--quantize %q: only int8 is supported", o.quantize)
+	}
+	var (
+		cfg  cast.Config
+		set  weights.Set
+		name string
+	)
+	if o.configSpec != "" {
+		var err error
+		if cfg, err = resolveConfig(o.configSpec); err != nil {
+			return err
+		}
+		name, set = configName(o.configSpec), cast.InitWeights(cfg, o.seed)
+	} else {
+		f, err := loadModelFile(o.model)
+		if err != nil {
+			return err
+		}
+		cfg, set, name = f.Meta.Config, f.Weights, f.Meta.Name
+	}
+	quant := modelfile.QuantNone
+	if o.quantize == modelfile.QuantInt8 {
+		q, err := cast.QuantizeInt8(set, nil)
+		if err != nil {
+			return fmt.Errorf("quantizing: %w", err)
+		}
+		set, quant = q, modelfile.QuantInt8
+	} else {
+		for _, t := range set {
+			if t.DType == weights.I8 {
+				quant = modelfile.QuantInt8
+				break
+			}
+		}
+	}
+	stderr := cmd.ErrOrStderr()
+	var (
+		r   benchReport
+		err error
+	)
+	if backendFlag == "wasm" {
+		if o.profile {
+			return errors.New("--profile needs a native backend (the per-op profile is not collected in WASM)")
+		}
+		r, err = benchWASM(o, cfg, set, name, quant, stderr)
+	} else {
+		r, err = benchNative(o, cfg, set, name, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	r.Config, r.Quantization, r.Batch, r.Runs = name, quant, o.batch, o.runs
+	macs := float64(cfg.MACs())
+	r.GMACPerView, r.GFLOPS = macs/1e9, 2*macs/r.SecondsPerView/1e9
+	return printBench(cmd.OutOrStdout(), r, o.asJSON)
+}
+
+// benchNative times the forward pass in this process.
+func benchNative(o benchOptions, cfg cast.Config, set weights.Set, name string, stderr io.Writer) (benchReport, error) {
+	be, desc, err := infer.NewBackend(backendFlag)
+	if err != nil {
+		return benchReport{}, err
+	}
+	m, err := infer.New(be, cfg, set)
+	if err != nil {
+		return benchReport{}, fmt.Errorf("loading the model: %w", err)
+	}
+	x := hashinit.Input(1, o.batch*m.ClipLen())
+	fmt.Fprintf(stderr, "bench %s on %s: warm-up (compiles the graph, packs the weights)…\n", name, desc)
+	t0 := time.Now()
+	if _, err := m.Run(x, o.batch); err != nil {
+		return benchReport{}, fmt.Errorf("warm-up run: %w", err)
+	}
+	warm := time.Since(t0)
+	prof, profiling := be.(opProfiler)
+	if o.profile {
+		if !profiling {
+			return benchReport{}, fmt.Errorf("--profile: backend %s keeps no per-op profile (use --backend go)", desc)
+		}
+		prof.ResetProfile()
+	}
+	bar := newProgress(stderr, o.runs, "timing")
+	t1 := time.Now()
+	for i := 0; i < o.runs; i++ {
+		if _, err := m.Run(x, o.batch); err != nil {
+			bar.Finish()
+			return benchReport{}, fmt.Errorf("run %d: %w", i+1, err)
+		}
+		bar.Set(i + 1)
+	}
+	elapsed := time.Since(t1).Seconds()
+	bar.Finish()
+	r := benchReport{Backend: desc, WarmUpSeconds: warm.Seconds(), SecondsPerView: elapsed / float64(o.runs*o.batch),
+		PeakRSSMB: peakRSSMB()}
+	if o.profile {
+		r.Profile = prof.ProfileTable(40)
+	}
+	return r, nil
+}
+
+// opProfiler is a backend that times each step of its compiled plans (the castgo backend).
+type opProfiler interface {
+	ResetProfile()
+	ProfileTable(top int) string
+}
+
+// benchWASMRunner loads the WASM module and a model under Node, runs castgo.logits once to warm up and then
+// RUNS times, and writes {warm_ms, ms: [per run], node} as JSON.
+// Arguments: cast.wasm wasm_exec.js MODEL CLIPS.f32 BATCH RUNS OUT.json
+const benchWASMRunner = `import { createRequire } from "node:module";
+import fs from "node:fs";
+const [wasm, wasmExec, model, clips, batch, runs, out] = process.argv.slice(2);
+createRequire(import.meta.url)(wasmExec);
+const go = new globalThis.Go();
+const { instance } = await WebAssembly.instantiate(fs.readFileSync(wasm), go.importObject);
+go.run(instance);
+const castgo = await globalThis.castgoReady;
+const { handle } = await castgo.loadModel(fs.readFileSync(model));
+const buf = fs.readFileSync(clips);
+const x = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+const warm = await castgo.logits(handle, x, Number(batch));
+const ms = [];
+for (let i = 0; i < Number(runs); i++) {
+  ms.push((await castgo.logits(handle, x, Number(batch))).ms);
+  process.stderr.write("run " + (i + 1) + "/" + runs + ": " + ms[i].toFixed(1) + " ms\n");
+}
+fs.writeFileSync(out, JSON.stringify({ warm_ms: warm.ms, ms, node: process.version }));
+process.exit(0);
+`
+
+// benchWASM times the forward pass in the WebAssembly module under Node.
+func benchWASM(o benchOptions, cfg cast.Config, set weights.Set, name, quant string, stderr io.Writer) (benchReport, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return benchReport{}, errors.New("--backend wasm: node not found on PATH")
+	}
+	tmp, err := os.MkdirTemp("", "cast-bench-wasm-")
+	if err != nil {
+		return benchReport{}, err
+	}
+	defer os.RemoveAll(tmp)
+	dir := o.wasmDir
+	if dir == "" {
+		dir = filepath.Join(tmp, "dist")
+		fmt.Fprintln(stderr, "bench: building the WASM module (GOOS=js GOARCH=wasm)…")
+		if err := compareBuildWASM(dir); err != nil {
+			return benchReport{}, fmt.Errorf("--backend wasm: no --wasm DIR and building the module failed: %w", err)
+		}
+	}
+	heads := map[string][]string{}
+	for i, h := range cfg.Heads() {
+		names, _ := labels.ForConfig(cfg)
+		if l := names[h]; len(l) == cfg.HeadClasses()[i] {
+			heads[h] = l
+			continue
+		}
+		l := make([]string, cfg.HeadClasses()[i])
+		for k := range l {
+			l[k] = fmt.Sprintf("class %d", k)
+		}
+		heads[h] = l
+	}
+	mf := &modelfile.File{Meta: modelfile.Metadata{Format: modelfile.Format, Name: name, Config: cfg, Labels: heads,
+		Protocol: defaultProtocol(cfg), Quantization: quant}, Weights: set}
+	modelPath := filepath.Join(tmp, "model.safetensors")
+	if err := modelfile.Save(modelPath, mf); err != nil {
+		return benchReport{}, fmt.Errorf("writing the model for Node: %w", err)
+	}
+	x := hashinit.Input(1, o.batch*3*cfg.AllFrames*cfg.ImgSize*cfg.ImgSize)
+	raw := make([]byte, 4*len(x))
+	for i, v := range x {
+		putF32(raw[4*i:], v)
+	}
+	clips, script, out := filepath.Join(tmp, "clips.f32"), filepath.Join(tmp, "bench.mjs"), filepath.Join(tmp, "out.json")
+	if err := os.WriteFile(clips, raw, 0o644); err != nil {
+		return benchReport{}, err
+	}
+	if err := os.WriteFile(script, []byte(benchWASMRunner), 0o644); err != nil {
+		return benchReport{}, err
+	}
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	fmt.Fprintf(stderr, "bench %s in WASM under Node: warm-up…\n", name)
+	run := exec.Command(node, script, abs(filepath.Join(dir, "cast.wasm")), abs(filepath.Join(dir, "wasm_exec.js")),
+		modelPath, clips, fmt.Sprint(o.batch), fmt.Sprint(o.runs), out)
+	run.Stderr = stderr
+	if msg, err := run.Output(); err != nil {
+		return benchReport{}, fmt.Errorf("node: %w\n%s", err, compareTail(string(msg), 2000))
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return benchReport{}, fmt.Errorf("node wrote no result: %w", err)
+	}
+	var res struct {
+		WarmMS float64   `json:"warm_ms"`
+		MS     []float64 `json:"ms"`
+		Node   string    `json:"node"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil || len(res.MS) != o.runs {
+		return benchReport{}, fmt.Errorf("node result %q: %v", compareTail(string(data), 200), err)
+	}
+	var total float64
+	for _, ms := range res.MS {
+		total += ms
+	}
+	return benchReport{Backend: "wasm (Node " + strings.TrimPrefix(res.Node, "v") + ", one thread)", WarmUpSeconds: res.WarmMS / 1e3,
+		SecondsPerView: total / 1e3 / float64(o.runs*o.batch)}, nil
+}
+
+func putF32(b []byte, v float32) {
+	bits := math.Float32bits(v)
+	b[0], b[1], b[2], b[3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
+}
+
+func printBench(out io.Writer, r benchReport, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "config\tweights\tbackend\tbatch\truns\ts/view\tGMAC/view\tGFLOP/s\twarm-up s\tpeak RSS MB\n")
+	rss := "n/a"
+	if r.PeakRSSMB > 0 {
+		rss = fmt.Sprintf("%.0f", r.PeakRSSMB)
+	}
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.4f\t%.3f\t%.2f\t%.2f\t%s\n", r.Config, r.Quantization, r.Backend, r.Batch, r.Runs,
+		r.SecondsPerView, r.GMACPerView, r.GFLOPS, r.WarmUpSeconds, rss)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.Profile != "" {
+		fmt.Fprintf(out, "\nwhere the time goes (per plan step, all timed runs):\n%s", r.Profile)
+	}
+	return nil
 }

@@ -30,7 +30,7 @@ import (
 var backendFlag string
 
 func init() {
-	rootCmd.PersistentFlags().StringVar(&backendFlag, "backend", "", "compute backend: go (pure Go, default) or xla[:plugin] (needs -tags xla and a PJRT plugin); default $"+infer.BackendEnv)
+	rootCmd.PersistentFlags().StringVar(&backendFlag, "backend", "", "compute backend: go (pure Go, default), simplego (GoMLX's reference pure-Go backend), xla[:plugin] (needs -tags xla and a PJRT plugin), or for bench wasm (the WASM module under Node); default $"+infer.BackendEnv)
 }
 
 // newBackend opens the backend chosen by --backend / $CAST_BACKEND and says which one on stderr.

@@ -96,6 +96,35 @@ func TestBench(t *testing.T) {
 	if rep.Config != "demo" || rep.Runs != 1 || rep.SecondsPerView <= 0 || rep.GFLOPS <= 0 || math.Abs(rep.GMACPerView-float64(cast.DemoConfig().MACs())/1e9) > 1e-9 {
 		t.Errorf("bench --json: %+v", rep)
 	}
+	if rep.Quantization != "none" || rep.PeakRSSMB <= 0 {
+		t.Errorf("bench --json: quantization %q, peak RSS %.1f MB", rep.Quantization, rep.PeakRSSMB)
+	}
+	r = mustRun(t, "bench", "--config", "demo", "--quantize", "int8", "--runs", "1", "--json")
+	rep = benchReport{}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Quantization != "int8" || rep.SecondsPerView <= 0 {
+		t.Errorf("bench --quantize int8 --json: %+v", rep)
+	}
+	for _, bad := range [][]string{{"--quantize", "fp16"}, {"--runs", "0"}, {"--backend", "wasm", "--profile"}} {
+		if r := runCLI(t, append([]string{"bench", "--config", "demo"}, bad...)...); r.err == nil {
+			t.Errorf("cast bench %v: no error", bad)
+		}
+	}
+}
+
+// TestBenchWASM times the demo config in the WASM module under Node (the module CI builds for the node tests
+// when CASTGO_WASM_DIR is set, else one built here).
+func TestBenchWASM(t *testing.T) {
+	r := mustRun(t, "bench", "--config", "demo", "--backend", "wasm", "--runs", "1", "--json")
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rep.Backend, "wasm (Node") || rep.SecondsPerView <= 0 || rep.GFLOPS <= 0 || rep.PeakRSSMB != 0 {
+		t.Errorf("bench --backend wasm --json: %+v", rep)
+	}
 }
 
 // TestEPIC runs the two-head (verb/noun) path of classify and eval with the converted tiny_compo golden.

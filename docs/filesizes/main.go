@@ -7,6 +7,8 @@
 //
 //	go run ./docs/filesizes            # all presets (holds one float32 state dict, ~0.9 GB, at a time)
 //	go run ./docs/filesizes demo       # only the named presets
+//	go run ./docs/filesizes -memory    # instead: the memory estimate of one view (cast.Config.Memory(1)),
+//	                                   # behind worker/README.md's "does not fit" figures; instant
 package main
 
 import (
@@ -28,8 +30,27 @@ func (c *counter) Write(p []byte) (int, error) { *c += counter(len(p)); return l
 
 func main() {
 	names := os.Args[1:]
+	memory := len(names) > 0 && names[0] == "-memory"
+	if memory {
+		names = names[1:]
+	}
 	if len(names) == 0 {
 		names = cast.PresetNames()
+	}
+	if memory {
+		fmt.Println("| preset | float32 weights | activations of one view | largest sub-layer (attention scores, MLP hidden) | total |")
+		fmt.Println("|---|---|---|---|---|")
+		for _, name := range names {
+			cfg, ok := cast.Presets[name]
+			if !ok {
+				fmt.Fprintf(os.Stderr, "filesizes: unknown preset %q (have %v)\n", name, cast.PresetNames())
+				os.Exit(2)
+			}
+			m := cfg.Memory(1)
+			gb := func(b int64) string { return fmt.Sprintf("%.3f GB", float64(b)/1e9) }
+			fmt.Printf("| %s | %s | %s | %s | %s |\n", name, gb(m.Weights), gb(m.Activations), gb(m.Transient), gb(m.Total))
+		}
+		return
 	}
 	fmt.Println("| preset | parameters | float32 file | int8 file |")
 	fmt.Println("|---|---|---|---|")

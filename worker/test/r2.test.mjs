@@ -19,7 +19,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
+
+// miniflare is a devDependency (package.json); a node_modules from before it was added lacks it.
+const { Miniflare } = await import("miniflare").catch((e) => {
+  throw new Error(`worker/test/r2.test.mjs needs the npm package miniflare: run npm ci (${e.message})`);
+});
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "castgo-worker-r2-test-"));

@@ -22,6 +22,31 @@ import (
 // Version is the version of the JavaScript API (castgo.version).
 const Version = "1"
 
+// Bounds on every size the JavaScript API accepts. A request beyond them is rejected (the Promise rejects,
+// a sync function throws) before anything is allocated for it: a wasm32 instance has at most 4 GiB of
+// memory, and running out of it aborts the whole instance instead of failing one call.
+const (
+	// MaxModelBytes bounds a model file (the largest preset, base fp32, is ~870 MB; loading keeps about
+	// three copies of the weights).
+	MaxModelBytes = 1 << 30
+	// MaxNumFrames bounds numFrames (about 9.7 hours at 30 fps): dense sampling lists every
+	// sampling-rate-th frame index.
+	MaxNumFrames = 1 << 20
+	// MaxSide bounds frame width and height in pixels (4K UHD is 3840×2160).
+	MaxSide = 4096
+	// MaxFrameBytes bounds the RGBA bytes of all the frames one classify call copies in (the needed
+	// frames, width*height*4 each); they are held with their RGB copies while the views run.
+	MaxFrameBytes = 512 << 20
+	// MaxViews bounds clips × crops of one call (K400's protocol is 5×3 = 15).
+	MaxViews = 30
+	// MaxBatch bounds the clips of one castgo.logits call.
+	MaxBatch = 64
+	// MaxClipBytes bounds the Float32Array castgo.logits copies in.
+	MaxClipBytes = 1 << 30
+	// MaxTop bounds top (predictions per head).
+	MaxTop = 1000
+)
+
 // loaded is one model behind a handle.
 type loaded struct {
 	clf  *classify.Classifier
@@ -141,7 +166,7 @@ func loadModel(args []js.Value) (func(progressFunc) (any, error), error) {
 	if len(args) < 1 {
 		return nil, errors.New("missing the model file bytes (an ArrayBuffer or Uint8Array)")
 	}
-	data, err := bytesFromJS(args[0])
+	data, err := bytesFromJSMax(args[0], MaxModelBytes)
 	if err != nil {
 		return nil, fmt.Errorf("model bytes: %w", err)
 	}
@@ -226,8 +251,14 @@ func readVideoSpec(opts js.Value) (videoSpec, error) {
 	if s.numFrames < 1 {
 		return s, fmt.Errorf("numFrames is %d: the video needs at least one frame", s.numFrames)
 	}
+	if s.numFrames > MaxNumFrames {
+		return s, fmt.Errorf("numFrames is %d, more than the limit of %d", s.numFrames, MaxNumFrames)
+	}
 	if s.width < 1 || s.height < 1 {
 		return s, fmt.Errorf("frame size %dx%d is invalid", s.width, s.height)
+	}
+	if s.width > MaxSide || s.height > MaxSide {
+		return s, fmt.Errorf("frame size %dx%d is too large: at most %d pixels per side (scale the frames down)", s.width, s.height, MaxSide)
 	}
 	if v := opts.Get("views"); !isNullish(v) {
 		if v.Type() != js.TypeString {
@@ -243,6 +274,9 @@ func plan(m *loaded, s videoSpec) (preprocess.Protocol, []preprocess.View, error
 	p, err := classify.ParseViews(s.views, m.clf.Meta.Protocol)
 	if err != nil {
 		return p, nil, err
+	}
+	if p.Clips > MaxViews || p.Clips*p.Crops > MaxViews {
+		return p, nil, fmt.Errorf("views %dx%d: %d clips × %d crops is more than the limit of %d views", p.Clips, p.Crops, p.Clips, p.Crops, MaxViews)
 	}
 	cfg := m.clf.Meta.Config
 	views, err := preprocess.Plan(p, s.numFrames, s.width, s.height, cfg.ImgSize, cfg.AllFrames)
@@ -289,8 +323,8 @@ func classifyVideo(args []js.Value) (func(progressFunc) (any, error), error) {
 	if err != nil {
 		return nil, err
 	}
-	if top < 1 {
-		return nil, fmt.Errorf("top is %d, want at least 1", top)
+	if top < 1 || top > MaxTop {
+		return nil, fmt.Errorf("top is %d, want 1 to %d", top, MaxTop)
 	}
 	wantProbs := opts.Get("probs").Truthy()
 	onProgress := opts.Get("onProgress")
@@ -302,7 +336,11 @@ func classifyVideo(args []js.Value) (func(progressFunc) (any, error), error) {
 		return nil, err
 	}
 	needed := preprocess.NeededFrames(views)
-	raw, err := readFrames(opts.Get("frames"), needed, s.numFrames)
+	if total := int64(len(needed)) * int64(s.width) * int64(s.height) * 4; total > MaxFrameBytes {
+		return nil, fmt.Errorf("the %d needed frames of %dx%d pixels are %d MiB of RGBA, more than the limit of %d MiB: scale the frames down or take fewer views",
+			len(needed), s.width, s.height, total>>20, MaxFrameBytes>>20)
+	}
+	raw, err := readFrames(opts.Get("frames"), needed, s.numFrames, s.width*s.height*4)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +388,8 @@ func classifyVideo(args []js.Value) (func(progressFunc) (any, error), error) {
 
 // readFrames copies the RGBA bytes of the needed frames out of frames: an array aligned with needed (or
 // holding all numFrames frames), or an object / Map from frame index to data.
-func readFrames(frames js.Value, needed []int, numFrames int) (map[int][]byte, error) {
+// Each frame must hold exactly frameBytes bytes; that is checked before anything is copied.
+func readFrames(frames js.Value, needed []int, numFrames, frameBytes int) (map[int][]byte, error) {
 	if isNullish(frames) {
 		return nil, fmt.Errorf("frames is missing: give the RGBA bytes of neededFrames %v (see castgo.planViews)", needed)
 	}
@@ -383,6 +422,13 @@ func readFrames(frames js.Value, needed []int, numFrames int) (map[int][]byte, e
 		if v.Type() == js.TypeObject && !isByteArray(v) && !isNullish(v.Get("data")) {
 			v = v.Get("data") // an ImageData
 		}
+		n, err := byteLength(v)
+		if err != nil {
+			return nil, fmt.Errorf("frames: frame %d: %w", idx, err)
+		}
+		if n != frameBytes {
+			return nil, fmt.Errorf("frames: frame %d: RGBA image needs %d bytes, has %d", idx, frameBytes, n)
+		}
 		b, err := bytesFromJS(v)
 		if err != nil {
 			return nil, fmt.Errorf("frames: frame %d: %w", idx, err)
@@ -408,10 +454,17 @@ func logits(args []js.Value) (func(progressFunc) (any, error), error) {
 	if err != nil {
 		return nil, err
 	}
-	if batch < 1 {
-		return nil, fmt.Errorf("batch is %d, want at least 1", batch)
+	if batch < 1 || batch > MaxBatch {
+		return nil, fmt.Errorf("batch is %d, want 1 to %d", batch, MaxBatch)
 	}
-	raw := make([]byte, clip.Get("byteLength").Int())
+	nbytes := clip.Get("byteLength").Float()
+	if want := float64(batch) * float64(m.clf.Model.ClipLen()) * 4; nbytes != want {
+		return nil, fmt.Errorf("input has %.0f values, want %d clips × %d = %.0f", nbytes/4, batch, m.clf.Model.ClipLen(), want/4)
+	}
+	if nbytes > MaxClipBytes {
+		return nil, fmt.Errorf("clip is %.0f bytes, more than the limit of %d", nbytes, MaxClipBytes)
+	}
+	raw := make([]byte, int(nbytes))
 	js.CopyBytesToGo(raw, js.Global().Get("Uint8Array").New(clip.Get("buffer"), clip.Get("byteOffset"), clip.Get("byteLength")))
 	x := make([]float32, len(raw)/4)
 	for i := range x {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"os"
@@ -228,5 +229,117 @@ func TestErrors(t *testing.T) {
 	}
 	if _, thrown := try("dispose", handle); thrown.IsUndefined() {
 		t.Fatal("second dispose did not throw")
+	}
+}
+
+// denseModel is the default model with the dense (K400-style) sampling protocol, which takes any number
+// of clips.
+func denseModel(t *testing.T) js.Value {
+	t.Helper()
+	f, err := models.DefaultInt8()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Meta.Protocol = preprocess.K400
+	var buf bytes.Buffer
+	if err := modelfile.Write(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	return jsBytes(buf.Bytes())
+}
+
+// TestLimits checks that every size the API accepts is bounded: requests beyond the bounds reject (or
+// throw) with a message naming the limit, before anything is allocated for them, instead of aborting the
+// instance when memory runs out.
+func TestLimits(t *testing.T) {
+	handle, _ := loadDefault(t)
+	defer api.Call("dispose", handle)
+	res, err := await(api.Call("loadModel", denseModel(t)))
+	if err != nil {
+		t.Fatalf("loadModel (dense): %v", err)
+	}
+	dense := res.Get("handle").Int()
+	defer api.Call("dispose", dense)
+
+	const w, h = 64, 48
+	spec := func(extra map[string]any) map[string]any {
+		m := map[string]any{"numFrames": 24, "width": w, "height": h}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	// A frame object whose byteLength is huge: a view over a large buffer that is never read.
+	big := js.Global().Get("ArrayBuffer").New(MaxModelBytes + 1)
+	bigView := js.Global().Get("Uint8Array").New(big)
+	frames := func(n int) []any {
+		var out []any
+		for i := 0; i < n; i++ {
+			out = append(out, jsBytes(make([]byte, w*h*4)))
+		}
+		return out
+	}
+	clipLen := js.Global().Get("Float32Array").New(1)
+
+	// Limits on planViews and classify (same spec), sync and async.
+	for _, tc := range []struct {
+		name   string
+		handle int
+		spec   map[string]any
+		want   string
+	}{
+		{"numFrames 2^31", handle, spec(map[string]any{"numFrames": 1 << 31}), "numFrames is 2147483648, more than the limit of 1048576"},
+		{"numFrames 2^31-1 dense", dense, spec(map[string]any{"numFrames": 1<<31 - 1}), "more than the limit of 1048576"},
+		{"numFrames too large", handle, spec(map[string]any{"numFrames": MaxNumFrames + 1}), "more than the limit"},
+		{"width too large", handle, spec(map[string]any{"width": 1 << 20}), "at most 4096 pixels per side"},
+		{"height too large", handle, spec(map[string]any{"height": MaxSide + 1}), "at most 4096 pixels per side"},
+		{"numFrames not an integer", handle, spec(map[string]any{"numFrames": 1e300}), "want an integer"},
+		{"too many clips", dense, spec(map[string]any{"views": "1000000000x1"}), "more than the limit of 30 views"},
+		{"too many views", dense, spec(map[string]any{"views": "11x3"}), "11 clips × 3 crops is more than the limit of 30 views"},
+	} {
+		t.Run("planViews "+tc.name, func(t *testing.T) {
+			_, thrown := try("planViews", tc.handle, tc.spec)
+			if thrown.IsUndefined() || !strings.Contains(thrown.Get("message").String(), tc.want) {
+				t.Fatalf("threw %v, want an Error containing %q", thrown, tc.want)
+			}
+		})
+		t.Run("classify "+tc.name, func(t *testing.T) {
+			s := map[string]any{"frames": frames(1)}
+			for k, v := range tc.spec {
+				s[k] = v
+			}
+			_, err := await(api.Call("classify", tc.handle, s))
+			if err == nil || !strings.Contains(err.Error(), "castgo.classify: ") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	// The largest accepted sizes still plan.
+	if _, thrown := try("planViews", dense, spec(map[string]any{"numFrames": MaxNumFrames, "width": MaxSide, "height": MaxSide, "views": "10x3"})); !thrown.IsUndefined() {
+		t.Fatalf("planViews at the limits threw %v", thrown)
+	}
+
+	for _, tc := range []struct {
+		name, fn string
+		args     []any
+		want     string
+	}{
+		{"model bytes", "loadModel", []any{big}, "model bytes: 1073741825 bytes, more than the limit of 1024 MiB"},
+		{"model bytes view", "loadModel", []any{bigView}, "more than the limit of 1024 MiB"},
+		{"frame bytes total", "classify", []any{dense, spec(map[string]any{"width": MaxSide, "height": MaxSide, "views": "5x3", "numFrames": 1000, "frames": frames(1)})},
+			"MiB of RGBA, more than the limit of 512 MiB"},
+		{"oversized frame", "classify", []any{handle, spec(map[string]any{"frames": append([]any{bigView}, frames(7)...)})}, "needs 12288 bytes, has 1073741825"},
+		{"frames as a huge sparse array", "classify", []any{handle, spec(map[string]any{"frames": js.Global().Get("Array").New(1 << 30)})}, "frames has 1073741824 entries"},
+		{"top too large", "classify", []any{handle, spec(map[string]any{"frames": frames(8), "top": 1 << 30})}, "top is 1073741824, want 1 to 1000"},
+		{"batch too large", "logits", []any{handle, clipLen, MaxBatch + 1}, "batch is 65, want 1 to 64"},
+		{"batch 2^31", "logits", []any{handle, clipLen, 1 << 31}, "batch is 2147483648"},
+		{"clip larger than the batch", "logits", []any{handle, js.Global().Get("Float32Array").New(big, 0, 1<<28), 1}, "input has 268435456 values"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := await(api.Call(tc.fn, tc.args...))
+			if err == nil || !strings.Contains(err.Error(), "castgo."+tc.fn+": ") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }

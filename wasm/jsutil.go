@@ -192,6 +192,27 @@ func isByteArray(v js.Value) bool {
 	return v.InstanceOf(js.Global().Get("Uint8Array")) || v.InstanceOf(js.Global().Get("Uint8ClampedArray"))
 }
 
+// byteLength returns the byte length of an ArrayBuffer, typed array or DataView without copying it.
+func byteLength(v js.Value) (int, error) {
+	g := js.Global()
+	if !v.InstanceOf(g.Get("ArrayBuffer")) && !g.Get("ArrayBuffer").Call("isView", v).Bool() {
+		return 0, fmt.Errorf("want an ArrayBuffer, Uint8Array or Uint8ClampedArray, got %s", describe(v))
+	}
+	return v.Get("byteLength").Int(), nil
+}
+
+// bytesFromJSMax is bytesFromJS for at most max bytes: a longer value is rejected before it is copied.
+func bytesFromJSMax(v js.Value, max int) ([]byte, error) {
+	n, err := byteLength(v)
+	if err != nil {
+		return nil, err
+	}
+	if n > max {
+		return nil, fmt.Errorf("%d bytes, more than the limit of %d MiB", n, max>>20)
+	}
+	return bytesFromJS(v)
+}
+
 // bytesFromJS copies the bytes of an ArrayBuffer, a Uint8Array / Uint8ClampedArray or any other typed
 // array or DataView (its raw bytes) into Go.
 func bytesFromJS(v js.Value) ([]byte, error) {

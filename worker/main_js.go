@@ -81,10 +81,25 @@ func loadFromR2(key string) (*edge.Model, error) {
 	if obj == nil || obj.Body == nil {
 		return nil, fmt.Errorf("R2 object %q not found in MODEL_BUCKET", key)
 	}
+	// The isolate holds the file about three times over while loading it (see edge.Fit): refuse an object
+	// that cannot fit before reading it, instead of running out of memory (which would kill the instance
+	// at every request: a crash loop).
+	if obj.Size > maxR2ModelBytes {
+		return nil, fmt.Errorf("R2 object %q is %d bytes (%.1f MiB): a model file over %d MiB cannot fit a %d MiB isolate (check a model with worker/cmd/fitcheck)",
+			key, obj.Size, float64(obj.Size)/(1<<20), maxR2ModelBytes>>20, edge.IsolateBytes>>20)
+	}
 	var buf bytes.Buffer
 	buf.Grow(obj.Size)
-	if _, err := io.Copy(&buf, obj.Body); err != nil {
+	n, err := io.Copy(&buf, io.LimitReader(obj.Body, maxR2ModelBytes+1))
+	if err != nil {
 		return nil, fmt.Errorf("reading R2 object %q: %w", key, err)
+	}
+	if n > maxR2ModelBytes || n != int64(obj.Size) {
+		return nil, fmt.Errorf("reading R2 object %q: got %d bytes, its size is %d", key, n, obj.Size)
 	}
 	return edge.LoadModel(buf.Bytes(), "r2:"+key)
 }
+
+// maxR2ModelBytes bounds a model file read from R2: three copies of it (bytes, parsed tensors, backend
+// copies) and the Go runtime must stay under the isolate's budget.
+const maxR2ModelBytes = (edge.IsolateBytes - edge.HeadroomBytes - edge.RuntimeBytes) / 3

@@ -32,6 +32,8 @@ const (
 type compareOptions struct {
 	model, input, backends, reference, wasmDir string
 	json                                       bool
+	allowMissing                               bool // a requested backend that cannot run here does not fail the run
+	backendsSet                                bool // --backends was given (else the defaults run where available)
 	repeat                                     int
 	tolerance                                  float64 // hidden: overrides every bound when set (tests force failures)
 }
@@ -39,6 +41,7 @@ type compareOptions struct {
 // compareRow is one line of the report: a backend's logits against the reference.
 type compareRow struct {
 	Backend     string  `json:"backend"`
+	Status      string  `json:"status"` // "reference", "ok", "fail" (outside the bound or the run failed), "not run"
 	Available   bool    `json:"available"`
 	Note        string  `json:"note"` // backend description, or why it is unavailable / failed
 	MaxAbsDiff  float64 `json:"max_abs_diff"`
@@ -61,7 +64,15 @@ type compareReport struct {
 	Batch        int          `json:"batch"`
 	Reference    string       `json:"reference,omitempty"`
 	Rows         []compareRow `json:"rows"`
-	Pass         bool         `json:"pass"`
+	// NotRun lists the requested backends that could not run here (their rows say why).
+	NotRun []string `json:"not_run"`
+	// MissingAllowed is true when NotRun does not fail the run: --allow-missing, or the default --backends.
+	MissingAllowed bool `json:"missing_allowed"`
+	// WithinTolerance is true when every backend that ran is within its bound.
+	WithinTolerance bool `json:"within_tolerance"`
+	// Pass is WithinTolerance and, unless MissingAllowed, every requested backend ran: the exit status is 0
+	// exactly when Pass is true.
+	Pass bool `json:"pass"`
 }
 
 // compareLogits is one run's output: logits per head ([B·classes] each) and the time per clip.
@@ -85,15 +96,19 @@ error, how many clip×head rows agree on the top-1 class and on the top-5 set, a
 Backends: go (in-process, always run: it is the reference), wasm (the WebAssembly module run under Node;
 --wasm DIR names a directory from wasm/build.sh holding cast.wasm and wasm_exec.js, else it is built with the
 Go toolchain from this source tree) and xla (needs a binary built with -tags xla and a PJRT plugin). A
-backend that is not available gets a row saying why.
+backend that cannot run here gets a "not run" row saying why. With --backends, every backend named must
+run: one that cannot makes the exit status 1 unless --allow-missing is given. Without --backends, the
+default go,wasm,xla runs those available here and lists the others as not run without failing.
 
 Bounds: relative L2 ≤ 1e-5 for wasm (≤ 1e-4 for xla). With --reference FP32MODEL the native run of the
 model is also compared with that float32 model: an int8 model must stay within 2% relative L2 with the same
-top-1 on every row (a float32 model within 1e-5). The exit status is 1 when a row is outside its bound.`,
+top-1 on every row (a float32 model within 1e-5). The exit status is 1 when a row is outside its bound or
+a requested backend did not run (see above).`,
 		Example: `  cast compare --model goldens-tiny.safetensors --input goldens/tiny/input.npy
   cast compare --model default-int8 --reference default --input clip.npy --backends go,wasm --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.backendsSet = cmd.Flags().Changed("backends")
 			rep, err := runCompare(o, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -107,8 +122,12 @@ top-1 on every row (a float32 model within 1e-5). The exit status is 1 when a ro
 			} else {
 				printCompare(cmd.OutOrStdout(), rep)
 			}
-			if !rep.Pass {
+			if !rep.WithinTolerance {
 				return exitPartialFailure(cmd, "compare: a backend is outside its tolerance")
+			}
+			if !rep.Pass {
+				return exitPartialFailure(cmd, fmt.Sprintf("compare: requested backend(s) not run: %s (--allow-missing accepts that)",
+					strings.Join(rep.NotRun, ", ")))
 			}
 			return nil
 		},
@@ -116,9 +135,10 @@ top-1 on every row (a float32 model within 1e-5). The exit status is 1 when a ro
 	fl := cmd.Flags()
 	fl.StringVar(&o.model, "model", "", "model file (or default, default-int8 for the embedded models) (required)")
 	fl.StringVar(&o.input, "input", "", "float32 .npy clips [B, 3, T, H, W], normalised (required)")
-	fl.StringVar(&o.backends, "backends", "go,wasm,xla", "comma-separated backends to compare: go, wasm, xla")
+	fl.StringVar(&o.backends, "backends", "go,wasm,xla", "comma-separated backends to compare: go, wasm, xla (when given, each must run unless --allow-missing)")
 	fl.StringVar(&o.reference, "reference", "", "float32 model to compare the native run with (int8 bound: 2% relative L2, same top-1)")
 	fl.StringVar(&o.wasmDir, "wasm", os.Getenv("CASTGO_WASM_DIR"), "directory holding cast.wasm and wasm_exec.js (wasm/build.sh); default $CASTGO_WASM_DIR, else build it")
+	fl.BoolVar(&o.allowMissing, "allow-missing", false, "a backend named in --backends that cannot run here does not make the exit status 1")
 	fl.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fl.IntVar(&o.repeat, "repeat", 1, "runs per backend; the time is the fastest (the first includes graph compilation)")
 	fl.Float64Var(&o.tolerance, "tolerance", 0, "override every relative L2 bound (for tests; a negative value always fails)")
@@ -156,7 +176,11 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 		return nil, err
 	}
 	rep := &compareReport{Model: f.Meta.Name, Quantization: f.Meta.Quantization, Input: o.input, Batch: batch,
-		Reference: o.reference, Pass: true}
+		Reference: o.reference, NotRun: []string{}, MissingAllowed: o.allowMissing || !o.backendsSet, WithinTolerance: true}
+	notRun := func(backend, why string) {
+		rep.Rows = append(rep.Rows, compareRow{Backend: backend, Status: "not run", Note: why})
+		rep.NotRun = append(rep.NotRun, backend)
+	}
 	tol := func(def float64) float64 {
 		if o.tolerance != 0 {
 			return o.tolerance
@@ -170,7 +194,7 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 		return nil, fmt.Errorf("native Go run: %w", err)
 	}
 	classes := f.Meta.Config.HeadClasses()
-	ref := compareRow{Backend: "go", Available: true, Note: desc, Pass: true, IsReference: true, MSPerView: native.msPerView, Rows: batch * len(classes)}
+	ref := compareRow{Backend: "go", Status: "reference", Available: true, Note: desc, Pass: true, IsReference: true, MSPerView: native.msPerView, Rows: batch * len(classes)}
 	ref.Top1Agree, ref.Top5Agree = ref.Rows, ref.Rows
 	rep.Rows = append(rep.Rows, ref)
 
@@ -188,24 +212,24 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 		case "xla":
 			bound = tol(compareTolXLA)
 			if ok, why := infer.XLAAvailable(); !ok {
-				rep.Rows = append(rep.Rows, compareRow{Backend: "xla", Note: why, Pass: true})
+				notRun("xla", why)
 				continue
 			}
 			fmt.Fprintln(log, "compare: xla: running")
 			got, note, err = compareNative("xla", f, x, batch, o.repeat)
 		}
 		if errors.Is(err, errCompareUnavailable) {
-			rep.Rows = append(rep.Rows, compareRow{Backend: b, Note: strings.TrimPrefix(err.Error(), errCompareUnavailable.Error()+": "), Pass: true})
+			notRun(b, strings.TrimPrefix(err.Error(), errCompareUnavailable.Error()+": "))
 			continue
 		}
 		if err != nil {
-			rep.Rows = append(rep.Rows, compareRow{Backend: b, Available: true, Note: "failed: " + err.Error()})
-			rep.Pass = false
+			rep.Rows = append(rep.Rows, compareRow{Backend: b, Status: "fail", Available: true, Note: "failed: " + err.Error()})
+			rep.WithinTolerance = false
 			continue
 		}
 		row := compareAgainst(b, note, got, native, classes, batch, bound, false)
 		rep.Rows = append(rep.Rows, row)
-		rep.Pass = rep.Pass && row.Pass
+		rep.WithinTolerance = rep.WithinTolerance && row.Pass
 	}
 
 	if o.reference != "" {
@@ -234,8 +258,9 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 			native, refOut, classes, batch, bound, needTop1)
 		row.MSPerView = native.msPerView
 		rep.Rows = append(rep.Rows, row)
-		rep.Pass = rep.Pass && row.Pass
+		rep.WithinTolerance = rep.WithinTolerance && row.Pass
 	}
+	rep.Pass = rep.WithinTolerance && (len(rep.NotRun) == 0 || rep.MissingAllowed)
 	return rep, nil
 }
 
@@ -274,6 +299,7 @@ func compareAgainst(backend, note string, got, want *compareLogits, classes []in
 		if len(g) != batch*n || len(w) != batch*n {
 			row.Note = fmt.Sprintf("head %d has %d logits, want %d", h, len(g), batch*n)
 			row.RelL2, row.MaxAbsDiff = math.Inf(1), math.Inf(1)
+			row.Status = "fail"
 			return row
 		}
 		for i := range w {
@@ -306,6 +332,10 @@ func compareAgainst(backend, note string, got, want *compareLogits, classes []in
 		row.RelL2 = math.Inf(1)
 	}
 	row.Pass = row.RelL2 <= bound && (!needTop1 || row.Top1Agree == row.Rows)
+	row.Status = "ok"
+	if !row.Pass {
+		row.Status = "fail"
+	}
 	return row
 }
 
@@ -334,7 +364,7 @@ func printCompare(w io.Writer, r *compareReport) {
 	fmt.Fprintln(tw, "backend\tstatus\tmax |Δlogit|\trel L2\ttop-1\ttop-5\tms/view\tbound\tnote")
 	for _, row := range r.Rows {
 		if !row.Available {
-			fmt.Fprintf(tw, "%s\tn/a\t-\t-\t-\t-\t-\t-\t%s\n", row.Backend, row.Note)
+			fmt.Fprintf(tw, "%s\tNOT-RUN\t-\t-\t-\t-\t-\t-\t%s\n", row.Backend, row.Note)
 			continue
 		}
 		status, bound := "ok", fmt.Sprintf("≤ %.0e", row.Tolerance)
@@ -355,10 +385,15 @@ func printCompare(w io.Writer, r *compareReport) {
 			row.Top1Agree, row.Rows, row.Top5Agree, row.Rows, ms, bound, row.Note)
 	}
 	tw.Flush()
-	if r.Pass {
-		fmt.Fprintln(w, "all backends within tolerance")
-	} else {
+	switch {
+	case !r.WithinTolerance:
 		fmt.Fprintln(w, "OUTSIDE TOLERANCE")
+	case len(r.NotRun) == 0:
+		fmt.Fprintln(w, "all backends within tolerance")
+	case r.MissingAllowed:
+		fmt.Fprintf(w, "the backends that ran are within tolerance; NOT RUN: %s\n", strings.Join(r.NotRun, ", "))
+	default:
+		fmt.Fprintf(w, "INCOMPLETE: requested backend(s) NOT RUN: %s (the backends that ran are within tolerance)\n", strings.Join(r.NotRun, ", "))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/checkpoint"
+	"github.com/castvideo/castgo/cast/infer"
 	"github.com/castvideo/castgo/cast/modelfile"
 	"github.com/castvideo/castgo/cast/preprocess"
 )
@@ -94,13 +95,13 @@ func TestCompare(t *testing.T) {
 	tinyInput := goldenFile(t, "tiny", "input.npy")
 
 	t.Run("tiny go,wasm table", func(t *testing.T) {
-		r := mustRun(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go,wasm,xla", "--wasm", wasmDir)
+		r := mustRun(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go,wasm,xla", "--allow-missing", "--wasm", wasmDir)
 		if r.exit != -1 {
 			t.Fatalf("exit status %d, want 0\n%s\n%s", r.exit, r.stdout, r.stderr)
 		}
 		t.Logf("\n%s", r.stdout)
 		lines := strings.Split(r.stdout, "\n")
-		wantRows := map[string]string{"go": "reference", "wasm": "ok", "xla": "n/a"}
+		wantRows := map[string]string{"go": "reference", "wasm": "ok", "xla": "NOT-RUN"}
 		for backend, status := range wantRows {
 			found := false
 			for _, l := range lines {
@@ -112,7 +113,7 @@ func TestCompare(t *testing.T) {
 				t.Errorf("no %q row with status %q in:\n%s", backend, status, r.stdout)
 			}
 		}
-		for _, s := range []string{"max |Δlogit|", "rel L2", "top-1", "top-5", "ms/view", "2/2", "all backends within tolerance"} {
+		for _, s := range []string{"max |Δlogit|", "rel L2", "top-1", "top-5", "ms/view", "2/2", "the backends that ran are within tolerance; NOT RUN: xla"} {
 			if !strings.Contains(r.stdout, s) {
 				t.Errorf("table lacks %q:\n%s", s, r.stdout)
 			}
@@ -121,7 +122,7 @@ func TestCompare(t *testing.T) {
 
 	t.Run("tiny json", func(t *testing.T) {
 		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,wasm", "--wasm", wasmDir)
-		if r.err != nil || r.exit != -1 || !rep.Pass {
+		if r.err != nil || r.exit != -1 || !rep.Pass || !rep.WithinTolerance || len(rep.NotRun) != 0 {
 			t.Fatalf("err %v, exit %d, pass %v\n%s", r.err, r.exit, rep.Pass, r.stderr)
 		}
 		w := compareRowOf(t, rep, "wasm")
@@ -158,14 +159,7 @@ func TestCompare(t *testing.T) {
 		t.Logf("tiny int8 vs fp32: rel L2 %.4f, max |Δ| %.4g", ref.RelL2, ref.MaxAbsDiff)
 	})
 
-	t.Run("errors and unavailable backends", func(t *testing.T) {
-		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,wasm", "--wasm", filepath.Join(dir, "nowhere"))
-		if r.err != nil || !rep.Pass {
-			t.Fatalf("an unavailable backend must not fail the run: %v", r.err)
-		}
-		if w := compareRowOf(t, rep, "wasm"); w.Available || !strings.Contains(w.Note, "wasm/build.sh") {
-			t.Errorf("wasm row %+v", w)
-		}
+	t.Run("errors", func(t *testing.T) {
 		for _, tc := range []struct {
 			args []string
 			want string
@@ -197,5 +191,83 @@ func TestCompare(t *testing.T) {
 		}
 		t.Logf("small: go %.1f ms/view, wasm %.1f ms/view, wasm rel L2 %g, max |Δ| %g",
 			compareRowOf(t, rep, "go").MSPerView, w.MSPerView, w.RelL2, w.MaxAbsDiff)
+	})
+}
+
+// TestCompareNotRun checks that a requested backend that cannot run is reported as not run, never as
+// passing: the summary says so and the exit status is 1 unless --allow-missing (or the default --backends).
+func TestCompareNotRun(t *testing.T) {
+	if ok, _ := infer.XLAAvailable(); ok {
+		t.Skip("XLA is available here; the test needs a backend that cannot run")
+	}
+	dir := t.TempDir()
+	tiny := compareGoldenModel(t, dir, "tiny", false)
+	tinyInput := goldenFile(t, "tiny", "input.npy")
+	nowhere := filepath.Join(dir, "nowhere")
+
+	t.Run("requested xla missing: table, exit 1", func(t *testing.T) {
+		r := runCLI(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go,xla")
+		if r.exit != 1 || r.err == nil {
+			t.Fatalf("exit %d, err %v; want exit 1\n%s", r.exit, r.err, r.stdout)
+		}
+		if strings.Contains(r.stdout, "all backends within tolerance") || !strings.Contains(r.stdout, "INCOMPLETE: requested backend(s) NOT RUN: xla") {
+			t.Errorf("summary:\n%s", r.stdout)
+		}
+		found := false
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "xla" {
+				found = f[1] == "NOT-RUN"
+			}
+		}
+		if !found {
+			t.Errorf("no xla NOT-RUN row:\n%s", r.stdout)
+		}
+		if !strings.Contains(r.stderr, "requested backend(s) not run: xla") || !strings.Contains(r.stderr, "--allow-missing") {
+			t.Errorf("stderr:\n%s", r.stderr)
+		}
+	})
+
+	t.Run("requested wasm missing: json, exit 1", func(t *testing.T) {
+		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,wasm", "--wasm", nowhere)
+		if r.exit != 1 || rep.Pass || !rep.WithinTolerance || rep.MissingAllowed || len(rep.NotRun) != 1 || rep.NotRun[0] != "wasm" {
+			t.Fatalf("exit %d, report %+v", r.exit, rep)
+		}
+		w := compareRowOf(t, rep, "wasm")
+		if w.Available || w.Pass || w.Status != "not run" || !strings.Contains(w.Note, "wasm/build.sh") {
+			t.Errorf("wasm row %+v", w)
+		}
+		if g := compareRowOf(t, rep, "go"); g.Status != "reference" {
+			t.Errorf("go row %+v", g)
+		}
+	})
+
+	t.Run("--allow-missing", func(t *testing.T) {
+		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,wasm,xla", "--wasm", nowhere, "--allow-missing")
+		if r.err != nil || r.exit != -1 || !rep.Pass || !rep.MissingAllowed || strings.Join(rep.NotRun, ",") != "wasm,xla" {
+			t.Fatalf("err %v, exit %d, report %+v", r.err, r.exit, rep)
+		}
+		for _, b := range []string{"wasm", "xla"} {
+			if row := compareRowOf(t, rep, b); row.Pass || row.Status != "not run" {
+				t.Errorf("%s row %+v", b, row)
+			}
+		}
+		r = mustRun(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go,xla", "--allow-missing")
+		if r.exit != -1 || strings.Contains(r.stdout, "all backends within tolerance") || !strings.Contains(r.stdout, "NOT RUN: xla") {
+			t.Errorf("exit %d, stdout:\n%s", r.exit, r.stdout)
+		}
+	})
+
+	t.Run("default backends: missing ones listed, not failed", func(t *testing.T) {
+		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--wasm", nowhere)
+		if r.err != nil || r.exit != -1 || !rep.Pass || !rep.MissingAllowed || strings.Join(rep.NotRun, ",") != "wasm,xla" {
+			t.Fatalf("err %v, exit %d, report %+v", r.err, r.exit, rep)
+		}
+	})
+
+	t.Run("only go: complete", func(t *testing.T) {
+		r := mustRun(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go")
+		if r.exit != -1 || !strings.Contains(r.stdout, "all backends within tolerance") {
+			t.Errorf("exit %d, stdout:\n%s", r.exit, r.stdout)
+		}
 	})
 }

@@ -1,14 +1,16 @@
 // Command serve is a tiny static file server for the castgo web page (dist/site): correct MIME types for
 // .wasm/.js/.mjs/.safetensors, Cache-Control: no-cache, the page's Content-Security-Policy as an HTTP header,
-// one log line per request. It binds only to loopback addresses unless --public is given.
+// one log line per request. It binds only to loopback addresses (a development server: nothing else), lists
+// no directories (a directory without index.html is a 404), and has read, write, idle and header timeouts.
 //
-//	go run ./tools/serve --dir dist/site [--addr 127.0.0.1:8080] [--public]
+//	go run ./tools/serve --dir dist/site [--addr 127.0.0.1:8080]
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log"
 	"mime"
 	"net"
@@ -44,15 +46,25 @@ func main() {
 	}
 	dir := flag.String("dir", "dist/site", "directory to serve")
 	addr := flag.String("addr", "127.0.0.1:"+port, "listen address (host:port; port 0 picks a free one)")
-	public := flag.Bool("public", false, "allow listening on a non-loopback address")
 	flag.Parse()
-	if err := run(*dir, *addr, *public); err != nil {
+	if err := run(*dir, *addr); err != nil {
 		fmt.Fprintln(os.Stderr, "serve:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, addr string, public bool) error {
+// Timeouts of the server: a client gets 10 s to send its headers and 30 s for the whole request, 10 minutes
+// to take a response (the largest model file is ~870 MB), and an idle keep-alive connection is closed
+// after 60 s.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 10 * time.Minute
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+func run(dir, addr string) error {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return err
@@ -60,40 +72,87 @@ func run(dir, addr string, public bool) error {
 	if !st.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	if err := checkLoopback(addr, public); err != nil {
-		return err
-	}
-	for ext, t := range types {
-		_ = mime.AddExtensionType(ext, t)
-	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(addr)
 	if err != nil {
 		return err
 	}
 	abs, _ := filepath.Abs(dir)
 	// The "serving" line carries the real address (port 0 resolved), so scripts and tests can read it.
 	log.Printf("serving %s on http://%s/", abs, ln.Addr())
-	srv := &http.Server{Handler: handler(dir), ReadHeaderTimeout: 10 * time.Second}
-	return srv.Serve(ln)
+	return newServer(dir).Serve(ln)
 }
 
-// checkLoopback refuses a listen address whose host is not a loopback address unless public is set.
-func checkLoopback(addr string, public bool) error {
+// newServer is the HTTP server for dir, with its timeouts.
+func newServer(dir string) *http.Server {
+	for ext, t := range types {
+		_ = mime.AddExtensionType(ext, t)
+	}
+	return &http.Server{
+		Handler:           handler(dir),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+}
+
+// listen listens on addr, which must be a loopback address (127.0.0.0/8, ::1 or localhost); the address
+// actually bound is checked again, so a name that resolves elsewhere is refused too.
+func listen(addr string) (net.Listener, error) {
+	if err := checkLoopback(addr); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("--addr %s bound %s, which is not a loopback address: serve only listens on loopback", addr, ln.Addr())
+	}
+	return ln, nil
+}
+
+// checkLoopback refuses a listen address whose host is not a loopback address.
+func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("--addr %q: %w", addr, err)
-	}
-	if public {
-		return nil
 	}
 	if host == "localhost" {
 		return nil
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	if ip == nil || !ip.IsLoopback() {
-		return errors.New("--addr " + addr + " is not a loopback address: pass --public to serve it to the network")
+		return errors.New("--addr " + addr + " is not a loopback address: serve only listens on loopback (127.0.0.1, ::1, localhost)")
 	}
 	return nil
+}
+
+// noListing is a file system that hides directories without an index.html, so the file server answers
+// 404 instead of listing them.
+type noListing struct{ fs http.FileSystem }
+
+func (n noListing) Open(name string) (http.File, error) {
+	f, err := n.fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.IsDir() {
+		index, err := n.fs.Open(strings.TrimSuffix(name, "/") + "/index.html")
+		if err != nil {
+			f.Close()
+			return nil, fs.ErrNotExist
+		}
+		index.Close()
+	}
+	return f, nil
 }
 
 type statusWriter struct {
@@ -113,7 +172,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func handler(dir string) http.Handler {
-	files := http.FileServer(http.Dir(dir))
+	files := http.FileServer(noListing{http.Dir(dir)})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		h := w.Header()

@@ -182,6 +182,15 @@ test("errors reject (async) or throw (sync) with a message naming the problem", 
   assert.throws(() => c.planViews(handle, { ...video, views: "1x2" }), /castgo.planViews: views "1x2"/);
   assert.throws(() => c.planViews(handle, { numFrames: 0, width: 1, height: 1 }), /at least one frame/);
   assert.throws(() => c.dispose("x"), /model handle must be a number/);
+  // Size limits: rejected with a message, never an aborted instance.
+  assert.throws(() => c.planViews(handle, { ...video, numFrames: 2 ** 31 }), /numFrames is 2147483648, more than the limit of 1048576/);
+  assert.throws(() => c.planViews(handle, { ...video, width: 100000 }), /at most 4096 pixels per side/);
+  await assert.rejects(c.classify(handle, { ...video, numFrames: 2 ** 31, frames }), /castgo.classify: numFrames is 2147483648, more than the limit/);
+  await assert.rejects(c.classify(handle, { ...video, frames, top: 2 ** 30 }), /top is 1073741824, want 1 to 1000/);
+  await assert.rejects(c.logits(handle, new Float32Array(1), 2 ** 31), /batch is 2147483648, want 1 to 64/);
+  await assert.rejects(c.loadModel(new ArrayBuffer(2 ** 30 + 1)), /castgo.loadModel: model bytes: 1073741825 bytes, more than the limit of 1024 MiB/);
+  // The instance is still alive after all of that.
+  assert.equal(c.planViews(handle, video).neededFrames.length, plan.neededFrames.length);
   assert.equal(c.dispose(handle), true);
   assert.throws(() => c.dispose(handle), /unknown model handle/);
 });

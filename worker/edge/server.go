@@ -141,12 +141,15 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 	if s.Instances != nil {
 		h.GoInstances = s.Instances()
 	}
+	status := http.StatusOK
 	if s.loadErr != nil {
-		h.Error = s.loadErr.Error()
+		// Not healthy: a load balancer or monitor must see the failure, with the reason in the body.
+		status = http.StatusServiceUnavailable
+		h.Error = "model not loaded: " + s.loadErr.Error()
 	} else {
 		h.Model = s.model.Info.Name
 	}
-	writeJSON(w, http.StatusOK, h)
+	writeJSON(w, status, h)
 	return nil
 }
 

@@ -48,7 +48,7 @@ go_tests() {
 
 # node_tests runs the JavaScript-side tests: the WASM API in Node, the page in Chromium, the worker in workerd.
 node_tests() {
-	[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+	[ -d node_modules/playwright-core ] && [ -d node_modules/miniflare ] || npm ci --no-audit --no-fund
 	echo "== node --test: WASM API, web page (Chromium), edge worker (workerd)"
 	local tests=(wasm/test/api.test.mjs)
 	for t in site/test/*.test.mjs worker/test/*.test.mjs; do
@@ -56,7 +56,9 @@ node_tests() {
 	done
 	mkdir -p "$DIST"
 	site/build.sh "$DIST/site"
+	worker/build.sh "$DIST/worker"
 	CASTGO_DIST=$DIST/site CASTGO_SITE_DIST=$DIST/site CASTGO_WASM_DIR=$DIST/site CASTGO_ARTIFACTS=$DIST/artifacts \
+		CASTGO_WORKER_DIST=$DIST/worker \
 		node --test --test-concurrency=1 "${tests[@]}"
 }
 

@@ -15,6 +15,8 @@
 # prints the sizes, raw and gzip -9, against Cloudflare's script size limits (compressed: 3 MB free plan,
 # 10 MB paid plans); it fails above CASTGO_WORKER_GZIP_BUDGET bytes (default 10,000,000).
 set -euo pipefail
+# Go 1.27.3 with the SIMD experiment (the simd/archsimd kernels); GOEXPERIMENT= (empty) builds the portable tier.
+export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 
 if [ $# -ne 1 ]; then
 	echo "usage: $0 DIST_DIR" >&2

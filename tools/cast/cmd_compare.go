@@ -524,6 +524,13 @@ func compareBuildWASM(dir string) error {
 	build := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "cast.wasm"), "./wasm")
 	build.Dir = root
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	// As wasm/build.sh: Go 1.27.3 with the SIMD experiment unless the caller chose otherwise.
+	if _, set := os.LookupEnv("GOEXPERIMENT"); !set {
+		build.Env = append(build.Env, "GOEXPERIMENT=simd")
+	}
+	if _, set := os.LookupEnv("GOTOOLCHAIN"); !set {
+		build.Env = append(build.Env, "GOTOOLCHAIN=go1.27.3")
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./wasm: %w\n%s", err, compareTail(string(out), 2000))
 	}

@@ -15,6 +15,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -370,23 +371,34 @@ func FromFloat32(shape []int, data []float32) Array {
 	return Array{DType: Float32, Shape: append([]int(nil), shape...), Data: b}
 }
 
-// WriteFile writes a to path as .npy.
-func WriteFile(path string, a Array) error {
-	f, err := os.Create(path)
+// WriteFile writes a to path as .npy, atomically: the array goes to a temporary file in the same directory
+// that is renamed over path only once complete, so a failed write leaves no partial file behind.
+func WriteFile(path string, a Array) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("npy: %w", err)
 	}
-	bw := bufio.NewWriter(f)
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriter(tmp)
 	if err := Write(bw, a); err != nil {
-		f.Close()
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
-		f.Close()
 		return fmt.Errorf("npy: writing %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("npy: writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("npy: closing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("npy: %w", err)
 	}
 	return nil
 }

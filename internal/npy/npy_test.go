@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -196,6 +197,20 @@ func TestFileRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Shape, want.Shape) || !bytes.Equal(got.Data, want.Data) {
 		t.Fatal("file round trip differs")
+	}
+	// A failed write leaves neither the target nor a temporary file, and keeps an existing file intact.
+	dir := filepath.Dir(p)
+	if err := WriteFile(filepath.Join(dir, "bad.npy"), Array{DType: Float32, Shape: []int{3}, Data: []byte{1}}); err == nil {
+		t.Fatal("wrote an inconsistent array")
+	}
+	if err := WriteFile(p, Array{DType: Float32, Shape: []int{3}, Data: []byte{1}}); err == nil {
+		t.Fatal("wrote an inconsistent array")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("failed writes left files: %v", entries)
+	}
+	if again, err := ReadFile(p); err != nil || !bytes.Equal(again.Data, want.Data) {
+		t.Fatalf("a failed write damaged the existing file: %v", err)
 	}
 }
 

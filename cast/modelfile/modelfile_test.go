@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -480,6 +481,13 @@ func FuzzParse(f *testing.F) {
 		}
 		if verr := file.Meta.Validate(); verr != nil {
 			t.Fatalf("accepted invalid metadata: %v", verr)
+		}
+		// What Parse accepts is exactly the config's state dict, and can be written back.
+		if verr := weights.Check(file.Weights, file.Meta.Config.Shapes()); verr != nil {
+			t.Fatalf("accepted weights that do not match the config: %v", verr)
+		}
+		if werr := Write(io.Discard, file); werr != nil {
+			t.Fatalf("accepted a file that cannot be written back: %v", werr)
 		}
 		for name, tensor := range file.Weights {
 			if verr := tensor.Validate(); verr != nil {

@@ -625,7 +625,7 @@ func decodeMetadata(md map[string]string) (*Metadata, error) {
 	return m, nil
 }
 
-// LabelsFromFile reads class names, one per line, from a labels file such as /work/shared/labels/ssv2.txt.
+// LabelsFromFile reads class names, one per line, from a labels file such as labels/ssv2.txt.
 // See ParseLabels.
 func LabelsFromFile(path string) ([]string, error) {
 	b, err := os.ReadFile(path)

@@ -496,3 +496,38 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseHeader fuzzes the JSON header alone (metadata, config, labels, protocol, tensor entries) in
+// front of the data section of the sample file: FuzzParse's inputs are dominated by tensor bytes, so its
+// mutations rarely reach the config and layout checks.
+func FuzzParseHeader(f *testing.F) {
+	good := encode(f, sample(f))
+	n := binary.LittleEndian.Uint64(good)
+	header, body := good[8:8+n], good[8+n:]
+	f.Add(bytes.Clone(header))
+	for _, edit := range [][2]string{{`\"depth\":1`, `\"depth\":9`}, {`\"num_heads\":2`, `\"num_heads\":0`},
+		{`\"all_frames\":2`, `\"all_frames\":8`}, {`\"embed_dim\":8`, `\"embed_dim\":9`}, {`"I8"`, `"F32"`}} {
+		f.Add(bytes.Replace(header, []byte(edit[0]), []byte(edit[1]), 1))
+	}
+	f.Add([]byte(`{"__metadata__":{"castgo.format":"castgo/1"}}`))
+	f.Fuzz(func(t *testing.T, h []byte) {
+		data := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(h)+len(body)), uint64(len(h)))
+		data = append(append(data, h...), body...)
+		file, err := Parse(data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "modelfile: ") {
+				t.Fatalf("error %q lacks the package prefix", err)
+			}
+			return
+		}
+		if verr := file.Meta.Validate(); verr != nil {
+			t.Fatalf("accepted invalid metadata: %v", verr)
+		}
+		if verr := weights.Check(file.Weights, file.Meta.Config.Shapes()); verr != nil {
+			t.Fatalf("accepted weights that do not match the config: %v", verr)
+		}
+		if werr := Write(io.Discard, file); werr != nil {
+			t.Fatalf("accepted a file that cannot be written back: %v", werr)
+		}
+	})
+}

@@ -142,9 +142,44 @@ func ParseConfig(data []byte) (Config, error) {
 	return c, nil
 }
 
-// Validate reports the first reason the config cannot describe a CAST model.
+// Bounds on a config's fields: far above any real CAST model (ViT-L/14 has D=1024, depth 24, 16 heads;
+// the official models take 16 or 32 frames and 174/400/300+97 classes), yet small enough that a config
+// read from an untrusted file cannot make the loader ask for absurd sizes (a depth of 2³⁰, say).
+const (
+	MaxDepth      = 64     // blocks
+	MaxEmbedDim   = 8192   // D
+	MaxHeads      = 256    // attention heads
+	MaxPatchSize  = 64     // patch side, so img_size ≤ 14·64 = 896
+	MaxInChans    = 4      // RGB (3); 1–4 channels
+	MaxFrames     = 128    // all_frames
+	MaxMLPRatio   = 16     // VideoMAE MLP ratio
+	MaxAdapter    = 4      // adapter_ratio
+	MaxDownRatio  = 64     // B-CAST down_ratio
+	MaxNumClasses = 100000 // classes of any head
+)
+
+// Validate reports the first reason the config cannot describe a CAST model: a field out of its bounds
+// (see MaxDepth and the other bounds) or fields that do not fit together.
 func (c Config) Validate() error {
 	switch {
+	case c.PatchSize > MaxPatchSize || c.ImgSize > Grid*MaxPatchSize:
+		return fmt.Errorf("config: patch_size %d / img_size %d is out of range (patch_size at most %d, img_size at most %d)", c.PatchSize, c.ImgSize, MaxPatchSize, Grid*MaxPatchSize)
+	case c.InChans > MaxInChans:
+		return fmt.Errorf("config: in_chans %d is out of range (at most %d)", c.InChans, MaxInChans)
+	case c.EmbedDim > MaxEmbedDim:
+		return fmt.Errorf("config: embed_dim %d is out of range (at most %d)", c.EmbedDim, MaxEmbedDim)
+	case c.Depth > MaxDepth:
+		return fmt.Errorf("config: depth %d is out of range (at most %d blocks)", c.Depth, MaxDepth)
+	case c.NumHeads > MaxHeads:
+		return fmt.Errorf("config: num_heads %d is out of range (at most %d)", c.NumHeads, MaxHeads)
+	case c.AllFrames > MaxFrames:
+		return fmt.Errorf("config: all_frames %d is out of range (at most %d)", c.AllFrames, MaxFrames)
+	case !(c.MLPRatio <= MaxMLPRatio) || !(c.AdapterRatio <= MaxAdapter): // also catches NaN
+		return fmt.Errorf("config: mlp_ratio %g (at most %d) or adapter_ratio %g (at most %d) is out of range", c.MLPRatio, MaxMLPRatio, c.AdapterRatio, MaxAdapter)
+	case c.DownRatio > MaxDownRatio:
+		return fmt.Errorf("config: down_ratio %d is out of range (at most %d)", c.DownRatio, MaxDownRatio)
+	case c.NumClasses < 0 || c.NumClasses > MaxNumClasses || c.NounClasses < 0 || c.NounClasses > MaxNumClasses || c.VerbClasses < 0 || c.VerbClasses > MaxNumClasses:
+		return fmt.Errorf("config: class counts num_classes %d, noun_classes %d, verb_classes %d must be 0..%d", c.NumClasses, c.NounClasses, c.VerbClasses, MaxNumClasses)
 	case c.ImgSize <= 0 || c.PatchSize <= 0:
 		return fmt.Errorf("config: img_size (%d) and patch_size (%d) must be positive", c.ImgSize, c.PatchSize)
 	case c.ImgSize%c.PatchSize != 0 || c.ImgSize/c.PatchSize != Grid:

@@ -41,6 +41,19 @@ var StripPrefixes = []string{"backbone.", "encoder.", "module."}
 // an absurd allocation.
 const maxElements = 1 << 31
 
+// maxRecordBytes caps the size of any one zip record (4 GiB, far above any CAST storage), and
+// maxInflation how far the deflated records of an archive may expand in total relative to the file: a
+// small file cannot make the loader allocate gigabytes (torch.save itself stores records uncompressed).
+const (
+	maxRecordBytes = 4 << 30
+	maxInflation   = 64
+	minInflateCap  = 64 << 20 // deflated bytes always allowed, whatever the file size
+)
+
+// viewFactor bounds the elements of all the state dict's tensors by that many times the elements of the
+// storages they view (tied weights view one storage twice).
+const viewFactor = 4
+
 // Load reads the checkpoint file at path. See Read.
 func Load(path string) (weights.Set, error) {
 	f, err := os.Open(path)
@@ -103,8 +116,9 @@ func read(r io.ReaderAt, size int64) (weights.Set, error) {
 		return nil, fmt.Errorf("zip archive has %d data.pkl records (%s): ambiguous", len(pkls), strings.Join(pkls, ", "))
 	}
 	prefix := strings.TrimSuffix(pkls[0], "data.pkl")
+	inflate := max(maxInflation*size, minInflateCap) // bytes deflated records may still expand to
 	if bo, ok := files[prefix+"byteorder"]; ok {
-		b, err := readRecord(bo, r, size, 16)
+		b, err := readRecord(bo, r, size, 16, &inflate)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +126,7 @@ func read(r io.ReaderAt, size int64) (weights.Set, error) {
 			return nil, fmt.Errorf("%s: storages are %q-endian; only little-endian checkpoints are supported", bo.Name, s)
 		}
 	}
-	pkl, err := readRecord(files[pkls[0]], r, size, -1)
+	pkl, err := readRecord(files[pkls[0]], r, size, -1, &inflate)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +141,7 @@ func read(r io.ReaderAt, size int64) (weights.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loader{r: r, size: size, files: files, prefix: prefix, raw: map[string][]byte{}}
+	l := &loader{r: r, size: size, files: files, prefix: prefix, raw: map[string][]byte{}, inflate: &inflate}
 	set := make(weights.Set, len(entries))
 	for _, e := range entries {
 		name := stripPrefixes(e.name)
@@ -286,13 +300,25 @@ func stripPrefixes(name string) string {
 }
 
 // readRecord reads one zip record fully, checking its CRC, after checking that its declared size is
-// plausible for the file (limit > 0 also caps it).
-func readRecord(f *zip.File, r io.ReaderAt, size int64, limit int64) ([]byte, error) {
+// plausible for the file (limit > 0 also caps it). A deflated record's declared size is charged to
+// *inflate, the bytes the archive's deflated records may still expand to, before anything is allocated;
+// the decompressor is never read past the declared size.
+func readRecord(f *zip.File, r io.ReaderAt, size int64, limit int64, inflate *int64) ([]byte, error) {
 	if err := plausible(f, size); err != nil {
 		return nil, err
 	}
 	if limit > 0 && f.UncompressedSize64 > uint64(limit) {
 		return nil, fmt.Errorf("%s: %d bytes, expected at most %d", f.Name, f.UncompressedSize64, limit)
+	}
+	if f.UncompressedSize64 > maxRecordBytes {
+		return nil, fmt.Errorf("%s: declared size %d bytes exceeds the %d-byte limit for one record", f.Name, f.UncompressedSize64, int64(maxRecordBytes))
+	}
+	if f.Method == zip.Deflate {
+		if f.UncompressedSize64 > uint64(*inflate) {
+			return nil, fmt.Errorf("%s: %d deflated bytes declare %d: the archive's compressed records would expand past %d bytes (%d× the %d-byte file): refusing a likely zip bomb",
+				f.Name, f.CompressedSize64, f.UncompressedSize64, max(maxInflation*size, minInflateCap), maxInflation, size)
+		}
+		*inflate -= int64(f.UncompressedSize64)
 	}
 	rc, err := f.Open()
 	if err != nil {
@@ -306,8 +332,8 @@ func readRecord(f *zip.File, r io.ReaderAt, size int64, limit int64) ([]byte, er
 	// Reading to EOF makes archive/zip verify the CRC-32.
 	var one [1]byte
 	if n, err := rc.Read(one[:]); n != 0 || (err != nil && err != io.EOF) {
-		if err == nil {
-			err = errors.New("record is longer than its declared size")
+		if err == nil || errors.Is(err, zip.ErrFormat) {
+			return nil, fmt.Errorf("%s: record is longer than its declared size of %d bytes (or corrupt)", f.Name, len(buf))
 		}
 		return nil, fmt.Errorf("%s: %w", f.Name, err)
 	}
@@ -345,6 +371,10 @@ type loader struct {
 	files  map[string]*zip.File
 	prefix string
 	raw    map[string][]byte
+
+	inflate  *int64 // see readRecord
+	stored   int    // elements of the storages read so far
+	elements int    // elements of the tensors built so far
 }
 
 func (l *loader) storage(s *storageRef) ([]byte, error) {
@@ -360,11 +390,12 @@ func (l *loader) storage(s *storageRef) ([]byte, error) {
 	if s.numel > maxElements || f.UncompressedSize64 < need {
 		return nil, fmt.Errorf("storage record %s has %d bytes, but %s[%d] needs %d", name, f.UncompressedSize64, s.typ.name, s.numel, need)
 	}
-	b, err := readRecord(f, l.r, l.size, -1)
+	b, err := readRecord(f, l.r, l.size, -1, l.inflate)
 	if err != nil {
 		return nil, err
 	}
 	l.raw[s.key] = b
+	l.stored += s.numel
 	return b, nil
 }
 
@@ -404,22 +435,33 @@ func (l *loader) tensor(t *tensorRef) (*weights.Tensor, error) {
 		// bounds the allocation by the file size.
 		return nil, fmt.Errorf("view (size %v, stride %v) has %d elements but storage %s only %d: overlapping or broadcast views are not supported", t.size, t.stride, numel, st.key, st.numel)
 	}
+	if numel == 0 {
+		return weights.NewF32(t.size, []float32{}), nil
+	}
+	// The storage record is checked (and read) before the tensor is allocated: its size, not the element
+	// count the pickle claims, bounds the allocation.
+	raw, err := l.storage(st)
+	if err != nil {
+		return nil, err
+	}
+	// Several tensors may view one storage (tied weights), but a pickle that points thousands of entries at
+	// one large storage must not multiply it: all tensors together may hold at most viewFactor times the
+	// elements of the storages they view.
+	if l.elements+numel > viewFactor*l.stored {
+		return nil, fmt.Errorf("view (size %v) of storage %s would bring the state dict to %d elements, more than %d× the %d elements of its storages: too many views of shared storages",
+			t.size, st.key, l.elements+numel, viewFactor, l.stored)
+	}
+	l.elements += numel
 	out := make([]float32, numel)
-	if numel > 0 {
-		raw, err := l.storage(st)
-		if err != nil {
-			return nil, err
+	es := st.typ.size
+	dec := st.typ.decode
+	if contiguous(t.size, t.stride) {
+		b := raw[t.offset*es:]
+		for i := range out {
+			out[i] = dec(b[i*es:])
 		}
-		es := st.typ.size
-		dec := st.typ.decode
-		if contiguous(t.size, t.stride) {
-			b := raw[t.offset*es:]
-			for i := range out {
-				out[i] = dec(b[i*es:])
-			}
-		} else {
-			gather(out, raw, t, es, dec)
-		}
+	} else {
+		gather(out, raw, t, es, dec)
 	}
 	return weights.NewF32(t.size, out), nil
 }

@@ -11,16 +11,15 @@ import (
 
 	"github.com/castvideo/castgo/cast/hashinit"
 	"github.com/castvideo/castgo/cast/weights"
+	"github.com/castvideo/castgo/internal/golden"
 )
-
-const goldens = "/work/shared/goldens/"
 
 // expectedShapes reads a goldens state_dict_shapes.json ({"name": [[shape...], "float32"], …}).
 func expectedShapes(t *testing.T, dir string) map[string][]int {
 	t.Helper()
-	b, err := os.ReadFile(goldens + dir + "/state_dict_shapes.json")
+	b, err := os.ReadFile(golden.Path(t, "goldens", dir, "state_dict_shapes.json"))
 	if err != nil {
-		t.Skipf("goldens not available: %v", err)
+		t.Fatal(err)
 	}
 	var raw map[string][]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -56,7 +55,7 @@ func TestGoldenCheckpoints(t *testing.T) {
 				t.Skip("58 MB checkpoint skipped in -short mode")
 			}
 			want := expectedShapes(t, c.dir)
-			set, err := Load(goldens + c.dir + "/" + c.file)
+			set, err := Load(golden.Path(t, "goldens", c.dir, c.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,11 +168,22 @@ func TestHalfToFloat32(t *testing.T) {
 	}
 }
 
-func TestErrors(t *testing.T) {
-	tiny, err := os.ReadFile(goldens + "tiny/model.pt")
+// TestTruncatedGolden cuts a real checkpoint in half.
+func TestTruncatedGolden(t *testing.T) {
+	tiny, err := os.ReadFile(golden.Path(t, "goldens", "tiny", "model.pt"))
 	if err != nil {
-		t.Skipf("goldens not available: %v", err)
+		t.Fatal(err)
 	}
+	for _, n := range []int{len(tiny) / 2, len(tiny) - 100, 1000} {
+		_, err := Read(bytes.NewReader(tiny[:n]), int64(n))
+		if err == nil || !strings.Contains(err.Error(), "truncated") {
+			t.Errorf("first %d bytes of tiny/model.pt: error %v does not say truncated", n, err)
+		}
+	}
+}
+
+// TestErrors needs no goldens: every case is a synthetic archive.
+func TestErrors(t *testing.T) {
 	good := syntheticCheckpoint(t)
 	storage := f32bytes(0, 1, 2, 3, 4, 5, 6, 7)
 	withTensor := func(size, stride []int, offset int) []byte {
@@ -192,7 +202,6 @@ func TestErrors(t *testing.T) {
 		data []byte
 		want string // substring of the error
 	}{
-		{"truncated tiny", tiny[:len(tiny)/2], "truncated"},
 		{"truncated synthetic", good[:len(good)-30], "truncated"},
 		{"empty file", nil, "not a torch.save zip"},
 		{"not a zip", []byte("this is a text file, not a checkpoint"), "not a torch.save zip"},
@@ -241,9 +250,14 @@ func FuzzRead(f *testing.F) {
 	for _, n := range []int{0, 10, 100, len(good) / 2, len(good) - 22, len(good) - 1} {
 		f.Add(good[:n])
 	}
-	if tiny, err := os.ReadFile(goldens + "tiny/model.pt"); err == nil {
-		f.Add(tiny)
-		f.Add(tiny[:len(tiny)-100])
+	tiny, err := os.ReadFile(golden.Path(f, "goldens", "tiny", "model.pt"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tiny)
+	f.Add(tiny[:len(tiny)-100])
+	for _, c := range hostileCases(f) {
+		f.Add(c.data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := Read(bytes.NewReader(data), int64(len(data)))

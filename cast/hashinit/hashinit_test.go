@@ -1,52 +1,29 @@
 package hashinit
 
 import (
-	"encoding/binary"
 	"math"
-	"os"
-	"strings"
 	"testing"
+
+	goldens "github.com/castvideo/castgo/internal/golden"
+	"github.com/castvideo/castgo/internal/npy"
 )
 
-// readNPYFloat32 reads a little-endian float32 .npy file (format 1.0 or 2.0) and returns its shape and data.
-func readNPYFloat32(t *testing.T, path string) ([]int, []float32) {
+// readNPYFloat32 reads a float32 .npy golden (through internal/golden, so a missing file fails the test)
+// and returns its shape and data.
+func readNPYFloat32(t *testing.T, elem ...string) ([]int, []float32) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	a, err := npy.ReadFile(goldens.Path(t, elem...))
 	if err != nil {
-		t.Skipf("goldens not available: %v", err)
+		t.Fatal(err)
 	}
-	if len(b) < 10 || string(b[:6]) != "\x93NUMPY" {
-		t.Fatalf("%s: not a .npy file", path)
+	if a.DType != npy.Float32 {
+		t.Fatalf("%v: dtype %s, want float32", elem, a.DType)
 	}
-	var hlen, start int
-	if b[6] == 1 {
-		hlen, start = int(binary.LittleEndian.Uint16(b[8:10])), 10
-	} else {
-		hlen, start = int(binary.LittleEndian.Uint32(b[8:12])), 12
+	v, err := a.Float32s()
+	if err != nil {
+		t.Fatal(err)
 	}
-	header := string(b[start : start+hlen])
-	if !strings.Contains(header, "'<f4'") || strings.Contains(header, "'fortran_order': True") {
-		t.Fatalf("%s: unsupported header %s", path, header)
-	}
-	shapeStr := header[strings.Index(header, "(")+1 : strings.Index(header, ")")]
-	var shape []int
-	for _, f := range strings.Split(shapeStr, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		n := 0
-		for _, c := range f {
-			n = n*10 + int(c-'0')
-		}
-		shape = append(shape, n)
-	}
-	raw := b[start+hlen:]
-	out := make([]float32, len(raw)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return shape, out
+	return a.Shape, v
 }
 
 func TestInputMatchesGoldens(t *testing.T) {
@@ -54,7 +31,7 @@ func TestInputMatchesGoldens(t *testing.T) {
 		dir  string
 		seed int
 	}{{"tiny", 101}, {"tiny_compo", 303}, {"small", 404}} {
-		shape, want := readNPYFloat32(t, "/work/shared/goldens/"+c.dir+"/input.npy")
+		shape, want := readNPYFloat32(t, "goldens", c.dir, "input.npy")
 		n := 1
 		for _, d := range shape {
 			n *= d

@@ -43,8 +43,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -56,6 +58,10 @@ import (
 
 // Format is the value of castgo.format this package writes and accepts.
 const Format = "castgo/1"
+
+// MaxHeaderBytes bounds the JSON header (the largest real header, a base model's with labels, is well
+// under 1 MiB).
+const MaxHeaderBytes = 64 << 20
 
 // Quantization modes.
 const (
@@ -186,6 +192,22 @@ func checkWeights(set weights.Set, quant string) error {
 	return nil
 }
 
+// checkSetLayout is checkLayout for the weights of a file about to be written, so that Write never
+// produces a file Parse would refuse.
+func checkSetLayout(cfg cast.Config, quant string, set weights.Set) error {
+	infos := make(map[string]*safetensors.TensorInfo, len(set))
+	for name, t := range set {
+		switch t.DType {
+		case weights.F32:
+			infos[name] = &safetensors.TensorInfo{DType: safetensors.F32, Shape: u64shape(t.Shape)}
+		case weights.I8:
+			infos[name] = &safetensors.TensorInfo{DType: safetensors.I8, Shape: u64shape(t.Shape)}
+			infos[name+ScaleSuffix] = &safetensors.TensorInfo{DType: safetensors.F32, Shape: []uint64{uint64(len(t.Scale))}}
+		}
+	}
+	return checkLayout(cfg, quant, infos)
+}
+
 // view adapts a weights tensor (or an int8 tensor's scales) to safetensors.View; Data encodes on demand so
 // the writer holds at most one tensor's bytes at a time.
 type view struct {
@@ -250,6 +272,9 @@ func Write(w io.Writer, f *File) error {
 		return fmt.Errorf("modelfile: write: metadata: %w", err)
 	}
 	if err := checkWeights(f.Weights, meta.Quantization); err != nil {
+		return fmt.Errorf("modelfile: write: %w", err)
+	}
+	if err := checkSetLayout(meta.Config, meta.Quantization, f.Weights); err != nil {
 		return fmt.Errorf("modelfile: write: %w", err)
 	}
 	md, err := encodeMetadata(&meta)
@@ -367,9 +392,15 @@ func parse(data []byte) (*File, error) {
 	if n := binary.LittleEndian.Uint64(data); n > uint64(len(data)-8) {
 		return nil, fmt.Errorf("header length %d runs past the end of the %d-byte file (truncated, or not a model file)", n, len(data))
 	}
+	if n := binary.LittleEndian.Uint64(data); n > MaxHeaderBytes {
+		return nil, fmt.Errorf("header length %d exceeds the %d-byte limit", n, MaxHeaderBytes)
+	}
 	n, header, err := safetensors.ReadMetadata(data)
 	if err != nil {
 		return nil, fmt.Errorf("invalid safetensors file: %w", err)
+	}
+	if n > uint64(len(data)-8) {
+		return nil, fmt.Errorf("header length %d runs past the end of the %d-byte file", n, len(data))
 	}
 	meta, err := decodeMetadata(header.Metadata())
 	if err != nil {
@@ -377,6 +408,18 @@ func parse(data []byte) (*File, error) {
 	}
 	body := data[8+n:]
 	infos := header.Tensors()
+	// Every offset and size is checked against the data section here, whatever the library checked.
+	for name, info := range infos {
+		if err := checkInfo(name, info, uint64(len(body))); err != nil {
+			return nil, err
+		}
+	}
+	// The config must describe exactly the tensors the file carries before anything is decoded: a config
+	// that disagrees with them (a depth of 2³⁰ with a few tensors, say) is refused here, not when the
+	// model is built from it.
+	if err := checkLayout(meta.Config, meta.Quantization, infos); err != nil {
+		return nil, err
+	}
 	names := make([]string, 0, len(infos))
 	for name := range infos {
 		names = append(names, name)
@@ -430,6 +473,116 @@ func parse(data []byte) (*File, error) {
 	return &File{Meta: *meta, Weights: set}, nil
 }
 
+// checkInfo checks one header entry against the data section: offsets in order and inside it, and a
+// byte length equal to the element count (overflow-checked) times the dtype's size.
+func checkInfo(name string, info *safetensors.TensorInfo, bodyLen uint64) error {
+	begin, end := info.DataOffsets[0], info.DataOffsets[1]
+	if begin > end || end > bodyLen {
+		return fmt.Errorf("tensor %q: data offsets [%d, %d) are outside the %d-byte data section", name, begin, end, bodyLen)
+	}
+	size := uint64(0)
+	switch info.DType {
+	case safetensors.F32:
+		size = 4
+	case safetensors.I8:
+		size = 1
+	default:
+		return fmt.Errorf("tensor %q has dtype %s; castgo model files hold only F32 and I8 tensors", name, info.DType)
+	}
+	n := uint64(1)
+	for _, d := range info.Shape {
+		if d > math.MaxInt32 {
+			return fmt.Errorf("tensor %q: dimension %d is too large", name, d)
+		}
+		hi, lo := bits.Mul64(n, d)
+		if hi != 0 || lo > bodyLen {
+			return fmt.Errorf("tensor %q: shape %v has more elements than the file has bytes", name, info.Shape)
+		}
+		n = lo
+	}
+	if n*size != end-begin {
+		return fmt.Errorf("tensor %q: shape %v of %s needs %d bytes, but its data offsets span %d", name, info.Shape, info.DType, n*size, end-begin)
+	}
+	return nil
+}
+
+// checkLayout checks the header's tensors against the state dict of cfg (cast.Config.StateDict): every
+// expected tensor present with its shape, as F32, or (in an int8 file, for a quantizable weight) as I8
+// with an F32 scale tensor of one value per output channel; nothing missing and nothing else.
+func checkLayout(cfg cast.Config, quant string, infos map[string]*safetensors.TensorInfo) error {
+	var missing, unexpected, wrong []string
+	seen := make(map[string]bool, len(infos))
+	for _, spec := range cfg.StateDict() {
+		info, ok := infos[spec.Name]
+		if !ok {
+			missing = append(missing, spec.Name)
+			continue
+		}
+		seen[spec.Name] = true
+		if _, ok := infos[spec.Name+ScaleSuffix]; ok && info.DType == safetensors.I8 {
+			seen[spec.Name+ScaleSuffix] = true // checked below, or moot when the shape is wrong
+		}
+		shape := make([]int, len(info.Shape))
+		for i, d := range info.Shape {
+			shape[i] = int(d) // bounded by checkInfo
+		}
+		if !slices.Equal(shape, spec.Shape) {
+			wrong = append(wrong, fmt.Sprintf("%s is %s%v, want %v", spec.Name, info.DType, shape, spec.Shape))
+			continue
+		}
+		if info.DType != safetensors.I8 {
+			continue
+		}
+		switch {
+		case quant != QuantInt8:
+			wrong = append(wrong, fmt.Sprintf("%s is I8 but the quantization is %q", spec.Name, quant))
+		case !cast.Quantizable(spec.Name, spec.Shape):
+			wrong = append(wrong, fmt.Sprintf("%s is I8 but the int8 scheme keeps it float32", spec.Name))
+		default:
+			sname := spec.Name + ScaleSuffix
+			si, ok := infos[sname]
+			if !ok {
+				wrong = append(wrong, fmt.Sprintf("int8 tensor %q has no scale tensor %q", spec.Name, sname))
+				continue
+			}
+			if si.DType != safetensors.F32 || len(si.Shape) != 1 || si.Shape[0] != info.Shape[0] {
+				wrong = append(wrong, fmt.Sprintf("scale tensor %q is %s%v, want F32[%d]", sname, si.DType, si.Shape, info.Shape[0]))
+			}
+		}
+	}
+	for name := range infos {
+		if !seen[name] {
+			unexpected = append(unexpected, name)
+		}
+	}
+	if len(missing)+len(unexpected)+len(wrong) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	sort.Strings(unexpected)
+	sort.Strings(wrong)
+	var parts []string
+	if len(wrong) > 0 {
+		parts = append(parts, fmt.Sprintf("%d mismatched: %s", len(wrong), listSome(wrong, 8, "; ")))
+	}
+	if len(missing) > 0 {
+		parts = append(parts, fmt.Sprintf("%d missing: %s", len(missing), listSome(missing, 8, ", ")))
+	}
+	if len(unexpected) > 0 {
+		parts = append(parts, fmt.Sprintf("%d unexpected: %s", len(unexpected), listSome(unexpected, 8, ", ")))
+	}
+	return fmt.Errorf("the tensors do not match the config (depth %d, embed_dim %d, %d heads, %d frames, classes %v): %s",
+		cfg.Depth, cfg.EmbedDim, cfg.NumHeads, cfg.AllFrames, cfg.HeadClasses(), strings.Join(parts, "; "))
+}
+
+// listSome joins the first n items of list, noting how many more there are.
+func listSome(list []string, n int, sep string) string {
+	if len(list) <= n {
+		return strings.Join(list, sep)
+	}
+	return fmt.Sprintf("%s%s… (%d more)", strings.Join(list[:n], sep), sep, len(list)-n)
+}
+
 func decodeF32(b []byte) []float32 {
 	out := make([]float32, len(b)/4)
 	for i := range out {
@@ -472,7 +625,7 @@ func decodeMetadata(md map[string]string) (*Metadata, error) {
 	return m, nil
 }
 
-// LabelsFromFile reads class names, one per line, from a labels file such as /work/shared/labels/ssv2.txt.
+// LabelsFromFile reads class names, one per line, from a labels file such as labels/ssv2.txt.
 // See ParseLabels.
 func LabelsFromFile(path string) ([]string, error) {
 	b, err := os.ReadFile(path)

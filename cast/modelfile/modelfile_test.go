@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,38 +20,35 @@ import (
 	"github.com/castvideo/castgo/cast/weights"
 )
 
+// tinyConfig is the smallest CAST the config allows (D=8, one block, 2 frames, 14×14 patches of 1 pixel):
+// a complete state dict of about 8K floats.
 func tinyConfig() cast.Config {
-	return cast.Config{ImgSize: 56, PatchSize: 4, InChans: 3, EmbedDim: 64, Depth: 4, NumHeads: 4, MLPRatio: 4,
-		DownRatio: 2, AdapterRatio: 0.25, AllFrames: 4, TubeletSize: 2, NumClasses: 3}
+	return cast.Config{ImgSize: 14, PatchSize: 1, InChans: 3, EmbedDim: 8, Depth: 1, NumHeads: 2, MLPRatio: 4,
+		DownRatio: 2, AdapterRatio: 0.25, AllFrames: 2, TubeletSize: 2, NumClasses: 3}
 }
 
-// sample is a small valid file with F32 tensors of several ranks (scalar included) and two int8 tensors.
+// int8Names are the tensors sample stores as int8.
+var int8Names = []string{"head.weight", "blocks.0.clip_attn.in_proj_weight"}
+
+// sample is a small valid file: the full state dict of tinyConfig, two of its weights int8, and special
+// float values (infinity, a subnormal, negative zero) in head.bias.
 func sample(t testing.TB) *File {
 	t.Helper()
-	w := weights.NewF32([]int{3, 5}, []float32{1, -2, 3.5, 0, 1e-30, -0.25, 7, 8, 9, 10, 11, 12, 13, 14, float32(math.Inf(1))})
-	q, err := weights.QuantizeInt8(weights.NewF32([]int{4, 3}, []float32{1, -1, 0.5, 2, 4, -8, 0, 0, 0, 0.1, 0.2, -0.3}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q2, err := weights.QuantizeInt8(weights.NewF32([]int{2, 1, 3}, []float32{1, 2, 3, -4, -5, -6}))
+	cfg := tinyConfig()
+	set := cast.InitWeights(cfg, 7)
+	set["head.bias"] = weights.NewF32([]int{3}, []float32{float32(math.Inf(1)), 1e-40, float32(math.Copysign(0, -1))})
+	q, err := cast.QuantizeInt8(set, func(name string) bool { return !slices.Contains(int8Names, name) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &File{
 		Meta: Metadata{
 			Name: "tiny-test", Description: "a test model — with unicode",
-			Config:   tinyConfig(),
+			Config:   cfg,
 			Labels:   map[string][]string{"logits": {"Pushing something from left to right", "b", "  spaced  "}},
 			Protocol: preprocess.SSv2,
 		},
-		Weights: weights.Set{
-			"head.weight":    w,
-			"head.bias":      weights.NewF32([]int{3}, []float32{0.1, 0.2, 0.3}),
-			"blocks.0.x":     q,
-			"blocks.0.y":     q2,
-			"scalar":         weights.NewF32([]int{}, []float32{42}),
-			"blocks.0.empty": weights.NewF32([]int{0, 4}, []float32{}),
-		},
+		Weights: q,
 	}
 }
 
@@ -139,18 +138,18 @@ func TestLayout(t *testing.T) {
 			t.Errorf("F32 tensor %s starts at unaligned file offset %d", name, 8+int(n)+info.Off[0])
 		}
 		switch name {
-		case "blocks.0.x":
-			if info.DType != "I8" || !reflect.DeepEqual(info.Shape, []int{4, 3}) {
+		case "head.weight":
+			if info.DType != "I8" || !reflect.DeepEqual(info.Shape, []int{3, 8}) {
 				t.Errorf("%s: %+v", name, info)
 			}
-		case "blocks.0.x" + ScaleSuffix:
-			if info.DType != "F32" || !reflect.DeepEqual(info.Shape, []int{4}) {
+		case "head.weight" + ScaleSuffix:
+			if info.DType != "F32" || !reflect.DeepEqual(info.Shape, []int{3}) {
 				t.Errorf("%s: %+v", name, info)
 			}
 		}
 	}
-	if _, ok := header["blocks.0.y"+ScaleSuffix]; !ok {
-		t.Error("no scale tensor for blocks.0.y")
+	if _, ok := header["blocks.0.clip_attn.in_proj_weight"+ScaleSuffix]; !ok {
+		t.Error("no scale tensor for blocks.0.clip_attn.in_proj_weight")
 	}
 }
 
@@ -165,7 +164,7 @@ func TestSaveLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(g.Weights["head.weight"].F32[:3], f.Weights["head.weight"].F32[:3]) {
+	if !reflect.DeepEqual(g.Weights["blocks.0.norm1.weight"].F32, f.Weights["blocks.0.norm1.weight"].F32) {
 		t.Fatal("values differ after Save/Load")
 	}
 	entries, _ := os.ReadDir(dir)
@@ -186,19 +185,22 @@ func TestSaveLoad(t *testing.T) {
 	}
 }
 
+// repoLabels is a labels file of the repository's own labels/ directory (the lists package labels embeds).
+func repoLabels(file string) string { return filepath.Join("..", "..", "labels", file) }
+
 func TestEPICLabels(t *testing.T) {
-	nouns, err := LabelsFromFile("/work/shared/labels/epic100_nouns.txt")
+	nouns, err := LabelsFromFile(repoLabels("epic100_nouns.txt"))
 	if err != nil {
-		t.Skipf("labels not available: %v", err)
+		t.Fatal(err)
 	}
-	verbs, err := LabelsFromFile("/work/shared/labels/epic100_verbs.txt")
+	verbs, err := LabelsFromFile(repoLabels("epic100_verbs.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := tinyConfig()
 	cfg.NumClasses, cfg.Composition, cfg.NounClasses, cfg.VerbClasses = 0, true, 300, 97
 	f := &File{Meta: Metadata{Config: cfg, Labels: map[string][]string{"noun": nouns, "verb": verbs}, Protocol: preprocess.SSv2},
-		Weights: weights.Set{"a": weights.NewF32([]int{1}, []float32{1})}}
+		Weights: cast.InitWeights(cfg, 1)}
 	g, err := Parse(encode(t, f))
 	if err != nil {
 		t.Fatal(err)
@@ -210,9 +212,9 @@ func TestEPICLabels(t *testing.T) {
 
 func TestLabelsFromFile(t *testing.T) {
 	for file, n := range map[string]int{"ssv2.txt": 174, "k400.txt": 400, "epic100_nouns.txt": 300, "epic100_verbs.txt": 97} {
-		l, err := LabelsFromFile("/work/shared/labels/" + file)
+		l, err := LabelsFromFile(repoLabels(file))
 		if err != nil {
-			t.Skipf("labels not available: %v", err)
+			t.Fatal(err)
 		}
 		if len(l) != n {
 			t.Errorf("%s: %d labels, want %d", file, len(l), n)
@@ -223,8 +225,8 @@ func TestLabelsFromFile(t *testing.T) {
 			}
 		}
 	}
-	l, _ := LabelsFromFile("/work/shared/labels/ssv2.txt")
-	if len(l) > 0 && l[0] != "Approaching something with your camera" {
+	l, err := LabelsFromFile(repoLabels("ssv2.txt"))
+	if err != nil || l[0] != "Approaching something with your camera" {
 		t.Errorf("ssv2 label 0 = %q", l[0])
 	}
 	cases := []struct {
@@ -300,7 +302,7 @@ func TestParseErrors(t *testing.T) {
 		{"no config", edit(func(h, md map[string]any) []byte { delete(md, KeyConfig); return nil }), "no castgo.config"},
 		{"config not json", edit(func(h, md map[string]any) []byte { md[KeyConfig] = "{"; return nil }), "castgo.config"},
 		{"invalid config", edit(func(h, md map[string]any) []byte {
-			md[KeyConfig] = strings.Replace(md[KeyConfig].(string), `"patch_size":4`, `"patch_size":8`, 1)
+			md[KeyConfig] = strings.Replace(md[KeyConfig].(string), `"patch_size":1`, `"patch_size":2`, 1)
 			return nil
 		}), "14×14"},
 		{"labels count", edit(func(h, md map[string]any) []byte { md[KeyLabels] = `{"logits":["a","b"]}`; return nil }), "has 2 labels but the config gives it 3"},
@@ -319,7 +321,7 @@ func TestParseErrors(t *testing.T) {
 			return nil
 		}), "clips"},
 		{"bad quantization", edit(func(h, md map[string]any) []byte { md[KeyQuantization] = "int4"; return nil }), "int4"},
-		{"quantization none with int8", edit(func(h, md map[string]any) []byte { md[KeyQuantization] = QuantNone; return nil }), "are int8"},
+		{"quantization none with int8", edit(func(h, md map[string]any) []byte { md[KeyQuantization] = QuantNone; return nil }), `head.weight is I8 but the quantization is "none"`},
 		{"metadata not strings", edit(func(h, md map[string]any) []byte { md["x"] = 1; return nil }), "invalid safetensors file"},
 		{"unknown dtype", edit(func(h, md map[string]any) []byte { tensor(h, "head.bias")["dtype"] = "F13"; return nil }), "F13"},
 		{"unsupported dtype", edit(func(h, md map[string]any) []byte {
@@ -335,29 +337,59 @@ func TestParseErrors(t *testing.T) {
 		{"overlapping offsets", edit(func(h, md map[string]any) []byte { tensor(h, "head.bias")["data_offsets"] = []any{0, 12}; return nil }), "invalid"},
 		{"negative shape", edit(func(h, md map[string]any) []byte { tensor(h, "head.bias")["shape"] = []any{-3}; return nil }), "invalid"},
 		{"int8 without scale", edit(func(h, md map[string]any) []byte {
-			s := tensor(h, "blocks.0.x"+ScaleSuffix)
-			delete(h, "blocks.0.x"+ScaleSuffix)
-			h["blocks.0.xx"+ScaleSuffix] = s
+			s := tensor(h, "head.weight"+ScaleSuffix)
+			delete(h, "head.weight"+ScaleSuffix)
+			h["head.weightx"+ScaleSuffix] = s
 			return nil
-		}), `int8 tensor "blocks.0.x" has no scale tensor`},
+		}), `int8 tensor "head.weight" has no scale tensor`},
 		{"orphan scale", edit(func(h, md map[string]any) []byte {
 			h["zzz"+ScaleSuffix] = h["head.bias"]
 			delete(h, "head.bias")
 			return nil
-		}), `scale tensor "zzz.int8_scale" has no int8 tensor`},
+		}), "1 missing: head.bias; 1 unexpected: zzz.int8_scale"},
 		{"scale wrong shape", edit(func(h, md map[string]any) []byte {
-			tensor(h, "blocks.0.x"+ScaleSuffix)["shape"] = []any{2, 2}
+			tensor(h, "head.weight"+ScaleSuffix)["shape"] = []any{3, 1}
 			return nil
-		}), "want F32[4]"},
-		{"int8 rows vs scale", edit(func(h, md map[string]any) []byte {
-			x := tensor(h, "blocks.0.x")
-			off := x["data_offsets"].([]any)
-			if off[1].(float64)-off[0].(float64) != 12 {
-				t.Fatal("unexpected layout")
-			}
-			x["shape"] = []any{12}
+		}), `scale tensor "head.weight.int8_scale" is F32[3 1], want F32[3]`},
+		{"int8 reshaped", edit(func(h, md map[string]any) []byte {
+			tensor(h, "head.weight")["shape"] = []any{24}
 			return nil
-		}), "want F32[12]"},
+		}), "head.weight is I8[24], want [3 8]"},
+		{"int8 bias", edit(func(h, md map[string]any) []byte {
+			b := tensor(h, "head.bias")
+			off := b["data_offsets"].([]any)
+			b["dtype"], b["shape"] = "I8", []any{off[1].(float64) - off[0].(float64)}
+			return nil
+		}), "head.bias is I8[12], want [3]"},
+		{"unexpected tensor", edit(func(h, md map[string]any) []byte {
+			h["clip_proj"] = h["head.bias"]
+			delete(h, "head.bias")
+			return nil
+		}), "1 missing: head.bias; 1 unexpected: clip_proj"},
+		{"config deeper than its tensors", edit(func(h, md map[string]any) []byte {
+			md[KeyConfig] = strings.Replace(md[KeyConfig].(string), `"depth":1`, `"depth":3`, 1)
+			return nil
+		}), "missing: blocks.1."},
+		{"config depth 2^30", edit(func(h, md map[string]any) []byte {
+			md[KeyConfig] = strings.Replace(md[KeyConfig].(string), `"depth":1`, `"depth":1073741824`, 1)
+			return nil
+		}), "depth 1073741824 is out of range"},
+		{"config wider than its tensors", edit(func(h, md map[string]any) []byte {
+			md[KeyConfig] = strings.Replace(md[KeyConfig].(string), `"embed_dim":8`, `"embed_dim":4096`, 1)
+			return nil
+		}), "blocks.0.S_Adapter.D_fc1.weight is F32[2 8], want [1024 4096]"},
+		{"config zero heads", edit(func(h, md map[string]any) []byte {
+			md[KeyConfig] = strings.Replace(md[KeyConfig].(string), `"num_heads":2`, `"num_heads":0`, 1)
+			return nil
+		}), "num_heads (0) must be positive"},
+		{"config more frames than its tensors", edit(func(h, md map[string]any) []byte {
+			md[KeyConfig] = strings.Replace(md[KeyConfig].(string), `"all_frames":2`, `"all_frames":64`, 1)
+			return nil
+		}), "blocks.0.t2s_cross.clip_time_pos is F32[1 4], want [32 4]"},
+		{"header length over the cap", func() []byte {
+			b := binary.LittleEndian.AppendUint64(nil, MaxHeaderBytes+8)
+			return append(b, make([]byte, MaxHeaderBytes+16)...)
+		}(), "exceeds the 67108864-byte limit"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -384,7 +416,7 @@ func TestWriteErrors(t *testing.T) {
 		{"nil weights", func(f *File) { f.Weights = nil }, "no weights"},
 		{"nil tensor", func(f *File) { f.Weights["x"] = nil }, `"x" is nil`},
 		{"bad tensor", func(f *File) { f.Weights["x"] = weights.NewF32([]int{2}, []float32{1}) }, `tensor "x"`},
-		{"scale clash", func(f *File) { f.Weights["blocks.0.x"+ScaleSuffix] = weights.NewF32([]int{1}, []float32{1}) }, "clashes"},
+		{"scale clash", func(f *File) { f.Weights["head.weight"+ScaleSuffix] = weights.NewF32([]int{1}, []float32{1}) }, "clashes"},
 		{"format", func(f *File) { f.Meta.Format = "other" }, "format"},
 		{"config", func(f *File) { f.Meta.Config.NumClasses = 0 }, "num_classes"},
 		{"labels", func(f *File) { f.Meta.Labels["logits"] = f.Meta.Labels["logits"][:1] }, "labels"},
@@ -392,10 +424,15 @@ func TestWriteErrors(t *testing.T) {
 		{"quantization none with int8", func(f *File) { f.Meta.Quantization = QuantNone }, "are int8"},
 		{"quantization int8 without int8", func(f *File) {
 			f.Meta.Quantization = QuantInt8
-			delete(f.Weights, "blocks.0.x")
-			delete(f.Weights, "blocks.0.y")
+			for _, name := range int8Names {
+				f.Weights[name] = weights.NewF32(f.Weights[name].Shape, make([]float32, len(f.Weights[name].I8)))
+			}
 		}, "no tensor is int8"},
 		{"metadata name", func(f *File) { f.Weights["__metadata__"] = weights.NewF32([]int{1}, []float32{1}) }, "__metadata__"},
+		{"unexpected tensor", func(f *File) { f.Weights["extra"] = weights.NewF32([]int{1}, []float32{1}) }, "1 unexpected: extra"},
+		{"missing tensor", func(f *File) { delete(f.Weights, "head.bias") }, "1 missing: head.bias"},
+		{"wrong shape", func(f *File) { f.Weights["head.bias"] = weights.NewF32([]int{1}, []float32{1}) }, "head.bias is F32[1], want [3]"},
+		{"config deeper than the weights", func(f *File) { f.Meta.Config.Depth = 2 }, "missing: blocks.1."},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -428,6 +465,15 @@ func FuzzParse(f *testing.F) {
 	f.Add(good[:len(good)/2])
 	f.Add(good[:100])
 	f.Add([]byte{})
+	// Same-length edits of the config keep the header valid JSON of the same size: a config that no
+	// longer matches the tensors.
+	for _, edit := range [][2]string{{`\"depth\":1`, `\"depth\":9`}, {`\"num_heads\":2`, `\"num_heads\":0`},
+		{`\"all_frames\":2`, `\"all_frames\":8`}, {`\"embed_dim\":8`, `\"embed_dim\":9`}} {
+		if !bytes.Contains(good, []byte(edit[0])) {
+			f.Fatalf("sample header lacks %s", edit[0])
+		}
+		f.Add(bytes.Replace(good, []byte(edit[0]), []byte(edit[1]), 1))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {
@@ -436,10 +482,52 @@ func FuzzParse(f *testing.F) {
 		if verr := file.Meta.Validate(); verr != nil {
 			t.Fatalf("accepted invalid metadata: %v", verr)
 		}
+		// What Parse accepts is exactly the config's state dict, and can be written back.
+		if verr := weights.Check(file.Weights, file.Meta.Config.Shapes()); verr != nil {
+			t.Fatalf("accepted weights that do not match the config: %v", verr)
+		}
+		if werr := Write(io.Discard, file); werr != nil {
+			t.Fatalf("accepted a file that cannot be written back: %v", werr)
+		}
 		for name, tensor := range file.Weights {
 			if verr := tensor.Validate(); verr != nil {
 				t.Fatalf("%s: accepted an invalid tensor: %v", name, verr)
 			}
+		}
+	})
+}
+
+// FuzzParseHeader fuzzes the JSON header alone (metadata, config, labels, protocol, tensor entries) in
+// front of the data section of the sample file: FuzzParse's inputs are dominated by tensor bytes, so its
+// mutations rarely reach the config and layout checks.
+func FuzzParseHeader(f *testing.F) {
+	good := encode(f, sample(f))
+	n := binary.LittleEndian.Uint64(good)
+	header, body := good[8:8+n], good[8+n:]
+	f.Add(bytes.Clone(header))
+	for _, edit := range [][2]string{{`\"depth\":1`, `\"depth\":9`}, {`\"num_heads\":2`, `\"num_heads\":0`},
+		{`\"all_frames\":2`, `\"all_frames\":8`}, {`\"embed_dim\":8`, `\"embed_dim\":9`}, {`"I8"`, `"F32"`}} {
+		f.Add(bytes.Replace(header, []byte(edit[0]), []byte(edit[1]), 1))
+	}
+	f.Add([]byte(`{"__metadata__":{"castgo.format":"castgo/1"}}`))
+	f.Fuzz(func(t *testing.T, h []byte) {
+		data := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(h)+len(body)), uint64(len(h)))
+		data = append(append(data, h...), body...)
+		file, err := Parse(data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "modelfile: ") {
+				t.Fatalf("error %q lacks the package prefix", err)
+			}
+			return
+		}
+		if verr := file.Meta.Validate(); verr != nil {
+			t.Fatalf("accepted invalid metadata: %v", verr)
+		}
+		if verr := weights.Check(file.Weights, file.Meta.Config.Shapes()); verr != nil {
+			t.Fatalf("accepted weights that do not match the config: %v", verr)
+		}
+		if werr := Write(io.Discard, file); werr != nil {
+			t.Fatalf("accepted a file that cannot be written back: %v", werr)
 		}
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -60,20 +61,36 @@ type Array struct {
 	Data  []byte
 }
 
-// Len returns the number of elements (the product of Shape; 1 for a 0-d array).
+// Len returns the number of elements (the product of Shape; 1 for a 0-d array), or -1 when a dimension is
+// negative or the product overflows an int.
 func (a *Array) Len() int {
-	n := 1
-	for _, d := range a.Shape {
-		n *= d
+	n, ok := checkedLen(a.Shape)
+	if !ok {
+		return -1
 	}
 	return n
+}
+
+// checkedLen is the product of shape, with ok false for a negative dimension or an overflowing product.
+func checkedLen(shape []int) (n int, ok bool) {
+	n = 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, false
+		}
+		if d != 0 && n > math.MaxInt/d {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
 }
 
 // Float32s returns the elements as float32. Float32 data is returned as is; float16, float64, bool and
 // integer data are converted (float64 and 64-bit integers may lose precision).
 func (a *Array) Float32s() ([]float32, error) {
 	n := a.Len()
-	if len(a.Data) != n*a.DType.Size() {
+	if n < 0 || n > maxElements || len(a.Data) != n*a.DType.Size() {
 		return nil, fmt.Errorf("npy: %s array of shape %v has %d data bytes", a.DType, a.Shape, len(a.Data))
 	}
 	out := make([]float32, n)
@@ -124,7 +141,7 @@ func (a *Array) Uint8s() ([]byte, error) {
 // Int64s returns the elements of an integer or bool array as int64 (uint64 values above MaxInt64 wrap).
 func (a *Array) Int64s() ([]int64, error) {
 	n := a.Len()
-	if len(a.Data) != n*a.DType.Size() {
+	if n < 0 || n > maxElements || len(a.Data) != n*a.DType.Size() {
 		return nil, fmt.Errorf("npy: %s array of shape %v has %d data bytes", a.DType, a.Shape, len(a.Data))
 	}
 	out := make([]int64, n)
@@ -221,14 +238,25 @@ func Read(r io.Reader) (Array, error) {
 		return Array{}, err
 	}
 	a := Array{DType: dt, Shape: shape}
-	n := a.Len()
-	if n < 0 || n > maxElements {
-		return Array{}, fmt.Errorf("npy: shape %v too large", shape)
+	n, ok := checkedLen(shape)
+	if !ok || n > maxElements {
+		return Array{}, fmt.Errorf("npy: shape %v has more than %d elements", shape, maxElements)
 	}
-	a.Data = make([]byte, n*dt.Size())
-	if _, err := io.ReadFull(r, a.Data); err != nil {
-		return Array{}, fmt.Errorf("npy: reading %d data bytes for %s%v: %w", len(a.Data), descr, shape, err)
+	// The header's size is not trusted for the allocation: the data is read in chunks, so a short file
+	// claiming a huge shape fails after allocating about as much as it holds.
+	want := int64(n) * int64(dt.Size())
+	var buf bytes.Buffer
+	if want <= 1<<20 {
+		buf.Grow(int(want))
 	}
+	got, err := io.Copy(&buf, io.LimitReader(r, want))
+	if err != nil || got != want {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return Array{}, fmt.Errorf("npy: reading %d data bytes for %s%v: got %d: %w", want, descr, shape, got, err)
+	}
+	a.Data = buf.Bytes()
 	if swap {
 		swapBytes(a.Data, dt.Size())
 	}
@@ -286,6 +314,9 @@ func Write(w io.Writer, a Array) error {
 			return fmt.Errorf("npy: negative dimension in shape %v", a.Shape)
 		}
 	}
+	if n := a.Len(); n < 0 || n > maxElements {
+		return fmt.Errorf("npy: shape %v has more than %d elements", a.Shape, maxElements)
+	}
 	if len(a.Data) != a.Len()*a.DType.Size() {
 		return fmt.Errorf("npy: shape %v of %s needs %d bytes, have %d", a.Shape, a.DType, a.Len()*a.DType.Size(), len(a.Data))
 	}
@@ -340,23 +371,34 @@ func FromFloat32(shape []int, data []float32) Array {
 	return Array{DType: Float32, Shape: append([]int(nil), shape...), Data: b}
 }
 
-// WriteFile writes a to path as .npy.
-func WriteFile(path string, a Array) error {
-	f, err := os.Create(path)
+// WriteFile writes a to path as .npy, atomically: the array goes to a temporary file in the same directory
+// that is renamed over path only once complete, so a failed write leaves no partial file behind.
+func WriteFile(path string, a Array) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("npy: %w", err)
 	}
-	bw := bufio.NewWriter(f)
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriter(tmp)
 	if err := Write(bw, a); err != nil {
-		f.Close()
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
-		f.Close()
 		return fmt.Errorf("npy: writing %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("npy: writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("npy: closing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("npy: %w", err)
 	}
 	return nil
 }

@@ -3,9 +3,12 @@ package npy
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -195,6 +198,20 @@ func TestFileRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got.Shape, want.Shape) || !bytes.Equal(got.Data, want.Data) {
 		t.Fatal("file round trip differs")
 	}
+	// A failed write leaves neither the target nor a temporary file, and keeps an existing file intact.
+	dir := filepath.Dir(p)
+	if err := WriteFile(filepath.Join(dir, "bad.npy"), Array{DType: Float32, Shape: []int{3}, Data: []byte{1}}); err == nil {
+		t.Fatal("wrote an inconsistent array")
+	}
+	if err := WriteFile(p, Array{DType: Float32, Shape: []int{3}, Data: []byte{1}}); err == nil {
+		t.Fatal("wrote an inconsistent array")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("failed writes left files: %v", entries)
+	}
+	if again, err := ReadFile(p); err != nil || !bytes.Equal(again.Data, want.Data) {
+		t.Fatalf("a failed write damaged the existing file: %v", err)
+	}
 }
 
 func TestGoldenNPY(t *testing.T) {
@@ -279,4 +296,73 @@ func TestGoldenFortranNPZ(t *testing.T) {
 	if _, err := a.Float32s(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestHostileHeaders: a tiny file whose header claims a huge or overflowing shape is refused with an error
+// naming the problem, without allocating for the claimed size.
+func TestHostileHeaders(t *testing.T) {
+	tests := []struct {
+		name, want string
+		file       []byte
+	}{
+		{"huge shape", "reading 68719476736 data bytes", rawNPY(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4), }\n", make([]byte, 100))},
+		{"over the element cap", "more than", rawNPY(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (17179869185,), }\n", nil)},
+		{"overflowing product", "more than", rawNPY(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }\n", nil)},
+		{"wrapping product", "more than", rawNPY(1, "{'descr': '<u1', 'fortran_order': False, 'shape': (2305843009213693952, 8), }\n", nil)},
+		{"huge fortran", "reading", rawNPY(2, "{'descr': '<f4', 'fortran_order': True, 'shape': (65536, 65536), }\n", make([]byte, 64))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := Read(bytes.NewReader(tc.file))
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+			if d := after.TotalAlloc - before.TotalAlloc; d > 4<<20 {
+				t.Fatalf("a %d-byte file allocated %d bytes", len(tc.file), d)
+			}
+		})
+	}
+	a := Array{DType: Float64, Shape: []int{1<<61 + 1}, Data: make([]byte, 8)}
+	if _, err := a.Float32s(); err == nil {
+		t.Fatal("wrapping shape accepted by Float32s")
+	}
+	if _, err := a.Int64s(); err == nil {
+		t.Fatal("wrapping shape accepted by Int64s")
+	}
+	if err := Write(io.Discard, a); err == nil {
+		t.Fatal("wrapping shape accepted by Write")
+	}
+}
+
+// FuzzRead: Read never panics, and an accepted array is self-consistent and survives a round trip.
+func FuzzRead(f *testing.F) {
+	f.Add(rawNPY(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", make([]byte, 24)))
+	f.Add(rawNPY(1, "{'descr': '>i2', 'fortran_order': True, 'shape': (2, 3), }\n", make([]byte, 12)))
+	f.Add(rawNPY(2, "{'descr': '|b1', 'fortran_order': False, 'shape': (), }\n", []byte{1}))
+	f.Add(rawNPY(3, "{\"descr\": \"<f2\", \"fortran_order\": False, \"shape\": (3,), }\n", make([]byte, 6)))
+	f.Add(rawNPY(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4), }\n", make([]byte, 100)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := Read(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		if n := a.Len(); n < 0 || len(a.Data) != n*a.DType.Size() {
+			t.Fatalf("accepted %s%v with %d data bytes", a.DType, a.Shape, len(a.Data))
+		}
+		if len(a.Data) > len(data) {
+			t.Fatalf("%d data bytes from a %d-byte file", len(a.Data), len(data))
+		}
+		var buf bytes.Buffer
+		if err := Write(&buf, a); err != nil {
+			t.Fatalf("accepted array does not write back: %v", err)
+		}
+		b, err := Read(&buf)
+		if err != nil || !bytes.Equal(b.Data, a.Data) || !reflect.DeepEqual(b.Shape, a.Shape) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
 }

@@ -16,7 +16,7 @@ import (
 
 func TestWriteDataset(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
+		t.Fatal("ffmpeg not on PATH (apt-get install ffmpeg; .ci/run installs it)")
 	}
 	dir := t.TempDir()
 	opt := Options{Frames: 8, Width: 32, Height: 32}

@@ -104,6 +104,9 @@ func TestClassifyVideos(t *testing.T) {
 	if err != nil || len(rows) != 1+4*3 || strings.Join(rows[0], ",") != "video,rank,label,prob" || rows[1][1] != "1" {
 		t.Errorf("csv: %v, %d rows: %v", err, len(rows), rows)
 	}
+	if tmp, _ := filepath.Glob(filepath.Join(dir, ".out.csv.tmp-*")); len(tmp) != 0 {
+		t.Errorf("--csv left temporary files behind: %v", tmp)
+	}
 
 	// The default protocol of the default model is 2 clips × 1 crop; 2x3 gives 6 views.
 	out, _ = classifyJSON(t, short)

@@ -63,14 +63,22 @@ given as frames. The model is loaded once. Failed videos are reported and skippe
 			if err != nil {
 				return fmt.Errorf("--views: %w", err)
 			}
-			var csvOut *csv.Writer
+			var (
+				csvOut  *csv.Writer
+				csvFile *os.File
+			)
 			if csvPath != "" {
-				cf, err := os.Create(csvPath)
+				// Written beside the target and renamed into place at the end: an interrupted or failed run
+				// leaves no half-written CSV.
+				cf, err := os.CreateTemp(filepath.Dir(csvPath), "."+filepath.Base(csvPath)+".tmp-*")
 				if err != nil {
 					return fmt.Errorf("--csv: %w", err)
 				}
-				defer cf.Close()
-				csvOut = csv.NewWriter(cf)
+				defer func() {
+					cf.Close()
+					os.Remove(cf.Name()) // a no-op once renamed
+				}()
+				csvFile, csvOut = cf, csv.NewWriter(cf)
 				_ = csvOut.Write([]string{"video", "rank", "label", "prob"})
 			}
 			c, err := newClassifier(f, batch)
@@ -121,6 +129,12 @@ given as frames. The model is loaded once. Failed videos are reported and skippe
 				csvOut.Flush()
 				if err := csvOut.Error(); err != nil {
 					return fmt.Errorf("--csv %s: %w", csvPath, err)
+				}
+				if err := csvFile.Close(); err != nil {
+					return fmt.Errorf("--csv %s: %w", csvPath, err)
+				}
+				if err := os.Rename(csvFile.Name(), csvPath); err != nil {
+					return fmt.Errorf("--csv: %w", err)
 				}
 			}
 			if asJSON {

@@ -99,12 +99,13 @@ func goldenFile(t *testing.T, elem ...string) string {
 	return golden.Path(t, append([]string{"goldens"}, elem...)...)
 }
 
-// needFFmpeg skips tests that encode videos when ffmpeg is not installed.
+// needFFmpeg fails tests that encode videos when ffmpeg or ffprobe is missing: CI installs both (.ci/run), so a
+// missing tool is a broken machine, not a reason to skip.
 func needFFmpeg(t *testing.T) {
 	t.Helper()
 	for _, bin := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not on PATH", bin)
+			t.Fatalf("%s not on PATH (apt-get install ffmpeg; .ci/run installs it)", bin)
 		}
 	}
 }

@@ -66,7 +66,7 @@ func BenchmarkGemm(b *testing.B) {
 
 func BenchmarkAttention(b *testing.B) {
 	cases := []struct {
-		name              string
+		name                 string
 		batch, h, lq, lk, hd int
 	}{
 		{"clip_8x12x197x197x64", 8, 12, 197, 197, 64},
@@ -107,10 +107,14 @@ func BenchmarkElementwise(b *testing.B) {
 		f    func(dst, src []float32)
 	}{{"Exp", Exp}, {"Erf", Erf}, {"GELU", GELU}, {"Tanh", Tanh}, {"Logistic", Logistic}} {
 		b.Run(f.name, func(b *testing.B) {
+			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
 				f.f(d, x)
 			}
 			b.ReportMetric(float64(len(x))*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+			if cpu := cpuSeconds() - cpu0; cpu > 0 {
+				b.ReportMetric(cpu/float64(b.N)/float64(len(x))*1e9, "cpu-ns/elem")
+			}
 		})
 	}
 	b.Run("Softmax197", func(b *testing.B) {

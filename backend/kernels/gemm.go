@@ -20,6 +20,7 @@ var (
 	gemmNR               = 4
 	microKernel  microFn = microGeneric
 	dequantPanel         = dequantPanelGeneric
+	storeTile            = storeTileGeneric
 )
 
 func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
@@ -173,7 +174,7 @@ func gemmUnit(i0, i1, p0, p1, k, n int, a []float32, lda int, b *PackedB, c []fl
 	}
 }
 
-func storeTile(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0, j0 int, ep *Epilogue) {
+func storeTileGeneric(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0, j0 int, ep *Epilogue) {
 	for r := 0; r < rows; r++ {
 		acc := tile[r*nr : r*nr+w]
 		dst := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+w]

@@ -16,6 +16,7 @@ func init() {
 	gemmMR, gemmNR = 4, 16
 	microKernel = microAVX2x4
 	dequantPanel = dequantPanelAVX2
+	storeTile = storeTileAVX2
 	initMathAVX2()
 }
 
@@ -134,5 +135,56 @@ func dequantPanelAVX2(dst []float32, src []int8, sc []float32, k, nr int) {
 		hi := w.GetHi().ExtendToInt32().ConvertToFloat32()
 		lo.Mul(s0).Store(dst[16*kk : 16*kk+8])
 		hi.Mul(s1).Store(dst[16*kk+8 : 16*kk+16])
+	}
+}
+
+// storeTileAVX2 applies the epilogue to whole 16-wide tile rows in registers (partial tiles take the generic
+// path).
+func storeTileAVX2(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0, j0 int, ep *Epilogue) {
+	if w != 16 || nr != 16 {
+		storeTileGeneric(tile, nr, rows, w, c, ldc, i0, j0, ep)
+		return
+	}
+	t := tile[:]
+	if ep == nil {
+		for r := 0; r < rows; r++ {
+			o := (i0+r)*ldc + j0
+			st(ld(t, r*16), c, o)
+			st(ld(t, r*16+8), c, o+8)
+		}
+		return
+	}
+	alpha, ps := ep.Alpha, ep.PostScale
+	if alpha == 0 {
+		alpha = 1
+	}
+	if ps == 0 {
+		ps = 1
+	}
+	av, pv := bc(alpha), bc(ps)
+	b0, b1 := bc(0), bc(0)
+	if ep.Bias != nil {
+		b0, b1 = ld(ep.Bias, j0), ld(ep.Bias, j0+8)
+	}
+	for r := 0; r < rows; r++ {
+		y0 := ld(t, r*16).MulAdd(av, b0)
+		y1 := ld(t, r*16+8).MulAdd(av, b1)
+		switch ep.Act {
+		case ActGELU:
+			y0, y1 = gelu8(y0), gelu8(y1)
+		case ActQuickGELU:
+			y0, y1 = quickgelu8(y0), quickgelu8(y1)
+		}
+		y0, y1 = y0.Mul(pv), y1.Mul(pv)
+		if ep.Residual != nil {
+			o := (i0+r)*ep.LdRes + j0
+			y0, y1 = y0.Add(ld(ep.Residual, o)), y1.Add(ld(ep.Residual, o+8))
+		}
+		o := (i0+r)*ldc + j0
+		if ep.Accumulate {
+			y0, y1 = y0.Add(ld(c, o)), y1.Add(ld(c, o+8))
+		}
+		st(y0, c, o)
+		st(y1, c, o+8)
 	}
 }

@@ -1,0 +1,32 @@
+//go:build goexperiment.simd && amd64
+
+package kernels
+
+import (
+	"math/rand"
+	"testing"
+)
+
+func BenchmarkMicroAVX2(b *testing.B) {
+	if !hasAVX2FMA {
+		b.Skip("no AVX2")
+	}
+	r := rand.New(rand.NewSource(1))
+	k := 256
+	a := randSlice(r, 6*k)
+	bp := randSlice(r, 16*k)
+	var tile [tileMax]float32
+	for _, c := range []struct {
+		name string
+		f    microFn
+		mr   int
+	}{{"4x16", microAVX2x4, 4}} {
+		b.Run(c.name, func(b *testing.B) {
+			cpu0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				c.f(k, a, k, c.mr, bp, &tile)
+			}
+			reportFlops(b, float64(2*c.mr*16*k), cpu0)
+		})
+	}
+}

@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
 // The GEMM: B is packed in panels of gemmNR columns (K rows of gemmNR values each, zero-padded), and a
 // micro-kernel computes a gemmMR×gemmNR tile of C = A·B over the whole K with the tile in registers, reading
@@ -22,6 +25,15 @@ var (
 	dequantPanel         = dequantPanelGeneric
 	storeTile            = storeTileGeneric
 )
+
+// genericMicro picks the portable micro-kernel: 2×4 where there are 16 float registers, 4×4 elsewhere.
+func genericMicro() (int, microFn) {
+	switch runtime.GOARCH {
+	case "amd64", "386", "wasm":
+		return 2, microGeneric2x4
+	}
+	return 4, microGeneric
+}
 
 func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
 	np := (n + nr - 1) / nr
@@ -257,4 +269,29 @@ func microGeneric(k int, a []float32, lda, rows int, bp []float32, tile *[tileMa
 	tile[4], tile[5], tile[6], tile[7] = c10, c11, c12, c13
 	tile[8], tile[9], tile[10], tile[11] = c20, c21, c22, c23
 	tile[12], tile[13], tile[14], tile[15] = c30, c31, c32, c33
+}
+
+// microGeneric2x4 is the portable 2×4 micro-kernel (gemmNR = 4) for targets with 16 float registers (amd64
+// without GOEXPERIMENT=simd, and wasm, whose JIT maps onto the host's): 8 accumulators, 2 A values and a
+// temporary fit where the 4×4's 16 accumulators spill.
+func microGeneric2x4(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
+	r1 := min(1, rows-1) * lda
+	a0 := a[:k]
+	a1 := a[r1 : r1+k]
+	bp = bp[:4*k]
+	var c00, c01, c02, c03, c10, c11, c12, c13 float32
+	for kk := 0; kk < len(a0); kk++ {
+		b := bp[4*kk : 4*kk+4 : 4*kk+4]
+		x0, x1 := a0[kk], a1[kk]
+		c00 += x0 * b[0]
+		c10 += x1 * b[0]
+		c01 += x0 * b[1]
+		c11 += x1 * b[1]
+		c02 += x0 * b[2]
+		c12 += x1 * b[2]
+		c03 += x0 * b[3]
+		c13 += x1 * b[3]
+	}
+	tile[0], tile[1], tile[2], tile[3] = c00, c01, c02, c03
+	tile[4], tile[5], tile[6], tile[7] = c10, c11, c12, c13
 }

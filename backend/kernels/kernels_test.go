@@ -407,3 +407,19 @@ func TestAttention(t *testing.T) {
 		SetThreads(old)
 	}
 }
+
+// The portable micro-kernels are checked whatever tier the build selected.
+func TestGemmPortableKernels(t *testing.T) {
+	mr, nr, kern, store := gemmMR, gemmNR, microKernel, storeTile
+	defer func() { gemmMR, gemmNR, microKernel, storeTile = mr, nr, kern, store }()
+	for _, c := range []struct {
+		mr int
+		f  microFn
+	}{{2, microGeneric2x4}, {4, microGeneric}} {
+		gemmMR, gemmNR, microKernel, storeTile = c.mr, 4, c.f, storeTileGeneric
+		r := rand.New(rand.NewSource(9))
+		for _, tc := range []gemmCase{{m: 1, k: 1, n: 1}, {m: 7, k: 31, n: 13}, {m: 13, k: 29, n: 37, lda: 40, ldc: 50, transposed: true}, {m: 29, k: 200, n: 45, int8: true}} {
+			runGemmCase(t, r, tc, &Epilogue{Bias: randSlice(r, tc.n), Act: ActGELU, Residual: randSlice(r, tc.m*(tc.n+2)), LdRes: tc.n + 2}, "mr"+fmt.Sprint(c.mr))
+		}
+	}
+}

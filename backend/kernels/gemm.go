@@ -110,6 +110,9 @@ func putScratch(p *[]float32) { scratchPool.Put(p) }
 // serialFlops: problems below this many multiply-adds run on the calling goroutine.
 const serialFlops = 1 << 18
 
+// aBlockFloats is the size of the A block that meets every panel of a unit (kept in L2).
+var aBlockFloats = 96 << 10
+
 func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue, par bool) {
 	k, n := b.K, b.N
 	if m <= 0 || n <= 0 {
@@ -133,7 +136,7 @@ func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 	}
 	np := (n + nr - 1) / nr
 	// Rows per M block: the A block (mc×k floats) about 192 KiB.
-	mc := (48 << 10) / k
+	mc := aBlockFloats / k
 	mc -= mc % mr
 	mc = max(mc, 4*mr)
 	mc = min(mc, m)

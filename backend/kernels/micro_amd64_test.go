@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand"
 	"testing"
 )
@@ -28,5 +29,14 @@ func BenchmarkMicroAVX2(b *testing.B) {
 			}
 			reportFlops(b, float64(2*c.mr*16*k), cpu0)
 		})
+	}
+}
+
+func BenchmarkABlock(b *testing.B) {
+	old := aBlockFloats
+	defer func() { aBlockFloats = old }()
+	for _, f := range []int{24 << 10, 48 << 10, 96 << 10, 192 << 10} {
+		aBlockFloats = f
+		b.Run(fmt.Sprint(f>>10, "K"), func(b *testing.B) { benchGemm(b, 1568, 3072, 768, false, nil) })
 	}
 }

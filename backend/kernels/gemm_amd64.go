@@ -140,4 +140,3 @@ func storeTileAVX2(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0
 		st(y1, c, o+8)
 	}
 }
-

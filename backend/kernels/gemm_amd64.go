@@ -70,6 +70,7 @@ func microAVX2x4(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax
 	c21.Store(tile[40:])
 	c30.Store(tile[48:])
 	c31.Store(tile[56:])
+	archsimd.ClearAVXUpperBits()
 }
 
 func dequantPanelAVX2(dst []float32, src []int8, sc []float32, k, nr int) {
@@ -88,6 +89,7 @@ func dequantPanelAVX2(dst []float32, src []int8, sc []float32, k, nr int) {
 		lo.Mul(s0).Store(dst[16*kk : 16*kk+8])
 		hi.Mul(s1).Store(dst[16*kk+8 : 16*kk+16])
 	}
+	archsimd.ClearAVXUpperBits()
 }
 
 // storeTileAVX2 applies the epilogue to whole 16-wide tile rows in registers (partial tiles take the generic
@@ -104,6 +106,7 @@ func storeTileAVX2(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0
 			st(ld(t, r*16), c, o)
 			st(ld(t, r*16+8), c, o+8)
 		}
+		archsimd.ClearAVXUpperBits()
 		return
 	}
 	alpha, ps := ep.Alpha, ep.PostScale
@@ -114,7 +117,7 @@ func storeTileAVX2(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0
 		ps = 1
 	}
 	av, pv := bc(alpha), bc(ps)
-	b0, b1 := bc(0), bc(0)
+	b0, b1 := f8{}, f8{}
 	if ep.Bias != nil {
 		b0, b1 = ld(ep.Bias, j0), ld(ep.Bias, j0+8)
 	}
@@ -139,4 +142,5 @@ func storeTileAVX2(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0
 		st(y0, c, o)
 		st(y1, c, o+8)
 	}
+	archsimd.ClearAVXUpperBits()
 }

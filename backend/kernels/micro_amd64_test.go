@@ -40,3 +40,35 @@ func BenchmarkABlock(b *testing.B) {
 		b.Run(fmt.Sprint(f>>10, "K"), func(b *testing.B) { benchGemm(b, 1568, 3072, 768, false, nil) })
 	}
 }
+
+func BenchmarkSoftmaxParts(b *testing.B) {
+	x := randSlice(rand.New(rand.NewSource(1)), 197)
+	d := make([]float32, 197)
+	b.Run("max", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			vmax(x)
+		}
+	})
+	b.Run("expSubSum", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			copy(d, x)
+			vexpSubSum(d, 3)
+		}
+	})
+	b.Run("expSubSum192", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			copy(d, x)
+			vexpSubSum(d[:192], 3)
+		}
+	})
+	b.Run("exp192", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			vexp(d[:192], x[:192])
+		}
+	})
+	b.Run("mulScalar", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			vmulScalar(d, x, 3)
+		}
+	})
+}

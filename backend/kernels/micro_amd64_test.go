@@ -72,3 +72,23 @@ func BenchmarkSoftmaxParts(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkStoreTile(b *testing.B) {
+	if !hasAVX2FMA {
+		b.Skip("no AVX2")
+	}
+	r := rand.New(rand.NewSource(1))
+	var tile [tileMax]float32
+	copy(tile[:], randSlice(r, tileMax))
+	c := make([]float32, 4*64)
+	bias := randSlice(r, 64)
+	for _, ep := range []*Epilogue{nil, {Bias: bias}, {Bias: bias, Act: ActGELU}} {
+		b.Run(fmt.Sprint(ep != nil && ep.Act == ActGELU), func(b *testing.B) {
+			cpu0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				storeTileAVX2(&tile, 16, 4, 16, c, 64, 0, 16, ep)
+			}
+			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N)*1e9, "cpu-ns/op")
+		})
+	}
+}

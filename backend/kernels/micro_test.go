@@ -25,3 +25,23 @@ func BenchmarkMicroGeneric(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkPackB(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	src := randSlice(r, 197*2304)
+	var p PackedB
+	b.Run("Kt_197x64", func(b *testing.B) {
+		cpu0 := cpuSeconds()
+		for i := 0; i < b.N; i++ {
+			packB(&p, src, 2304, 64, 197, true, gemmNR)
+		}
+		b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N)*1e9, "cpu-ns/op")
+	})
+	b.Run("V_197x64", func(b *testing.B) {
+		cpu0 := cpuSeconds()
+		for i := 0; i < b.N; i++ {
+			packB(&p, src, 2304, 197, 64, false, gemmNR)
+		}
+		b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N)*1e9, "cpu-ns/op")
+	})
+}

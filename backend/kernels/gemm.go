@@ -48,21 +48,26 @@ func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
 		j0 := p * nr
 		w := min(nr, n-j0)
 		if transposed {
+			if w < nr {
+				clear(panel)
+			}
 			for jj := 0; jj < w; jj++ {
 				row := b[(j0+jj)*ldb : (j0+jj)*ldb+k]
 				for kk, v := range row {
 					panel[kk*nr+jj] = v
 				}
 			}
-			if w < nr {
-				for kk := 0; kk < k; kk++ {
-					clear(panel[kk*nr+w : kk*nr+nr])
-				}
-			}
 		} else {
 			for kk := 0; kk < k; kk++ {
 				dstRow := panel[kk*nr : kk*nr+nr]
-				copy(dstRow, b[kk*ldb+j0:kk*ldb+j0+w])
+				src := b[kk*ldb+j0 : kk*ldb+j0+w]
+				if w == nr {
+					copy(dstRow, src)
+					continue
+				}
+				for jj, v := range src {
+					dstRow[jj] = v
+				}
 				clear(dstRow[w:])
 			}
 		}

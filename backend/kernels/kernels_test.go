@@ -200,7 +200,7 @@ func TestNested(t *testing.T) {
 
 func unaryInputs() []float32 {
 	xs := []float32{0, -0, 1, -1, 1e-8, -1e-8, 0.5, -0.5, 0.624, 0.626, 2, -2, 5, -5, 10, -10, 20, -20, 80, -80,
-		87, -87, 88.5, 88.8, -88, -100, -103, -105, -200, 200, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1))}
+		87, -87, 88.5, 88.8, -88, -100, -103, -105, -200, 200, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
 	for x := float32(-12); x <= 12; x += 0.01 {
 		xs = append(xs, x)
 	}

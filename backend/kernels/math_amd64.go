@@ -35,8 +35,8 @@ func initMathAVX2() {
 
 func bc(x float32) f8 { return archsimd.BroadcastFloat32x8(x) }
 
-func exp8(x f8) f8 {
-	x = x.Max(bc(expLo)).Min(bc(expHi))
+func exp8(x0 f8) f8 {
+	x := x0.Max(bc(expLo)).Min(bc(expHi))
 	n := x.Mul(bc(log2e)).Round()
 	r := n.MulAdd(bc(-ln2Hi), x)
 	r = n.MulAdd(bc(-ln2Lo), r)
@@ -52,7 +52,8 @@ func exp8(x f8) f8 {
 	b127 := archsimd.BroadcastInt32x8(127)
 	s1 := n1.Add(b127).ShiftAllLeft(23).AsFloat32x8()
 	s2 := n2.Add(b127).ShiftAllLeft(23).AsFloat32x8()
-	return e.Mul(s1).Mul(s2)
+	// NaN in, NaN out (Max/Min would have turned it into a bound).
+	return e.Mul(s1).Mul(s2).IfElse(x0.Equal(x0), x0)
 }
 
 func withSignOf(y, x f8) f8 {

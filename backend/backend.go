@@ -37,15 +37,16 @@ type Backend struct {
 	profile   bool
 	finalized bool
 
-	packMu sync.Mutex
-	packs  map[packKey]*kernels.PackedB
+	packMu    sync.Mutex
+	packs     map[packKey]*kernels.PackedB
+	packScale map[packKey]*Buffer
 }
 
 var _ backends.Backend = (*Backend)(nil)
 
 // New returns a castgo backend configured by config (see the package documentation).
 func New(config string) (*Backend, error) {
-	b := &Backend{config: config, threads: runtime.GOMAXPROCS(0), packs: map[packKey]*kernels.PackedB{}}
+	b := &Backend{config: config, threads: runtime.GOMAXPROCS(0), packs: map[packKey]*kernels.PackedB{}, packScale: map[packKey]*Buffer{}}
 	if runtime.GOOS == "js" {
 		b.threads = 1
 	}
@@ -83,11 +84,12 @@ func (b *Backend) String() string { return Name }
 func (b *Backend) Description() string {
 	return fmt.Sprintf("castgo fused pure-Go backend (%d threads)", b.threads)
 }
-func (b *Backend) NumDevices() int                                    { return 1 }
+func (b *Backend) NumDevices() int                                       { return 1 }
 func (b *Backend) DeviceDescription(deviceNum backends.DeviceNum) string { return "cpu" }
 func (b *Backend) Finalize() {
 	b.packMu.Lock()
 	b.packs = map[packKey]*kernels.PackedB{}
+	b.packScale = map[packKey]*Buffer{}
 	b.packMu.Unlock()
 	b.finalized = true
 }
@@ -139,8 +141,12 @@ func (b *Backend) BufferFinalize(buffer backends.Buffer) error {
 
 func (b *Backend) dropPacks(buf *Buffer) {
 	b.packMu.Lock()
-	delete(b.packs, packKey{buf, false})
-	delete(b.packs, packKey{buf, true})
+	for k, s := range b.packScale {
+		if k.buf == buf || s == buf {
+			delete(b.packs, k)
+			delete(b.packScale, k)
+		}
+	}
 	b.packMu.Unlock()
 }
 

@@ -233,33 +233,53 @@ func numericDType(dt dtypes.DType) bool {
 	return false
 }
 
-func (b *Builder) Neg(x backends.Op) (backends.Op, error)        { return b.unary(backends.OpTypeNeg, x) }
-func (b *Builder) Exp(x backends.Op) (backends.Op, error)        { return b.unary(backends.OpTypeExp, x) }
-func (b *Builder) Erf(x backends.Op) (backends.Op, error)        { return b.unary(backends.OpTypeErf, x) }
-func (b *Builder) Logistic(x backends.Op) (backends.Op, error)   { return b.unary(backends.OpTypeLogistic, x) }
-func (b *Builder) Tanh(x backends.Op) (backends.Op, error)       { return b.unary(backends.OpTypeTanh, x) }
-func (b *Builder) Sqrt(x backends.Op) (backends.Op, error)       { return b.unary(backends.OpTypeSqrt, x) }
-func (b *Builder) Rsqrt(x backends.Op) (backends.Op, error)      { return b.unary(backends.OpTypeRsqrt, x) }
-func (b *Builder) Abs(x backends.Op) (backends.Op, error)        { return b.unary(backends.OpTypeAbs, x) }
-func (b *Builder) Log(x backends.Op) (backends.Op, error)        { return b.unary(backends.OpTypeLog, x) }
-func (b *Builder) Log1p(x backends.Op) (backends.Op, error)      { return b.unary(backends.OpTypeLog1p, x) }
-func (b *Builder) Expm1(x backends.Op) (backends.Op, error)      { return b.unary(backends.OpTypeExpm1, x) }
-func (b *Builder) Sign(x backends.Op) (backends.Op, error)       { return b.unary(backends.OpTypeSign, x) }
-func (b *Builder) Cos(x backends.Op) (backends.Op, error)        { return b.unary(backends.OpTypeCos, x) }
-func (b *Builder) Sin(x backends.Op) (backends.Op, error)        { return b.unary(backends.OpTypeSin, x) }
-func (b *Builder) Floor(x backends.Op) (backends.Op, error)      { return b.unary(backends.OpTypeFloor, x) }
-func (b *Builder) Ceil(x backends.Op) (backends.Op, error)       { return b.unary(backends.OpTypeCeil, x) }
-func (b *Builder) Round(x backends.Op) (backends.Op, error)      { return b.unary(backends.OpTypeRound, x) }
-func (b *Builder) LogicalNot(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeLogicalNot, x) }
+func (b *Builder) Neg(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeNeg, x) }
+func (b *Builder) Exp(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeExp, x) }
+func (b *Builder) Erf(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeErf, x) }
+func (b *Builder) Logistic(x backends.Op) (backends.Op, error) {
+	return b.unary(backends.OpTypeLogistic, x)
+}
+func (b *Builder) Tanh(x backends.Op) (backends.Op, error)  { return b.unary(backends.OpTypeTanh, x) }
+func (b *Builder) Sqrt(x backends.Op) (backends.Op, error)  { return b.unary(backends.OpTypeSqrt, x) }
+func (b *Builder) Rsqrt(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeRsqrt, x) }
+func (b *Builder) Abs(x backends.Op) (backends.Op, error)   { return b.unary(backends.OpTypeAbs, x) }
+func (b *Builder) Log(x backends.Op) (backends.Op, error)   { return b.unary(backends.OpTypeLog, x) }
+func (b *Builder) Log1p(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeLog1p, x) }
+func (b *Builder) Expm1(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeExpm1, x) }
+func (b *Builder) Sign(x backends.Op) (backends.Op, error)  { return b.unary(backends.OpTypeSign, x) }
+func (b *Builder) Cos(x backends.Op) (backends.Op, error)   { return b.unary(backends.OpTypeCos, x) }
+func (b *Builder) Sin(x backends.Op) (backends.Op, error)   { return b.unary(backends.OpTypeSin, x) }
+func (b *Builder) Floor(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeFloor, x) }
+func (b *Builder) Ceil(x backends.Op) (backends.Op, error)  { return b.unary(backends.OpTypeCeil, x) }
+func (b *Builder) Round(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeRound, x) }
+func (b *Builder) LogicalNot(x backends.Op) (backends.Op, error) {
+	return b.unary(backends.OpTypeLogicalNot, x)
+}
 
-func (b *Builder) Add(x, y backends.Op) (backends.Op, error) { return b.binary(backends.OpTypeAdd, x, y) }
-func (b *Builder) Sub(x, y backends.Op) (backends.Op, error) { return b.binary(backends.OpTypeSub, x, y) }
-func (b *Builder) Mul(x, y backends.Op) (backends.Op, error) { return b.binary(backends.OpTypeMul, x, y) }
-func (b *Builder) Div(x, y backends.Op) (backends.Op, error) { return b.binary(backends.OpTypeDiv, x, y) }
-func (b *Builder) Max(x, y backends.Op) (backends.Op, error) { return b.binary(backends.OpTypeMax, x, y) }
-func (b *Builder) Min(x, y backends.Op) (backends.Op, error) { return b.binary(backends.OpTypeMin, x, y) }
-func (b *Builder) Pow(x, y backends.Op) (backends.Op, error) { return b.binary(backends.OpTypePow, x, y) }
-func (b *Builder) Rem(x, y backends.Op) (backends.Op, error) { return b.binary(backends.OpTypeRem, x, y) }
+func (b *Builder) Add(x, y backends.Op) (backends.Op, error) {
+	return b.binary(backends.OpTypeAdd, x, y)
+}
+func (b *Builder) Sub(x, y backends.Op) (backends.Op, error) {
+	return b.binary(backends.OpTypeSub, x, y)
+}
+func (b *Builder) Mul(x, y backends.Op) (backends.Op, error) {
+	return b.binary(backends.OpTypeMul, x, y)
+}
+func (b *Builder) Div(x, y backends.Op) (backends.Op, error) {
+	return b.binary(backends.OpTypeDiv, x, y)
+}
+func (b *Builder) Max(x, y backends.Op) (backends.Op, error) {
+	return b.binary(backends.OpTypeMax, x, y)
+}
+func (b *Builder) Min(x, y backends.Op) (backends.Op, error) {
+	return b.binary(backends.OpTypeMin, x, y)
+}
+func (b *Builder) Pow(x, y backends.Op) (backends.Op, error) {
+	return b.binary(backends.OpTypePow, x, y)
+}
+func (b *Builder) Rem(x, y backends.Op) (backends.Op, error) {
+	return b.binary(backends.OpTypeRem, x, y)
+}
 func (b *Builder) LogicalAnd(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeLogicalAnd, x, y)
 }

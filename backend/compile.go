@@ -38,6 +38,8 @@ type compiler struct {
 	fused   map[*node]*step // fused step by the node it produces
 	claimed map[*node]bool  // nodes computed inside some fused step
 	views   map[*node]view
+
+	consumers map[*node][]*node
 }
 
 // Compile turns the graph into an execution plan.

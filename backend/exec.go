@@ -182,4 +182,3 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 	}
 	return outs, nil
 }
-

@@ -91,3 +91,17 @@ func ProfileReport(top int) string {
 	fmt.Fprintf(&sb, "%10s total\n", total.Round(time.Microsecond))
 	return sb.String()
 }
+
+// PlanSteps returns the labels of the steps of a compiled executable of this backend, in execution order
+// (nil for other executables): for tests and debugging.
+func PlanSteps(exec any) []string {
+	e, ok := exec.(*Executable)
+	if !ok {
+		return nil
+	}
+	out := make([]string, len(e.steps))
+	for i, st := range e.steps {
+		out[i] = st.label
+	}
+	return out
+}

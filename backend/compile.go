@@ -159,29 +159,10 @@ func (c *compiler) computeView(n *node) view {
 		if in.contiguous() {
 			return view{root: in.root, off: in.off, dims: dims, strides: rowMajorStrides(dims)}
 		}
-		// only unit axes added or removed
-		var inD, inS []int
-		for i, d := range in.dims {
-			if d != 1 {
-				inD, inS = append(inD, d), append(inS, in.strides[i])
-			}
+		if strides, ok := reshapeStrides(in.dims, in.strides, dims); ok {
+			return view{root: in.root, off: in.off, dims: dims, strides: strides}
 		}
-		strides := make([]int, len(dims))
-		k := 0
-		for i, d := range dims {
-			if d == 1 {
-				continue
-			}
-			if k >= len(inD) || inD[k] != d {
-				return c.selfView(n)
-			}
-			strides[i] = inS[k]
-			k++
-		}
-		if k != len(inD) {
-			return c.selfView(n)
-		}
-		return view{root: in.root, off: in.off, dims: dims, strides: strides}
+		return c.selfView(n)
 	case backends.OpTypeTranspose:
 		in := c.viewOf(n.inputs[0])
 		strides := make([]int, len(dims))
@@ -364,4 +345,59 @@ func genericStep(n *node) (*step, error) {
 		}
 		return v
 	}}, nil
+}
+
+// reshapeStrides returns the strides of a strided view (oldDims, oldStrides) reshaped to newDims without a
+// copy, if possible: each group of old axes that maps onto a group of new axes must be mergeable.
+func reshapeStrides(oldDims, oldStrides, newDims []int) ([]int, bool) {
+	var od, os []int
+	for i, d := range oldDims {
+		if d == 0 {
+			return nil, false
+		}
+		if d != 1 {
+			od, os = append(od, d), append(os, oldStrides[i])
+		}
+	}
+	ns := make([]int, len(newDims))
+	oi, ni := 0, 0
+	for ni < len(newDims) {
+		if newDims[ni] == 1 {
+			ni++
+			continue
+		}
+		if oi >= len(od) {
+			return nil, false
+		}
+		op, np := od[oi], newDims[ni]
+		oj, nj := oi, ni
+		for op != np {
+			if op < np {
+				if oj++; oj >= len(od) {
+					return nil, false
+				}
+				op *= od[oj]
+			} else {
+				if nj++; nj >= len(newDims) {
+					return nil, false
+				}
+				np *= newDims[nj]
+			}
+		}
+		for k := oi; k < oj; k++ {
+			if os[k] != os[k+1]*od[k+1] {
+				return nil, false
+			}
+		}
+		st := os[oj]
+		for k := nj; k >= ni; k-- {
+			ns[k] = st
+			st *= newDims[k]
+		}
+		oi, ni = oj+1, nj+1
+	}
+	if oi != len(od) {
+		return nil, false
+	}
+	return ns, true
 }

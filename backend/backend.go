@@ -82,7 +82,7 @@ func New(config string) (*Backend, error) {
 func (b *Backend) Name() string   { return Name }
 func (b *Backend) String() string { return Name }
 func (b *Backend) Description() string {
-	return fmt.Sprintf("castgo fused pure-Go backend (%d threads)", b.threads)
+	return fmt.Sprintf("castgo, %d threads", b.threads)
 }
 func (b *Backend) NumDevices() int                                       { return 1 }
 func (b *Backend) DeviceDescription(deviceNum backends.DeviceNum) string { return "cpu" }

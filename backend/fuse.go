@@ -505,9 +505,11 @@ func (c *compiler) matchLayerNorm(out *node) {
 			rows := out.shape.Size() / max(n, 1)
 			st := &step{label: fmt.Sprintf("layernorm [%d×%d]", rows, n), out: out, ins: []*node{x, gammaRoot, betaRoot}}
 			st.run = func(e *env) any {
-				dst := e.allocF32(out.shape.Size())
-				kernels.LayerNormRows(dst, n, e.f32(x), n, rows, n, e.f32(gammaRoot)[gammaOff:gammaOff+n],
-					e.f32(betaRoot)[betaOff:betaOff+n], float32(eps))
+				dst, src := e.allocF32(out.shape.Size()), e.f32(x)
+				gamma, beta := e.f32(gammaRoot)[gammaOff:gammaOff+n], e.f32(betaRoot)[betaOff:betaOff+n]
+				kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
+					kernels.LayerNormRows(dst[lo*n:hi*n], n, src[lo*n:hi*n], n, hi-lo, n, gamma, beta, float32(eps))
+				})
 				return dst
 			}
 			c.fused[out] = st

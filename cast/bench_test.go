@@ -2,6 +2,8 @@ package cast_test
 
 import (
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,13 +23,13 @@ import (
 //
 //	go test ./cast/ -run '^$' -bench 'Forward/(demo|tiny)' -benchtime 5x
 func BenchmarkForward(b *testing.B) {
-	for _, name := range []string{"demo", "tiny", "small", "base"} {
+	for _, name := range []string{"demo", "tiny", "small", "base", "base-int8"} {
 		for _, be := range []string{"go", "simplego"} {
-			if be == "simplego" && name == "base" {
+			if be == "simplego" && strings.HasPrefix(name, "base") {
 				continue
 			}
 			b.Run(name+"/"+be, func(b *testing.B) {
-				if name == "base" && testing.Short() {
+				if strings.HasPrefix(name, "base") && testing.Short() {
 					b.Skip("base (390 GMAC per view) is skipped with -short")
 				}
 				var cfg cast.Config
@@ -36,7 +38,7 @@ func BenchmarkForward(b *testing.B) {
 					cfg = cast.DemoConfig()
 					set = cast.InitWeights(cfg, 1)
 				} else {
-					data, err := os.ReadFile(golden.Path(b, "goldens", name, "config.json"))
+					data, err := os.ReadFile(golden.Path(b, "goldens", strings.TrimSuffix(name, "-int8"), "config.json"))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -45,6 +47,11 @@ func BenchmarkForward(b *testing.B) {
 					}
 					for _, s := range cfg.StateDict() {
 						set[s.Name] = weights.NewF32(s.Shape, hashinit.Tensor(1, s.Name, s.Shape))
+					}
+					if strings.HasSuffix(name, "-int8") {
+						if set, err = cast.QuantizeInt8(set, nil); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
 				bk, _, err := infer.NewBackend(be)
@@ -70,10 +77,31 @@ func BenchmarkForward(b *testing.B) {
 				sec := time.Since(start).Seconds() / float64(b.N)
 				b.ReportMetric(sec, "s/view")
 				b.ReportMetric(2*float64(cfg.MACs())/sec/1e9, "GFLOP/s")
+				if rss := peakRSSMB(); rss > 0 {
+					b.ReportMetric(rss, "MB-peak-RSS")
+				}
 				if be == "go" && os.Getenv("CASTGO_PROFILE") != "" {
 					b.Logf("castgo profile (%d runs):\n%s", b.N, backend.ProfileReport(30))
 				}
 			})
 		}
 	}
+}
+
+// peakRSSMB is the process's peak resident set (VmHWM) in MB, or 0 where /proc is not available. Run one
+// sub-benchmark per process to attribute it.
+func peakRSSMB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err == nil {
+				return float64(kb) / 1024
+			}
+		}
+	}
+	return 0
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"weak"
 
 	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
@@ -37,16 +38,15 @@ type Backend struct {
 	profile   bool
 	finalized bool
 
-	packMu    sync.Mutex
-	packs     map[packKey]*kernels.PackedB
-	packScale map[packKey]*Buffer
+	packMu sync.Mutex
+	packs  map[packKey]*packEntry
 }
 
 var _ backends.Backend = (*Backend)(nil)
 
 // New returns a castgo backend configured by config (see the package documentation).
 func New(config string) (*Backend, error) {
-	b := &Backend{config: config, threads: runtime.GOMAXPROCS(0), packs: map[packKey]*kernels.PackedB{}, packScale: map[packKey]*Buffer{}}
+	b := &Backend{config: config, threads: runtime.GOMAXPROCS(0), packs: map[packKey]*packEntry{}}
 	if runtime.GOOS == "js" {
 		b.threads = 1
 	}
@@ -88,8 +88,7 @@ func (b *Backend) NumDevices() int                                       { retur
 func (b *Backend) DeviceDescription(deviceNum backends.DeviceNum) string { return "cpu" }
 func (b *Backend) Finalize() {
 	b.packMu.Lock()
-	b.packs = map[packKey]*kernels.PackedB{}
-	b.packScale = map[packKey]*Buffer{}
+	b.packs = map[packKey]*packEntry{}
 	b.packMu.Unlock()
 	b.finalized = true
 }
@@ -113,9 +112,16 @@ type Buffer struct {
 	flat  any
 }
 
+// packKey identifies a packed weight by the buffer it was packed from. The pointer is weak, so the cache
+// never keeps a weight alive: an entry goes when its buffer is finalized or collected.
 type packKey struct {
-	buf        *Buffer
+	buf        weak.Pointer[Buffer]
 	transposed bool
+}
+
+type packEntry struct {
+	p     *kernels.PackedB
+	scale weak.Pointer[Buffer]
 }
 
 func (b *Backend) toBuffer(buffer backends.Buffer) (*Buffer, error) {
@@ -141,10 +147,10 @@ func (b *Backend) BufferFinalize(buffer backends.Buffer) error {
 
 func (b *Backend) dropPacks(buf *Buffer) {
 	b.packMu.Lock()
-	for k, s := range b.packScale {
-		if k.buf == buf || s == buf {
+	wp := weak.Make(buf)
+	for k, e := range b.packs {
+		if k.buf == wp || e.scale == wp {
 			delete(b.packs, k)
-			delete(b.packScale, k)
 		}
 	}
 	b.packMu.Unlock()

@@ -3,7 +3,9 @@ package backend
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"weak"
 
 	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
@@ -149,13 +151,15 @@ func weightOf(rhs *node, rc []int) (weightSpec, bool) {
 	return weightSpec{}, false
 }
 
-// packed returns the packed form of a weight, packing it on first use per weight buffer.
+// packed returns the packed form of a weight, packing it on first use per weight buffer (shared by every
+// executable of this backend: the forward graph of each batch size, the taps graph).
 func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.PackedB {
-	key := packKey{buf: w, transposed: transposed}
+	key := packKey{buf: weak.Make(w), transposed: transposed}
+	ws := weak.Make(scale)
 	b.packMu.Lock()
 	defer b.packMu.Unlock()
-	if p := b.packs[key]; p != nil && p.K == k && p.N == n && b.packScale[key] == scale {
-		return p
+	if e := b.packs[key]; e != nil && e.p.K == k && e.p.N == n && e.scale == ws {
+		return e.p
 	}
 	var p *kernels.PackedB
 	if scale != nil {
@@ -165,8 +169,14 @@ func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.P
 	} else {
 		p = kernels.PackB(nil, w.flat.([]float32), n, k, n, false)
 	}
-	b.packs[key] = p
-	b.packScale[key] = scale
+	if _, had := b.packs[key]; !had {
+		runtime.AddCleanup(w, func(key packKey) {
+			b.packMu.Lock()
+			delete(b.packs, key)
+			b.packMu.Unlock()
+		}, key)
+	}
+	b.packs[key] = &packEntry{p: p, scale: ws}
 	return p
 }
 

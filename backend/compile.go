@@ -269,12 +269,20 @@ func (c *compiler) plan() (*Executable, error) {
 		}
 		if isLayout(n.op) {
 			v := c.viewOf(n)
+			if v.root != n && v.contiguous() {
+				need(v.root)
+				e.root[n.id], e.rootOff[n.id] = e.root[v.root.id], e.rootOff[v.root.id]+v.off
+				return
+			}
+			if n.op == backends.OpTypeReshape || n.op == backends.OpTypeIdentity {
+				// every materialised value is contiguous: a reshape of one is the same storage
+				in := n.inputs[0]
+				need(in)
+				e.root[n.id], e.rootOff[n.id] = e.root[in.id], e.rootOff[in.id]
+				return
+			}
 			if v.root != n {
 				need(v.root)
-				if v.contiguous() {
-					e.root[n.id], e.rootOff[n.id] = e.root[v.root.id], e.rootOff[v.root.id]+v.off
-					return
-				}
 				stepOf[n] = stridedCopyStep(n, v)
 				return
 			}

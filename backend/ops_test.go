@@ -298,3 +298,29 @@ func TestUnsupportedOp(t *testing.T) {
 		t.Fatalf("want an error naming ArgMinMax, got %v", err)
 	}
 }
+
+// TestPatternFallbacks checks patterns whose intermediates are also graph outputs: the fused step must not
+// be used (or must still produce the intermediates), and every output must match simplego.
+func TestPatternFallbacks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	qkv := randTensor(rng, false, 2, 5, 3*2*4)
+	compareOnBackends(t, "attention-with-probs-output", func(xs []*Node) []*Node {
+		x := Reshape(xs[0], 2, 5, 3, 2, 4)
+		q := Squeeze(sliceRangeLike(x, 2, 0, 1), 2)
+		k := Squeeze(sliceRangeLike(x, 2, 1, 2), 2)
+		v := Squeeze(sliceRangeLike(x, 2, 2, 3), 2)
+		s := DotGeneral(MulScalar(q, 0.3), []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2})
+		p := Softmax(s, -1)
+		o := DotGeneral(p, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2})
+		return []*Node{o, p}
+	}, qkv)
+	x, g, b := randTensor(rng, false, 4, 8), randTensor(rng, false, 8), randTensor(rng, false, 8)
+	compareOnBackends(t, "layernorm-with-variance-output", func(xs []*Node) []*Node {
+		mean := ReduceAndKeep(xs[0], ReduceMean, -1)
+		xc := Sub(xs[0], mean)
+		variance := ReduceAndKeep(Square(xc), ReduceMean, -1)
+		y := Div(xc, Sqrt(AddScalar(variance, 1e-6)))
+		return []*Node{Add(Mul(y, ExpandAxes(xs[1], 0)), ExpandAxes(xs[2], 0)), variance}
+	}, x, g, b)
+	compareOnBackends(t, "softmax-standalone", one(func(xs []*Node) *Node { return Softmax(MulScalar(xs[0], 3), -1) }), x)
+}

@@ -9,6 +9,7 @@ package backend
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"runtime"
@@ -122,6 +123,36 @@ type packKey struct {
 type packEntry struct {
 	p     *kernels.PackedB
 	scale weak.Pointer[Buffer]
+	print [fingerprintSamples]uint32 // bits of sampled values, to notice a shared buffer mutated in place
+}
+
+const fingerprintSamples = 64
+
+// fingerprint samples a weight (and its scale) at evenly spaced positions.
+func fingerprint(w, scale *Buffer) (fp [fingerprintSamples]uint32) {
+	switch f := w.flat.(type) {
+	case []float32:
+		for i := range fp {
+			if len(f) > 0 {
+				fp[i] = math.Float32bits(f[i*(len(f)-1)/(fingerprintSamples-1)])
+			}
+		}
+	case []int8:
+		for i := range fp[:fingerprintSamples/2] {
+			if len(f) > 0 {
+				fp[i] = uint32(uint8(f[i*(len(f)-1)/(fingerprintSamples/2-1)]))
+			}
+		}
+	}
+	if scale != nil {
+		f := scale.flat.([]float32)
+		for i := range fp[fingerprintSamples/2:] {
+			if len(f) > 0 {
+				fp[fingerprintSamples/2+i] = math.Float32bits(f[i*(len(f)-1)/(fingerprintSamples/2-1)])
+			}
+		}
+	}
+	return fp
 }
 
 func (b *Backend) toBuffer(buffer backends.Buffer) (*Buffer, error) {

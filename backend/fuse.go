@@ -162,9 +162,10 @@ func weightOf(rhs *node, rc []int) (weightSpec, bool) {
 func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.PackedB {
 	key := packKey{buf: weak.Make(w), transposed: transposed}
 	ws := weak.Make(scale)
+	fp := fingerprint(w, scale)
 	b.packMu.Lock()
 	defer b.packMu.Unlock()
-	if e := b.packs[key]; e != nil && e.p.K == k && e.p.N == n && e.scale == ws {
+	if e := b.packs[key]; e != nil && e.p.K == k && e.p.N == n && e.scale == ws && e.print == fp {
 		return e.p
 	}
 	var p *kernels.PackedB
@@ -182,7 +183,7 @@ func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.P
 			b.packMu.Unlock()
 		}, key)
 	}
-	b.packs[key] = &packEntry{p: p, scale: ws}
+	b.packs[key] = &packEntry{p: p, scale: ws, print: fp}
 	return p
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -320,6 +321,14 @@ func stridedCopyStep(n *node, v view) *step {
 	root, off, dims, strides := v.root, v.off, v.dims, v.strides
 	return &step{label: fmt.Sprintf("copy %v", dims), out: n, ins: []*node{root}, run: func(e *env) any {
 		dst := e.alloc(n)
+		if d, ok := dst.([]float32); ok && len(dims) > 1 && len(d) >= 1<<15 {
+			src, inner := e.f32(root), len(d)/max(dims[0], 1)
+			kernels.ParallelFor(dims[0], max(1, (1<<14)/max(inner, 1)), func(lo, hi int) {
+				sub := append([]int{hi - lo}, dims[1:]...)
+				stridedCopy(d[lo*inner:hi*inner], src, sub, strides, off+lo*strides[0])
+			})
+			return dst
+		}
 		stridedCopyAny(dst, e.val(root), dims, strides, off)
 		return dst
 	}}

@@ -324,3 +324,9 @@ func TestPatternFallbacks(t *testing.T) {
 	}, x, g, b)
 	compareOnBackends(t, "softmax-standalone", one(func(xs []*Node) *Node { return Softmax(MulScalar(xs[0], 3), -1) }), x)
 }
+
+func TestLargeStridedCopy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	x := randTensor(rng, false, 3, 40, 30, 20)
+	compareOnBackends(t, "large-transpose", one(func(xs []*Node) *Node { return TransposeAllDims(xs[0], 2, 0, 3, 1) }), x)
+}

@@ -1,0 +1,184 @@
+package backend
+
+import (
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/pkg/errors"
+)
+
+// Executable implements backends.Executable: the plan of one compiled graph.
+type Executable struct {
+	backend *Backend
+	params  []*node
+	outputs []*node
+	steps   []*step
+	consts  []*node
+	root    []int   // storage root of each node (itself unless it is a view of another node's storage)
+	rootOff []int   // offset of the node's values in its root's storage
+	free    [][]int // roots whose storage returns to the pool after each step
+
+	mu   sync.Mutex
+	pool map[int][][]float32
+}
+
+var _ backends.Executable = (*Executable)(nil)
+
+// env is the state of one execution.
+type env struct {
+	ex     *Executable
+	vals   []any
+	inputs []*Buffer
+}
+
+func (e *env) val(n *node) any {
+	r := e.ex.root[n.id]
+	v := e.vals[r]
+	off, size := e.ex.rootOff[n.id], n.shape.Size()
+	if f, ok := v.([]float32); ok {
+		return f[off : off+size]
+	}
+	if r == n.id {
+		return v
+	}
+	return reflect.ValueOf(v).Slice(off, off+size).Interface()
+}
+
+func (e *env) f32(n *node) []float32 { return e.val(n).([]float32) }
+
+// alloc returns storage for n's value: from the pool for float32.
+func (e *env) alloc(n *node) any {
+	size := n.shape.Size()
+	if n.shape.DType == dtypes.Float32 {
+		return e.allocF32(size)
+	}
+	return makeFlat(n.shape.DType, size)
+}
+
+func (e *env) allocF32(size int) []float32 {
+	p := e.ex.pool
+	if l := p[size]; len(l) > 0 {
+		b := l[len(l)-1]
+		p[size] = l[:len(l)-1]
+		return b
+	}
+	return make([]float32, size)
+}
+
+func (e *env) release(v any) {
+	if f, ok := v.([]float32); ok && cap(f) > 0 {
+		e.ex.pool[len(f)] = append(e.ex.pool[len(f)], f)
+	}
+}
+
+// computeLifetimes finds, for each step, which storage roots are read for the last time by it.
+func (e *Executable) computeLifetimes() {
+	last := map[int]int{}
+	produced := map[int]bool{}
+	for i, st := range e.steps {
+		produced[st.out.id] = true
+		for _, in := range st.ins {
+			last[e.root[in.id]] = i
+		}
+	}
+	keep := map[int]bool{}
+	for _, o := range e.outputs {
+		keep[e.root[o.id]] = true
+	}
+	e.free = make([][]int, len(e.steps))
+	for r, i := range last {
+		if produced[r] && !keep[r] {
+			e.free[i] = append(e.free[i], r)
+		}
+	}
+	// a produced value nobody reads (should not happen after dead-code removal) is freed right away
+	for i, st := range e.steps {
+		if _, read := last[st.out.id]; !read && !keep[st.out.id] && e.root[st.out.id] == st.out.id {
+			e.free[i] = append(e.free[i], st.out.id)
+		}
+	}
+}
+
+func (e *Executable) Finalize() {
+	e.mu.Lock()
+	e.pool = map[int][][]float32{}
+	e.mu.Unlock()
+}
+
+func (e *Executable) Inputs() (names []string, inputShapes []shapes.Shape) {
+	for _, p := range e.params {
+		names = append(names, p.name)
+		inputShapes = append(inputShapes, p.shape)
+	}
+	return
+}
+
+func (e *Executable) Outputs() []shapes.Shape {
+	out := make([]shapes.Shape, len(e.outputs))
+	for i, o := range e.outputs {
+		out[i] = o.shape
+	}
+	return out
+}
+
+// Execute runs the plan.
+func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends.DeviceNum) (outs []backends.Buffer, err error) {
+	if len(inputs) != len(e.params) {
+		return nil, errors.Errorf("castgo backend: %d inputs given, the graph has %d parameters", len(inputs), len(e.params))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en := &env{ex: e, vals: make([]any, len(e.root)), inputs: make([]*Buffer, len(inputs))}
+	for i, in := range inputs {
+		buf, err := e.backend.toBuffer(in)
+		if err != nil {
+			return nil, err
+		}
+		if !buf.shape.Equal(e.params[i].shape) {
+			return nil, errors.Errorf("castgo backend: input #%d (%s) has shape %s, want %s", i, e.params[i].name, buf.shape, e.params[i].shape)
+		}
+		en.inputs[i] = buf
+		en.vals[e.params[i].id] = buf.flat
+	}
+	for _, c := range e.consts {
+		en.vals[c.id] = c.data
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.Errorf("castgo backend: %v", r)
+		}
+	}()
+	prof := profiling()
+	for i, st := range e.steps {
+		var t0 time.Time
+		if prof {
+			t0 = time.Now()
+		}
+		en.vals[st.out.id] = st.run(en)
+		if prof {
+			recordProfile(st.label, time.Since(t0))
+		}
+		for _, r := range e.free[i] {
+			en.release(en.vals[r])
+			en.vals[r] = nil
+		}
+	}
+	outs = make([]backends.Buffer, len(e.outputs))
+	seen := map[int]bool{}
+	for i, o := range e.outputs {
+		r := e.root[o.id]
+		v := en.val(o)
+		if r != o.id || seen[r] || o.op == backends.OpTypeParameter || o.op == backends.OpTypeConstant {
+			cp := makeFlat(o.shape.DType, o.shape.Size())
+			reflect.Copy(reflect.ValueOf(cp), reflect.ValueOf(v))
+			v = cp
+		}
+		seen[r] = true
+		outs[i] = &Buffer{shape: o.shape.Clone(), flat: v}
+	}
+	return outs, nil
+}

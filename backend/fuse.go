@@ -1,0 +1,955 @@
+package backend
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"weak"
+
+	"github.com/castvideo/castgo/backend/kernels"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+// fuse runs the pattern matchers, recording fused steps in c.fused (by the node each produces) and the
+// nodes they compute internally in c.claimed. Nodes no fused step claims fall back to generic steps.
+func (c *compiler) fuse() {
+	c.consumers = map[*node][]*node{}
+	for _, n := range c.b.nodes {
+		if c.live[n.id] {
+			for _, in := range n.inputs {
+				if !slices.Contains(c.consumers[in], n) {
+					c.consumers[in] = append(c.consumers[in], n)
+				}
+			}
+		}
+	}
+	for _, n := range c.b.nodes {
+		if c.live[n.id] && n.op == backends.OpTypeDotGeneral {
+			c.matchAttention(n)
+		}
+	}
+	for _, n := range c.b.nodes {
+		if c.live[n.id] && n.op == backends.OpTypeAdd {
+			c.matchLayerNorm(n)
+		}
+		if c.live[n.id] && n.op == backends.OpTypeDiv {
+			c.matchSoftmax(n)
+		}
+		if c.live[n.id] && n.op == backends.OpTypeConcatenate {
+			c.matchConcat(n)
+		}
+	}
+	for _, n := range c.b.nodes {
+		if c.live[n.id] && n.op == backends.OpTypeDotGeneral && !c.claimed[n] {
+			c.matchGemm(n)
+		}
+	}
+	for i := len(c.b.nodes) - 1; i >= 0; i-- {
+		n := c.b.nodes[i]
+		if c.live[n.id] && c.isElementwise(n) && !c.claimed[n] && c.fused[n] == nil {
+			c.matchElementwise(n)
+		}
+	}
+}
+
+// strip looks through Identity, Reshape and BroadcastInDim.
+func strip(n *node) *node {
+	for n.op == backends.OpTypeIdentity || n.op == backends.OpTypeReshape || n.op == backends.OpTypeBroadcastInDim {
+		n = n.inputs[0]
+	}
+	return n
+}
+
+// constScalar returns the value of a float32 constant holding one value (possibly reshaped or broadcast).
+func constScalar(n *node) (float64, bool) {
+	n = strip(n)
+	if n.op != backends.OpTypeConstant || n.shape.Size() != 1 {
+		return 0, false
+	}
+	switch v := n.data.(type) {
+	case []float32:
+		return float64(v[0]), true
+	case []float64:
+		return v[0], true
+	}
+	return 0, false
+}
+
+func isConst(n *node, want float64) bool {
+	v, ok := constScalar(n)
+	return ok && math.Abs(v-want) <= 1e-6*math.Max(1, math.Abs(want))
+}
+
+func (c *compiler) free(n *node) bool { return !c.claimed[n] && c.fused[n] == nil }
+
+// single reports whether n is used exactly once and not yet part of a fused step.
+func (c *compiler) single(n *node) bool { return n.uses == 1 && c.free(n) }
+
+// operands returns the operands of binary n in both orders.
+func operands(n *node) [][2]*node {
+	return [][2]*node{{n.inputs[0], n.inputs[1]}, {n.inputs[1], n.inputs[0]}}
+}
+
+// vectorView checks that n (shape of rank ≥ 1, last dim size) is a vector along its last axis broadcast over
+// the others, and returns its root and offset.
+func (c *compiler) vectorView(n *node, size int) (*node, int, bool) {
+	if n.shape.DType != dtypes.Float32 || n.shape.Rank() == 0 || n.shape.Dimensions[n.shape.Rank()-1] != size {
+		return nil, 0, false
+	}
+	v := c.viewOf(n)
+	r := len(v.dims)
+	for i, s := range v.strides {
+		if (i < r-1 && s != 0 && v.dims[i] != 1) || (i == r-1 && s != 1 && size > 1) {
+			return nil, 0, false
+		}
+	}
+	if v.root.shape.DType != dtypes.Float32 {
+		return nil, 0, false
+	}
+	return v.root, v.off, true
+}
+
+// ---------------------------------------------------------------- GEMM with packed weights and epilogue
+
+type weightSpec struct {
+	w, scale   *node // parameter (float32, or int8 with its float32 per-output-channel scale)
+	transposed bool
+}
+
+// weightOf recognises a right-hand operand [K, N] or [N, K] (transposed) that is a parameter, possibly
+// reshaped, or an int8 parameter dequantized in the graph: ConvertDType(w) · Reshape(scale).
+func weightOf(rhs *node, rc []int) (weightSpec, bool) {
+	if rhs.shape.Rank() != 2 || len(rc) != 1 {
+		return weightSpec{}, false
+	}
+	transposed := rc[0] == 1
+	s := rhs
+	for s.op == backends.OpTypeReshape || s.op == backends.OpTypeIdentity {
+		s = s.inputs[0]
+	}
+	if s.op == backends.OpTypeParameter && s.shape.DType == dtypes.Float32 {
+		return weightSpec{w: s, transposed: transposed}, true
+	}
+	if s.op != backends.OpTypeMul || !transposed {
+		return weightSpec{}, false
+	}
+	for _, ops := range operands(s) {
+		cv, sc := ops[0], ops[1]
+		if cv.op != backends.OpTypeConvertDType || cv.inputs[0].op != backends.OpTypeParameter ||
+			cv.inputs[0].shape.DType != dtypes.Int8 || cv.shape.Rank() < 1 {
+			continue
+		}
+		n := cv.shape.Dimensions[0]
+		if sc.shape.Dimensions[0] != n || sc.shape.Size() != n {
+			continue
+		}
+		sp := strip(sc)
+		if sp.op != backends.OpTypeParameter || sp.shape.DType != dtypes.Float32 || sp.shape.Size() != n {
+			continue
+		}
+		if rhs.shape.Dimensions[0] != n {
+			continue
+		}
+		return weightSpec{w: cv.inputs[0], scale: sp, transposed: true}, true
+	}
+	return weightSpec{}, false
+}
+
+// packed returns the packed form of a weight, packing it on first use per weight buffer (shared by every
+// executable of this backend: the forward graph of each batch size, the taps graph).
+func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.PackedB {
+	key := packKey{buf: weak.Make(w), transposed: transposed}
+	ws := weak.Make(scale)
+	fp := fingerprint(w, scale)
+	b.packMu.Lock()
+	defer b.packMu.Unlock()
+	if e := b.packs[key]; e != nil && e.p.K == k && e.p.N == n && e.scale == ws && e.print == fp {
+		return e.p
+	}
+	var p *kernels.PackedB
+	if scale != nil {
+		p = kernels.PackBInt8(w.flat.([]int8), scale.flat.([]float32), k, n)
+	} else if transposed {
+		p = kernels.PackB(nil, w.flat.([]float32), k, k, n, true)
+	} else {
+		p = kernels.PackB(nil, w.flat.([]float32), n, k, n, false)
+	}
+	if _, had := b.packs[key]; !had {
+		runtime.AddCleanup(w, func(key packKey) {
+			b.packMu.Lock()
+			delete(b.packs, key)
+			b.packMu.Unlock()
+		}, key)
+	}
+	b.packs[key] = &packEntry{p: p, scale: ws, print: fp}
+	return p
+}
+
+func (c *compiler) matchGemm(d *node) {
+	p := d.dg
+	lhs, rhs := d.inputs[0], d.inputs[1]
+	if len(p.lb) != 0 || len(p.lc) != 1 || p.lc[0] != lhs.shape.Rank()-1 {
+		return
+	}
+	ws, ok := weightOf(rhs, p.rc)
+	if !ok {
+		return
+	}
+	k := lhs.shape.Dimensions[lhs.shape.Rank()-1]
+	n := rhs.shape.Dimensions[1-p.rc[0]]
+	m := lhs.shape.Size() / max(k, 1)
+	var (
+		biasRoot, res *node
+		biasOff       int
+		act           kernels.Activation
+		postScale     float32
+		parts         []string
+	)
+	cur := d
+	claim := []*node{d}
+	next := func(x *node) *node {
+		cs := c.consumers[x]
+		if x.uses != 1 || len(cs) != 1 || !c.free(cs[0]) {
+			return nil
+		}
+		return cs[0]
+	}
+	// bias
+	if a := next(cur); a != nil && a.op == backends.OpTypeAdd && slices.Equal(a.shape.Dimensions, d.shape.Dimensions) {
+		for _, ops := range operands(a) {
+			if ops[0] != cur {
+				continue
+			}
+			if r, off, ok := c.vectorView(ops[1], n); ok {
+				biasRoot, biasOff, cur = r, off, a
+				claim = append(claim, a)
+				parts = append(parts, "bias")
+				break
+			}
+		}
+	}
+	// activation
+	if g, extra, a := c.matchAct(cur); g != nil {
+		act, cur = a, g
+		claim = append(claim, extra...)
+		if a == kernels.ActGELU {
+			parts = append(parts, "gelu")
+		} else {
+			parts = append(parts, "quickgelu")
+		}
+	}
+	// post-scale
+	if s := next(cur); s != nil && s.op == backends.OpTypeMul {
+		for _, ops := range operands(s) {
+			if ops[0] != cur {
+				continue
+			}
+			if v, ok := constScalar(ops[1]); ok && ops[1].shape.Rank() == 0 || ok && ops[1].shape.Size() == 1 {
+				postScale, cur = float32(v), s
+				claim = append(claim, s)
+				parts = append(parts, "scale")
+				break
+			}
+		}
+	}
+	// residual
+	if a := next(cur); a != nil && a.op == backends.OpTypeAdd {
+		for _, ops := range operands(a) {
+			if ops[0] != cur || !slices.Equal(ops[1].shape.Dimensions, d.shape.Dimensions) || ops[1] == cur {
+				continue
+			}
+			res, cur = ops[1], a
+			claim = append(claim, a)
+			parts = append(parts, "residual")
+			break
+		}
+	}
+	for _, x := range claim {
+		c.claimed[x] = true
+	}
+	out := cur
+	ins := []*node{lhs, ws.w}
+	if ws.scale != nil {
+		ins = append(ins, ws.scale)
+	}
+	if biasRoot != nil {
+		ins = append(ins, biasRoot)
+	}
+	if res != nil {
+		ins = append(ins, res)
+	}
+	kind := "gemm"
+	if ws.scale != nil {
+		kind = "gemm-int8"
+	}
+	for _, p := range parts {
+		kind += "+" + p
+	}
+	st := &step{label: fmt.Sprintf("%s [%d×%d×%d]", kind, m, k, n), out: out, ins: ins}
+	st.run = func(e *env) any {
+		var scaleBuf *Buffer
+		if ws.scale != nil {
+			scaleBuf = e.inputs[ws.scale.param]
+		}
+		pk := e.ex.backend.packed(e.inputs[ws.w.param], scaleBuf, ws.transposed, k, n)
+		ep := kernels.Epilogue{Act: act, PostScale: postScale}
+		if biasRoot != nil {
+			ep.Bias = e.f32(biasRoot)[biasOff : biasOff+n]
+		}
+		if res != nil {
+			ep.Residual, ep.LdRes = e.f32(res), n
+		}
+		dst := e.allocF32(out.shape.Size())
+		kernels.Gemm(m, e.f32(lhs), k, pk, dst, n, &ep)
+		return dst
+	}
+	c.fused[out] = st
+}
+
+// matchAct recognises GELU 0.5·x·(1+erf(x/√2)) or QuickGELU x·σ(1.702·x) applied to x; it returns the
+// activation's output node and the nodes it spans.
+func (c *compiler) matchAct(x *node) (*node, []*node, kernels.Activation) {
+	cs := c.consumers[x]
+	if x.uses != 2 || len(cs) != 2 {
+		return nil, nil, 0
+	}
+	mulBy := func(m *node, v float64) bool {
+		if m.op != backends.OpTypeMul || !c.single(m) {
+			return false
+		}
+		for _, ops := range operands(m) {
+			if ops[0] == x && isConst(ops[1], v) {
+				return true
+			}
+		}
+		return false
+	}
+	onlyConsumer := func(n *node) *node {
+		if n.uses != 1 || len(c.consumers[n]) != 1 || !c.free(c.consumers[n][0]) {
+			return nil
+		}
+		return c.consumers[n][0]
+	}
+	for _, pair := range [][2]*node{{cs[0], cs[1]}, {cs[1], cs[0]}} {
+		half, inner := pair[0], pair[1]
+		// GELU
+		if mulBy(half, 0.5) && mulBy(inner, 1/math.Sqrt2) {
+			erf := onlyConsumer(inner)
+			if erf == nil || erf.op != backends.OpTypeErf {
+				continue
+			}
+			one := onlyConsumer(erf)
+			if one == nil || one.op != backends.OpTypeAdd || !(isConst(one.inputs[0], 1) || isConst(one.inputs[1], 1)) {
+				continue
+			}
+			g := onlyConsumer(one)
+			if g == nil || g.op != backends.OpTypeMul || onlyConsumer(half) != g {
+				continue
+			}
+			return g, []*node{half, inner, erf, one, g}, kernels.ActGELU
+		}
+		// QuickGELU: Mul(x, Logistic(Mul(x, 1.702)))
+		if mulBy(inner, 1.702) && half.op == backends.OpTypeMul && c.single(half) {
+			lg := onlyConsumer(inner)
+			if lg == nil || lg.op != backends.OpTypeLogistic || onlyConsumer(lg) != half {
+				continue
+			}
+			if !((half.inputs[0] == x && half.inputs[1] == lg) || (half.inputs[1] == x && half.inputs[0] == lg)) {
+				continue
+			}
+			return half, []*node{inner, lg, half}, kernels.ActQuickGELU
+		}
+	}
+	return nil, nil, 0
+}
+
+// ---------------------------------------------------------------- attention
+
+func (c *compiler) matchAttention(pv *node) {
+	p := pv.dg
+	if !slices.Equal(p.lc, []int{3}) || !slices.Equal(p.lb, []int{0, 1}) || !slices.Equal(p.rc, []int{1}) || !slices.Equal(p.rb, []int{0, 2}) {
+		return
+	}
+	probs, vNode := pv.inputs[0], pv.inputs[1]
+	if probs.op != backends.OpTypeDiv || !c.single(probs) {
+		return
+	}
+	ex, den := probs.inputs[0], strip(probs.inputs[1])
+	if ex.op != backends.OpTypeExp || ex.uses != 2 || den.op != backends.OpTypeReduceSum || den.inputs[0] != ex ||
+		!slices.Equal(den.axes, []int{3}) || !c.single(den) {
+		return
+	}
+	sub := ex.inputs[0]
+	if sub.op != backends.OpTypeSub || !c.single(sub) {
+		return
+	}
+	scores, mx := sub.inputs[0], strip(sub.inputs[1])
+	if mx.op != backends.OpTypeReduceMax || mx.inputs[0] != scores || !slices.Equal(mx.axes, []int{3}) || !c.single(mx) {
+		return
+	}
+	sp := scores.dg
+	if scores.op != backends.OpTypeDotGeneral || scores.uses != 2 || !slices.Equal(sp.lc, []int{3}) ||
+		!slices.Equal(sp.lb, []int{0, 2}) || !slices.Equal(sp.rc, []int{3}) || !slices.Equal(sp.rb, []int{0, 2}) {
+		return
+	}
+	qNode, kNode := scores.inputs[0], scores.inputs[1]
+	scale := float32(1)
+	var qs *node
+	if qNode.op == backends.OpTypeMul && c.single(qNode) {
+		for _, ops := range operands(qNode) {
+			if v, ok := constScalar(ops[1]); ok && ops[0].shape.Rank() == 4 && slices.Equal(ops[0].shape.Dimensions, qNode.shape.Dimensions) {
+				scale, qs, qNode = float32(v), qNode, ops[0]
+				break
+			}
+		}
+	}
+	qv, kv, vv := c.viewOf(qNode), c.viewOf(kNode), c.viewOf(vNode)
+	for _, v := range []view{qv, kv, vv} {
+		if len(v.dims) != 4 || v.strides[3] != 1 || v.root.shape.DType != dtypes.Float32 {
+			return
+		}
+	}
+	b, lq, h, hd := qv.dims[0], qv.dims[1], qv.dims[2], qv.dims[3]
+	lk := kv.dims[1]
+	out := pv
+	outS := kernelsStrided{bs: h * lq * hd, rs: hd, hs: lq * hd}
+	if cs := c.consumers[pv]; pv.uses == 1 && len(cs) == 1 && cs[0].op == backends.OpTypeTranspose &&
+		slices.Equal(cs[0].axes, []int{0, 2, 1, 3}) && c.free(cs[0]) {
+		out = cs[0]
+		outS = kernelsStrided{bs: lq * h * hd, rs: h * hd, hs: hd}
+		c.claimed[cs[0]] = true
+	}
+	for _, x := range []*node{pv, probs, ex, den, sub, mx, scores, qs} {
+		if x != nil {
+			c.claimed[x] = true
+		}
+	}
+	st := &step{label: fmt.Sprintf("attention [b=%d h=%d %d×%d hd=%d]", b, h, lq, lk, hd), out: out,
+		ins: []*node{qv.root, kv.root, vv.root}}
+	st.run = func(e *env) any {
+		dst := e.allocF32(out.shape.Size())
+		a := kernels.Attention{Batch: b, Heads: h, Lq: lq, Lk: lk, HeadDim: hd, Scale: scale,
+			Q:   kernels.Strided{Data: e.f32(qv.root)[qv.off:], BatchStride: qv.strides[0], RowStride: qv.strides[1], HeadStride: qv.strides[2]},
+			K:   kernels.Strided{Data: e.f32(kv.root)[kv.off:], BatchStride: kv.strides[0], RowStride: kv.strides[1], HeadStride: kv.strides[2]},
+			V:   kernels.Strided{Data: e.f32(vv.root)[vv.off:], BatchStride: vv.strides[0], RowStride: vv.strides[1], HeadStride: vv.strides[2]},
+			Out: kernels.Strided{Data: dst, BatchStride: outS.bs, RowStride: outS.rs, HeadStride: outS.hs}}
+		a.Run()
+		return dst
+	}
+	c.fused[out] = st
+}
+
+type kernelsStrided struct{ bs, rs, hs int }
+
+// ---------------------------------------------------------------- layer norm
+
+// matchLayerNorm recognises cast's layerNorm: (x-μ)/√(σ²+eps)·γ + β over the last axis.
+func (c *compiler) matchLayerNorm(out *node) {
+	if out.shape.DType != dtypes.Float32 || out.shape.Rank() == 0 || !c.free(out) {
+		return
+	}
+	n := out.shape.Dimensions[out.shape.Rank()-1]
+	meanOf := func(m *node, of *node) bool { // m = Mul(ReduceSum(of, last), 1/n)
+		m = strip(m)
+		if m.op != backends.OpTypeMul || !c.single(m) {
+			return false
+		}
+		for _, ops := range operands(m) {
+			r := ops[0]
+			if r.op == backends.OpTypeReduceSum && r.inputs[0] == of && slices.Equal(r.axes, []int{of.shape.Rank() - 1}) &&
+				c.single(r) && isConst(ops[1], 1/float64(n)) {
+				c.claimed[m], c.claimed[r] = true, true
+				return true
+			}
+		}
+		return false
+	}
+	for _, o1 := range operands(out) {
+		mul, bb := o1[0], o1[1]
+		betaRoot, betaOff, ok := c.vectorView(bb, n)
+		if !ok || mul.op != backends.OpTypeMul || !c.single(mul) {
+			continue
+		}
+		for _, o2 := range operands(mul) {
+			y, gb := o2[0], o2[1]
+			gammaRoot, gammaOff, ok := c.vectorView(gb, n)
+			if !ok || y.op != backends.OpTypeDiv || !c.single(y) {
+				continue
+			}
+			xc, sq := y.inputs[0], strip(y.inputs[1])
+			if xc.op != backends.OpTypeSub || xc.uses != 3 || !c.free(xc) || sq.op != backends.OpTypeSqrt || !c.single(sq) {
+				continue
+			}
+			ae := sq.inputs[0]
+			if ae.op != backends.OpTypeAdd || !c.single(ae) {
+				continue
+			}
+			var eps float64
+			var variance *node
+			for _, o3 := range operands(ae) {
+				if v, ok := constScalar(o3[1]); ok {
+					eps, variance = v, o3[0]
+				}
+			}
+			if variance == nil {
+				continue
+			}
+			x := xc.inputs[0]
+			sqr := strip(variance)
+			if sqr.op != backends.OpTypeMul {
+				continue
+			}
+			var sq2 *node
+			for _, o4 := range operands(sqr) {
+				if r := o4[0]; r.op == backends.OpTypeReduceSum {
+					sq2 = r.inputs[0]
+				}
+			}
+			if sq2 == nil || sq2.op != backends.OpTypeMul || sq2.inputs[0] != xc || sq2.inputs[1] != xc || !c.free(sq2) {
+				continue
+			}
+			if !slices.Equal(x.shape.Dimensions, out.shape.Dimensions) || x.shape.DType != dtypes.Float32 {
+				continue
+			}
+			if !meanOf(variance, sq2) || !meanOf(xc.inputs[1], x) {
+				continue
+			}
+			for _, z := range []*node{out, mul, y, xc, sq, ae, sq2} {
+				c.claimed[z] = true
+			}
+			rows := out.shape.Size() / max(n, 1)
+			st := &step{label: fmt.Sprintf("layernorm [%d×%d]", rows, n), out: out, ins: []*node{x, gammaRoot, betaRoot}}
+			st.run = func(e *env) any {
+				dst, src := e.allocF32(out.shape.Size()), e.f32(x)
+				gamma, beta := e.f32(gammaRoot)[gammaOff:gammaOff+n], e.f32(betaRoot)[betaOff:betaOff+n]
+				kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
+					kernels.LayerNormRows(dst[lo*n:hi*n], n, src[lo*n:hi*n], n, hi-lo, n, gamma, beta, float32(eps))
+				})
+				return dst
+			}
+			c.fused[out] = st
+			return
+		}
+	}
+}
+
+// ---------------------------------------------------------------- elementwise
+
+func (c *compiler) isElementwise(n *node) bool {
+	if n.shape.DType != dtypes.Float32 {
+		return false
+	}
+	switch n.op {
+	case backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv, backends.OpTypeMax,
+		backends.OpTypeMin, backends.OpTypeNeg, backends.OpTypeExp, backends.OpTypeErf, backends.OpTypeLogistic,
+		backends.OpTypeTanh, backends.OpTypeSqrt, backends.OpTypeRsqrt, backends.OpTypeAbs, backends.OpTypeLog:
+		return true
+	}
+	return false
+}
+
+// ewLeaf is one input of a fused elementwise loop: a strided read of a materialised node, or a scalar.
+type ewLeaf struct {
+	root       *node
+	off        int
+	strides    []int // in the output's dims
+	contiguous bool
+	isScalar   bool
+	scalar     float32
+}
+
+// ewInstr computes register dst from registers a (and b) with op.
+type ewInstr struct {
+	op        backends.OpType
+	dst, a, b int
+}
+
+const ewChunk = 256
+
+// matchElementwise builds one fused loop from root over the tree of single-use float32 elementwise ops of
+// the same shape that feed it; every other input is a leaf read through its view (broadcasts and transposes
+// become strides).
+func (c *compiler) matchElementwise(root *node) {
+	dims := root.shape.Dimensions
+	var leaves []ewLeaf
+	var instrs []ewInstr
+	var labelOps []string
+	leafReg := map[*node]int{}
+	var build func(n *node) int
+	build = func(n *node) int {
+		if n != root && !(c.isElementwise(n) && c.single(n) && slices.Equal(n.shape.Dimensions, dims)) {
+			if r, ok := leafReg[n]; ok {
+				return r
+			}
+			var l ewLeaf
+			if v, ok := constScalar(n); ok {
+				l = ewLeaf{isScalar: true, scalar: float32(v)}
+			} else {
+				v := c.viewOf(n)
+				strides := make([]int, len(dims))
+				allZero := true
+				for i := range dims {
+					if i < len(v.dims) && v.dims[i] == dims[i] {
+						strides[i] = v.strides[i]
+					}
+					if strides[i] != 0 && dims[i] > 1 {
+						allZero = false
+					}
+				}
+				l = ewLeaf{root: v.root, off: v.off, strides: strides,
+					contiguous: slices.Equal(strides, rowMajorStrides(dims)) || len(dims) == 0}
+				if allZero && len(dims) > 0 {
+					l.contiguous = false
+				}
+			}
+			leaves = append(leaves, l)
+			r := -len(leaves) // leaves are negative registers, -1 - index
+			leafReg[n] = r
+			return r
+		}
+		c.claimed[n] = true
+		a := build(n.inputs[0])
+		b := 0
+		if len(n.inputs) > 1 {
+			b = build(n.inputs[1])
+		}
+		instrs = append(instrs, ewInstr{op: n.op, dst: len(instrs), a: a, b: b})
+		labelOps = append(labelOps, n.op.String())
+		return len(instrs) - 1
+	}
+	build(root)
+	delete(c.claimed, root)
+	var ins []*node
+	for _, l := range leaves {
+		if l.root != nil && !slices.Contains(ins, l.root) {
+			ins = append(ins, l.root)
+		}
+	}
+	size := root.shape.Size()
+	label := fmt.Sprintf("elementwise(%s) %v", joinOps(labelOps), dims)
+	st := &step{label: label, out: root, ins: ins}
+	st.run = func(e *env) any {
+		dst := e.allocF32(size)
+		data := make([][]float32, len(leaves))
+		for i, l := range leaves {
+			if l.root != nil {
+				data[i] = e.f32(l.root)
+			}
+		}
+		nChunks := (size + ewChunk - 1) / ewChunk
+		kernels.ParallelFor(nChunks, 16, func(lo, hi int) {
+			regs := make([][]float32, len(instrs))
+			for i := range regs {
+				regs[i] = make([]float32, ewChunk)
+			}
+			lregs := make([][]float32, len(leaves))
+			idx := make([]int, len(dims))
+			for ch := lo; ch < hi; ch++ {
+				start := ch * ewChunk
+				cnt := min(ewChunk, size-start)
+				for i, l := range leaves {
+					switch {
+					case l.isScalar:
+						lregs[i] = nil
+					case l.contiguous:
+						lregs[i] = data[i][l.off+start : l.off+start+cnt]
+					default:
+						if lregs[i] == nil || cap(lregs[i]) < ewChunk || sameBacking(lregs[i], data[i]) {
+							lregs[i] = make([]float32, ewChunk)
+						}
+						lregs[i] = lregs[i][:cnt]
+						gatherStrided(lregs[i], data[i], dims, l.strides, l.off, start, idx)
+					}
+				}
+				for k, in := range instrs {
+					d := regs[k][:cnt]
+					if k == len(instrs)-1 {
+						d = dst[start : start+cnt]
+					}
+					get := func(r int) ([]float32, float32, bool) {
+						if r < 0 {
+							l := leaves[-r-1]
+							if l.isScalar {
+								return nil, l.scalar, true
+							}
+							return lregs[-r-1], 0, false
+						}
+						return regs[r][:cnt], 0, false
+					}
+					a, as, aScalar := get(in.a)
+					if aScalar { // a scalar first operand (rare): materialise it
+						a = fill(regs[k][:cnt], as)
+						if k == len(instrs)-1 {
+							a = fill(make([]float32, cnt), as)
+						}
+					}
+					var b []float32
+					var bs float32
+					var bScalar bool
+					if binaryOps[in.op] {
+						b, bs, bScalar = get(in.b)
+					}
+					ewApply(in.op, d, a, b, bs, bScalar)
+				}
+			}
+		})
+		return dst
+	}
+	c.fused[root] = st
+}
+
+func joinOps(ops []string) string {
+	s := ""
+	for i, o := range ops {
+		if i > 0 {
+			s += ","
+		}
+		s += o
+	}
+	return s
+}
+
+func sameBacking(a, b []float32) bool {
+	return len(a) > 0 && len(b) > 0 && &a[:cap(a)][cap(a)-1] == &b[:cap(b)][cap(b)-1]
+}
+
+func fill(d []float32, v float32) []float32 {
+	for i := range d {
+		d[i] = v
+	}
+	return d
+}
+
+// gatherStrided reads dst[i] = src[off + Σ idx(start+i)[a]·strides[a]] for the output multi-index of the
+// flat positions start, start+1, ….
+func gatherStrided(dst, src []float32, dims, strides []int, off, start int, idx []int) {
+	r := len(dims)
+	p := off
+	rem := start
+	for a := r - 1; a >= 0; a-- {
+		idx[a] = rem % dims[a]
+		rem /= dims[a]
+		p += idx[a] * strides[a]
+	}
+	if r == 0 {
+		fill(dst, src[off])
+		return
+	}
+	ls, ld := strides[r-1], dims[r-1]
+	for i := range dst {
+		dst[i] = src[p]
+		idx[r-1]++
+		p += ls
+		if idx[r-1] == ld {
+			for a := r - 1; a >= 0; a-- {
+				if idx[a] < dims[a] {
+					break
+				}
+				p -= strides[a] * dims[a]
+				idx[a] = 0
+				if a > 0 {
+					idx[a-1]++
+					p += strides[a-1]
+				}
+			}
+		}
+	}
+}
+
+func ewApply(op backends.OpType, d, a, b []float32, bs float32, bScalar bool) {
+	switch op {
+	case backends.OpTypeAdd:
+		if bScalar {
+			kernels.AddScalar(d, a, bs)
+		} else {
+			kernels.Add(d, a, b)
+		}
+	case backends.OpTypeSub:
+		if bScalar {
+			kernels.AddScalar(d, a, -bs)
+		} else {
+			kernels.Sub(d, a, b)
+		}
+	case backends.OpTypeMul:
+		if bScalar {
+			kernels.MulScalar(d, a, bs)
+		} else {
+			kernels.Mul(d, a, b)
+		}
+	case backends.OpTypeDiv:
+		if bScalar {
+			for i := range d {
+				d[i] = a[i] / bs
+			}
+		} else {
+			kernels.Div(d, a, b)
+		}
+	case backends.OpTypeMax, backends.OpTypeMin:
+		for i := range d {
+			y := bs
+			if !bScalar {
+				y = b[i]
+			}
+			if op == backends.OpTypeMax {
+				d[i] = max(a[i], y)
+			} else {
+				d[i] = min(a[i], y)
+			}
+		}
+	case backends.OpTypeNeg:
+		for i := range d {
+			d[i] = -a[i]
+		}
+	case backends.OpTypeExp:
+		kernels.Exp(d, a)
+	case backends.OpTypeErf:
+		kernels.Erf(d, a)
+	case backends.OpTypeLogistic:
+		kernels.Logistic(d, a)
+	case backends.OpTypeTanh:
+		kernels.Tanh(d, a)
+	case backends.OpTypeSqrt:
+		for i := range d {
+			d[i] = float32(math.Sqrt(float64(a[i])))
+		}
+	case backends.OpTypeRsqrt:
+		for i := range d {
+			d[i] = float32(1 / math.Sqrt(float64(a[i])))
+		}
+	case backends.OpTypeAbs:
+		for i := range d {
+			d[i] = float32(math.Abs(float64(a[i])))
+		}
+	case backends.OpTypeLog:
+		for i := range d {
+			d[i] = float32(math.Log(float64(a[i])))
+		}
+	}
+}
+
+// ---------------------------------------------------------------- softmax and concatenation
+
+// softmaxParts recognises graph.Softmax over the last axis ending at Div node probs:
+// exp(x - max(x)) / Σ exp(x - max(x)). It returns x and the nodes inside the pattern.
+func (c *compiler) softmaxParts(probs *node) (*node, []*node) {
+	if probs.op != backends.OpTypeDiv || probs.shape.DType != dtypes.Float32 || probs.shape.Rank() == 0 || !c.free(probs) {
+		return nil, nil
+	}
+	last := probs.shape.Rank() - 1
+	ex, den := probs.inputs[0], strip(probs.inputs[1])
+	if ex.op != backends.OpTypeExp || ex.uses != 2 || den.op != backends.OpTypeReduceSum || den.inputs[0] != ex ||
+		!slices.Equal(den.axes, []int{last}) || !c.single(den) || !c.free(ex) {
+		return nil, nil
+	}
+	sub := ex.inputs[0]
+	if sub.op != backends.OpTypeSub || !c.single(sub) {
+		return nil, nil
+	}
+	x, mx := sub.inputs[0], strip(sub.inputs[1])
+	if mx.op != backends.OpTypeReduceMax || mx.inputs[0] != x || !slices.Equal(mx.axes, []int{last}) || !c.single(mx) {
+		return nil, nil
+	}
+	return x, []*node{probs, ex, den, sub, mx}
+}
+
+// matchSoftmax turns a softmax over the last axis into kernels.SoftmaxRows on a copy of its input.
+func (c *compiler) matchSoftmax(probs *node) {
+	x, parts := c.softmaxParts(probs)
+	if x == nil {
+		return
+	}
+	for _, p := range parts {
+		c.claimed[p] = true
+	}
+	n := probs.shape.Dimensions[probs.shape.Rank()-1]
+	rows := probs.shape.Size() / max(n, 1)
+	st := &step{label: fmt.Sprintf("softmax [%d×%d]", rows, n), out: probs, ins: []*node{x}}
+	st.run = func(e *env) any {
+		dst := e.allocF32(probs.shape.Size())
+		copy(dst, e.f32(x))
+		kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
+			kernels.SoftmaxRows(dst[lo*n:hi*n], hi-lo, n, n)
+		})
+		return dst
+	}
+	c.fused[probs] = st
+}
+
+// matchConcat writes each float32 operand of a Concatenate straight into its block of the output, reading
+// it through its view (slices and transposes of other values need no copy of their own).
+func (c *compiler) matchConcat(n *node) {
+	if n.shape.DType != dtypes.Float32 || !c.free(n) {
+		return
+	}
+	axis := n.axes[0]
+	outStrides := rowMajorStrides(n.shape.Dimensions)
+	type part struct {
+		v   view
+		off int
+	}
+	var parts []part
+	var ins []*node
+	off := 0
+	for _, in := range n.inputs {
+		v := c.viewOf(in)
+		if v.root.shape.DType != dtypes.Float32 {
+			return
+		}
+		parts = append(parts, part{v: v, off: off * outStrides[axis]})
+		off += in.shape.Dimensions[axis]
+		if !slices.Contains(ins, v.root) {
+			ins = append(ins, v.root)
+		}
+	}
+	st := &step{label: fmt.Sprintf("concat %v", n.shape.Dimensions), out: n, ins: ins}
+	st.run = func(e *env) any {
+		dst := e.allocF32(n.shape.Size())
+		for _, p := range parts {
+			copyStrided2(dst, p.off, outStrides, e.f32(p.v.root), p.v.off, p.v.strides, p.v.dims)
+		}
+		return dst
+	}
+	c.fused[n] = st
+}
+
+// copyStrided2 copies the strided block dims of src (offset so, strides ss) to dst (offset do, strides ds).
+func copyStrided2(dst []float32, do int, ds []int, src []float32, so int, ss []int, dims []int) {
+	r := len(dims)
+	if r == 0 {
+		dst[do] = src[so]
+		return
+	}
+	for _, d := range dims {
+		if d == 0 {
+			return
+		}
+	}
+	last := dims[r-1]
+	idx := make([]int, r)
+	for {
+		if ds[r-1] == 1 && ss[r-1] == 1 {
+			copy(dst[do:do+last], src[so:so+last])
+		} else {
+			for j := 0; j < last; j++ {
+				dst[do+j*ds[r-1]] = src[so+j*ss[r-1]]
+			}
+		}
+		a := r - 2
+		for ; a >= 0; a-- {
+			idx[a]++
+			do += ds[a]
+			so += ss[a]
+			if idx[a] < dims[a] {
+				break
+			}
+			do -= ds[a] * dims[a]
+			so -= ss[a] * dims[a]
+			idx[a] = 0
+		}
+		if a < 0 {
+			return
+		}
+	}
+}

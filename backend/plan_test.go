@@ -1,0 +1,87 @@
+package backend_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/castvideo/castgo/backend"
+	"github.com/castvideo/castgo/cast"
+	"github.com/castvideo/castgo/cast/hashinit"
+	"github.com/castvideo/castgo/cast/weights"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// capture wraps the castgo backend to keep the executables it compiles.
+type capture struct {
+	*backend.Backend
+	execs []backends.Executable
+}
+
+type captureBuilder struct {
+	backends.Builder
+	c *capture
+}
+
+func (c *capture) Builder(name string) backends.Builder {
+	return &captureBuilder{Builder: c.Backend.Builder(name), c: c}
+}
+
+func (b *captureBuilder) Compile(outputs []backends.Op, s []*backends.ShardingSpec) (backends.Executable, error) {
+	e, err := b.Builder.Compile(outputs, s)
+	b.c.execs = append(b.c.execs, e)
+	return e, err
+}
+
+func planOf(t *testing.T, cfg cast.Config, int8 bool) []string {
+	be, err := backend.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := &capture{Backend: be}
+	set := weights.Set{}
+	for _, s := range cfg.StateDict() {
+		set[s.Name] = weights.NewF32(s.Shape, hashinit.Tensor(3, s.Name, s.Shape))
+	}
+	if int8 {
+		if set, err = cast.QuantizeInt8(set, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.New()
+	if err := cast.LoadWeights(ctx, cfg, set, false); err != nil {
+		t.Fatal(err)
+	}
+	exec, err := context.NewExec(cb, ctx.Reuse(), func(ctx *context.Context, x *graph.Node) []*graph.Node {
+		return cast.Forward(ctx, cfg, x, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensors.FromShape(shapes.Make(dtypes.Float32, 1, cfg.InChans, cfg.AllFrames, cfg.ImgSize, cfg.ImgSize))
+	if _, err := exec.Exec(x); err != nil {
+		t.Fatal(err)
+	}
+	return backend.PlanSteps(cb.execs[len(cb.execs)-1])
+}
+
+// TestPlanFusions checks that the CAST graph compiles to fused steps: no unfused DotGeneral, softmax or
+// layer-norm reductions remain.
+func TestPlanFusions(t *testing.T) {
+	for _, int8 := range []bool{false, true} {
+		steps := planOf(t, smallConfig(), int8)
+		if os.Getenv("CASTGO_PLAN") != "" {
+			t.Logf("int8=%v: %d steps:\n%s", int8, len(steps), strings.Join(steps, "\n"))
+		}
+		for _, s := range steps {
+			if strings.HasPrefix(s, "DotGeneral") || strings.HasPrefix(s, "ReduceMax") || strings.HasPrefix(s, "ConvertDType") {
+				t.Errorf("int8=%v: unfused step %q", int8, s)
+			}
+		}
+	}
+}

@@ -8,26 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/castvideo/castgo/backend"
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
 )
 
 // BackendEnv names the environment variable that selects the backend when no flag does ("go", "simplego"
 // or "xla").
 const BackendEnv = "CAST_BACKEND"
-
-// goConfig is the simplego backend configuration. The default simplego config deadlocks on 2 cores and
-// always in js/wasm (gomlx v0.26.0), so ops run sequentially; natively DotGeneral still uses every core.
-func goConfig() string {
-	if runtime.GOOS == "js" {
-		return "ops_sequential,parallelism=1"
-	}
-	return "ops_sequential"
-}
 
 // ErrXLAUnavailable wraps every reason the XLA backend cannot be used here (no -tags xla build, no plugin).
 var ErrXLAUnavailable = errors.New("xla backend unavailable")
@@ -53,11 +42,7 @@ func NewBackend(name string) (backends.Backend, string, error) {
 		}
 		return b, "pure Go (" + b.Description() + ")", nil
 	case "simplego":
-		b, err := simplego.New(goConfig())
-		if err != nil {
-			return nil, "", fmt.Errorf("simplego backend: %w", err)
-		}
-		return b, "pure Go (simplego)", nil
+		return newSimpleGo()
 	case "xla":
 		return newXLA(config)
 	default:

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/castvideo/castgo/backend"
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/hashinit"
 	"github.com/castvideo/castgo/cast/infer"
@@ -165,12 +166,13 @@ func benchNative(o benchOptions, cfg cast.Config, set weights.Set, name string, 
 		return benchReport{}, fmt.Errorf("warm-up run: %w", err)
 	}
 	warm := time.Since(t0)
-	prof, profiling := be.(opProfiler)
 	if o.profile {
-		if !profiling {
+		if _, ok := be.(*backend.Backend); !ok {
 			return benchReport{}, fmt.Errorf("--profile: backend %s keeps no per-op profile (use --backend go)", desc)
 		}
-		prof.ResetProfile()
+		backend.EnableProfile(true)
+		defer backend.EnableProfile(false)
+		backend.ResetProfile()
 	}
 	bar := newProgress(stderr, o.runs, "timing")
 	t1 := time.Now()
@@ -186,15 +188,9 @@ func benchNative(o benchOptions, cfg cast.Config, set weights.Set, name string, 
 	r := benchReport{Backend: desc, WarmUpSeconds: warm.Seconds(), SecondsPerView: elapsed / float64(o.runs*o.batch),
 		PeakRSSMB: peakRSSMB()}
 	if o.profile {
-		r.Profile = prof.ProfileTable(40)
+		r.Profile = backend.ProfileReport(40)
 	}
 	return r, nil
-}
-
-// opProfiler is a backend that times each step of its compiled plans (the castgo backend).
-type opProfiler interface {
-	ResetProfile()
-	ProfileTable(top int) string
 }
 
 // benchWASMRunner loads the WASM module and a model under Node, runs castgo.logits once to warm up and then

@@ -107,7 +107,13 @@ func TestBench(t *testing.T) {
 	if rep.Quantization != "int8" || rep.SecondsPerView <= 0 {
 		t.Errorf("bench --quantize int8 --json: %+v", rep)
 	}
-	for _, bad := range [][]string{{"--quantize", "fp16"}, {"--runs", "0"}, {"--backend", "wasm", "--profile"}} {
+	r = mustRun(t, "bench", "--config", "demo", "--runs", "1", "--profile")
+	for _, want := range []string{"where the time goes", "attention", "gemm", "layernorm", "total"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("bench --profile lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, bad := range [][]string{{"--quantize", "fp16"}, {"--runs", "0"}, {"--backend", "wasm", "--profile"}, {"--backend", "simplego", "--profile"}} {
 		if r := runCLI(t, append([]string{"bench", "--config", "demo"}, bad...)...); r.err == nil {
 			t.Errorf("cast bench %v: no error", bad)
 		}

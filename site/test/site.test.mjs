@@ -253,6 +253,47 @@ for (const v of videos) {
   });
 }
 
+test("the worker pool gives the single worker's answer exactly (?workers=1 vs ?workers=2), reuses its workers", async () => {
+  const files = ["landscape.mp4", "natural.mp4"].map((n) => path.join(vids, n));
+  const runs = {};
+  for (const n of [1, 2]) {
+    const { page, problems } = await openPage(`?workers=${n}`);
+    let started = 0;
+    page.on("worker", () => started++);
+    assert.equal(await page.getByTestId("backend").textContent(), `WASM · ${n} worker${n === 1 ? "" : "s"}`);
+    runs[n] = [];
+    for (const file of files) {
+      await pick(page, "video-input", file);
+      await page.waitForFunction((name) => globalThis.castgoSite.last?.file === name && globalThis.castgoSite.last.result && !globalThis.castgoSite.busy,
+        path.basename(file), { timeout: 120000 });
+      const top = await predictions(page);
+      const last = await page.evaluate(() => ({ probs: globalThis.castgoSite.last.result.probs, workers: globalThis.castgoSite.last.result.workers, views: globalThis.castgoSite.last.plan.views.length }));
+      assert.equal(last.workers, n);
+      runs[n].push({ top, probs: last.probs.logits, views: last.views });
+    }
+    assert.equal(started, 0, "no worker is started for a second video");
+    // A model change starts a new pool of the same size.
+    await page.getByTestId("model-select").selectOption("models/default.safetensors");
+    await page.waitForFunction(() => document.querySelector("#mi-quant").textContent === "float32", null, { timeout: 60000 });
+    assert.equal(started, n, "a model change starts a new pool");
+    assert.equal(await page.getByTestId("backend").textContent(), `WASM · ${n} worker${n === 1 ? "" : "s"}`);
+    assert.deepEqual(problems, []);
+    await page.close();
+  }
+  files.forEach((file, i) => {
+    const one = runs[1][i], two = runs[2][i];
+    assert.deepEqual(two.top.map((p) => p.label), one.top.map((p) => p.label), `${file}: top-5 labels`);
+    two.top.forEach((p, k) => assert.ok(Math.abs(p.prob - one.top[k].prob) <= 1e-6, `${file}: rank ${k + 1} ${p.prob} vs ${one.top[k].prob}`));
+    const maxDiff = Math.max(...two.probs.map((p, k) => Math.abs(p - one.probs[k])));
+    assert.ok(maxDiff <= 1e-6, `${file}: probabilities differ by ${maxDiff}`);
+    report.push(`pool: ${path.basename(file)}: ${one.views} views, 1 vs 2 workers max |Δp| ${maxDiff.toExponential(2)} over ${one.probs.length} classes`);
+  });
+  // And both equal the CLI (the EXACT video).
+  const want = native(files[0]).top.logits;
+  assert.deepEqual(runs[2][0].top.map((p) => p.label), want.slice(0, 5).map((p) => p.label));
+  assertSameOrigin();
+});
+
 test("the demo model recognises a clip of the procedural dataset in the page", async () => {
   // Generate held-out clips (a seed training never used), find one that `cast classify` gets right, and check that
   // the page shows the same, correct, top-1 for it.

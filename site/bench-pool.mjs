@@ -1,0 +1,117 @@
+// Benchmark of the page's worker pool: views per second in headless Chromium with 1 worker and with N workers
+// (N = navigator.hardwareConcurrency, capped by the model's clips), on the same video and model. Not a test.
+//
+//   node site/bench-pool.mjs --model /tmp/small.safetensors [--runs 2] [--dist DIR] [--workers 1,2]
+//
+// It builds the site with site/build.sh into a temp dir (or uses --dist / $CASTGO_SITE_DIST when that holds a
+// built site), serves it with tools/serve on a free loopback port, makes a 4 s 320×240 test video with ffmpeg,
+// loads the model through the page's "Use my own model file" input and classifies the video --runs times per
+// pool size. views/s = views ÷ the page's model time (frame extraction excluded; the best run counts). It also
+// checks that every pool size gives the same probabilities.
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { chromium } from "playwright-core";
+
+const { values: opt } = parseArgs({
+  options: {
+    model: { type: "string", default: "/tmp/small.safetensors" },
+    runs: { type: "string", default: "2" },
+    dist: { type: "string", default: process.env.CASTGO_SITE_DIST || "" },
+    workers: { type: "string", default: "" },
+    video: { type: "string", default: "" },
+  },
+});
+const root = fileURLToPath(new URL("..", import.meta.url));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "castgo-bench-pool-"));
+const sh = (cmd, args, o = {}) => execFileSync(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 << 20, ...o });
+
+if (!fs.existsSync(opt.model)) {
+  console.error(`no model file ${opt.model}: convert one first, e.g.\n  go run ./tools/cast convert --checkpoint ../shared/goldens/small/model.pt --config ../shared/goldens/small/config.json --out /tmp/small.safetensors`);
+  process.exit(2);
+}
+const dist = opt.dist || path.join(tmp, "site");
+if (!["index.html", "app.js", "cast.wasm"].every((f) => fs.existsSync(path.join(dist, f)))) {
+  sh(path.join(root, "site", "build.sh"), [dist], { stdio: ["ignore", "ignore", "inherit"] });
+}
+const serveBin = path.join(tmp, "serve");
+sh("go", ["build", "-o", serveBin, "./tools/serve"]);
+const video = opt.video || path.join(tmp, "bench.mp4");
+if (!opt.video) {
+  sh("ffmpeg", ["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=8:d=4",
+    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", video]);
+}
+
+const server = spawn(serveBin, ["--dir", dist, "--addr", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
+const url = await new Promise((resolve, reject) => {
+  let buf = "";
+  server.stderr.on("data", (d) => {
+    buf += d;
+    const m = /serving .* on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(buf);
+    if (m) resolve(m[1]);
+  });
+  server.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${buf}`)));
+});
+server.stderr.resume();
+
+const browser = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
+  executablePath: process.env.CASTGO_CHROMIUM || "/usr/bin/chromium", headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+});
+
+const rows = [];
+let reference = null;
+try {
+  const probe = await browser.newPage();
+  await probe.goto(url);
+  const cores = await probe.evaluate(() => navigator.hardwareConcurrency);
+  await probe.close();
+  const sizes = opt.workers ? opt.workers.split(",").map(Number) : [...new Set([1, cores])];
+  for (const n of sizes) {
+    const page = await browser.newPage();
+    page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
+    await page.goto(`${url}?workers=${n}`);
+    await page.waitForFunction(() => globalThis.castgoSite?.model, null, { timeout: 120000 });
+    if (await page.getByTestId("model-select").inputValue() !== "cached") {
+      await page.getByTestId("model-input").setInputFiles(opt.model);
+      await page.waitForFunction(() => document.querySelector('[data-testid="model-select"]').value === "cached" && !/Loading/.test(document.querySelector('[data-testid="stage"]').textContent), null, { timeout: 300000 });
+    }
+    const backend = await page.getByTestId("backend").textContent();
+    const runs = [];
+    for (let r = 0; r < Number(opt.runs); r++) {
+      await page.getByTestId("video-input").setInputFiles(video);
+      await page.waitForFunction(() => globalThis.castgoSite.last?.result && !globalThis.castgoSite.busy || document.querySelector('[data-testid="error"]').textContent, null, { timeout: 600000 });
+      const err = await page.getByTestId("error").textContent();
+      if (err) throw new Error(`page error: ${err}`);
+      const last = await page.evaluate(() => {
+        const l = globalThis.castgoSite.last;
+        const site = globalThis.castgoSite;
+        const out = { views: l.plan.views.length, protocol: l.plan.protocol, modelMs: l.timings.modelMs, workers: l.result.workers, probs: l.result.probs, top: l.result.top };
+        site.last = null; // so the next run waits for its own result
+        return out;
+      });
+      runs.push(last);
+      console.log(`# ${backend}: run ${r + 1}: ${last.views} views (${last.protocol}) in ${(last.modelMs / 1000).toFixed(2)} s`);
+    }
+    const best = runs.reduce((a, b) => (b.modelMs < a.modelMs ? b : a));
+    const heads = Object.keys(best.probs);
+    if (!reference) reference = best;
+    const maxDiff = Math.max(...heads.flatMap((h) => best.probs[h].map((p, k) => Math.abs(p - reference.probs[h][k]))));
+    rows.push({ n: best.workers, backend, views: best.views, s: best.modelMs / 1000, vps: best.views / (best.modelMs / 1000), maxDiff, top1: best.top[heads[0]][0] });
+    await page.close();
+  }
+  const model = path.basename(opt.model);
+  console.log(`\nmodel ${model}, video ${path.basename(video)}, ${rows[0].views} views per video, Chromium ${browser.browser()?.version() ?? ""} on ${os.cpus().length} cores (${os.cpus()[0]?.model?.trim()})`);
+  console.log("| workers | views | model time | views/s | speed-up | max |Δp| vs 1 worker | top-1 |");
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    console.log(`| ${r.n} | ${r.views} | ${r.s.toFixed(2)} s | ${r.vps.toFixed(3)} | ${(r.vps / rows[0].vps).toFixed(2)}× | ${r.maxDiff.toExponential(1)} | ${r.top1.label} (${(100 * r.top1.prob).toFixed(2)} %) |`);
+  }
+} finally {
+  await browser.close();
+  server.kill();
+  fs.rmSync(tmp, { recursive: true, force: true });
+}

@@ -49,6 +49,9 @@ const FORCED_WORKERS = (() => {
   return Number.isFinite(n) && n >= 1 ? Math.min(n, 16) : 0;
 })();
 
+// ?views=CLIPSxCROPS overrides the model's view protocol, as `cast classify --views` does (1x1 is fastest).
+const VIEWS = /^\d{1,2}x[13]$/.test(new URLSearchParams(location.search).get("views") || "") ? new URLSearchParams(location.search).get("views") : undefined;
+
 // WorkerClient is one worker.js with a request/response RPC.
 class WorkerClient {
   constructor() {
@@ -106,7 +109,7 @@ function instanceBytes(size, info) {
 
 // poolSize returns how many workers to run a model with, and why.
 function poolSize(size, info) {
-  const units = Math.max(1, info?.protocol?.clips || 1);
+  const units = Math.max(1, VIEWS ? Number(VIEWS.split("x")[0]) : info?.protocol?.clips || 1);
   if (FORCED_WORKERS) return { n: Math.min(FORCED_WORKERS, units), why: "forced with ?workers=" };
   const cores = Math.max(1, navigator.hardwareConcurrency || 1);
   const gb = navigator.deviceMemory || 4; // GB; Chromium reports at most 8
@@ -155,7 +158,7 @@ class Pool {
   // views 1×CROPS; null if the virtual plan does not reproduce the real one (then the video runs as one unit).
   async units(plan, numFrames, width, height) {
     const p = this.info.protocol || {};
-    const crops = Math.max(1, p.crops || 1);
+    const crops = Number(String(plan.protocol).split("x")[1]) || 1;
     const clips = plan.views.length / crops;
     if (!Number.isInteger(clips) || clips < 2) return null;
     const T = plan.views[0].frames.length;
@@ -196,7 +199,7 @@ class Pool {
     const byIndex = new Map(plan.neededFrames.map((idx, k) => [idx, frames[k]]));
     let units = await this.units(plan, numFrames, width, height);
     if (!units) {
-      units = [{ first: 0, count: plan.views.length, spec: { numFrames, width, height }, map: new Map(plan.neededFrames.map((i) => [i, i])) }];
+      units = [{ first: 0, count: plan.views.length, spec: { numFrames, width, height, views: VIEWS }, map: new Map(plan.neededFrames.map((i) => [i, i])) }];
     }
     // A frame buffer is copied to every unit that reads it and transferred to the last one.
     const lastUse = new Map();
@@ -674,7 +677,7 @@ async function classifyFile(file) {
     }
     const runPool = pool; // a model change during this video does not stop these workers (see retireOld)
     const info = runPool.info;
-    const plan = await runPool.plan({ numFrames, width, height });
+    const plan = await runPool.plan({ numFrames, width, height, views: VIEWS });
     const needed = plan.neededFrames;
 
     // Extract exactly the needed frames.
@@ -766,6 +769,28 @@ function renderResult(r, info, t) {
   ui.method.textContent = `${t.rate.method}; ${t.numFrames} frames = round(duration × fps). Frame i is read at (i + ½)/fps after waiting for the browser to present it.` +
     (t.mismatched.length ? ` Warning: ${t.mismatched.length} frame(s) were presented at another index than sought (variable frame rate?): ${t.mismatched.map((c) => `${c.index}→${c.seen}`).join(", ")}.` : " Every frame's timestamp matched its index.");
   ui.resultsCard.hidden = false;
+}
+
+// Example clips (site/examples): fetched from this site and classified like a picked file.
+for (const b of document.querySelectorAll('[data-testid="example"]')) {
+  b.addEventListener("click", async () => {
+    if (site.busy) {
+      showError("Still working on the previous video: wait for it to finish.");
+      return;
+    }
+    const src = b.dataset.src;
+    const name = src.split("/").pop();
+    let file;
+    try {
+      const resp = await fetch(src);
+      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+      file = new File([await resp.blob()], name, { type: resp.headers.get("Content-Type") || "video/mp4" });
+    } catch (e) {
+      showError(`Cannot load the example ${name}: ${e.message}`);
+      return;
+    }
+    classifyFile(file);
+  });
 }
 
 ui.videoInput.addEventListener("change", () => {

@@ -1,12 +1,12 @@
 // Benchmark of the page's worker pool: views per second in headless Chromium with 1 worker and with N workers
 // (N = navigator.hardwareConcurrency, capped by the model's clips), on the same video and model. Not a test.
 //
-//   node site/bench-pool.mjs --model /tmp/small.safetensors [--runs 2] [--dist DIR] [--workers 1,2]
+//   node site/bench-pool.mjs --model /tmp/small.safetensors [--views 2x1] [--runs 2] [--dist DIR] [--workers 1,2]
 //
 // It builds the site with site/build.sh into a temp dir (or uses --dist / $CASTGO_SITE_DIST when that holds a
 // built site), serves it with tools/serve on a free loopback port, makes a 4 s 320×240 test video with ffmpeg,
 // loads the model through the page's "Use my own model file" input and classifies the video --runs times per
-// pool size. views/s = views ÷ the page's model time (frame extraction excluded; the best run counts). It also
+// pool size (--views CLIPSxCROPS: the page's ?views= override of the model's protocol). views/s = views ÷ the page's model time (frame extraction excluded; the best run counts). It also
 // checks that every pool size gives the same probabilities.
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -23,6 +23,7 @@ const { values: opt } = parseArgs({
     dist: { type: "string", default: process.env.CASTGO_SITE_DIST || "" },
     workers: { type: "string", default: "" },
     video: { type: "string", default: "" },
+    views: { type: "string", default: "" },
   },
 });
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -73,7 +74,7 @@ try {
   for (const n of sizes) {
     const page = await browser.newPage();
     page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
-    await page.goto(`${url}?workers=${n}`);
+    await page.goto(`${url}?workers=${n}${opt.views ? `&views=${opt.views}` : ""}`);
     await page.waitForFunction(() => globalThis.castgoSite?.model, null, { timeout: 120000 });
     if (await page.getByTestId("model-select").inputValue() !== "cached") {
       await page.getByTestId("model-input").setInputFiles(opt.model);
@@ -83,7 +84,7 @@ try {
     const runs = [];
     for (let r = 0; r < Number(opt.runs); r++) {
       await page.getByTestId("video-input").setInputFiles(video);
-      await page.waitForFunction(() => globalThis.castgoSite.last?.result && !globalThis.castgoSite.busy || document.querySelector('[data-testid="error"]').textContent, null, { timeout: 600000 });
+      await page.waitForFunction(() => globalThis.castgoSite.last?.result && !globalThis.castgoSite.busy || document.querySelector('[data-testid="error"]').textContent, null, { timeout: 1800000 });
       const err = await page.getByTestId("error").textContent();
       if (err) throw new Error(`page error: ${err}`);
       const last = await page.evaluate(() => {

@@ -322,6 +322,41 @@ test("the demo model recognises a clip of the procedural dataset in the page", a
   await page.close();
 });
 
+test("each example clip, one click, shows its correct label as top-1, as cast classify does", async () => {
+  const { page, problems } = await openPage();
+  const knows = await page.getByTestId("model-knows").textContent();
+  assert.match(knows, /16 actions/);
+  assert.match(knows, /moving left, moving right, growing, shrinking/);
+  assert.match(knows, /cast convert --checkpoint/);
+  const buttons = page.getByTestId("example");
+  const n = await buttons.count();
+  assert.ok(n >= 3 && n <= 4, `${n} examples`);
+  for (let i = 0; i < n; i++) {
+    const b = buttons.nth(i);
+    const { src, truth } = await b.evaluate((e) => ({ src: e.dataset.src, truth: e.dataset.truth }));
+    const file = path.join(root, "site", src);
+    assert.ok(fs.statSync(file).size < 100_000, `${src} is small`);
+    assert.ok(fs.existsSync(path.join(dist, src)), `site/build.sh copies ${src}`);
+    await b.click();
+    await page.waitForFunction((name) => globalThis.castgoSite.last?.file === name && globalThis.castgoSite.last.result && !globalThis.castgoSite.busy,
+      path.basename(src), { timeout: 120000 });
+    const got = await predictions(page);
+    const want = native(file);
+    const wantTop = want.top[want.heads[0]];
+    assert.equal(wantTop[0].label, truth, `cast classify's top-1 for ${src}`);
+    assert.equal(got[0].label, truth, `the page's top-1 for ${src}`);
+    const wantProb = new Map(wantTop.map((p) => [p.label, p.prob]));
+    const maxProb = Math.max(...got.map((p) => Math.abs(p.prob - wantProb.get(p.label))));
+    assert.ok(maxProb <= NATURAL.prob, `${src}: top-5 probabilities differ from cast classify's by ${maxProb}`);
+    report.push(`example ${src}: top-1 ${got[0].label} (${got[0].prob.toFixed(4)}; cast ${wantTop[0].prob.toFixed(4)}), max |Δprob| ${maxProb.toExponential(2)}`);
+    if (i === 0) await page.screenshot({ path: path.join(artifacts, "site-example.png"), fullPage: true });
+  }
+  assert.equal(await page.getByTestId("error").isVisible(), false);
+  assert.deepEqual(problems, []);
+  assertSameOrigin();
+  await page.close();
+});
+
 test("an undecodable video, a one-frame video, a garbage model and a huge model show errors", async () => {
   const { page } = await openPage();
   const error = page.getByTestId("error");

@@ -6,7 +6,7 @@
 // It builds the site with site/build.sh into a temp dir (or uses --dist / $CASTGO_SITE_DIST when that holds a
 // built site), serves it with tools/serve on a free loopback port, makes a 4 s 320×240 test video with ffmpeg,
 // loads the model through the page's "Use my own model file" input and classifies the video --runs times per
-// pool size (--views CLIPSxCROPS: the page's ?views= override of the model's protocol). views/s = views ÷ the page's model time (frame extraction excluded; the best run counts). It also
+// pool size, alternating (--views CLIPSxCROPS: the page's ?views= override of the model's protocol). views/s = views ÷ the page's model time (frame extraction excluded; the best run counts). It also
 // checks that every pool size gives the same probabilities.
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -64,6 +64,7 @@ const browser = await chromium.launchPersistentContext(path.join(tmp, "profile")
 });
 
 const rows = [];
+const loadBefore = os.loadavg().map((x) => x.toFixed(1)).join(" ");
 let reference = null;
 try {
   const probe = await browser.newPage();
@@ -71,6 +72,9 @@ try {
   const cores = await probe.evaluate(() => navigator.hardwareConcurrency);
   await probe.close();
   const sizes = opt.workers ? opt.workers.split(",").map(Number) : [...new Set([1, cores])];
+  // One page per pool size, each with the model loaded; the runs alternate between them (1, N, 1, N, …) so
+  // that a change in the machine's load hits every size alike.
+  const pages = [];
   for (const n of sizes) {
     const page = await browser.newPage();
     page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
@@ -80,23 +84,27 @@ try {
       await page.getByTestId("model-input").setInputFiles(opt.model);
       await page.waitForFunction(() => document.querySelector('[data-testid="model-select"]').value === "cached" && !/Loading/.test(document.querySelector('[data-testid="stage"]').textContent), null, { timeout: 300000 });
     }
-    const backend = await page.getByTestId("backend").textContent();
-    const runs = [];
-    for (let r = 0; r < Number(opt.runs); r++) {
+    pages.push({ n, page, backend: await page.getByTestId("backend").textContent(), runs: [] });
+  }
+  for (let r = 0; r < Number(opt.runs); r++) {
+    for (const p of pages) {
+      const { page, backend } = p;
       await page.getByTestId("video-input").setInputFiles(video);
       await page.waitForFunction(() => globalThis.castgoSite.last?.result && !globalThis.castgoSite.busy || document.querySelector('[data-testid="error"]').textContent, null, { timeout: 1800000 });
       const err = await page.getByTestId("error").textContent();
       if (err) throw new Error(`page error: ${err}`);
       const last = await page.evaluate(() => {
-        const l = globalThis.castgoSite.last;
         const site = globalThis.castgoSite;
+        const l = site.last;
         const out = { views: l.plan.views.length, protocol: l.plan.protocol, modelMs: l.timings.modelMs, workers: l.result.workers, probs: l.result.probs, top: l.result.top };
         site.last = null; // so the next run waits for its own result
         return out;
       });
-      runs.push(last);
+      p.runs.push(last);
       console.log(`# ${backend}: run ${r + 1}: ${last.views} views (${last.protocol}) in ${(last.modelMs / 1000).toFixed(2)} s`);
     }
+  }
+  for (const { runs, backend, page } of pages) {
     const best = runs.reduce((a, b) => (b.modelMs < a.modelMs ? b : a));
     const heads = Object.keys(best.probs);
     if (!reference) reference = best;
@@ -106,10 +114,11 @@ try {
   }
   const model = path.basename(opt.model);
   console.log(`\nmodel ${model}, video ${path.basename(video)}, ${rows[0].views} views per video, Chromium ${browser.browser()?.version() ?? ""} on ${os.cpus().length} cores (${os.cpus()[0]?.model?.trim()})`);
-  console.log("| workers | views | model time | views/s | speed-up | max |Δp| vs 1 worker | top-1 |");
+  console.log(`load average before: ${loadBefore}, after: ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  console.log("| workers | views | model time (best) | views/s | speed-up | max |Δp| vs 1 worker | top-1 |");
   console.log("|---|---|---|---|---|---|---|");
   for (const r of rows) {
-    console.log(`| ${r.n} | ${r.views} | ${r.s.toFixed(2)} s | ${r.vps.toFixed(3)} | ${(r.vps / rows[0].vps).toFixed(2)}× | ${r.maxDiff.toExponential(1)} | ${r.top1.label} (${(100 * r.top1.prob).toFixed(2)} %) |`);
+    console.log(`| ${r.n} | ${r.views} | ${r.s.toFixed(2)} s | ${r.vps.toPrecision(3)} | ${(r.vps / rows[0].vps).toFixed(2)}× | ${r.maxDiff.toExponential(1)} | ${r.top1.label} (${(100 * r.top1.prob).toFixed(2)} %) |`);
   }
 } finally {
   await browser.close();

@@ -7,7 +7,9 @@
 // built site), serves it with tools/serve on a free loopback port, makes a 4 s 320×240 test video with ffmpeg,
 // loads the model through the page's "Use my own model file" input and classifies the video --runs times per
 // pool size, alternating (--views CLIPSxCROPS: the page's ?views= override of the model's protocol). views/s = views ÷ the page's model time (frame extraction excluded; the best run counts). It also
-// checks that every pool size gives the same probabilities.
+// checks that every pool size gives the same probabilities (when the browser extracted the same frames: the
+// frames' checksum is compared too). parallelism = worker time (preprocessing + inference, summed over the
+// workers) ÷ model wall time: how many workers were computing at once.
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -78,7 +80,7 @@ try {
   for (const n of sizes) {
     const page = await browser.newPage();
     page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
-    await page.goto(`${url}?workers=${n}${opt.views ? `&views=${opt.views}` : ""}`);
+    await page.goto(`${url}?workers=${n}&debug=frames${opt.views ? `&views=${opt.views}` : ""}`);
     await page.waitForFunction(() => globalThis.castgoSite?.model, null, { timeout: 120000 });
     if (await page.getByTestId("model-select").inputValue() !== "cached") {
       await page.getByTestId("model-input").setInputFiles(opt.model);
@@ -89,6 +91,7 @@ try {
   for (let r = 0; r < Number(opt.runs); r++) {
     for (const p of pages) {
       const { page, backend } = p;
+      await page.bringToFront(); // a background tab presents video frames late or not at all
       await page.getByTestId("video-input").setInputFiles(video);
       await page.waitForFunction(() => globalThis.castgoSite.last?.result && !globalThis.castgoSite.busy || document.querySelector('[data-testid="error"]').textContent, null, { timeout: 1800000 });
       const err = await page.getByTestId("error").textContent();
@@ -96,12 +99,19 @@ try {
       const last = await page.evaluate(() => {
         const site = globalThis.castgoSite;
         const l = site.last;
-        const out = { views: l.plan.views.length, protocol: l.plan.protocol, modelMs: l.timings.modelMs, workers: l.result.workers, probs: l.result.probs, top: l.result.top };
+        let sum = 0; // a checksum of the extracted frames (kept with ?debug=frames)
+        for (const f of l.frames) for (let i = 0; i < f.length; i += 7) sum = (sum * 31 + f[i]) >>> 0;
+        const out = {
+          views: l.plan.views.length, protocol: l.plan.protocol, modelMs: l.timings.modelMs, workers: l.result.workers,
+          probs: l.result.probs, top: l.result.top, busyMs: l.result.timings.inference_ms + l.result.timings.preprocess_ms,
+          frames: sum.toString(16), misplaced: l.checks.filter((c) => c.seen != null && c.seen !== c.index).length,
+        };
         site.last = null; // so the next run waits for its own result
         return out;
       });
       p.runs.push(last);
-      console.log(`# ${backend}: run ${r + 1}: ${last.views} views (${last.protocol}) in ${(last.modelMs / 1000).toFixed(2)} s`);
+      console.log(`# ${backend}: run ${r + 1}: ${last.views} views (${last.protocol}) in ${(last.modelMs / 1000).toFixed(2)} s; ` +
+        `worker time ${(last.busyMs / 1000).toFixed(2)} s (parallelism ${(last.busyMs / last.modelMs).toFixed(2)}); frames checksum ${last.frames}, ${last.misplaced} misplaced`);
     }
   }
   for (const { runs, backend, page } of pages) {
@@ -109,16 +119,16 @@ try {
     const heads = Object.keys(best.probs);
     if (!reference) reference = best;
     const maxDiff = Math.max(...heads.flatMap((h) => best.probs[h].map((p, k) => Math.abs(p - reference.probs[h][k]))));
-    rows.push({ n: best.workers, backend, views: best.views, s: best.modelMs / 1000, vps: best.views / (best.modelMs / 1000), maxDiff, top1: best.top[heads[0]][0] });
+    rows.push({ n: best.workers, backend, views: best.views, s: best.modelMs / 1000, vps: best.views / (best.modelMs / 1000), maxDiff, top1: best.top[heads[0]][0], par: best.busyMs / best.modelMs, same: best.frames === reference.frames });
     await page.close();
   }
   const model = path.basename(opt.model);
   console.log(`\nmodel ${model}, video ${path.basename(video)}, ${rows[0].views} views per video, Chromium ${browser.browser()?.version() ?? ""} on ${os.cpus().length} cores (${os.cpus()[0]?.model?.trim()})`);
   console.log(`load average before: ${loadBefore}, after: ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
-  console.log("| workers | views | model time (best) | views/s | speed-up | max |Δp| vs 1 worker | top-1 |");
-  console.log("|---|---|---|---|---|---|---|");
+  console.log("| workers | views | model time (best) | views/s | speed-up | parallelism | max |Δp| vs 1 worker | top-1 |");
+  console.log("|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
-    console.log(`| ${r.n} | ${r.views} | ${r.s.toFixed(2)} s | ${r.vps.toPrecision(3)} | ${(r.vps / rows[0].vps).toFixed(2)}× | ${r.maxDiff.toExponential(1)} | ${r.top1.label} (${(100 * r.top1.prob).toFixed(2)} %) |`);
+    console.log(`| ${r.n} | ${r.views} | ${r.s.toFixed(2)} s | ${r.vps.toPrecision(3)} | ${(r.vps / rows[0].vps).toFixed(2)}× | ${r.par.toFixed(2)} | ${r.maxDiff.toExponential(1)}${r.same ? "" : " (other frames!)"} | ${r.top1.label} (${(100 * r.top1.prob).toFixed(2)} %) |`);
   }
 } finally {
   await browser.close();

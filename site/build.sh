@@ -5,7 +5,8 @@
 #
 # DIST_DIR receives the static page (index.html, style.css, app.js, worker.js, icon.svg), the WebAssembly
 # module (cast.wasm + wasm_exec.js, via wasm/build.sh) and the embedded default models
-# (models/default.safetensors, models/default-int8.safetensors). Serve it with `go run ./tools/serve --dir DIST_DIR`.
+# (models/default.safetensors, models/default-int8.safetensors) and the example clips (examples/, see
+# site/README.md). Serve it with `go run ./tools/serve --dir DIST_DIR`.
 set -euo pipefail
 # Go 1.27.3 with the SIMD experiment (the simd/archsimd kernels); GOEXPERIMENT= (empty) builds the portable tier.
 export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
@@ -22,4 +23,6 @@ for f in index.html style.css app.js worker.js icon.svg; do
 done
 "$root/wasm/build.sh" "$dist"
 install -m 0644 "$root"/models/default*.safetensors "$dist/models/"
+mkdir -p "$dist/examples"
+install -m 0644 "$root"/site/examples/*.mp4 "$root"/site/examples/*.jpg "$dist/examples/"
 echo "site: built into $dist"

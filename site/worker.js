@@ -1,6 +1,7 @@
 // castgo Web Worker: loads wasm_exec.js + cast.wasm, holds the current model and runs castgo.classify off
-// the main thread. Messages in: {id, op: "load", url | bytes}, {id, op: "plan", numFrames, width, height},
-// {id, op: "classify", numFrames, width, height, frames: [ArrayBuffer…]}. Messages out: {id, ok: true, …},
+// the main thread; app.js runs a pool of these, one WebAssembly instance each. Messages in: {id, op: "load",
+// url | bytes}, {id, op: "plan", numFrames, width, height, views?}, {id, op: "classify", numFrames, width,
+// height, frames: [ArrayBuffer…] | Map(index → ArrayBuffer), views?, probs?}. Messages out: {id, ok: true, …},
 // {id, ok: false, error}, {id, progress: {stage, done, total}}, and {fatal} when the Go runtime exits.
 "use strict";
 importScripts("wasm_exec.js");
@@ -59,13 +60,17 @@ async function handle(msg) {
     }
     case "plan": {
       if (!current) throw new Error("no model is loaded");
-      return { plan: sync(castgo.planViews(current.handle, { numFrames: msg.numFrames, width: msg.width, height: msg.height })) };
+      return { plan: sync(castgo.planViews(current.handle, { numFrames: msg.numFrames, width: msg.width, height: msg.height, views: msg.views })) };
     }
     case "classify": {
       if (!current) throw new Error("no model is loaded");
-      const frames = msg.frames.map((b) => new Uint8Array(b));
+      // frames: an array aligned with neededFrames, or a Map from frame index to RGBA bytes.
+      const frames = msg.frames instanceof Map
+        ? new Map([...msg.frames].map(([i, b]) => [i, new Uint8Array(b)]))
+        : msg.frames.map((b) => new Uint8Array(b));
       const result = await castgo.classify(current.handle, {
         numFrames: msg.numFrames, width: msg.width, height: msg.height, frames, top: 5,
+        views: msg.views, probs: !!msg.probs,
         onProgress: (stage, done, total) => postMessage({ id: msg.id, progress: { stage, done, total } }),
       });
       return { result };

@@ -253,6 +253,47 @@ for (const v of videos) {
   });
 }
 
+test("the worker pool gives the single worker's answer exactly (?workers=1 vs ?workers=2), reuses its workers", async () => {
+  const files = ["landscape.mp4", "natural.mp4"].map((n) => path.join(vids, n));
+  const runs = {};
+  for (const n of [1, 2]) {
+    const { page, problems } = await openPage(`?workers=${n}`);
+    let started = 0;
+    page.on("worker", () => started++);
+    assert.equal(await page.getByTestId("backend").textContent(), `WASM · ${n} worker${n === 1 ? "" : "s"}`);
+    runs[n] = [];
+    for (const file of files) {
+      await pick(page, "video-input", file);
+      await page.waitForFunction((name) => globalThis.castgoSite.last?.file === name && globalThis.castgoSite.last.result && !globalThis.castgoSite.busy,
+        path.basename(file), { timeout: 120000 });
+      const top = await predictions(page);
+      const last = await page.evaluate(() => ({ probs: globalThis.castgoSite.last.result.probs, workers: globalThis.castgoSite.last.result.workers, views: globalThis.castgoSite.last.plan.views.length }));
+      assert.equal(last.workers, n);
+      runs[n].push({ top, probs: last.probs.logits, views: last.views });
+    }
+    assert.equal(started, 0, "no worker is started for a second video");
+    // A model change starts a new pool of the same size.
+    await page.getByTestId("model-select").selectOption("models/default.safetensors");
+    await page.waitForFunction(() => document.querySelector("#mi-quant").textContent === "float32", null, { timeout: 60000 });
+    assert.equal(started, n, "a model change starts a new pool");
+    assert.equal(await page.getByTestId("backend").textContent(), `WASM · ${n} worker${n === 1 ? "" : "s"}`);
+    assert.deepEqual(problems, []);
+    await page.close();
+  }
+  files.forEach((file, i) => {
+    const one = runs[1][i], two = runs[2][i];
+    assert.deepEqual(two.top.map((p) => p.label), one.top.map((p) => p.label), `${file}: top-5 labels`);
+    two.top.forEach((p, k) => assert.ok(Math.abs(p.prob - one.top[k].prob) <= 1e-6, `${file}: rank ${k + 1} ${p.prob} vs ${one.top[k].prob}`));
+    const maxDiff = Math.max(...two.probs.map((p, k) => Math.abs(p - one.probs[k])));
+    assert.ok(maxDiff <= 1e-6, `${file}: probabilities differ by ${maxDiff}`);
+    report.push(`pool: ${path.basename(file)}: ${one.views} views, 1 vs 2 workers max |Δp| ${maxDiff.toExponential(2)} over ${one.probs.length} classes`);
+  });
+  // And both equal the CLI (the EXACT video).
+  const want = native(files[0]).top.logits;
+  assert.deepEqual(runs[2][0].top.map((p) => p.label), want.slice(0, 5).map((p) => p.label));
+  assertSameOrigin();
+});
+
 test("the demo model recognises a clip of the procedural dataset in the page", async () => {
   // Generate held-out clips (a seed training never used), find one that `cast classify` gets right, and check that
   // the page shows the same, correct, top-1 for it.
@@ -276,6 +317,41 @@ test("the demo model recognises a clip of the procedural dataset in the page", a
   const got = await predictions(page);
   assert.equal(got[0].label, chosen.truth, "the page's top-1 for a clip the CLI classifies correctly");
   await page.screenshot({ path: path.join(artifacts, "site-demo-clip.png"), fullPage: true });
+  assert.deepEqual(problems, []);
+  assertSameOrigin();
+  await page.close();
+});
+
+test("each example clip, one click, shows its correct label as top-1, as cast classify does", async () => {
+  const { page, problems } = await openPage();
+  const knows = await page.getByTestId("model-knows").textContent();
+  assert.match(knows, /16 actions/);
+  assert.match(knows, /moving left, moving right, growing, shrinking/);
+  assert.match(knows, /cast convert --checkpoint/);
+  const buttons = page.getByTestId("example");
+  const n = await buttons.count();
+  assert.ok(n >= 3 && n <= 4, `${n} examples`);
+  for (let i = 0; i < n; i++) {
+    const b = buttons.nth(i);
+    const { src, truth } = await b.evaluate((e) => ({ src: e.dataset.src, truth: e.dataset.truth }));
+    const file = path.join(root, "site", src);
+    assert.ok(fs.statSync(file).size < 100_000, `${src} is small`);
+    assert.ok(fs.existsSync(path.join(dist, src)), `site/build.sh copies ${src}`);
+    await b.click();
+    await page.waitForFunction((name) => globalThis.castgoSite.last?.file === name && globalThis.castgoSite.last.result && !globalThis.castgoSite.busy,
+      path.basename(src), { timeout: 120000 });
+    const got = await predictions(page);
+    const want = native(file);
+    const wantTop = want.top[want.heads[0]];
+    assert.equal(wantTop[0].label, truth, `cast classify's top-1 for ${src}`);
+    assert.equal(got[0].label, truth, `the page's top-1 for ${src}`);
+    const wantProb = new Map(wantTop.map((p) => [p.label, p.prob]));
+    const maxProb = Math.max(...got.map((p) => Math.abs(p.prob - wantProb.get(p.label))));
+    assert.ok(maxProb <= NATURAL.prob, `${src}: top-5 probabilities differ from cast classify's by ${maxProb}`);
+    report.push(`example ${src}: top-1 ${got[0].label} (${got[0].prob.toFixed(4)}; cast ${wantTop[0].prob.toFixed(4)}), max |Δprob| ${maxProb.toExponential(2)}`);
+    if (i === 0) await page.screenshot({ path: path.join(artifacts, "site-example.png"), fullPage: true });
+  }
+  assert.equal(await page.getByTestId("error").isVisible(), false);
   assert.deepEqual(problems, []);
   assertSameOrigin();
   await page.close();

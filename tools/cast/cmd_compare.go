@@ -93,14 +93,15 @@ func newCompareCmd() *cobra.Command {
 backend and reports, against the native pure-Go run: the largest absolute logit difference, the relative L2
 error, how many clip×head rows agree on the top-1 class and on the top-5 set, and the time per view.
 
-Backends: go (in-process, always run: it is the reference), wasm (the WebAssembly module run under Node;
+Backends: go (castgo in-process, always run: it is the reference), simplego (GoMLX's reference pure-Go
+backend in-process: an independent implementation of every op), wasm (the WebAssembly module run under Node;
 --wasm DIR names a directory from wasm/build.sh holding cast.wasm and wasm_exec.js, else it is built with the
 Go toolchain from this source tree) and xla (needs a binary built with -tags xla and a PJRT plugin). A
 backend that cannot run here gets a "not run" row saying why. With --backends, every backend named must
 run: one that cannot makes the exit status 1 unless --allow-missing is given. Without --backends, the
 default go,wasm,xla runs those available here and lists the others as not run without failing.
 
-Bounds: relative L2 ≤ 1e-5 for wasm (≤ 1e-4 for xla). With --reference FP32MODEL the native run of the
+Bounds: relative L2 ≤ 1e-5 for simplego and wasm (≤ 1e-4 for xla). With --reference FP32MODEL the native run of the
 model is also compared with that float32 model: an int8 model must stay within 2% relative L2 with the same
 top-1 on every row (a float32 model within 1e-5). The exit status is 1 when a row is outside its bound or
 a requested backend did not run (see above).`,
@@ -135,7 +136,7 @@ a requested backend did not run (see above).`,
 	fl := cmd.Flags()
 	fl.StringVar(&o.model, "model", "", "model file (or default, default-int8 for the embedded models) (required)")
 	fl.StringVar(&o.input, "input", "", "float32 .npy clips [B, 3, T, H, W], normalised (required)")
-	fl.StringVar(&o.backends, "backends", "go,wasm,xla", "comma-separated backends to compare: go, wasm, xla (when given, each must run unless --allow-missing)")
+	fl.StringVar(&o.backends, "backends", "go,wasm,xla", "comma-separated backends to compare: go, simplego, wasm, xla (when given, each must run unless --allow-missing)")
 	fl.StringVar(&o.reference, "reference", "", "float32 model to compare the native run with (int8 bound: 2% relative L2, same top-1)")
 	fl.StringVar(&o.wasmDir, "wasm", os.Getenv("CASTGO_WASM_DIR"), "directory holding cast.wasm and wasm_exec.js (wasm/build.sh); default $CASTGO_WASM_DIR, else build it")
 	fl.BoolVar(&o.allowMissing, "allow-missing", false, "a backend named in --backends that cannot run here does not make the exit status 1")
@@ -159,12 +160,12 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 		b = strings.TrimSpace(b)
 		switch b {
 		case "":
-		case "go", "wasm", "xla":
+		case "go", "simplego", "wasm", "xla":
 			if !slices.Contains(want, b) {
 				want = append(want, b)
 			}
 		default:
-			return nil, fmt.Errorf("--backends: unknown backend %q (use go, wasm, xla)", b)
+			return nil, fmt.Errorf("--backends: unknown backend %q (use go, simplego, wasm, xla)", b)
 		}
 	}
 	f, err := loadModelFile(o.model)
@@ -205,6 +206,10 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 		switch b {
 		case "go":
 			continue
+		case "simplego":
+			bound = tol(compareTolFP32)
+			fmt.Fprintln(log, "compare: simplego: running")
+			got, note, err = compareNative("simplego", f, x, batch, o.repeat)
 		case "wasm":
 			bound = tol(compareTolFP32)
 			fmt.Fprintln(log, "compare: wasm: running under Node")
@@ -267,7 +272,7 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 // errCompareUnavailable marks a backend that cannot run here (not an error of the comparison).
 var errCompareUnavailable = errors.New("unavailable")
 
-// compareNative runs the clips in-process on backend name ("go" or "xla"), repeat times.
+// compareNative runs the clips in-process on backend name ("go", "simplego" or "xla"), repeat times.
 func compareNative(name string, f *modelfile.File, x []float32, batch, repeat int) (*compareLogits, string, error) {
 	b, desc, err := infer.NewBackend(name)
 	if err != nil {

@@ -121,16 +121,20 @@ func TestCompare(t *testing.T) {
 	})
 
 	t.Run("tiny json", func(t *testing.T) {
-		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,wasm", "--wasm", wasmDir)
+		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,simplego,wasm", "--wasm", wasmDir)
 		if r.err != nil || r.exit != -1 || !rep.Pass || !rep.WithinTolerance || len(rep.NotRun) != 0 {
 			t.Fatalf("err %v, exit %d, pass %v\n%s", r.err, r.exit, rep.Pass, r.stderr)
+		}
+		sg := compareRowOf(t, rep, "simplego")
+		if !sg.Available || !sg.Pass || sg.RelL2 > compareTolFP32 || sg.RelL2 == 0 || sg.Top1Agree != sg.Rows || sg.Rows != 2 {
+			t.Errorf("simplego row %+v (castgo and simplego are independent implementations: close, not bit-identical)", sg)
 		}
 		w := compareRowOf(t, rep, "wasm")
 		if !w.Available || !w.Pass || w.RelL2 > compareTolFP32 || w.Top1Agree != w.Rows || w.Top5Agree != w.Rows || w.Rows != 2 || w.MSPerView <= 0 {
 			t.Errorf("wasm row %+v", w)
 		}
-		t.Logf("tiny: go %.1f ms/view, wasm %.1f ms/view, wasm rel L2 %g, max |Δ| %g",
-			compareRowOf(t, rep, "go").MSPerView, w.MSPerView, w.RelL2, w.MaxAbsDiff)
+		t.Logf("tiny: go %.1f ms/view, simplego %.1f ms/view (rel L2 %g), wasm %.1f ms/view, wasm rel L2 %g, max |Δ| %g",
+			compareRowOf(t, rep, "go").MSPerView, sg.MSPerView, sg.RelL2, w.MSPerView, w.RelL2, w.MaxAbsDiff)
 	})
 
 	t.Run("out of tolerance exits 1", func(t *testing.T) {

@@ -384,7 +384,7 @@ func TestAttention(t *testing.T) {
 	type ac struct{ b, h, lq, lk, hd int }
 	for _, th := range []int{1, 2} {
 		old := SetThreads(th)
-		for _, c := range []ac{{1, 1, 1, 1, 1}, {2, 3, 7, 7, 8}, {2, 2, 13, 5, 16}, {3, 2, 8, 8, 32}, {1, 12, 197, 197, 64}, {1, 2, 5, 300, 12}, {2, 1, 100, 40, 9}} {
+		for _, c := range []ac{{1, 1, 1, 1, 1}, {2, 3, 7, 7, 8}, {2, 2, 13, 5, 16}, {3, 2, 8, 8, 32}, {1, 12, 197, 197, 64}, {1, 2, 5, 300, 12}, {2, 1, 100, 40, 9}, {196, 4, 2, 2, 4}, {2, 4, 197, 197, 8}, {1, 3, 37, 19, 1}, {2, 2, 9, 300, 16}, {3, 2, 17, 17, 3}, {1, 2, 5, 1, 5}} {
 			// fused qkv [B, L, 3, H, hd] for q, k (L = max) and separate v, out [B, H, L, hd] (head-major).
 			L := max(c.lq, c.lk)
 			qkv := randSlice(r, c.b*L*3*c.h*c.hd)

@@ -11,8 +11,13 @@ import (
 func init() {
 	if hasAVX2FMA {
 		attnRow = attnRowAVX2
+		attnRows = attnRowsAVX2
 	}
 }
+
+// expBlock: the softmax weights are summed in float32 lanes (at most 128 values a lane) between float64
+// flushes.
+const expBlock = 1024
 
 func st8(p unsafe.Pointer, off int, v f8) { v.StoreArray((*[8]float32)(unsafe.Add(p, off))) }
 
@@ -44,8 +49,8 @@ func attnRowAVX2(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 		m = 0
 	}
 	var sum float64
-	for j := 0; j < ldk; j += sumBlock {
-		sum += attnExpAVX2(unsafe.Pointer(&p[j]), min(sumBlock, ldk-j), m)
+	for j := 0; j < ldk; j += expBlock {
+		sum += attnExpAVX2(unsafe.Pointer(&p[j]), min(expBlock, ldk-j), m)
 	}
 	attnPVAVX2(unsafe.Pointer(&p[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
 	inv := float32(1 / sum)
@@ -77,12 +82,28 @@ func attnScoresAVX2(qp, kp, pp unsafe.Pointer, hd, ldk int, scale float32) float
 	return max(max(max(a[0], a[1]), max(a[2], a[3])), max(max(a[4], a[5]), max(a[6], a[7])))
 }
 
-// attnExpAVX2 replaces the n (a multiple of 8) scores at pp by exp(s - m) and returns their sum.
+// attnExpAVX2 replaces the n (a multiple of 8) scores at pp by exp(s - m) and returns their sum. expNeg8 is
+// written out in the loop with its constants hoisted: the compiler does not inline it (cost 313 > 240) and a
+// call spills every vector register.
 func attnExpAVX2(pp unsafe.Pointer, n int, m float32) float64 {
 	mv := bc(m)
+	lo, l2e, magic, c1, c2 := bc(-87.33654), bc(log2e), bc(12582912), bc(-ln2Hi), bc(-ln2Lo)
+	p0, p1, p2, p3, p4, p5, one := bc(expP0), bc(expP1), bc(expP2), bc(expP3), bc(expP4), bc(expP5), bc(1)
+	b127 := archsimd.BroadcastInt32x8(127 << 23)
 	acc := f8{}
 	for off := 0; off < 4*n; off += 32 {
-		e := expNeg8(ld8(pp, off).Sub(mv))
+		x := ld8(pp, off).Sub(mv).Max(lo)
+		t := x.MulAdd(l2e, magic)
+		nn := t.Sub(magic)
+		r := nn.MulAdd(c1, x)
+		r = nn.MulAdd(c2, r)
+		p := p0.MulAdd(r, p1)
+		p = p.MulAdd(r, p2)
+		p = p.MulAdd(r, p3)
+		p = p.MulAdd(r, p4)
+		p = p.MulAdd(r, p5)
+		e := p.MulAdd(r.Mul(r), r.Add(one))
+		e = e.Mul(t.AsInt32x8().ShiftAllLeft(23).Add(b127).AsFloat32x8())
 		st8(pp, off, e)
 		acc = acc.Add(e)
 	}
@@ -116,5 +137,84 @@ func attnPVAVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHD * 8]float32) {
 		}
 		a0.StoreArray((*[8]float32)(red[8*d:]))
 	}
+	archsimd.ClearAVXUpperBits()
+}
+
+// attnRowsAVX2 computes the scores of four query rows at a time (each K vector loaded once for four
+// independent FMA chains), then each row's exp and P·V.
+func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk int) {
+	hd := a.HeadDim
+	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk-1]
+	var red [smallHD * 8]float32
+	var mx [4 * 8]float32
+	for i := i0; i < i1; i += 4 {
+		// A last group of fewer than four rows repeats its last row (computed, not written).
+		nr := min(4, i1-i)
+		var qp [4]unsafe.Pointer
+		for r := range qp {
+			qp[r] = unsafe.Pointer(&a.Q.at(b, i+min(r, nr-1), h)[hd-1])
+			qp[r] = unsafe.Add(qp[r], -4*(hd-1))
+		}
+		attnScores4AVX2(&qp, unsafe.Pointer(&kt[0]), unsafe.Pointer(&p[0]), hd, ldk, a.Scale, &mx)
+		for r := 0; r < nr; r++ {
+			x := mx[8*r : 8*r+8]
+			m := max(max(max(x[0], x[1]), max(x[2], x[3])), max(max(x[4], x[5]), max(x[6], x[7])))
+			if math.IsInf(float64(m), -1) {
+				m = 0
+			}
+			pr := p[r*ldk : (r+1)*ldk]
+			var sum float64
+			for j := 0; j < ldk; j += expBlock {
+				sum += attnExpAVX2(unsafe.Pointer(&pr[j]), min(expBlock, ldk-j), m)
+			}
+			attnPVAVX2(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
+			inv := float32(1 / sum)
+			out := a.Out.at(b, i+r, h)[:hd]
+			for d := range out {
+				x := (*[8]float32)(red[d*8:])
+				out[d] = ((x[0] + x[1]) + (x[2] + x[3]) + ((x[4] + x[5]) + (x[6] + x[7]))) * inv
+			}
+		}
+	}
+}
+
+// attnScores4AVX2 writes the scores of four query rows into p (rows of ldk) and their lane maxima into mx.
+func attnScores4AVX2(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, scale float32, mx *[4 * 8]float32) {
+	sc := bc(scale)
+	m0 := bc(float32(math.Inf(-1)))
+	m1, m2, m3 := m0, m0, m0
+	q0, q1, q2, q3 := q[0], q[1], q[2], q[3]
+	row := 4 * ldk
+	bias := unsafe.Add(kp, hd*row)
+	for off := 0; off < row; off += 32 {
+		k := ld8(kp, off)
+		a0 := bc8(q0, 0).Mul(k)
+		a1 := bc8(q1, 0).Mul(k)
+		a2 := bc8(q2, 0).Mul(k)
+		a3 := bc8(q3, 0).Mul(k)
+		kd := unsafe.Add(kp, off)
+		for d := 4; d < 4*hd; d += 4 {
+			kd = unsafe.Add(kd, row)
+			k := ld8(kd, 0)
+			a0 = bc8(q0, d).MulAdd(k, a0)
+			a1 = bc8(q1, d).MulAdd(k, a1)
+			a2 = bc8(q2, d).MulAdd(k, a2)
+			a3 = bc8(q3, d).MulAdd(k, a3)
+		}
+		bv := ld8(bias, off)
+		a0 = a0.MulAdd(sc, bv)
+		a1 = a1.MulAdd(sc, bv)
+		a2 = a2.MulAdd(sc, bv)
+		a3 = a3.MulAdd(sc, bv)
+		st8(pp, off, a0)
+		st8(pp, row+off, a1)
+		st8(pp, 2*row+off, a2)
+		st8(pp, 3*row+off, a3)
+		m0, m1, m2, m3 = m0.Max(a0), m1.Max(a1), m2.Max(a2), m3.Max(a3)
+	}
+	m0.StoreArray((*[8]float32)(mx[0:]))
+	m1.StoreArray((*[8]float32)(mx[8:]))
+	m2.StoreArray((*[8]float32)(mx[16:]))
+	m3.StoreArray((*[8]float32)(mx[24:]))
 	archsimd.ClearAVXUpperBits()
 }

@@ -21,6 +21,16 @@ const smallHD = 16
 // attnRow computes one query row (see above): out and q hold hd values, p is ldk scratch.
 var attnRow = attnRowGeneric
 
+// attnRows computes query rows [i0, i1) of (b, h); p is 4·ldk scratch.
+var attnRows = attnRowsGeneric
+
+func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk int) {
+	hd := a.HeadDim
+	for i := i0; i < i1; i++ {
+		attnRow(a.Out.at(b, i, h)[:hd], a.Q.at(b, i, h)[:hd], kt, vt, p[:ldk], hd, ldk, a.Scale)
+	}
+}
+
 type smallScratch struct {
 	kt, vt, p []float32
 }
@@ -76,10 +86,10 @@ func (a *Attention) runSmall() {
 	work := func(lo, hi int) {
 		st := smallPool.Get().(*smallScratch)
 		defer smallPool.Put(st)
-		if cap(st.p) < ldk {
-			st.p = make([]float32, ldk)
+		if cap(st.p) < 4*ldk {
+			st.p = make([]float32, 4*ldk)
 		}
-		p := st.p[:ldk]
+		p := st.p[:4*ldk]
 		lastBH := -1
 		for u := lo; u < hi; u++ {
 			bh, g := u/groups, u%groups
@@ -89,9 +99,7 @@ func (a *Attention) runSmall() {
 				lastBH = bh
 			}
 			kt := st.kt[:(hd+1)*ldk]
-			for i := g * rpg; i < min(lq, (g+1)*rpg); i++ {
-				attnRow(a.Out.at(b, i, h)[:hd], a.Q.at(b, i, h)[:hd], kt, st.vt, p, hd, ldk, a.Scale)
-			}
+			attnRows(a, b, h, g*rpg, min(lq, (g+1)*rpg), kt, st.vt, p, ldk)
 		}
 	}
 	units := B * H * groups

@@ -43,7 +43,7 @@ func expNeg8(x f8) f8 {
 
 func attnRowAVX2(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 	_, _, _, _ = q[hd-1], kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[ldk-1]
-	var red [smallHD * 8]float32
+	var red [smallHDMax * 8]float32
 	m := attnScoresAVX2(unsafe.Pointer(&q[0]), unsafe.Pointer(&kt[0]), unsafe.Pointer(&p[0]), hd, ldk, scale)
 	if math.IsInf(float64(m), -1) {
 		m = 0
@@ -111,7 +111,7 @@ func attnExpAVX2(pp unsafe.Pointer, n int, m float32) float64 {
 }
 
 // attnPVAVX2 stores in red[8d : 8d+8] the lane sums of p·vt[d], four d at a time.
-func attnPVAVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHD * 8]float32) {
+func attnPVAVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHDMax * 8]float32) {
 	row := 4 * ldk
 	d := 0
 	for ; d+4 <= hd; d += 4 {
@@ -145,8 +145,11 @@ func attnPVAVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHD * 8]float32) {
 func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk int) {
 	hd := a.HeadDim
 	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk-1]
-	var red [smallHD * 8]float32
+	var red [smallHDMax * 8]float32
 	var mx [4 * 8]float32
+	// Few keys and whole vectors of head dim: P·V row by row from V itself (vectorised over d).
+	pvRows := a.Lk <= smallLk && hd%8 == 0
+	vp, ldv := unsafe.Pointer(&a.V.at(b, 0, h)[0]), 4*a.V.RowStride
 	for i := i0; i < i1; i += 4 {
 		// A last group of fewer than four rows repeats its last row (computed, not written).
 		nr := min(4, i1-i)
@@ -167,9 +170,13 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk int) 
 			for j := 0; j < ldk; j += expBlock {
 				sum += attnExpAVX2(unsafe.Pointer(&pr[j]), min(expBlock, ldk-j), m)
 			}
-			attnPVAVX2(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
 			inv := float32(1 / sum)
 			out := a.Out.at(b, i+r, h)[:hd]
+			if pvRows {
+				attnPVRowsAVX2(unsafe.Pointer(&out[0]), unsafe.Pointer(&pr[0]), vp, ldv, a.Lk, hd, inv)
+				continue
+			}
+			attnPVAVX2(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
 			for d := range out {
 				x := (*[8]float32)(red[d*8:])
 				out[d] = ((x[0] + x[1]) + (x[2] + x[3]) + ((x[4] + x[5]) + (x[6] + x[7]))) * inv
@@ -216,5 +223,38 @@ func attnScores4AVX2(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, s
 	m1.StoreArray((*[8]float32)(mx[8:]))
 	m2.StoreArray((*[8]float32)(mx[16:]))
 	m3.StoreArray((*[8]float32)(mx[24:]))
+	archsimd.ClearAVXUpperBits()
+}
+
+// attnPVRowsAVX2 writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] (V rows ldv bytes apart, hd a multiple of 8), four
+// vectors of d at a time.
+func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
+	iv := bc(inv)
+	d := 0
+	for ; d+32 <= hd; d += 32 {
+		a0, a1, a2, a3 := f8{}, f8{}, f8{}, f8{}
+		v := unsafe.Add(vp, 4*d)
+		for j := 0; j < lk; j++ {
+			e := bc8(pp, 4*j)
+			a0 = e.MulAdd(ld8(v, 0), a0)
+			a1 = e.MulAdd(ld8(v, 32), a1)
+			a2 = e.MulAdd(ld8(v, 64), a2)
+			a3 = e.MulAdd(ld8(v, 96), a3)
+			v = unsafe.Add(v, ldv)
+		}
+		st8(op, 4*d, a0.Mul(iv))
+		st8(op, 4*d+32, a1.Mul(iv))
+		st8(op, 4*d+64, a2.Mul(iv))
+		st8(op, 4*d+96, a3.Mul(iv))
+	}
+	for ; d < hd; d += 8 {
+		a0 := f8{}
+		v := unsafe.Add(vp, 4*d)
+		for j := 0; j < lk; j++ {
+			a0 = bc8(pp, 4*j).MulAdd(ld8(v, 0), a0)
+			v = unsafe.Add(v, ldv)
+		}
+		st8(op, 4*d, a0.Mul(iv))
+	}
 	archsimd.ClearAVXUpperBits()
 }

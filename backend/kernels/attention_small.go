@@ -18,6 +18,12 @@ import (
 
 const smallHD = 16
 
+// With at most smallLk keys the direct path also takes head dims up to smallHDMax (B-CAST's 8×8 problems).
+const (
+	smallLk    = 16
+	smallHDMax = 64
+)
+
 // attnRow computes one query row (see above): out and q hold hd values, p is ldk scratch.
 var attnRow = attnRowGeneric
 
@@ -40,7 +46,9 @@ var smallPool = sync.Pool{New: func() any { return new(smallScratch) }}
 // smallOn switches the direct path (benchmarks compare it with the GEMM path).
 var smallOn = true
 
-func (a *Attention) useSmall() bool { return smallOn && a.HeadDim <= smallHD }
+func (a *Attention) useSmall() bool {
+	return smallOn && (a.HeadDim <= smallHD || a.Lk <= smallLk && a.HeadDim <= smallHDMax)
+}
 
 // packSmall lays out K and V of (b, h) as kt and vt.
 func (a *Attention) packSmall(st *smallScratch, b, h, ldk int) {

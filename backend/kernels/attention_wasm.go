@@ -24,8 +24,11 @@ func st4(p unsafe.Pointer, off int, v f4) { v.StoreArray((*[4]float32)(unsafe.Ad
 func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk int) {
 	hd := a.HeadDim
 	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk-1]
-	var red [smallHD * 4]float32
+	var red [smallHDMax * 4]float32
 	var mx [4 * 4]float32
+	// Few keys and whole vectors of head dim: P·V row by row from V itself (vectorised over d).
+	pvRows := a.Lk <= smallLk && hd%4 == 0
+	vp, ldv := unsafe.Pointer(&a.V.at(b, 0, h)[0]), 4*a.V.RowStride
 	for i := i0; i < i1; i += 4 {
 		// A last group of fewer than four rows repeats its last row (computed, not written).
 		nr := min(4, i1-i)
@@ -45,9 +48,13 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk int) 
 			for j := 0; j < ldk; j += expBlock {
 				sum += attnExpWasm(unsafe.Pointer(&pr[j]), min(expBlock, ldk-j), m)
 			}
-			attnPVWasm(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
 			inv := float32(1 / sum)
 			out := a.Out.at(b, i+r, h)[:hd]
+			if pvRows {
+				attnPVRowsWasm(unsafe.Pointer(&out[0]), unsafe.Pointer(&pr[0]), vp, ldv, a.Lk, hd, inv)
+				continue
+			}
+			attnPVWasm(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
 			for d := range out {
 				x := (*[4]float32)(red[d*4:])
 				out[d] = ((x[0] + x[1]) + (x[2] + x[3])) * inv
@@ -124,7 +131,7 @@ func attnExpWasm(pp unsafe.Pointer, n int, m float32) float64 {
 }
 
 // attnPVWasm stores in red[4d : 4d+4] the lane sums of p·vt[d], four d at a time.
-func attnPVWasm(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHD * 4]float32) {
+func attnPVWasm(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHDMax * 4]float32) {
 	row := 4 * ldk
 	d := 0
 	for ; d+4 <= hd; d += 4 {
@@ -149,5 +156,37 @@ func attnPVWasm(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHD * 4]float32) {
 			a0 = a0.Add(ld4(pp, off).Mul(ld4(v0, off)))
 		}
 		a0.StoreArray((*[4]float32)(red[4*d:]))
+	}
+}
+
+// attnPVRowsWasm writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] (V rows ldv bytes apart, hd a multiple of 4), four
+// vectors of d at a time.
+func attnPVRowsWasm(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
+	iv := bc(inv)
+	d := 0
+	for ; d+16 <= hd; d += 16 {
+		a0, a1, a2, a3 := f4{}, f4{}, f4{}, f4{}
+		v := unsafe.Add(vp, 4*d)
+		for j := 0; j < lk; j++ {
+			e := bc4(pp, 4*j)
+			a0 = a0.Add(e.Mul(ld4(v, 0)))
+			a1 = a1.Add(e.Mul(ld4(v, 16)))
+			a2 = a2.Add(e.Mul(ld4(v, 32)))
+			a3 = a3.Add(e.Mul(ld4(v, 48)))
+			v = unsafe.Add(v, ldv)
+		}
+		st4(op, 4*d, a0.Mul(iv))
+		st4(op, 4*d+16, a1.Mul(iv))
+		st4(op, 4*d+32, a2.Mul(iv))
+		st4(op, 4*d+48, a3.Mul(iv))
+	}
+	for ; d < hd; d += 4 {
+		a0 := f4{}
+		v := unsafe.Add(vp, 4*d)
+		for j := 0; j < lk; j++ {
+			a0 = a0.Add(bc4(pp, 4*j).Mul(ld4(v, 0)))
+			v = unsafe.Add(v, ldv)
+		}
+		st4(op, 4*d, a0.Mul(iv))
 	}
 }

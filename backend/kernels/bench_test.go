@@ -83,7 +83,7 @@ func BenchmarkAttention(b *testing.B) {
 		for _, gemmPath := range []bool{false, true} {
 			name := c.name
 			if gemmPath {
-				if c.hd > smallHD {
+				if c.hd > smallHD && (c.lk > smallLk || c.hd > smallHDMax) {
 					continue
 				}
 				name += "/gemmpath"

@@ -139,13 +139,76 @@ func expSubLoopWasm(dst, src []float32, m float32) float64 {
 	return hsum64(acc)
 }
 
+// erfExp4 is erf4 given e = exp(-x²): small enough to inline, so the loops below compute the exps of a chunk
+// with expSubLoopWasm (exp written out) and then finish erf without a call per vector.
+func erfExp4(x, e f4) f4 {
+	ax := x.Abs()
+	one := bc(1)
+	t := one.Div(ax.MulAdd(bc(erfP), one))
+	p := bc(erfA5).MulAdd(t, bc(erfA4))
+	p = p.MulAdd(t, bc(erfA3))
+	p = p.MulAdd(t, bc(erfA2))
+	p = p.MulAdd(t, bc(erfA1))
+	return withSignOf(one.Sub(p.Mul(t).Mul(e)), x)
+}
+
+// chunkW: the erf / GELU loops work through chunkW values at a time (exps first, into a stack buffer).
+const chunkW = 256
+
 func verfWasm(dst, src []float32) {
 	src = src[:len(dst)]
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		st(erf4(ld(src, i)), dst, i)
+	n4 := len(dst) &^ 3
+	var eb [chunkW]float32
+	for c := 0; c < n4; c += chunkW {
+		n := min(chunkW, n4-c)
+		e := eb[:n]
+		s := src[c : c+n]
+		for i := 0; i < n; i += 4 {
+			x := ld(s, i)
+			st(x.Mul(x).Neg(), e, i)
+		}
+		expSubLoopWasm(e, e, 0)
+		d := dst[c : c+n]
+		for i := 0; i < n; i += 4 {
+			st(erfExp4(ld(s, i), ld(e, i)), d, i)
+		}
 	}
-	verfGeneric(dst[i:], src[i:])
+	verfGeneric(dst[n4:], src[n4:])
+}
+
+// geluChunkWasm sets d[i] = GELU(s[i]) for len(d) (a multiple of 4) values; e is scratch of len(d).
+func geluChunkWasm(d, s, e []float32) {
+	n := len(d)
+	s = s[:n]
+	e = e[:n]
+	rh := bc(sqrtHalf)
+	for i := 0; i < n; i += 4 {
+		z := ld(s, i).Mul(rh)
+		st(z.Mul(z).Neg(), e, i)
+	}
+	expSubLoopWasm(e, e, 0)
+	half := bc(0.5)
+	for i := 0; i < n; i += 4 {
+		x := ld(s, i)
+		h := x.Mul(half)
+		st(h.MulAdd(erfExp4(x.Mul(rh), ld(e, i)), h), d, i)
+	}
+}
+
+// quickgeluChunkWasm sets d[i] = QuickGELU(s[i]) for len(d) (a multiple of 4) values; e is scratch of len(d).
+func quickgeluChunkWasm(d, s, e []float32) {
+	n := len(d)
+	s = s[:n]
+	e = e[:n]
+	k := bc(-1.702)
+	for i := 0; i < n; i += 4 {
+		st(ld(s, i).Mul(k), e, i)
+	}
+	expSubLoopWasm(e, e, 0)
+	one := bc(1)
+	for i := 0; i < n; i += 4 {
+		st(ld(s, i).Div(one.Add(ld(e, i))), d, i)
+	}
 }
 
 func vtanhWasm(dst, src []float32) {
@@ -168,11 +231,13 @@ func vlogisticWasm(dst, src []float32) {
 
 func vgeluWasm(dst, src []float32) {
 	src = src[:len(dst)]
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		st(gelu4(ld(src, i)), dst, i)
+	n4 := len(dst) &^ 3
+	var eb [chunkW]float32
+	for c := 0; c < n4; c += chunkW {
+		n := min(chunkW, n4-c)
+		geluChunkWasm(dst[c:c+n], src[c:c+n], eb[:n])
 	}
-	vgeluGeneric(dst[i:], src[i:])
+	vgeluGeneric(dst[n4:], src[n4:])
 }
 
 func vquickgeluWasm(dst, src []float32) {

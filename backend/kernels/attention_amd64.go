@@ -142,14 +142,19 @@ func attnPVAVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHDMax * 8]float32
 
 // attnRowsAVX2 computes the scores of four query rows at a time (each K vector loaded once for four
 // independent FMA chains), then each row's exp and P·V.
-func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk int) {
+func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk int) {
 	hd := a.HeadDim
 	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk-1]
 	var red [smallHDMax * 8]float32
 	var mx [4 * 8]float32
-	// Few keys and whole vectors of head dim: P·V row by row from V itself (vectorised over d).
+	// Few keys and whole vectors of head dim: P·V row by row from V's rows (vectorised over d).
 	pvRows := a.Lk <= smallLk && hd%8 == 0
-	vp, ldv := unsafe.Pointer(&a.V.at(b, 0, h)[0]), 4*a.V.RowStride
+	var vp unsafe.Pointer
+	if pvRows {
+		vp = unsafe.Pointer(&vr[a.Lk*hd-1])
+		vp = unsafe.Add(vp, -4*(a.Lk*hd-1))
+	}
+	ldv := 4 * hd
 	for i := i0; i < i1; i += 4 {
 		// A last group of fewer than four rows repeats its last row (computed, not written).
 		nr := min(4, i1-i)

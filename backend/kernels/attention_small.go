@@ -27,10 +27,10 @@ const (
 // attnRow computes one query row (see above): out and q hold hd values, p is ldk scratch.
 var attnRow = attnRowGeneric
 
-// attnRows computes query rows [i0, i1) of (b, h); p is 4·ldk scratch.
+// attnRows computes query rows [i0, i1) of (b, h); p is 4·ldk scratch, vr V's rows (lk×hd) when Lk ≤ smallLk.
 var attnRows = attnRowsGeneric
 
-func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk int) {
+func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk int) {
 	hd := a.HeadDim
 	for i := i0; i < i1; i++ {
 		attnRow(a.Out.at(b, i, h)[:hd], a.Q.at(b, i, h)[:hd], kt, vt, p[:ldk], hd, ldk, a.Scale)
@@ -38,7 +38,7 @@ func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk in
 }
 
 type smallScratch struct {
-	kt, vt, p []float32
+	kt, vt, vr, p []float32
 }
 
 var smallPool = sync.Pool{New: func() any { return new(smallScratch) }}
@@ -54,11 +54,20 @@ func (a *Attention) useSmall() bool {
 func (a *Attention) packSmall(st *smallScratch, b, h, ldk int) {
 	hd, lk := a.HeadDim, a.Lk
 	need := (2*hd + 1) * ldk
+	if lk <= smallLk {
+		need += lk * hd // V's rows, contiguous (P·V row by row; a copy, so Out may alias V)
+	}
 	if cap(st.kt) < need {
 		st.kt = make([]float32, need)
 	}
 	kt := st.kt[:(hd+1)*ldk]
-	vt := st.kt[(hd+1)*ldk : need]
+	vt := st.kt[(hd+1)*ldk : (2*hd+1)*ldk]
+	st.vr = st.kt[(2*hd+1)*ldk : need]
+	if lk <= smallLk {
+		for j := 0; j < lk; j++ {
+			copy(st.vr[j*hd:(j+1)*hd], a.V.at(b, j, h)[:hd])
+		}
+	}
 	for j := 0; j < lk; j++ {
 		k := a.K.at(b, j, h)[:hd]
 		v := a.V.at(b, j, h)[:hd]
@@ -107,7 +116,7 @@ func (a *Attention) runSmall() {
 				lastBH = bh
 			}
 			kt := st.kt[:(hd+1)*ldk]
-			attnRows(a, b, h, g*rpg, min(lq, (g+1)*rpg), kt, st.vt, p, ldk)
+			attnRows(a, b, h, g*rpg, min(lq, (g+1)*rpg), kt, st.vt, st.vr, p, ldk)
 		}
 	}
 	units := B * H * groups

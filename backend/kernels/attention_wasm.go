@@ -21,14 +21,19 @@ const expBlock = 1024
 
 func st4(p unsafe.Pointer, off int, v f4) { v.StoreArray((*[4]float32)(unsafe.Add(p, off))) }
 
-func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, p []float32, ldk int) {
+func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk int) {
 	hd := a.HeadDim
 	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk-1]
 	var red [smallHDMax * 4]float32
 	var mx [4 * 4]float32
-	// Few keys and whole vectors of head dim: P·V row by row from V itself (vectorised over d).
+	// Few keys and whole vectors of head dim: P·V row by row from V's rows (vectorised over d).
 	pvRows := a.Lk <= smallLk && hd%4 == 0
-	vp, ldv := unsafe.Pointer(&a.V.at(b, 0, h)[0]), 4*a.V.RowStride
+	var vp unsafe.Pointer
+	if pvRows {
+		vp = unsafe.Pointer(&vr[a.Lk*hd-1])
+		vp = unsafe.Add(vp, -4*(a.Lk*hd-1))
+	}
+	ldv := 4 * hd
 	for i := i0; i < i1; i += 4 {
 		// A last group of fewer than four rows repeats its last row (computed, not written).
 		nr := min(4, i1-i)

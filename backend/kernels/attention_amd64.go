@@ -144,8 +144,9 @@ func attnPVAVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHDMax * 8]float32
 // independent FMA chains), then each row's exp and P·V.
 func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk int) {
 	hd := a.HeadDim
-	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk-1]
-	var red [smallHDMax * 8]float32
+	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk+4*smallHD*8-1]
+	// P·V lane sums live in p's tail (a local array would be zeroed on every call).
+	red := (*[smallHDMax * 8]float32)(p[4*ldk:])
 	var mx [4 * 8]float32
 	// Few keys and whole vectors of head dim: P·V row by row from V's rows (vectorised over d).
 	pvRows := a.Lk <= smallLk && hd%8 == 0
@@ -164,6 +165,7 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 			qp[r] = unsafe.Add(qp[r], -4*(hd-1))
 		}
 		attnScores4AVX2(&qp, unsafe.Pointer(&kt[0]), unsafe.Pointer(&p[0]), hd, ldk, a.Scale, &mx)
+		var inv [4]float32
 		for r := 0; r < nr; r++ {
 			x := mx[8*r : 8*r+8]
 			m := max(max(max(x[0], x[1]), max(x[2], x[3])), max(max(x[4], x[5]), max(x[6], x[7])))
@@ -175,19 +177,83 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 			for j := 0; j < ldk; j += expBlock {
 				sum += attnExpAVX2(unsafe.Pointer(&pr[j]), min(expBlock, ldk-j), m)
 			}
-			inv := float32(1 / sum)
+			inv[r] = float32(1 / sum)
+		}
+		if !pvRows && nr == 4 && hd <= smallHD {
+			// Four rows' P·V together: each V vector loaded once for four rows.
+			red4 := (*[4 * smallHD * 8]float32)(p[4*ldk:])
+			attnPV4AVX2(unsafe.Pointer(&p[0]), unsafe.Pointer(&vt[0]), hd, ldk, red4)
+			for r := 0; r < 4; r++ {
+				out := a.Out.at(b, i+r, h)[:hd]
+				for d := range out {
+					x := (*[8]float32)(red4[(r*smallHD+d)*8:])
+					out[d] = ((x[0] + x[1]) + (x[2] + x[3]) + ((x[4] + x[5]) + (x[6] + x[7]))) * inv[r]
+				}
+			}
+			continue
+		}
+		for r := 0; r < nr; r++ {
+			pr := p[r*ldk : (r+1)*ldk]
 			out := a.Out.at(b, i+r, h)[:hd]
 			if pvRows {
-				attnPVRowsAVX2(unsafe.Pointer(&out[0]), unsafe.Pointer(&pr[0]), vp, ldv, a.Lk, hd, inv)
+				attnPVRowsAVX2(unsafe.Pointer(&out[0]), unsafe.Pointer(&pr[0]), vp, ldv, a.Lk, hd, inv[r])
 				continue
 			}
-			attnPVAVX2(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
+			attnPVAVX2(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, red)
 			for d := range out {
 				x := (*[8]float32)(red[d*8:])
-				out[d] = ((x[0] + x[1]) + (x[2] + x[3]) + ((x[4] + x[5]) + (x[6] + x[7]))) * inv
+				out[d] = ((x[0] + x[1]) + (x[2] + x[3]) + ((x[4] + x[5]) + (x[6] + x[7]))) * inv[r]
 			}
 		}
 	}
+}
+
+// attnPV4AVX2 stores in red[8(r·smallHD+d) : +8] the lane sums of p_r·vt[d] for the four rows r of p (rows of
+// ldk), two d at a time (eight accumulators).
+func attnPV4AVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[4 * smallHD * 8]float32) {
+	row := 4 * ldk
+	p1, p2, p3 := unsafe.Add(pp, row), unsafe.Add(pp, 2*row), unsafe.Add(pp, 3*row)
+	d := 0
+	for ; d+2 <= hd; d += 2 {
+		v0 := unsafe.Add(vp, d*row)
+		v1 := unsafe.Add(v0, row)
+		var a0, a1, a2, a3, b0, b1, b2, b3 f8
+		for off := 0; off < row; off += 32 {
+			x, y := ld8(v0, off), ld8(v1, off)
+			e := ld8(pp, off)
+			a0, b0 = e.MulAdd(x, a0), e.MulAdd(y, b0)
+			e = ld8(p1, off)
+			a1, b1 = e.MulAdd(x, a1), e.MulAdd(y, b1)
+			e = ld8(p2, off)
+			a2, b2 = e.MulAdd(x, a2), e.MulAdd(y, b2)
+			e = ld8(p3, off)
+			a3, b3 = e.MulAdd(x, a3), e.MulAdd(y, b3)
+		}
+		a0.StoreArray((*[8]float32)(red[8*d:]))
+		b0.StoreArray((*[8]float32)(red[8*d+8:]))
+		a1.StoreArray((*[8]float32)(red[8*(smallHD+d):]))
+		b1.StoreArray((*[8]float32)(red[8*(smallHD+d)+8:]))
+		a2.StoreArray((*[8]float32)(red[8*(2*smallHD+d):]))
+		b2.StoreArray((*[8]float32)(red[8*(2*smallHD+d)+8:]))
+		a3.StoreArray((*[8]float32)(red[8*(3*smallHD+d):]))
+		b3.StoreArray((*[8]float32)(red[8*(3*smallHD+d)+8:]))
+	}
+	for ; d < hd; d++ {
+		v0 := unsafe.Add(vp, d*row)
+		var a0, a1, a2, a3 f8
+		for off := 0; off < row; off += 32 {
+			x := ld8(v0, off)
+			a0 = ld8(pp, off).MulAdd(x, a0)
+			a1 = ld8(p1, off).MulAdd(x, a1)
+			a2 = ld8(p2, off).MulAdd(x, a2)
+			a3 = ld8(p3, off).MulAdd(x, a3)
+		}
+		a0.StoreArray((*[8]float32)(red[8*d:]))
+		a1.StoreArray((*[8]float32)(red[8*(smallHD+d):]))
+		a2.StoreArray((*[8]float32)(red[8*(2*smallHD+d):]))
+		a3.StoreArray((*[8]float32)(red[8*(3*smallHD+d):]))
+	}
+	archsimd.ClearAVXUpperBits()
 }
 
 // attnScores4AVX2 writes the scores of four query rows into p (rows of ldk) and their lane maxima into mx.

@@ -27,7 +27,7 @@ const (
 // attnRow computes one query row (see above): out and q hold hd values, p is ldk scratch.
 var attnRow = attnRowGeneric
 
-// attnRows computes query rows [i0, i1) of (b, h); p is 4·ldk scratch, vr V's rows (lk×hd) when Lk ≤ smallLk.
+// attnRows computes query rows [i0, i1) of (b, h); p is 4·ldk + 4·smallHD·8 scratch, vr V's rows (lk×hd) when Lk ≤ smallLk.
 var attnRows = attnRowsGeneric
 
 func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk int) {
@@ -103,10 +103,12 @@ func (a *Attention) runSmall() {
 	work := func(lo, hi int) {
 		st := smallPool.Get().(*smallScratch)
 		defer smallPool.Put(st)
-		if cap(st.p) < 4*ldk {
-			st.p = make([]float32, 4*ldk)
+		// Four score rows, then room for four rows' P·V lane sums (≥ smallHDMax·8).
+		np := 4*ldk + 4*smallHD*8
+		if cap(st.p) < np {
+			st.p = make([]float32, np)
 		}
-		p := st.p[:4*ldk]
+		p := st.p[:np]
 		lastBH := -1
 		for u := lo; u < hi; u++ {
 			bh, g := u/groups, u%groups

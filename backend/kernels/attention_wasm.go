@@ -23,8 +23,9 @@ func st4(p unsafe.Pointer, off int, v f4) { v.StoreArray((*[4]float32)(unsafe.Ad
 
 func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk int) {
 	hd := a.HeadDim
-	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk-1]
-	var red [smallHDMax * 4]float32
+	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk+smallHDMax*4-1]
+	// P·V lane sums live in p's tail (a local array would be zeroed on every call).
+	red := (*[smallHDMax * 4]float32)(p[4*ldk:])
 	var mx [4 * 4]float32
 	// Few keys and whole vectors of head dim: P·V row by row from V's rows (vectorised over d).
 	pvRows := a.Lk <= smallLk && hd%4 == 0
@@ -59,7 +60,7 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 				attnPVRowsWasm(unsafe.Pointer(&out[0]), unsafe.Pointer(&pr[0]), vp, ldv, a.Lk, hd, inv)
 				continue
 			}
-			attnPVWasm(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
+			attnPVWasm(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, red)
 			for d := range out {
 				x := (*[4]float32)(red[d*4:])
 				out[d] = ((x[0] + x[1]) + (x[2] + x[3])) * inv

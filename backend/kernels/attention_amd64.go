@@ -305,13 +305,12 @@ func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 	for ; d+32 <= hd; d += 32 {
 		a0, a1, a2, a3 := f8{}, f8{}, f8{}, f8{}
 		v := unsafe.Add(vp, 4*d)
-		for j := 0; j < lk; j++ {
+		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
 			e := bc8(pp, 4*j)
-			a0 = e.MulAdd(ld8(v, 0), a0)
-			a1 = e.MulAdd(ld8(v, 32), a1)
-			a2 = e.MulAdd(ld8(v, 64), a2)
-			a3 = e.MulAdd(ld8(v, 96), a3)
-			v = unsafe.Add(v, ldv)
+			a0 = e.MulAdd(ld8(v, o), a0)
+			a1 = e.MulAdd(ld8(v, o+32), a1)
+			a2 = e.MulAdd(ld8(v, o+64), a2)
+			a3 = e.MulAdd(ld8(v, o+96), a3)
 		}
 		st8(op, 4*d, a0.Mul(iv))
 		st8(op, 4*d+32, a1.Mul(iv))
@@ -321,9 +320,8 @@ func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 	for ; d < hd; d += 8 {
 		a0 := f8{}
 		v := unsafe.Add(vp, 4*d)
-		for j := 0; j < lk; j++ {
-			a0 = bc8(pp, 4*j).MulAdd(ld8(v, 0), a0)
-			v = unsafe.Add(v, ldv)
+		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
+			a0 = bc8(pp, 4*j).MulAdd(ld8(v, o), a0)
 		}
 		st8(op, 4*d, a0.Mul(iv))
 	}

@@ -173,13 +173,12 @@ func attnPVRowsWasm(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 	for ; d+16 <= hd; d += 16 {
 		a0, a1, a2, a3 := f4{}, f4{}, f4{}, f4{}
 		v := unsafe.Add(vp, 4*d)
-		for j := 0; j < lk; j++ {
+		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
 			e := bc4(pp, 4*j)
-			a0 = a0.Add(e.Mul(ld4(v, 0)))
-			a1 = a1.Add(e.Mul(ld4(v, 16)))
-			a2 = a2.Add(e.Mul(ld4(v, 32)))
-			a3 = a3.Add(e.Mul(ld4(v, 48)))
-			v = unsafe.Add(v, ldv)
+			a0 = a0.Add(e.Mul(ld4(v, o)))
+			a1 = a1.Add(e.Mul(ld4(v, o+16)))
+			a2 = a2.Add(e.Mul(ld4(v, o+32)))
+			a3 = a3.Add(e.Mul(ld4(v, o+48)))
 		}
 		st4(op, 4*d, a0.Mul(iv))
 		st4(op, 4*d+16, a1.Mul(iv))
@@ -189,9 +188,8 @@ func attnPVRowsWasm(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 	for ; d < hd; d += 4 {
 		a0 := f4{}
 		v := unsafe.Add(vp, 4*d)
-		for j := 0; j < lk; j++ {
-			a0 = a0.Add(bc4(pp, 4*j).Mul(ld4(v, 0)))
-			v = unsafe.Add(v, ldv)
+		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
+			a0 = a0.Add(bc4(pp, 4*j).Mul(ld4(v, o)))
 		}
 		st4(op, 4*d, a0.Mul(iv))
 	}

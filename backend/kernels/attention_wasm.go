@@ -43,6 +43,7 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 			qp[r] = unsafe.Add(unsafe.Pointer(&a.Q.at(b, i+min(r, nr-1), h)[hd-1]), -4*(hd-1))
 		}
 		attnScores4Wasm(&qp, unsafe.Pointer(&kt[0]), unsafe.Pointer(&p[0]), hd, ldk, a.Scale, &mx)
+		var inv [4]float32
 		for r := 0; r < nr; r++ {
 			x := mx[4*r : 4*r+4]
 			m := max(max(x[0], x[1]), max(x[2], x[3]))
@@ -54,18 +55,81 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 			for j := 0; j < ldk; j += expBlock {
 				sum += attnExpWasm(unsafe.Pointer(&pr[j]), min(expBlock, ldk-j), m)
 			}
-			inv := float32(1 / sum)
+			inv[r] = float32(1 / sum)
+		}
+		if !pvRows && nr == 4 && hd <= smallHD {
+			// Four rows' P·V together: each V vector loaded once for four rows.
+			red4 := (*[4 * smallHD * 4]float32)(p[4*ldk:])
+			attnPV4Wasm(unsafe.Pointer(&p[0]), unsafe.Pointer(&vt[0]), hd, ldk, red4)
+			for r := 0; r < 4; r++ {
+				out := a.Out.at(b, i+r, h)[:hd]
+				for d := range out {
+					x := (*[4]float32)(red4[(r*smallHD+d)*4:])
+					out[d] = ((x[0] + x[1]) + (x[2] + x[3])) * inv[r]
+				}
+			}
+			continue
+		}
+		for r := 0; r < nr; r++ {
+			pr := p[r*ldk : (r+1)*ldk]
 			out := a.Out.at(b, i+r, h)[:hd]
 			if pvRows {
-				attnPVRowsWasm(unsafe.Pointer(&out[0]), unsafe.Pointer(&pr[0]), vp, ldv, a.Lk, hd, inv)
+				attnPVRowsWasm(unsafe.Pointer(&out[0]), unsafe.Pointer(&pr[0]), vp, ldv, a.Lk, hd, inv[r])
 				continue
 			}
 			attnPVWasm(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, red)
 			for d := range out {
 				x := (*[4]float32)(red[d*4:])
-				out[d] = ((x[0] + x[1]) + (x[2] + x[3])) * inv
+				out[d] = ((x[0] + x[1]) + (x[2] + x[3])) * inv[r]
 			}
 		}
+	}
+}
+
+// attnPV4Wasm stores in red[4(r·smallHD+d) : +4] the lane sums of p_r·vt[d] for the four rows r of p (rows of
+// ldk), two d at a time (eight accumulators).
+func attnPV4Wasm(pp, vp unsafe.Pointer, hd, ldk int, red *[4 * smallHD * 4]float32) {
+	row := 4 * ldk
+	p1, p2, p3 := unsafe.Add(pp, row), unsafe.Add(pp, 2*row), unsafe.Add(pp, 3*row)
+	d := 0
+	for ; d+2 <= hd; d += 2 {
+		v0 := unsafe.Add(vp, d*row)
+		v1 := unsafe.Add(v0, row)
+		var a0, a1, a2, a3, b0, b1, b2, b3 f4
+		for off := 0; off < row; off += 16 {
+			x, y := ld4(v0, off), ld4(v1, off)
+			e := ld4(pp, off)
+			a0, b0 = a0.Add(e.Mul(x)), b0.Add(e.Mul(y))
+			e = ld4(p1, off)
+			a1, b1 = a1.Add(e.Mul(x)), b1.Add(e.Mul(y))
+			e = ld4(p2, off)
+			a2, b2 = a2.Add(e.Mul(x)), b2.Add(e.Mul(y))
+			e = ld4(p3, off)
+			a3, b3 = a3.Add(e.Mul(x)), b3.Add(e.Mul(y))
+		}
+		a0.StoreArray((*[4]float32)(red[4*d:]))
+		b0.StoreArray((*[4]float32)(red[4*d+4:]))
+		a1.StoreArray((*[4]float32)(red[4*(smallHD+d):]))
+		b1.StoreArray((*[4]float32)(red[4*(smallHD+d)+4:]))
+		a2.StoreArray((*[4]float32)(red[4*(2*smallHD+d):]))
+		b2.StoreArray((*[4]float32)(red[4*(2*smallHD+d)+4:]))
+		a3.StoreArray((*[4]float32)(red[4*(3*smallHD+d):]))
+		b3.StoreArray((*[4]float32)(red[4*(3*smallHD+d)+4:]))
+	}
+	for ; d < hd; d++ {
+		v0 := unsafe.Add(vp, d*row)
+		var a0, a1, a2, a3 f4
+		for off := 0; off < row; off += 16 {
+			x := ld4(v0, off)
+			a0 = a0.Add(ld4(pp, off).Mul(x))
+			a1 = a1.Add(ld4(p1, off).Mul(x))
+			a2 = a2.Add(ld4(p2, off).Mul(x))
+			a3 = a3.Add(ld4(p3, off).Mul(x))
+		}
+		a0.StoreArray((*[4]float32)(red[4*d:]))
+		a1.StoreArray((*[4]float32)(red[4*(smallHD+d):]))
+		a2.StoreArray((*[4]float32)(red[4*(2*smallHD+d):]))
+		a3.StoreArray((*[4]float32)(red[4*(3*smallHD+d):]))
 	}
 }
 

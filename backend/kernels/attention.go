@@ -27,6 +27,10 @@ func (a *Attention) run() {
 		}
 		return
 	}
+	if a.useSmall() {
+		a.runSmall()
+		return
+	}
 	mr := gemmMR
 	// Score rows are padded to a multiple of 8 with -Inf (exp gives 0) so the softmax runs without scalar tails.
 	lds := (lk + 7) &^ 7

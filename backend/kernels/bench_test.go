@@ -74,28 +74,43 @@ func BenchmarkAttention(b *testing.B) {
 		{"bcast_196x12x8x8x32", 196, 12, 8, 8, 32},
 		{"bcast_1x12x196x196x32", 1, 12, 196, 196, 32},
 		{"tiny_2x2x197x197x16", 2, 2, 197, 197, 16},
+		{"demo_1x4x392x392x8", 1, 4, 392, 392, 8},
+		{"demo_2x4x196x196x4", 2, 4, 196, 196, 4},
+		{"demo_2x4x197x197x8", 2, 4, 197, 197, 8},
+		{"demo_196x4x2x2x4", 196, 4, 2, 2, 4},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			r := rand.New(rand.NewSource(1))
-			L := max(c.lq, c.lk)
-			w := c.h * c.hd
-			qkv := randSlice(r, c.batch*L*3*w)
-			out := make([]float32, c.batch*c.lq*w)
-			at := &Attention{Batch: c.batch, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 1 / float32(math.Sqrt(float64(c.hd))),
-				Q:   Strided{qkv, L * 3 * w, 3 * w, c.hd},
-				K:   Strided{qkv[w:], L * 3 * w, 3 * w, c.hd},
-				V:   Strided{qkv[2*w:], L * 3 * w, 3 * w, c.hd},
-				Out: Strided{out, c.lq * w, w, c.hd},
+		for _, gemmPath := range []bool{false, true} {
+			name := c.name
+			if gemmPath {
+				if c.hd > smallHD && (c.lk > smallLk || c.hd > smallHDMax) {
+					continue
+				}
+				name += "/gemmpath"
 			}
-			defer SetThreads(SetThreads(runtime.GOMAXPROCS(0)))
-			b.ResetTimer()
-			cpu0 := cpuSeconds()
-			for i := 0; i < b.N; i++ {
-				at.Run()
-			}
-			reportFlops(b, 4*float64(c.batch*c.h)*float64(c.lq)*float64(c.lk)*float64(c.hd), cpu0)
-		})
+			b.Run(name, func(b *testing.B) {
+				defer func(old bool) { smallOn = old }(smallOn)
+				smallOn = !gemmPath
+				r := rand.New(rand.NewSource(1))
+				L := max(c.lq, c.lk)
+				w := c.h * c.hd
+				qkv := randSlice(r, c.batch*L*3*w)
+				out := make([]float32, c.batch*c.lq*w)
+				at := &Attention{Batch: c.batch, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 1 / float32(math.Sqrt(float64(c.hd))),
+					Q:   Strided{qkv, L * 3 * w, 3 * w, c.hd},
+					K:   Strided{qkv[w:], L * 3 * w, 3 * w, c.hd},
+					V:   Strided{qkv[2*w:], L * 3 * w, 3 * w, c.hd},
+					Out: Strided{out, c.lq * w, w, c.hd},
+				}
+				defer SetThreads(SetThreads(runtime.GOMAXPROCS(0)))
+				b.ResetTimer()
+				cpu0 := cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					at.Run()
+				}
+				reportFlops(b, 4*float64(c.batch*c.h)*float64(c.lq)*float64(c.lk)*float64(c.hd), cpu0)
+			})
+		}
 	}
 }
 

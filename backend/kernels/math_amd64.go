@@ -102,12 +102,45 @@ func st(v f8, s []float32, i int) { v.StoreArray((*[8]float32)(s[i : i+8])) }
 
 func vexpAVX2(dst, src []float32) {
 	src = src[:len(dst)]
-	i := 0
-	for ; i+8 <= len(dst); i += 8 {
-		st(exp8(ld(src, i)), dst, i)
+	n8 := len(dst) &^ 7
+	if n8 > 0 {
+		expSubLoopAVX2(dst[:n8], src[:n8], 0)
 	}
-	archsimd.ClearAVXUpperBits()
-	vexpGeneric(dst[i:], src[i:])
+	vexpGeneric(dst[n8:], src[n8:])
+}
+
+// expSubLoopAVX2 sets dst[i] = exp(src[i] - m) for len(dst) (a multiple of 8) values and returns their sum:
+// exp8 written out in the loop with its constants hoisted (exp8 is too big to inline and a call per vector
+// spills every register). It ends with VZEROUPPER.
+func expSubLoopAVX2(dst, src []float32, m float32) float64 {
+	src = src[:len(dst)]
+	mv := bc(m)
+	hi, lo, l2e, c1, c2 := bc(expHi), bc(expLo), bc(log2e), bc(-ln2Hi), bc(-ln2Lo)
+	p0, p1, p2, p3, p4, p5, one := bc(expP0), bc(expP1), bc(expP2), bc(expP3), bc(expP4), bc(expP5), bc(1)
+	b127 := archsimd.BroadcastInt32x8(127)
+	acc := f8{}
+	for i := 0; i+8 <= len(dst); i += 8 {
+		x0 := ld(src, i).Sub(mv)
+		x := x0.Max(lo).Min(hi)
+		n := x.Mul(l2e).Round()
+		r := n.MulAdd(c1, x)
+		r = n.MulAdd(c2, r)
+		p := p0.MulAdd(r, p1)
+		p = p.MulAdd(r, p2)
+		p = p.MulAdd(r, p3)
+		p = p.MulAdd(r, p4)
+		p = p.MulAdd(r, p5)
+		e := p.MulAdd(r.Mul(r), r.Add(one))
+		ni := n.ConvertToInt32()
+		n1 := ni.ShiftAllRight(1)
+		n2 := ni.Sub(n1)
+		s1 := n1.Add(b127).ShiftAllLeft(23).AsFloat32x8()
+		s2 := n2.Add(b127).ShiftAllLeft(23).AsFloat32x8()
+		e = e.Mul(s1).Mul(s2).IfElse(x0.Equal(x0), x0)
+		st(e, dst, i)
+		acc = acc.Add(e)
+	}
+	return hsum64(acc)
 }
 
 func verfAVX2(dst, src []float32) {
@@ -245,16 +278,7 @@ func sumBlockAVX2(x []float32) float64 {
 	return hsum64(acc)
 }
 
-func expSubBlockAVX2(x []float32, m float32) float64 {
-	mv := bc(m)
-	acc := f8{}
-	for i := 0; i+8 <= len(x); i += 8 {
-		e := exp8(ld(x, i).Sub(mv))
-		st(e, x, i)
-		acc = acc.Add(e)
-	}
-	return hsum64(acc)
-}
+func expSubBlockAVX2(x []float32, m float32) float64 { return expSubLoopAVX2(x, x, m) }
 
 func sqDevBlockAVX2(x []float32, mean float32) float64 {
 	mv := bc(mean)

@@ -101,20 +101,114 @@ func st(v f4, s []float32, i int) { v.StoreArray((*[4]float32)(s[i : i+4])) }
 
 func vexpWasm(dst, src []float32) {
 	src = src[:len(dst)]
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		st(exp4(ld(src, i)), dst, i)
-	}
-	vexpGeneric(dst[i:], src[i:])
+	n4 := len(dst) &^ 3
+	expSubLoopWasm(dst[:n4], src[:n4], 0)
+	vexpGeneric(dst[n4:], src[n4:])
 }
+
+// expSubLoopWasm sets dst[i] = exp(src[i] - m) for len(dst) (a multiple of 4) values and returns their sum:
+// exp4 written out in the loop with its constants hoisted (exp4 is too big to inline).
+func expSubLoopWasm(dst, src []float32, m float32) float64 {
+	src = src[:len(dst)]
+	mv := bc(m)
+	hi, lo, l2e, c1, c2 := bc(expHi), bc(expLo), bc(log2e), bc(-ln2Hi), bc(-ln2Lo)
+	p0, p1, p2, p3, p4, p5, one := bc(expP0), bc(expP1), bc(expP2), bc(expP3), bc(expP4), bc(expP5), bc(1)
+	b127 := archsimd.BroadcastInt32x4(127)
+	acc := f4{}
+	for i := 0; i+4 <= len(dst); i += 4 {
+		x0 := ld(src, i).Sub(mv)
+		x := x0.Max(lo).Min(hi)
+		n := x.Mul(l2e).Round()
+		r := n.MulAdd(c1, x)
+		r = n.MulAdd(c2, r)
+		p := p0.MulAdd(r, p1)
+		p = p.MulAdd(r, p2)
+		p = p.MulAdd(r, p3)
+		p = p.MulAdd(r, p4)
+		p = p.MulAdd(r, p5)
+		e := p.MulAdd(r.Mul(r), r.Add(one))
+		ni := n.ConvertToInt32()
+		n1 := ni.ShiftAllRight(1)
+		n2 := ni.Sub(n1)
+		s1 := n1.Add(b127).ShiftAllLeft(23).ToBits().BitsToFloat32()
+		s2 := n2.Add(b127).ShiftAllLeft(23).ToBits().BitsToFloat32()
+		e = e.Mul(s1).Mul(s2).IfElse(x0.Equal(x0), x0)
+		st(e, dst, i)
+		acc = acc.Add(e)
+	}
+	return hsum64(acc)
+}
+
+// erfExp4 is erf4 given e = exp(-x²): small enough to inline, so the loops below compute the exps of a chunk
+// with expSubLoopWasm (exp written out) and then finish erf without a call per vector.
+func erfExp4(x, e f4) f4 {
+	ax := x.Abs()
+	one := bc(1)
+	t := one.Div(ax.MulAdd(bc(erfP), one))
+	p := bc(erfA5).MulAdd(t, bc(erfA4))
+	p = p.MulAdd(t, bc(erfA3))
+	p = p.MulAdd(t, bc(erfA2))
+	p = p.MulAdd(t, bc(erfA1))
+	return withSignOf(one.Sub(p.Mul(t).Mul(e)), x)
+}
+
+// chunkW: the erf / GELU loops work through chunkW values at a time (exps first, into a stack buffer).
+const chunkW = 256
 
 func verfWasm(dst, src []float32) {
 	src = src[:len(dst)]
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		st(erf4(ld(src, i)), dst, i)
+	n4 := len(dst) &^ 3
+	var eb [chunkW]float32
+	for c := 0; c < n4; c += chunkW {
+		n := min(chunkW, n4-c)
+		e := eb[:n]
+		s := src[c : c+n]
+		for i := 0; i < n; i += 4 {
+			x := ld(s, i)
+			st(x.Mul(x).Neg(), e, i)
+		}
+		expSubLoopWasm(e, e, 0)
+		d := dst[c : c+n]
+		for i := 0; i < n; i += 4 {
+			st(erfExp4(ld(s, i), ld(e, i)), d, i)
+		}
 	}
-	verfGeneric(dst[i:], src[i:])
+	verfGeneric(dst[n4:], src[n4:])
+}
+
+// geluChunkWasm sets d[i] = GELU(s[i]) for len(d) (a multiple of 4) values; e is scratch of len(d).
+func geluChunkWasm(d, s, e []float32) {
+	n := len(d)
+	s = s[:n]
+	e = e[:n]
+	rh := bc(sqrtHalf)
+	for i := 0; i < n; i += 4 {
+		z := ld(s, i).Mul(rh)
+		st(z.Mul(z).Neg(), e, i)
+	}
+	expSubLoopWasm(e, e, 0)
+	half := bc(0.5)
+	for i := 0; i < n; i += 4 {
+		x := ld(s, i)
+		h := x.Mul(half)
+		st(h.MulAdd(erfExp4(x.Mul(rh), ld(e, i)), h), d, i)
+	}
+}
+
+// quickgeluChunkWasm sets d[i] = QuickGELU(s[i]) for len(d) (a multiple of 4) values; e is scratch of len(d).
+func quickgeluChunkWasm(d, s, e []float32) {
+	n := len(d)
+	s = s[:n]
+	e = e[:n]
+	k := bc(-1.702)
+	for i := 0; i < n; i += 4 {
+		st(ld(s, i).Mul(k), e, i)
+	}
+	expSubLoopWasm(e, e, 0)
+	one := bc(1)
+	for i := 0; i < n; i += 4 {
+		st(ld(s, i).Div(one.Add(ld(e, i))), d, i)
+	}
 }
 
 func vtanhWasm(dst, src []float32) {
@@ -137,11 +231,13 @@ func vlogisticWasm(dst, src []float32) {
 
 func vgeluWasm(dst, src []float32) {
 	src = src[:len(dst)]
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		st(gelu4(ld(src, i)), dst, i)
+	n4 := len(dst) &^ 3
+	var eb [chunkW]float32
+	for c := 0; c < n4; c += chunkW {
+		n := min(chunkW, n4-c)
+		geluChunkWasm(dst[c:c+n], src[c:c+n], eb[:n])
 	}
-	vgeluGeneric(dst[i:], src[i:])
+	vgeluGeneric(dst[n4:], src[n4:])
 }
 
 func vquickgeluWasm(dst, src []float32) {
@@ -258,17 +354,11 @@ func vmaxWasm(x []float32) float32 {
 
 func vexpSubSumWasm(x []float32, m float32) float32 {
 	var total float64
-	mv := bc(m)
 	i := 0
 	for i+4 <= len(x) {
 		end := min(len(x)&^3, i+sumBlock)
-		acc := bc(0)
-		for ; i < end; i += 4 {
-			e := exp4(ld(x, i).Sub(mv))
-			st(e, x, i)
-			acc = acc.Add(e)
-		}
-		total += hsum64(acc)
+		total += expSubLoopWasm(x[i:end], x[i:end], m)
+		i = end
 	}
 	for ; i < len(x); i++ {
 		e := exp32(x[i] - m)

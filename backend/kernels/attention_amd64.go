@@ -1,0 +1,329 @@
+//go:build goexperiment.simd && amd64
+
+package kernels
+
+import (
+	"math"
+	"simd/archsimd"
+	"unsafe"
+)
+
+func init() {
+	if hasAVX2FMA {
+		attnRow = attnRowAVX2
+		attnRows = attnRowsAVX2
+	}
+}
+
+// expBlock: the softmax weights are summed in float32 lanes (at most 128 values a lane) between float64
+// flushes.
+const expBlock = 1024
+
+func st8(p unsafe.Pointer, off int, v f8) { v.StoreArray((*[8]float32)(unsafe.Add(p, off))) }
+
+// expNeg8 is exp for x ≤ 0 (softmax weights): the Cephes polynomial of exp8 without the overflow half, NaN
+// handling and Round: x is clamped at -87.33 (exp ≈ 1.2e-38, the smallest normal, so -Inf gives ≈1e-38 rather
+// than 0), n = round(x·log2e) comes from the bits of x·log2e + 1.5·2²³ and 2ⁿ from n's bits shifted into the
+// exponent field.
+func expNeg8(x f8) f8 {
+	x = x.Max(bc(-87.33654))
+	t := x.MulAdd(bc(log2e), bc(12582912))
+	n := t.Sub(bc(12582912))
+	r := n.MulAdd(bc(-ln2Hi), x)
+	r = n.MulAdd(bc(-ln2Lo), r)
+	p := bc(expP0).MulAdd(r, bc(expP1))
+	p = p.MulAdd(r, bc(expP2))
+	p = p.MulAdd(r, bc(expP3))
+	p = p.MulAdd(r, bc(expP4))
+	p = p.MulAdd(r, bc(expP5))
+	e := p.MulAdd(r.Mul(r), r.Add(bc(1)))
+	s := t.AsInt32x8().ShiftAllLeft(23).Add(archsimd.BroadcastInt32x8(127 << 23)).AsFloat32x8()
+	return e.Mul(s)
+}
+
+func attnRowAVX2(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
+	_, _, _, _ = q[hd-1], kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[ldk-1]
+	var red [smallHDMax * 8]float32
+	m := attnScoresAVX2(unsafe.Pointer(&q[0]), unsafe.Pointer(&kt[0]), unsafe.Pointer(&p[0]), hd, ldk, scale)
+	if math.IsInf(float64(m), -1) {
+		m = 0
+	}
+	var sum float64
+	for j := 0; j < ldk; j += expBlock {
+		sum += attnExpAVX2(unsafe.Pointer(&p[j]), min(expBlock, ldk-j), m)
+	}
+	attnPVAVX2(unsafe.Pointer(&p[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
+	inv := float32(1 / sum)
+	out = out[:hd]
+	for d := range out {
+		r := (*[8]float32)(red[d*8:])
+		out[d] = ((r[0] + r[1]) + (r[2] + r[3]) + ((r[4] + r[5]) + (r[6] + r[7]))) * inv
+	}
+}
+
+// attnScoresAVX2 writes the row's scores into p and returns their maximum.
+func attnScoresAVX2(qp, kp, pp unsafe.Pointer, hd, ldk int, scale float32) float32 {
+	sc := bc(scale)
+	mx := bc(float32(math.Inf(-1)))
+	row := 4 * ldk
+	bias := unsafe.Add(kp, hd*row)
+	for off := 0; off < row; off += 32 {
+		acc := bc8(qp, 0).Mul(ld8(kp, off))
+		for d := 1; d < hd; d++ {
+			acc = bc8(qp, 4*d).MulAdd(ld8(kp, d*row+off), acc)
+		}
+		s := acc.MulAdd(sc, ld8(bias, off))
+		st8(pp, off, s)
+		mx = mx.Max(s)
+	}
+	var a [8]float32
+	mx.StoreArray(&a)
+	archsimd.ClearAVXUpperBits()
+	return max(max(max(a[0], a[1]), max(a[2], a[3])), max(max(a[4], a[5]), max(a[6], a[7])))
+}
+
+// attnExpAVX2 replaces the n (a multiple of 8) scores at pp by exp(s - m) and returns their sum. expNeg8 is
+// written out in the loop with its constants hoisted: the compiler does not inline it (cost 313 > 240) and a
+// call spills every vector register.
+func attnExpAVX2(pp unsafe.Pointer, n int, m float32) float64 {
+	mv := bc(m)
+	lo, l2e, magic, c1, c2 := bc(-87.33654), bc(log2e), bc(12582912), bc(-ln2Hi), bc(-ln2Lo)
+	p0, p1, p2, p3, p4, p5, one := bc(expP0), bc(expP1), bc(expP2), bc(expP3), bc(expP4), bc(expP5), bc(1)
+	b127 := archsimd.BroadcastInt32x8(127 << 23)
+	acc := f8{}
+	for off := 0; off < 4*n; off += 32 {
+		x := ld8(pp, off).Sub(mv).Max(lo)
+		t := x.MulAdd(l2e, magic)
+		nn := t.Sub(magic)
+		r := nn.MulAdd(c1, x)
+		r = nn.MulAdd(c2, r)
+		p := p0.MulAdd(r, p1)
+		p = p.MulAdd(r, p2)
+		p = p.MulAdd(r, p3)
+		p = p.MulAdd(r, p4)
+		p = p.MulAdd(r, p5)
+		e := p.MulAdd(r.Mul(r), r.Add(one))
+		e = e.Mul(t.AsInt32x8().ShiftAllLeft(23).Add(b127).AsFloat32x8())
+		st8(pp, off, e)
+		acc = acc.Add(e)
+	}
+	return hsum64(acc)
+}
+
+// attnPVAVX2 stores in red[8d : 8d+8] the lane sums of p·vt[d], four d at a time.
+func attnPVAVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHDMax * 8]float32) {
+	row := 4 * ldk
+	d := 0
+	for ; d+4 <= hd; d += 4 {
+		v0 := unsafe.Add(vp, d*row)
+		a0, a1, a2, a3 := f8{}, f8{}, f8{}, f8{}
+		for off := 0; off < row; off += 32 {
+			e := ld8(pp, off)
+			a0 = e.MulAdd(ld8(v0, off), a0)
+			a1 = e.MulAdd(ld8(v0, row+off), a1)
+			a2 = e.MulAdd(ld8(v0, 2*row+off), a2)
+			a3 = e.MulAdd(ld8(v0, 3*row+off), a3)
+		}
+		a0.StoreArray((*[8]float32)(red[8*d:]))
+		a1.StoreArray((*[8]float32)(red[8*d+8:]))
+		a2.StoreArray((*[8]float32)(red[8*d+16:]))
+		a3.StoreArray((*[8]float32)(red[8*d+24:]))
+	}
+	for ; d < hd; d++ {
+		v0 := unsafe.Add(vp, d*row)
+		a0 := f8{}
+		for off := 0; off < row; off += 32 {
+			a0 = ld8(pp, off).MulAdd(ld8(v0, off), a0)
+		}
+		a0.StoreArray((*[8]float32)(red[8*d:]))
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
+// attnRowsAVX2 computes the scores of four query rows at a time (each K vector loaded once for four
+// independent FMA chains), then each row's exp and P·V.
+func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk int) {
+	hd := a.HeadDim
+	_, _, _ = kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[4*ldk+4*smallHD*8-1]
+	// P·V lane sums live in p's tail (a local array would be zeroed on every call).
+	red := (*[smallHDMax * 8]float32)(p[4*ldk:])
+	var mx [4 * 8]float32
+	// Few keys and whole vectors of head dim: P·V row by row from V's rows (vectorised over d).
+	pvRows := a.Lk <= smallLk && hd%8 == 0
+	var vp unsafe.Pointer
+	if pvRows {
+		vp = unsafe.Pointer(&vr[a.Lk*hd-1])
+		vp = unsafe.Add(vp, -4*(a.Lk*hd-1))
+	}
+	ldv := 4 * hd
+	for i := i0; i < i1; i += 4 {
+		// A last group of fewer than four rows repeats its last row (computed, not written).
+		nr := min(4, i1-i)
+		var qp [4]unsafe.Pointer
+		for r := range qp {
+			qp[r] = unsafe.Pointer(&a.Q.at(b, i+min(r, nr-1), h)[hd-1])
+			qp[r] = unsafe.Add(qp[r], -4*(hd-1))
+		}
+		attnScores4AVX2(&qp, unsafe.Pointer(&kt[0]), unsafe.Pointer(&p[0]), hd, ldk, a.Scale, &mx)
+		var inv [4]float32
+		for r := 0; r < nr; r++ {
+			x := mx[8*r : 8*r+8]
+			m := max(max(max(x[0], x[1]), max(x[2], x[3])), max(max(x[4], x[5]), max(x[6], x[7])))
+			if math.IsInf(float64(m), -1) {
+				m = 0
+			}
+			pr := p[r*ldk : (r+1)*ldk]
+			var sum float64
+			for j := 0; j < ldk; j += expBlock {
+				sum += attnExpAVX2(unsafe.Pointer(&pr[j]), min(expBlock, ldk-j), m)
+			}
+			inv[r] = float32(1 / sum)
+		}
+		if !pvRows && nr == 4 && hd <= smallHD {
+			// Four rows' P·V together: each V vector loaded once for four rows.
+			red4 := (*[4 * smallHD * 8]float32)(p[4*ldk:])
+			attnPV4AVX2(unsafe.Pointer(&p[0]), unsafe.Pointer(&vt[0]), hd, ldk, red4)
+			for r := 0; r < 4; r++ {
+				out := a.Out.at(b, i+r, h)[:hd]
+				for d := range out {
+					x := (*[8]float32)(red4[(r*smallHD+d)*8:])
+					out[d] = ((x[0] + x[1]) + (x[2] + x[3]) + ((x[4] + x[5]) + (x[6] + x[7]))) * inv[r]
+				}
+			}
+			continue
+		}
+		for r := 0; r < nr; r++ {
+			pr := p[r*ldk : (r+1)*ldk]
+			out := a.Out.at(b, i+r, h)[:hd]
+			if pvRows {
+				attnPVRowsAVX2(unsafe.Pointer(&out[0]), unsafe.Pointer(&pr[0]), vp, ldv, a.Lk, hd, inv[r])
+				continue
+			}
+			attnPVAVX2(unsafe.Pointer(&pr[0]), unsafe.Pointer(&vt[0]), hd, ldk, red)
+			for d := range out {
+				x := (*[8]float32)(red[d*8:])
+				out[d] = ((x[0] + x[1]) + (x[2] + x[3]) + ((x[4] + x[5]) + (x[6] + x[7]))) * inv[r]
+			}
+		}
+	}
+}
+
+// attnPV4AVX2 stores in red[8(r·smallHD+d) : +8] the lane sums of p_r·vt[d] for the four rows r of p (rows of
+// ldk), two d at a time (eight accumulators).
+func attnPV4AVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[4 * smallHD * 8]float32) {
+	row := 4 * ldk
+	p1, p2, p3 := unsafe.Add(pp, row), unsafe.Add(pp, 2*row), unsafe.Add(pp, 3*row)
+	d := 0
+	for ; d+2 <= hd; d += 2 {
+		v0 := unsafe.Add(vp, d*row)
+		v1 := unsafe.Add(v0, row)
+		var a0, a1, a2, a3, b0, b1, b2, b3 f8
+		for off := 0; off < row; off += 32 {
+			x, y := ld8(v0, off), ld8(v1, off)
+			e := ld8(pp, off)
+			a0, b0 = e.MulAdd(x, a0), e.MulAdd(y, b0)
+			e = ld8(p1, off)
+			a1, b1 = e.MulAdd(x, a1), e.MulAdd(y, b1)
+			e = ld8(p2, off)
+			a2, b2 = e.MulAdd(x, a2), e.MulAdd(y, b2)
+			e = ld8(p3, off)
+			a3, b3 = e.MulAdd(x, a3), e.MulAdd(y, b3)
+		}
+		a0.StoreArray((*[8]float32)(red[8*d:]))
+		b0.StoreArray((*[8]float32)(red[8*d+8:]))
+		a1.StoreArray((*[8]float32)(red[8*(smallHD+d):]))
+		b1.StoreArray((*[8]float32)(red[8*(smallHD+d)+8:]))
+		a2.StoreArray((*[8]float32)(red[8*(2*smallHD+d):]))
+		b2.StoreArray((*[8]float32)(red[8*(2*smallHD+d)+8:]))
+		a3.StoreArray((*[8]float32)(red[8*(3*smallHD+d):]))
+		b3.StoreArray((*[8]float32)(red[8*(3*smallHD+d)+8:]))
+	}
+	for ; d < hd; d++ {
+		v0 := unsafe.Add(vp, d*row)
+		var a0, a1, a2, a3 f8
+		for off := 0; off < row; off += 32 {
+			x := ld8(v0, off)
+			a0 = ld8(pp, off).MulAdd(x, a0)
+			a1 = ld8(p1, off).MulAdd(x, a1)
+			a2 = ld8(p2, off).MulAdd(x, a2)
+			a3 = ld8(p3, off).MulAdd(x, a3)
+		}
+		a0.StoreArray((*[8]float32)(red[8*d:]))
+		a1.StoreArray((*[8]float32)(red[8*(smallHD+d):]))
+		a2.StoreArray((*[8]float32)(red[8*(2*smallHD+d):]))
+		a3.StoreArray((*[8]float32)(red[8*(3*smallHD+d):]))
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
+// attnScores4AVX2 writes the scores of four query rows into p (rows of ldk) and their lane maxima into mx.
+func attnScores4AVX2(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, scale float32, mx *[4 * 8]float32) {
+	sc := bc(scale)
+	m0 := bc(float32(math.Inf(-1)))
+	m1, m2, m3 := m0, m0, m0
+	q0, q1, q2, q3 := q[0], q[1], q[2], q[3]
+	row := 4 * ldk
+	bias := unsafe.Add(kp, hd*row)
+	for off := 0; off < row; off += 32 {
+		k := ld8(kp, off)
+		a0 := bc8(q0, 0).Mul(k)
+		a1 := bc8(q1, 0).Mul(k)
+		a2 := bc8(q2, 0).Mul(k)
+		a3 := bc8(q3, 0).Mul(k)
+		kd := unsafe.Add(kp, off)
+		for d := 4; d < 4*hd; d += 4 {
+			kd = unsafe.Add(kd, row)
+			k := ld8(kd, 0)
+			a0 = bc8(q0, d).MulAdd(k, a0)
+			a1 = bc8(q1, d).MulAdd(k, a1)
+			a2 = bc8(q2, d).MulAdd(k, a2)
+			a3 = bc8(q3, d).MulAdd(k, a3)
+		}
+		bv := ld8(bias, off)
+		a0 = a0.MulAdd(sc, bv)
+		a1 = a1.MulAdd(sc, bv)
+		a2 = a2.MulAdd(sc, bv)
+		a3 = a3.MulAdd(sc, bv)
+		st8(pp, off, a0)
+		st8(pp, row+off, a1)
+		st8(pp, 2*row+off, a2)
+		st8(pp, 3*row+off, a3)
+		m0, m1, m2, m3 = m0.Max(a0), m1.Max(a1), m2.Max(a2), m3.Max(a3)
+	}
+	m0.StoreArray((*[8]float32)(mx[0:]))
+	m1.StoreArray((*[8]float32)(mx[8:]))
+	m2.StoreArray((*[8]float32)(mx[16:]))
+	m3.StoreArray((*[8]float32)(mx[24:]))
+	archsimd.ClearAVXUpperBits()
+}
+
+// attnPVRowsAVX2 writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] (V rows ldv bytes apart, hd a multiple of 8), four
+// vectors of d at a time.
+func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
+	iv := bc(inv)
+	d := 0
+	for ; d+32 <= hd; d += 32 {
+		a0, a1, a2, a3 := f8{}, f8{}, f8{}, f8{}
+		v := unsafe.Add(vp, 4*d)
+		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
+			e := bc8(pp, 4*j)
+			a0 = e.MulAdd(ld8(v, o), a0)
+			a1 = e.MulAdd(ld8(v, o+32), a1)
+			a2 = e.MulAdd(ld8(v, o+64), a2)
+			a3 = e.MulAdd(ld8(v, o+96), a3)
+		}
+		st8(op, 4*d, a0.Mul(iv))
+		st8(op, 4*d+32, a1.Mul(iv))
+		st8(op, 4*d+64, a2.Mul(iv))
+		st8(op, 4*d+96, a3.Mul(iv))
+	}
+	for ; d < hd; d += 8 {
+		a0 := f8{}
+		v := unsafe.Add(vp, 4*d)
+		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
+			a0 = bc8(pp, 4*j).MulAdd(ld8(v, o), a0)
+		}
+		st8(op, 4*d, a0.Mul(iv))
+	}
+	archsimd.ClearAVXUpperBits()
+}

@@ -9,11 +9,15 @@
 //	go run ./docs/filesizes demo       # only the named presets
 //	go run ./docs/filesizes -memory    # instead: the memory estimate of one view (cast.Config.Memory(1)),
 //	                                   # behind worker/README.md's "does not fit" figures; instant
+//	go run ./docs/filesizes -write DIR base-ssv2
+//	                                   # also write the files, DIR/NAME.safetensors and DIR/NAME-int8.safetensors
+//	                                   # (what docs/speed.sh measures the int8 model's memory with)
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/hashinit"
@@ -33,6 +37,13 @@ func main() {
 	memory := len(names) > 0 && names[0] == "-memory"
 	if memory {
 		names = names[1:]
+	}
+	if len(names) > 1 && names[0] == "-write" {
+		writeDir, names = names[1], names[2:]
+		if err := os.MkdirAll(writeDir, 0o755); err != nil {
+			fmt.Fprintf(os.Stderr, "filesizes: %v\n", err)
+			os.Exit(1)
+		}
 	}
 	if len(names) == 0 {
 		names = cast.PresetNames()
@@ -69,6 +80,9 @@ func main() {
 	}
 }
 
+// writeDir, when set (-write DIR), receives the model files that sizes counts.
+var writeDir string
+
 // sizes writes the preset's model file, float32 then int8, into a counter.
 func sizes(name string, cfg cast.Config) (fp32, int8 int64, params int, err error) {
 	set := weights.Set{}
@@ -89,18 +103,28 @@ func sizes(name string, cfg cast.Config) (fp32, int8 int64, params int, err erro
 		proto = preprocess.K400
 	}
 	meta := modelfile.Metadata{Name: name, Config: cfg, Labels: names, Protocol: proto}
-	var c counter
-	if err := modelfile.Write(&c, &modelfile.File{Meta: meta, Weights: set}); err != nil {
+	fp32, err = write(&modelfile.File{Meta: meta, Weights: set}, name)
+	if err != nil {
 		return 0, 0, 0, err
 	}
-	fp32 = int64(c)
 	q, err := cast.QuantizeInt8(set, nil)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	c = 0
-	if err := modelfile.Write(&c, &modelfile.File{Meta: meta, Weights: q}); err != nil {
-		return 0, 0, 0, err
+	int8, err = write(&modelfile.File{Meta: meta, Weights: q}, name+"-int8")
+	return fp32, int8, params, err
+}
+
+// write counts the bytes of f's model file and, with -write, saves it as writeDir/stem.safetensors.
+func write(f *modelfile.File, stem string) (int64, error) {
+	var c counter
+	if err := modelfile.Write(&c, f); err != nil {
+		return 0, err
 	}
-	return fp32, int64(c), params, nil
+	if writeDir != "" {
+		if err := modelfile.Save(filepath.Join(writeDir, stem+".safetensors"), f); err != nil {
+			return 0, err
+		}
+	}
+	return int64(c), nil
 }

@@ -41,9 +41,10 @@ type Epilogue struct {
 // loaded model) and reuse it for any number of Gemm calls.
 type PackedB struct {
 	K, N int
-	f32  []float32 // reference layout: K×N row-major
-	i8   []int8    // int8 weights, reference layout: N×K row-major (as stored)
-	sc   []float32 // per-column (output channel) scale for i8
+	nr   int       // panel width the data was packed for
+	f32  []float32 // ⌈N/nr⌉ panels, each K rows of nr values (zero-padded columns)
+	i8   []int8    // int8 weights in the same panel layout (dequantized on the fly)
+	sc   []float32 // per-column (output channel) scale for i8, zero-padded to a whole panel
 }
 
 // PackB packs B (k×n) for Gemm. If transposed, b holds Bᵀ: n rows of k values with row stride ldb (a
@@ -53,20 +54,7 @@ func PackB(dst *PackedB, b []float32, ldb, k, n int, transposed bool) *PackedB {
 	if dst == nil {
 		dst = &PackedB{}
 	}
-	dst.K, dst.N, dst.i8, dst.sc = k, n, nil, nil
-	if cap(dst.f32) < k*n {
-		dst.f32 = make([]float32, k*n)
-	}
-	dst.f32 = dst.f32[:k*n]
-	for kk := 0; kk < k; kk++ {
-		for j := 0; j < n; j++ {
-			if transposed {
-				dst.f32[kk*n+j] = b[j*ldb+kk]
-			} else {
-				dst.f32[kk*n+j] = b[kk*ldb+j]
-			}
-		}
-	}
+	packB(dst, b, ldb, k, n, transposed, gemmNR)
 	return dst
 }
 
@@ -74,8 +62,7 @@ func PackB(dst *PackedB, b []float32, ldb, k, n int, transposed bool) *PackedB {
 // values (PyTorch's [out, in]), and the dequantized B[kk, j] is float32(w[j·k+kk])·scale[j]. No float32 copy of
 // the weight is kept: the kernels dequantize on the fly (or use integer arithmetic) as they see fit.
 func PackBInt8(w []int8, scale []float32, k, n int) *PackedB {
-	p := &PackedB{K: k, N: n, i8: append([]int8(nil), w[:n*k]...), sc: append([]float32(nil), scale[:n]...)}
-	return p
+	return packBInt8(w, scale, k, n, gemmNR)
 }
 
 // Bytes is the memory a packed operand holds.
@@ -84,58 +71,14 @@ func (p *PackedB) Bytes() int { return 4*len(p.f32) + len(p.i8) + 4*len(p.sc) }
 // Gemm computes, for i < m, j < n: C[i·ldc+j] ← Epilogue(Σ_kk A[i·lda+kk]·B[kk,j]) where B is packed.
 // A is m×K (K = b.K) row-major with row stride lda. m may be 0 (nothing to do).
 func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue) {
-	k, n := b.K, b.N
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var s float32
-			if b.i8 != nil {
-				for kk := 0; kk < k; kk++ {
-					s += a[i*lda+kk] * float32(b.i8[j*k+kk])
-				}
-				s *= b.sc[j]
-			} else {
-				for kk := 0; kk < k; kk++ {
-					s += a[i*lda+kk] * b.f32[kk*n+j]
-				}
-			}
-			c[i*ldc+j] = ep.apply(s, i, j, c[i*ldc+j])
-		}
-	}
-}
-
-func (ep *Epilogue) apply(s float32, i, j int, old float32) float32 {
-	if ep == nil {
-		return s
-	}
-	if ep.Alpha != 0 {
-		s *= ep.Alpha
-	}
-	if ep.Bias != nil {
-		s += ep.Bias[j]
-	}
-	switch ep.Act {
-	case ActGELU:
-		s = geluScalar(s)
-	case ActQuickGELU:
-		s = quickGELUScalar(s)
-	}
-	if ep.PostScale != 0 {
-		s *= ep.PostScale
-	}
-	if ep.Residual != nil {
-		s += ep.Residual[i*ep.LdRes+j]
-	}
-	if ep.Accumulate {
-		return old + s
-	}
-	return s
+	gemm(m, a, lda, b, c, ldc, ep, true)
 }
 
 // SoftmaxRows replaces each of the rows of x (n values each, row stride ld) by its softmax, computed as
 // exp(x - max) / Σ exp(x - max).
 func SoftmaxRows(x []float32, rows, n, ld int) {
 	for r := 0; r < rows; r++ {
-		softmaxScalar(x[r*ld : r*ld+n])
+		softmaxRow(x[r*ld : r*ld+n])
 	}
 }
 
@@ -143,93 +86,81 @@ func SoftmaxRows(x []float32, rows, n, ld int) {
 // ldx) into dst (row stride ldd); μ and σ² are the row's mean and (biased) variance. gamma, beta may be nil
 // (1 and 0). dst may equal x.
 func LayerNormRows(dst []float32, ldd int, x []float32, ldx, rows, n int, gamma, beta []float32, eps float32) {
+	if gamma != nil {
+		gamma = gamma[:n]
+	}
+	if beta != nil {
+		beta = beta[:n]
+	}
 	for r := 0; r < rows; r++ {
-		layerNormScalar(dst[r*ldd:r*ldd+n], x[r*ldx:r*ldx+n], gamma, beta, eps)
+		layerNormRow(dst[r*ldd:r*ldd+n], x[r*ldx:r*ldx+n], gamma, beta, eps)
 	}
 }
 
 // Exp sets dst[i] = exp(src[i]). dst may equal src.
-func Exp(dst, src []float32) { unaryScalar(dst, src, expScalar) }
+func Exp(dst, src []float32) { vexp(dst, src[:len(dst)]) }
 
 // Erf sets dst[i] = erf(src[i]). dst may equal src.
-func Erf(dst, src []float32) { unaryScalar(dst, src, erfScalar) }
+func Erf(dst, src []float32) { verf(dst, src[:len(dst)]) }
 
 // Logistic sets dst[i] = 1/(1+exp(-src[i])). dst may equal src.
-func Logistic(dst, src []float32) { unaryScalar(dst, src, logisticScalar) }
+func Logistic(dst, src []float32) { vlogistic(dst, src[:len(dst)]) }
 
 // Tanh sets dst[i] = tanh(src[i]). dst may equal src.
-func Tanh(dst, src []float32) { unaryScalar(dst, src, tanhScalar) }
+func Tanh(dst, src []float32) { vtanh(dst, src[:len(dst)]) }
 
 // GELU sets dst[i] = 0.5·x·(1+erf(x/√2)). dst may equal src.
-func GELU(dst, src []float32) { unaryScalar(dst, src, geluScalar) }
+func GELU(dst, src []float32) { vgelu(dst, src[:len(dst)]) }
+
+// QuickGELU sets dst[i] = x·sigmoid(1.702·x) (CLIP's activation). dst may equal src.
+func QuickGELU(dst, src []float32) { vquickgelu(dst, src[:len(dst)]) }
 
 // Add sets dst[i] = a[i] + b[i]; Sub, Mul, Div likewise. dst may equal a or b.
-func Add(dst, a, b []float32) {
-	for i := range dst {
-		dst[i] = a[i] + b[i]
-	}
-}
+func Add(dst, a, b []float32) { vadd(dst, a[:len(dst)], b[:len(dst)]) }
 
 // Sub sets dst[i] = a[i] - b[i].
-func Sub(dst, a, b []float32) {
-	for i := range dst {
-		dst[i] = a[i] - b[i]
-	}
-}
+func Sub(dst, a, b []float32) { vsub(dst, a[:len(dst)], b[:len(dst)]) }
 
 // Mul sets dst[i] = a[i] · b[i].
-func Mul(dst, a, b []float32) {
-	for i := range dst {
-		dst[i] = a[i] * b[i]
-	}
-}
+func Mul(dst, a, b []float32) { vmul(dst, a[:len(dst)], b[:len(dst)]) }
 
 // Div sets dst[i] = a[i] / b[i].
-func Div(dst, a, b []float32) {
-	for i := range dst {
-		dst[i] = a[i] / b[i]
-	}
-}
+func Div(dst, a, b []float32) { vdiv(dst, a[:len(dst)], b[:len(dst)]) }
 
 // AddScalar sets dst[i] = a[i] + s; MulScalar dst[i] = a[i]·s.
-func AddScalar(dst, a []float32, s float32) {
-	for i := range dst {
-		dst[i] = a[i] + s
-	}
-}
+func AddScalar(dst, a []float32, s float32) { vaddScalar(dst, a[:len(dst)], s) }
 
 // MulScalar sets dst[i] = a[i] · s.
-func MulScalar(dst, a []float32, s float32) {
-	for i := range dst {
-		dst[i] = a[i] * s
-	}
-}
+func MulScalar(dst, a []float32, s float32) { vmulScalar(dst, a[:len(dst)], s) }
 
 // Sum returns Σ x[i].
-func Sum(x []float32) float32 {
-	var s float32
-	for _, v := range x {
-		s += v
-	}
-	return s
-}
+func Sum(x []float32) float32 { return vsum(x) }
 
 // SetThreads sets how many goroutines Gemm, Attention.Run and ParallelFor may use (n < 1: GOMAXPROCS). It
 // returns the previous value. In js/wasm there is one thread whatever is set.
-func SetThreads(n int) int {
-	old := threads
-	threads = n
-	return old
-}
-
-var threads = 1
+func SetThreads(n int) int { return setThreads(n) }
 
 // ParallelFor calls f on disjoint ranges [lo, hi) covering [0, n), possibly concurrently on up to SetThreads
 // goroutines, and returns when all calls have returned. grain is the smallest range worth a goroutine.
+// Calls may nest (f may call ParallelFor, Gemm or Attention.Run): an inner call uses the workers that are idle
+// and runs the rest inline, so it never deadlocks.
 func ParallelFor(n, grain int, f func(lo, hi int)) {
-	if n > 0 {
-		f(0, n)
+	if n <= 0 {
+		return
 	}
+	if grain < 1 {
+		grain = 1
+	}
+	t := Threads()
+	if t <= 1 || n <= grain {
+		f(0, n)
+		return
+	}
+	chunk := (n + 4*t - 1) / (4 * t)
+	if chunk < grain {
+		chunk = grain
+	}
+	parallelRun(n, chunk, f)
 }
 
 // Attention is scaled dot-product attention over Batch·Heads independent problems:
@@ -253,34 +184,6 @@ func (s Strided) at(b, i, h int) []float32 {
 	return s.Data[o:]
 }
 
-// Run computes the attention (reference: one score row at a time).
-func (a *Attention) Run() {
-	scores := make([]float32, a.Lk)
-	for b := 0; b < a.Batch; b++ {
-		for h := 0; h < a.Heads; h++ {
-			for i := 0; i < a.Lq; i++ {
-				q := a.Q.at(b, i, h)[:a.HeadDim]
-				for j := 0; j < a.Lk; j++ {
-					k := a.K.at(b, j, h)[:a.HeadDim]
-					var s float32
-					for d := range q {
-						s += q[d] * k[d]
-					}
-					scores[j] = s * a.Scale
-				}
-				softmaxScalar(scores)
-				o := a.Out.at(b, i, h)[:a.HeadDim]
-				for d := range o {
-					o[d] = 0
-				}
-				for j := 0; j < a.Lk; j++ {
-					v := a.V.at(b, j, h)[:a.HeadDim]
-					p := scores[j]
-					for d := range o {
-						o[d] += p * v[d]
-					}
-				}
-			}
-		}
-	}
-}
+// Run computes the attention: per (batch, head), blocks of query rows through the packed GEMM, a softmax,
+// and the GEMM again with V; in parallel over (batch, head) natively.
+func (a *Attention) Run() { a.run() }

@@ -1,0 +1,131 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"runtime"
+	"testing"
+)
+
+func benchGemm(b *testing.B, m, k, n int, int8w bool, ep *Epilogue) {
+	r := rand.New(rand.NewSource(1))
+	a := randSlice(r, m*k)
+	c := make([]float32, m*n)
+	var pb *PackedB
+	if int8w {
+		w := make([]int8, n*k)
+		for i := range w {
+			w[i] = int8(r.Intn(255) - 127)
+		}
+		sc := randSlice(r, n)
+		pb = PackBInt8(w, sc, k, n)
+	} else {
+		pb = PackB(nil, randSlice(r, k*n), k, k, n, true)
+	}
+	if ep != nil && ep.Bias != nil {
+		ep.Bias = randSlice(r, n)
+	}
+	defer SetThreads(SetThreads(runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	cpu0 := cpuSeconds()
+	for i := 0; i < b.N; i++ {
+		Gemm(m, a, k, pb, c, n, ep)
+	}
+	reportFlops(b, 2*float64(m)*float64(n)*float64(k), cpu0)
+}
+
+// reportFlops reports GFLOP/s of wall time and, where the CPU time is known, GFLOP per CPU second per thread
+// in use (the per-core rate, steadier on a loaded machine).
+func reportFlops(b *testing.B, flopsPerOp float64, cpu0 float64) {
+	fl := flopsPerOp * float64(b.N)
+	b.ReportMetric(fl/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu := cpuSeconds() - cpu0; cpu > 0 {
+		b.ReportMetric(fl/cpu/1e9, "GFLOP/cpu-s")
+	}
+}
+
+var gemmShapes = []struct{ m, k, n int }{
+	{196, 768, 768}, {1568, 768, 3072}, {1576, 768, 2304}, {1568, 3072, 768}, {197, 32, 32},
+}
+
+func BenchmarkGemm(b *testing.B) {
+	for _, s := range gemmShapes {
+		for _, q := range []bool{false, true} {
+			name := fmt.Sprintf("%dx%dx%d", s.m, s.k, s.n)
+			if q {
+				name += "/int8"
+			}
+			b.Run(name, func(b *testing.B) { benchGemm(b, s.m, s.k, s.n, q, nil) })
+		}
+	}
+	b.Run("1568x768x3072/bias+gelu", func(b *testing.B) {
+		benchGemm(b, 1568, 768, 3072, false, &Epilogue{Bias: []float32{}, Act: ActGELU})
+	})
+}
+
+func BenchmarkAttention(b *testing.B) {
+	cases := []struct {
+		name                 string
+		batch, h, lq, lk, hd int
+	}{
+		{"clip_8x12x197x197x64", 8, 12, 197, 197, 64},
+		{"videomae_1x12x1568x1568x64", 1, 12, 1568, 1568, 64},
+		{"bcast_196x12x8x8x32", 196, 12, 8, 8, 32},
+		{"bcast_1x12x196x196x32", 1, 12, 196, 196, 32},
+		{"tiny_2x2x197x197x16", 2, 2, 197, 197, 16},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			r := rand.New(rand.NewSource(1))
+			L := max(c.lq, c.lk)
+			w := c.h * c.hd
+			qkv := randSlice(r, c.batch*L*3*w)
+			out := make([]float32, c.batch*c.lq*w)
+			at := &Attention{Batch: c.batch, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 1 / float32(math.Sqrt(float64(c.hd))),
+				Q:   Strided{qkv, L * 3 * w, 3 * w, c.hd},
+				K:   Strided{qkv[w:], L * 3 * w, 3 * w, c.hd},
+				V:   Strided{qkv[2*w:], L * 3 * w, 3 * w, c.hd},
+				Out: Strided{out, c.lq * w, w, c.hd},
+			}
+			defer SetThreads(SetThreads(runtime.GOMAXPROCS(0)))
+			b.ResetTimer()
+			cpu0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				at.Run()
+			}
+			reportFlops(b, 4*float64(c.batch*c.h)*float64(c.lq)*float64(c.lk)*float64(c.hd), cpu0)
+		})
+	}
+}
+
+func BenchmarkElementwise(b *testing.B) {
+	x := randSlice(rand.New(rand.NewSource(1)), 4096)
+	d := make([]float32, len(x))
+	for _, f := range []struct {
+		name string
+		f    func(dst, src []float32)
+	}{{"Exp", Exp}, {"Erf", Erf}, {"GELU", GELU}, {"Tanh", Tanh}, {"Logistic", Logistic}} {
+		b.Run(f.name, func(b *testing.B) {
+			cpu0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				f.f(d, x)
+			}
+			b.ReportMetric(float64(len(x))*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+			if cpu := cpuSeconds() - cpu0; cpu > 0 {
+				b.ReportMetric(cpu/float64(b.N)/float64(len(x))*1e9, "cpu-ns/elem")
+			}
+		})
+	}
+	b.Run("Softmax197", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			copy(d, x)
+			SoftmaxRows(d, 20, 197, 197)
+		}
+	})
+	b.Run("LayerNorm768", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			LayerNormRows(d, 768, x, 768, 5, 768, x[:768], x[768:1536], 1e-5)
+		}
+	})
+}

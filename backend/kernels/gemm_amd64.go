@@ -1,0 +1,190 @@
+//go:build goexperiment.simd && amd64
+
+package kernels
+
+import (
+	"simd/archsimd"
+	"unsafe"
+)
+
+var hasAVX2FMA = archsimd.X86.AVX2() && archsimd.X86.FMA()
+
+func init() {
+	if !hasAVX2FMA {
+		return
+	}
+	gemmMR, gemmNR = 4, 16
+	microKernel = microAVX2x4
+	dequantPanel = dequantPanelAVX2
+	storeTile = storeTileAVX2
+	initMathAVX2()
+}
+
+type f8 = archsimd.Float32x8
+
+func ld8(p unsafe.Pointer, off int) f8 {
+	return archsimd.LoadFloat32x8Array((*[8]float32)(unsafe.Add(p, off)))
+}
+
+func bc8(p unsafe.Pointer, off int) f8 {
+	return archsimd.BroadcastFloat32x8(*(*float32)(unsafe.Add(p, off)))
+}
+
+// microAVX2 is the 6×16 FMA micro-kernel: 12 Float32x8 accumulators, two B vectors and one broadcast A
+// value live, within the 16 YMM registers.
+func microAVX2(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
+	_ = a[(rows-1)*lda+k-1]
+	_ = bp[16*k-1]
+	pa := unsafe.Pointer(&a[0])
+	o1 := min(1, rows-1) * lda * 4
+	o2 := min(2, rows-1) * lda * 4
+	o3 := min(3, rows-1) * lda * 4
+	o4 := min(4, rows-1) * lda * 4
+	o5 := min(5, rows-1) * lda * 4
+	pb := unsafe.Pointer(&bp[0])
+	var c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51 f8
+	for kk := 0; kk < k; kk++ {
+		ob := kk * 64
+		b0 := ld8(pb, ob)
+		b1 := ld8(pb, ob+32)
+		oa := kk * 4
+		x := bc8(pa, oa)
+		c00 = x.MulAdd(b0, c00)
+		c01 = x.MulAdd(b1, c01)
+		x = bc8(pa, oa+o1)
+		c10 = x.MulAdd(b0, c10)
+		c11 = x.MulAdd(b1, c11)
+		x = bc8(pa, oa+o2)
+		c20 = x.MulAdd(b0, c20)
+		c21 = x.MulAdd(b1, c21)
+		x = bc8(pa, oa+o3)
+		c30 = x.MulAdd(b0, c30)
+		c31 = x.MulAdd(b1, c31)
+		x = bc8(pa, oa+o4)
+		c40 = x.MulAdd(b0, c40)
+		c41 = x.MulAdd(b1, c41)
+		x = bc8(pa, oa+o5)
+		c50 = x.MulAdd(b0, c50)
+		c51 = x.MulAdd(b1, c51)
+	}
+	c00.Store(tile[0:])
+	c01.Store(tile[8:])
+	c10.Store(tile[16:])
+	c11.Store(tile[24:])
+	c20.Store(tile[32:])
+	c21.Store(tile[40:])
+	c30.Store(tile[48:])
+	c31.Store(tile[56:])
+	c40.Store(tile[64:])
+	c41.Store(tile[72:])
+	c50.Store(tile[80:])
+	c51.Store(tile[88:])
+}
+
+// microAVX2x4 is the 4×16 FMA micro-kernel: 8 Float32x8 accumulators, two B vectors and four broadcast A
+// values live (14 of the 16 YMM registers: the compiler hoists the broadcasts, so 6×16 spills).
+func microAVX2x4(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
+	_ = a[(rows-1)*lda+k-1]
+	_ = bp[16*k-1]
+	pa := unsafe.Pointer(&a[0])
+	o1 := min(1, rows-1) * lda * 4
+	o2 := min(2, rows-1) * lda * 4
+	o3 := min(3, rows-1) * lda * 4
+	pb := unsafe.Pointer(&bp[0])
+	var c00, c01, c10, c11, c20, c21, c30, c31 f8
+	for kk := 0; kk < k; kk++ {
+		ob := kk * 64
+		b0 := ld8(pb, ob)
+		b1 := ld8(pb, ob+32)
+		oa := kk * 4
+		x0 := bc8(pa, oa)
+		x1 := bc8(pa, oa+o1)
+		x2 := bc8(pa, oa+o2)
+		x3 := bc8(pa, oa+o3)
+		c00 = x0.MulAdd(b0, c00)
+		c01 = x0.MulAdd(b1, c01)
+		c10 = x1.MulAdd(b0, c10)
+		c11 = x1.MulAdd(b1, c11)
+		c20 = x2.MulAdd(b0, c20)
+		c21 = x2.MulAdd(b1, c21)
+		c30 = x3.MulAdd(b0, c30)
+		c31 = x3.MulAdd(b1, c31)
+	}
+	c00.Store(tile[0:])
+	c01.Store(tile[8:])
+	c10.Store(tile[16:])
+	c11.Store(tile[24:])
+	c20.Store(tile[32:])
+	c21.Store(tile[40:])
+	c30.Store(tile[48:])
+	c31.Store(tile[56:])
+}
+
+func dequantPanelAVX2(dst []float32, src []int8, sc []float32, k, nr int) {
+	if nr != 16 {
+		dequantPanelGeneric(dst, src, sc, k, nr)
+		return
+	}
+	s0 := archsimd.LoadFloat32x8(sc[0:8])
+	s1 := archsimd.LoadFloat32x8(sc[8:16])
+	_ = dst[16*k-1]
+	_ = src[16*k-1]
+	for kk := 0; kk < k; kk++ {
+		w := archsimd.LoadInt8x16Array((*[16]int8)(src[16*kk : 16*kk+16])).ExtendToInt16()
+		lo := w.GetLo().ExtendToInt32().ConvertToFloat32()
+		hi := w.GetHi().ExtendToInt32().ConvertToFloat32()
+		lo.Mul(s0).Store(dst[16*kk : 16*kk+8])
+		hi.Mul(s1).Store(dst[16*kk+8 : 16*kk+16])
+	}
+}
+
+// storeTileAVX2 applies the epilogue to whole 16-wide tile rows in registers (partial tiles take the generic
+// path).
+func storeTileAVX2(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0, j0 int, ep *Epilogue) {
+	if w != 16 || nr != 16 {
+		storeTileGeneric(tile, nr, rows, w, c, ldc, i0, j0, ep)
+		return
+	}
+	t := tile[:]
+	if ep == nil {
+		for r := 0; r < rows; r++ {
+			o := (i0+r)*ldc + j0
+			st(ld(t, r*16), c, o)
+			st(ld(t, r*16+8), c, o+8)
+		}
+		return
+	}
+	alpha, ps := ep.Alpha, ep.PostScale
+	if alpha == 0 {
+		alpha = 1
+	}
+	if ps == 0 {
+		ps = 1
+	}
+	av, pv := bc(alpha), bc(ps)
+	b0, b1 := bc(0), bc(0)
+	if ep.Bias != nil {
+		b0, b1 = ld(ep.Bias, j0), ld(ep.Bias, j0+8)
+	}
+	for r := 0; r < rows; r++ {
+		y0 := ld(t, r*16).MulAdd(av, b0)
+		y1 := ld(t, r*16+8).MulAdd(av, b1)
+		switch ep.Act {
+		case ActGELU:
+			y0, y1 = gelu8(y0), gelu8(y1)
+		case ActQuickGELU:
+			y0, y1 = quickgelu8(y0), quickgelu8(y1)
+		}
+		y0, y1 = y0.Mul(pv), y1.Mul(pv)
+		if ep.Residual != nil {
+			o := (i0+r)*ep.LdRes + j0
+			y0, y1 = y0.Add(ld(ep.Residual, o)), y1.Add(ld(ep.Residual, o+8))
+		}
+		o := (i0+r)*ldc + j0
+		if ep.Accumulate {
+			y0, y1 = y0.Add(ld(c, o)), y1.Add(ld(c, o+8))
+		}
+		st(y0, c, o)
+		st(y1, c, o+8)
+	}
+}

@@ -1,0 +1,114 @@
+//go:build goexperiment.simd && wasm
+
+package kernels
+
+import (
+	"simd/archsimd"
+	"unsafe"
+)
+
+// WebAssembly SIMD128: a 4×8 micro-kernel (8 Float32x4 accumulators, 2 B vectors, 1 broadcast: within the
+// 16 v128 registers Go's wasm backend has), Mul+Add since wasm has no (non-relaxed) FMA.
+
+func init() {
+	gemmMR, gemmNR = 4, 8
+	microKernel = microWasm
+	storeTile = storeTileWasm
+	initMathWasm()
+}
+
+func ld4(p unsafe.Pointer, off int) f4 {
+	return archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(p, off)))
+}
+
+func bc4(p unsafe.Pointer, off int) f4 {
+	return archsimd.BroadcastFloat32x4(*(*float32)(unsafe.Add(p, off)))
+}
+
+func microWasm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
+	_ = a[(rows-1)*lda+k-1]
+	_ = bp[8*k-1]
+	pa := unsafe.Pointer(&a[0])
+	o1 := min(1, rows-1) * lda * 4
+	o2 := min(2, rows-1) * lda * 4
+	o3 := min(3, rows-1) * lda * 4
+	pb := unsafe.Pointer(&bp[0])
+	var c00, c01, c10, c11, c20, c21, c30, c31 f4
+	for kk := 0; kk < k; kk++ {
+		ob := kk * 32
+		b0 := ld4(pb, ob)
+		b1 := ld4(pb, ob+16)
+		oa := kk * 4
+		x := bc4(pa, oa)
+		c00 = c00.Add(x.Mul(b0))
+		c01 = c01.Add(x.Mul(b1))
+		x = bc4(pa, oa+o1)
+		c10 = c10.Add(x.Mul(b0))
+		c11 = c11.Add(x.Mul(b1))
+		x = bc4(pa, oa+o2)
+		c20 = c20.Add(x.Mul(b0))
+		c21 = c21.Add(x.Mul(b1))
+		x = bc4(pa, oa+o3)
+		c30 = c30.Add(x.Mul(b0))
+		c31 = c31.Add(x.Mul(b1))
+	}
+	t := tile[:]
+	st(c00, t, 0)
+	st(c01, t, 4)
+	st(c10, t, 8)
+	st(c11, t, 12)
+	st(c20, t, 16)
+	st(c21, t, 20)
+	st(c30, t, 24)
+	st(c31, t, 28)
+}
+
+// storeTileWasm applies the epilogue to whole 8-wide tile rows in registers.
+func storeTileWasm(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0, j0 int, ep *Epilogue) {
+	if w != 8 || nr != 8 {
+		storeTileGeneric(tile, nr, rows, w, c, ldc, i0, j0, ep)
+		return
+	}
+	t := tile[:]
+	if ep == nil {
+		for r := 0; r < rows; r++ {
+			o := (i0+r)*ldc + j0
+			st(ld(t, r*8), c, o)
+			st(ld(t, r*8+4), c, o+4)
+		}
+		return
+	}
+	alpha, ps := ep.Alpha, ep.PostScale
+	if alpha == 0 {
+		alpha = 1
+	}
+	if ps == 0 {
+		ps = 1
+	}
+	av, pv := bc(alpha), bc(ps)
+	b0, b1 := bc(0), bc(0)
+	if ep.Bias != nil {
+		b0, b1 = ld(ep.Bias, j0), ld(ep.Bias, j0+4)
+	}
+	for r := 0; r < rows; r++ {
+		y0 := ld(t, r*8).Mul(av).Add(b0)
+		y1 := ld(t, r*8+4).Mul(av).Add(b1)
+		switch ep.Act {
+		case ActGELU:
+			y0, y1 = gelu4(y0), gelu4(y1)
+		case ActQuickGELU:
+			y0, y1 = quickgelu4(y0), quickgelu4(y1)
+		}
+		y0, y1 = y0.Mul(pv), y1.Mul(pv)
+		if ep.Residual != nil {
+			o := (i0+r)*ep.LdRes + j0
+			y0, y1 = y0.Add(ld(ep.Residual, o)), y1.Add(ld(ep.Residual, o+4))
+		}
+		o := (i0+r)*ldc + j0
+		if ep.Accumulate {
+			y0, y1 = y0.Add(ld(c, o)), y1.Add(ld(c, o+4))
+		}
+		st(y0, c, o)
+		st(y1, c, o+4)
+	}
+}

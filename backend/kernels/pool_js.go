@@ -1,0 +1,5 @@
+//go:build js || wasip1
+
+package kernels
+
+const singleThreaded = true

@@ -804,5 +804,8 @@ func eval(n *node, ins []any) (any, error) {
 	case backends.OpTypeWhere:
 		return evalWhere(n, ins[0], ins[1], ins[2]), nil
 	}
+	if f := trainEvals[n.op]; f != nil {
+		return f(n, ins)
+	}
 	return nil, errors.Errorf("castgo backend: op %s has no implementation", n.op)
 }

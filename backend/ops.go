@@ -434,6 +434,9 @@ func reduceT[T number](op backends.OpType, dst, src []T, inDims, outStrides []in
 }
 
 func evalReduce(n *node, x any) (any, error) {
+	if v, ok := fastReduce(n, x); ok { // ops_train.go
+		return v, nil
+	}
 	in := n.inputs[0].shape.Dimensions
 	// strides into the output for each input axis (0 for reduced axes)
 	outStrides := make([]int, len(in))
@@ -751,11 +754,14 @@ func evalDot(n *node, l, r []float32) []float32 {
 	lt := maybeTranspose(l, ls, lperm)
 	rt := maybeTranspose(r, rs, rperm)
 	out := make([]float32, B*M*N)
-	var pk *kernels.PackedB
-	for b := 0; b < B; b++ {
-		pk = kernels.PackB(pk, rt[b*K*N:], N, K, N, false)
-		kernels.Gemm(M, lt[b*M*K:], K, pk, out[b*M*N:], N, nil)
-	}
+	// batches in parallel (training's attention and gradient dots have many small ones); Gemm nests
+	kernels.ParallelFor(B, max(1, (1<<16)/max(1, M*N*K)), func(lo, hi int) {
+		var pk *kernels.PackedB
+		for b := lo; b < hi; b++ {
+			pk = kernels.PackB(pk, rt[b*K*N:], N, K, N, false)
+			kernels.Gemm(M, lt[b*M*K:], K, pk, out[b*M*N:], N, nil)
+		}
+	})
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/shapeinference"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -551,4 +552,108 @@ func evalLogicalXor(n *node, ins []any) (any, error) {
 		d[i] = a[i] != c[i]
 	}
 	return d, nil
+}
+
+// fastReduce reduces float32 x when, after merging neighbouring axes, the input is [outer, reduced, inner]
+// (the shapes of every reduction in CAST's forward and backward graphs: softmax and layer-norm rows, bias
+// gradients over batch and tokens), in parallel over outer (or over inner when outer is 1).
+func fastReduce(n *node, x any) (any, bool) {
+	xs, ok := x.([]float32)
+	if !ok || len(xs) == 0 {
+		return nil, false
+	}
+	op := n.op
+	if op != backends.OpTypeReduceSum && op != backends.OpTypeReduceMax && op != backends.OpTypeReduceMin {
+		return nil, false
+	}
+	dims := n.inputs[0].shape.Dimensions
+	outer, red, inner := 1, 1, 1
+	phase := 0 // 0: leading kept axes, 1: reduced axes, 2: trailing kept axes
+	for a, d := range dims {
+		r := slices.Contains(n.axes, a)
+		if d == 1 {
+			continue
+		}
+		switch {
+		case phase == 0 && !r:
+			outer *= d
+		case phase <= 1 && r:
+			phase = 1
+			red *= d
+		case phase >= 1 && !r:
+			phase = 2
+			inner *= d
+		default:
+			return nil, false
+		}
+	}
+	out := make([]float32, outer*inner)
+	combine := func(dst, src []float32) {
+		switch op {
+		case backends.OpTypeReduceSum:
+			kernels.Add(dst, dst, src)
+		case backends.OpTypeReduceMax:
+			for i, v := range src {
+				if v > dst[i] {
+					dst[i] = v
+				}
+			}
+		default:
+			for i, v := range src {
+				if v < dst[i] {
+					dst[i] = v
+				}
+			}
+		}
+	}
+	if inner == 1 {
+		kernels.ParallelFor(outer, max(1, 4096/red), func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				row := xs[o*red : (o+1)*red]
+				switch op {
+				case backends.OpTypeReduceSum:
+					out[o] = kernels.Sum(row)
+				case backends.OpTypeReduceMax:
+					m := row[0]
+					for _, v := range row[1:] {
+						if v > m {
+							m = v
+						}
+					}
+					out[o] = m
+				default:
+					m := row[0]
+					for _, v := range row[1:] {
+						if v < m {
+							m = v
+						}
+					}
+					out[o] = m
+				}
+			}
+		})
+		return out, true
+	}
+	if outer > 1 {
+		kernels.ParallelFor(outer, 1, func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				dst := out[o*inner : (o+1)*inner]
+				base := o * red * inner
+				copy(dst, xs[base:base+inner])
+				for r := 1; r < red; r++ {
+					combine(dst, xs[base+r*inner:base+(r+1)*inner])
+				}
+			}
+		})
+		return out, true
+	}
+	// [red, inner]: split inner across goroutines
+	kernels.ParallelFor(inner, 256, func(lo, hi int) {
+		dst := out[lo:hi]
+		copy(dst, xs[lo:hi])
+		for r := 1; r < red; r++ {
+			combine(dst, xs[r*inner+lo:r*inner+hi])
+		}
+	})
+	return out, true
 }

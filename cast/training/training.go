@@ -9,6 +9,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/castvideo/castgo/cast"
@@ -67,6 +69,9 @@ func (o Options) evalClips() int {
 	}
 	return n
 }
+
+// LogFile is the file in the checkpoint directory that collects the progress lines of a run (ParseLog).
+const LogFile = "train.log"
 
 // Result is what a run produced.
 type Result struct {
@@ -134,9 +139,27 @@ func Train(opts Options) (*Result, error) {
 		}
 		return nil
 	})
+	logw := opts.Log
+	if opts.Dir != "" {
+		// the progress lines also go to DIR/train.log (appended on resume): the curves of the whole run
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(opts.Dir, LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if logw == nil || opts.Progress {
+			logw = f
+		} else {
+			logw = io.MultiWriter(logw, f)
+		}
+	}
 	if opts.Progress {
 		commandline.AttachProgressBar(loop)
-	} else if opts.Log != nil {
+	}
+	if logw != nil && (!opts.Progress || opts.Dir != "") {
 		start := time.Now()
 		every := opts.LogEvery
 		if every <= 0 {
@@ -153,7 +176,7 @@ func Train(opts Options) (*Result, error) {
 				}
 				line += fmt.Sprintf("  held-out acc %.4f loss %.4f", acc, loss)
 			}
-			fmt.Fprintln(opts.Log, line)
+			fmt.Fprintln(logw, line)
 			return nil
 		})
 	}

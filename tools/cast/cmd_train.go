@@ -19,7 +19,7 @@ import (
 
 func init() {
 	var (
-		configSpec, experts, out, dir, initModel, name                     string
+		configSpec, experts, out, dir, initModel, name, plot               string
 		steps, batch, warmUp, evalClips, evalEvery, logEvery, workers      int
 		lr, wd                                                             float64
 		seed                                                               uint64
@@ -143,6 +143,11 @@ norms and the head — the official parameter-efficient recipe.`,
 			if err := modelfile.Save(out, f); err != nil {
 				return err
 			}
+			if plot != "" {
+				if err := writeCurves(dir, plot); err != nil {
+					return err
+				}
+			}
 			if !math.IsNaN(res.StepsPerSecond) {
 				fmt.Printf("%.3f steps/s (%.0f ms a step of %d clips) on %s\n", res.StepsPerSecond, 1000/res.StepsPerSecond, batch, b.Name())
 			}
@@ -172,6 +177,7 @@ norms and the head — the official parameter-efficient recipe.`,
 	f.IntVar(&batch, "batch", 8, "clips per step")
 	f.IntVar(&warmUp, "warmup", 30, "learning-rate warm-up steps")
 	f.IntVar(&evalClips, "eval-clips", 320, "held-out clips to evaluate")
+	f.StringVar(&plot, "plot", "", "write the training curves (loss, accuracy vs steps) of the whole run in --dir as a PNG")
 	f.IntVar(&evalEvery, "eval-every", 0, "evaluate the held-out clips every N steps, on the log line (0: only at the end)")
 	f.IntVar(&logEvery, "log-every", 10, "steps between log lines (when stderr is not a terminal, or with --eval-every)")
 	f.IntVar(&workers, "workers", 1, "goroutines rendering the next training batches while the model works")
@@ -238,4 +244,29 @@ func trainLabels(path string, n int) ([]string, error) {
 		return nil, fmt.Errorf("--labels %s has %d names but the annotations use labels up to %d", path, len(names), n-1)
 	}
 	return names, nil
+}
+
+// writeCurves plots the progress lines collected in dir (the whole run, resumes included) as a PNG.
+func writeCurves(dir, path string) error {
+	if dir == "" {
+		return fmt.Errorf("--plot needs --dir (the curves are read from %s there)", training.LogFile)
+	}
+	fh, err := os.Open(filepath.Join(dir, training.LogFile))
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	pts, err := training.ParseLog(fh)
+	if err != nil {
+		return err
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := training.PlotCurves(out, pts); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

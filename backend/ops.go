@@ -738,6 +738,9 @@ func evalWhere(n *node, c, a, b any) any {
 // evalDot is the generic DotGeneral: both operands are transposed to [B, M, K] and [B, K, N] and each batch
 // is one Gemm.
 func evalDot(n *node, l, r []float32) []float32 {
+	if true { // ops_train.go: no transposition of large operands, batches in parallel
+		return dotNoTranspose(n, l, r)
+	}
 	p := n.dg
 	ls, rs := n.inputs[0].shape.Dimensions, n.inputs[1].shape.Dimensions
 	lf, rf := freeAxes(len(ls), p.lc, p.lb), freeAxes(len(rs), p.rc, p.rb)

@@ -19,7 +19,7 @@ import (
 )
 
 type scatterParams struct {
-	indexVectorAxis                                              int
+	indexVectorAxis                                            int
 	updateWindowAxes, insertedWindowAxes, scatterAxesToOperand []int
 }
 
@@ -503,7 +503,9 @@ func (b *Builder) IsFinite(x backends.Op) (backends.Op, error) {
 	return b.boolUnary(backends.OpTypeIsFinite, x)
 }
 
-func (b *Builder) IsNaN(x backends.Op) (backends.Op, error) { return b.boolUnary(backends.OpTypeIsNaN, x) }
+func (b *Builder) IsNaN(x backends.Op) (backends.Op, error) {
+	return b.boolUnary(backends.OpTypeIsNaN, x)
+}
 
 func (b *Builder) boolUnary(op backends.OpType, x backends.Op) (backends.Op, error) {
 	in, err := b.check(op, x)
@@ -656,4 +658,91 @@ func fastReduce(n *node, x any) (any, bool) {
 		}
 	})
 	return out, true
+}
+
+// dotNoTranspose computes a DotGeneral as batched Gemms choosing, from the operands' layouts, between
+// C = L·R and Cᵀ = Rᵀ·Lᵀ so that no large operand is transposed: the right-hand operand is packed straight
+// from either of its layouts, and the output of the swapped form (small in training's dots: the
+// gradients of attention's P·V and of weights) is transposed instead. Batches run in parallel.
+func dotNoTranspose(n *node, l, r []float32) []float32 {
+	p := n.dg
+	ls, rs := n.inputs[0].shape.Dimensions, n.inputs[1].shape.Dimensions
+	lf, rf := freeAxes(len(ls), p.lc, p.lb), freeAxes(len(rs), p.rc, p.rb)
+	prod := func(dims []int, axes []int) int {
+		s := 1
+		for _, a := range axes {
+			s *= dims[a]
+		}
+		return s
+	}
+	cat := func(a ...[]int) []int { return slices.Concat(a...) }
+	ident := func(perm []int) bool {
+		for i, v := range perm {
+			if v != i {
+				return false
+			}
+		}
+		return true
+	}
+	B, M, K, N := prod(ls, p.lb), prod(ls, lf), prod(ls, p.lc), prod(rs, rf)
+	lMK, lKM := ident(cat(p.lb, lf, p.lc)), ident(cat(p.lb, p.lc, lf))
+	rKN, rNK := ident(cat(p.rb, p.rc, rf)), ident(cat(p.rb, rf, p.rc))
+	cost := func(free bool, size int) int {
+		if free {
+			return 0
+		}
+		return size
+	}
+	costA := cost(lMK, B*M*K) + cost(rKN || rNK, B*K*N)
+	costB := cost(rNK, B*N*K) + cost(lKM || lMK, B*M*K) + B*M*N
+	swap := costB < costA
+	// Gemm operands: a is [B, rows, K] row-major; bm is [B, K, cols] (or [B, cols, K] when bT)
+	var a, bm []float32
+	var rows, cols int
+	var bT bool
+	if !swap {
+		rows, cols = M, N
+		a = l
+		if !lMK {
+			a = evalTranspose(l, ls, cat(p.lb, lf, p.lc), dtypes.Float32).([]float32)
+		}
+		switch {
+		case rKN:
+			bm = r
+		case rNK:
+			bm, bT = r, true
+		default:
+			bm = evalTranspose(r, rs, cat(p.rb, p.rc, rf), dtypes.Float32).([]float32)
+		}
+	} else {
+		rows, cols = N, M
+		a = r
+		if !rNK {
+			a = evalTranspose(r, rs, cat(p.rb, rf, p.rc), dtypes.Float32).([]float32)
+		}
+		switch {
+		case lKM:
+			bm = l
+		case lMK:
+			bm, bT = l, true
+		default:
+			bm = evalTranspose(l, ls, cat(p.lb, p.lc, lf), dtypes.Float32).([]float32)
+		}
+	}
+	out := make([]float32, B*rows*cols)
+	kernels.ParallelFor(B, max(1, (1<<16)/max(1, rows*cols*K)), func(lo, hi int) {
+		var pk *kernels.PackedB
+		for b := lo; b < hi; b++ {
+			if bT {
+				pk = kernels.PackB(pk, bm[b*K*cols:], K, K, cols, true)
+			} else {
+				pk = kernels.PackB(pk, bm[b*K*cols:], cols, K, cols, false)
+			}
+			kernels.Gemm(rows, a[b*rows*K:], K, pk, out[b*rows*cols:], cols, nil)
+		}
+	})
+	if swap {
+		out = evalTranspose(out, []int{B, N, M}, []int{0, 2, 1}, dtypes.Float32).([]float32)
+	}
+	return out
 }

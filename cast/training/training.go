@@ -167,9 +167,10 @@ func Train(opts Options) (*Result, error) {
 		}
 		train.EveryNSteps(loop, every, "log", 0, func(loop *train.Loop, m []*tensors.Tensor) error {
 			tm := trainer.TrainMetrics()
-			line := fmt.Sprintf("step %d/%d  ~loss %.4f  ~acc %.3f  %.1fs  %.2f steps/s", loop.LoopStep+1, opts.Steps,
+			step := int(trainer.GlobalStep()) // the loop's steps count from where a resumed run started
+			line := fmt.Sprintf("step %d/%d  ~loss %.4f  ~acc %.3f  %.1fs  %.2f steps/s", step, opts.Steps,
 				metricValue(tm, m, "~loss+"), metricValue(tm, m, "~acc"), time.Since(start).Seconds(), rate(loop.LoopStep))
-			if opts.EvalEvery > 0 && opts.Eval != nil && (loop.LoopStep+1)%opts.EvalEvery == 0 {
+			if opts.EvalEvery > 0 && opts.Eval != nil && step%opts.EvalEvery == 0 {
 				acc, loss, err := r.evaluate(opts.Eval, opts.evalClips())
 				if err != nil {
 					return err

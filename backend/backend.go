@@ -9,12 +9,14 @@ package backend
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"weak"
 
 	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
@@ -37,16 +39,15 @@ type Backend struct {
 	profile   bool
 	finalized bool
 
-	packMu    sync.Mutex
-	packs     map[packKey]*kernels.PackedB
-	packScale map[packKey]*Buffer
+	packMu sync.Mutex
+	packs  map[packKey]*packEntry
 }
 
 var _ backends.Backend = (*Backend)(nil)
 
 // New returns a castgo backend configured by config (see the package documentation).
 func New(config string) (*Backend, error) {
-	b := &Backend{config: config, threads: runtime.GOMAXPROCS(0), packs: map[packKey]*kernels.PackedB{}, packScale: map[packKey]*Buffer{}}
+	b := &Backend{config: config, threads: runtime.GOMAXPROCS(0), packs: map[packKey]*packEntry{}}
 	if runtime.GOOS == "js" {
 		b.threads = 1
 	}
@@ -82,14 +83,13 @@ func New(config string) (*Backend, error) {
 func (b *Backend) Name() string   { return Name }
 func (b *Backend) String() string { return Name }
 func (b *Backend) Description() string {
-	return fmt.Sprintf("castgo fused pure-Go backend (%d threads)", b.threads)
+	return fmt.Sprintf("castgo, %d threads", b.threads)
 }
 func (b *Backend) NumDevices() int                                       { return 1 }
 func (b *Backend) DeviceDescription(deviceNum backends.DeviceNum) string { return "cpu" }
 func (b *Backend) Finalize() {
 	b.packMu.Lock()
-	b.packs = map[packKey]*kernels.PackedB{}
-	b.packScale = map[packKey]*Buffer{}
+	b.packs = map[packKey]*packEntry{}
 	b.packMu.Unlock()
 	b.finalized = true
 }
@@ -113,9 +113,46 @@ type Buffer struct {
 	flat  any
 }
 
+// packKey identifies a packed weight by the buffer it was packed from. The pointer is weak, so the cache
+// never keeps a weight alive: an entry goes when its buffer is finalized or collected.
 type packKey struct {
-	buf        *Buffer
+	buf        weak.Pointer[Buffer]
 	transposed bool
+}
+
+type packEntry struct {
+	p     *kernels.PackedB
+	scale weak.Pointer[Buffer]
+	print [fingerprintSamples]uint32 // bits of sampled values, to notice a shared buffer mutated in place
+}
+
+const fingerprintSamples = 64
+
+// fingerprint samples a weight (and its scale) at evenly spaced positions.
+func fingerprint(w, scale *Buffer) (fp [fingerprintSamples]uint32) {
+	switch f := w.flat.(type) {
+	case []float32:
+		for i := range fp {
+			if len(f) > 0 {
+				fp[i] = math.Float32bits(f[i*(len(f)-1)/(fingerprintSamples-1)])
+			}
+		}
+	case []int8:
+		for i := range fp[:fingerprintSamples/2] {
+			if len(f) > 0 {
+				fp[i] = uint32(uint8(f[i*(len(f)-1)/(fingerprintSamples/2-1)]))
+			}
+		}
+	}
+	if scale != nil {
+		f := scale.flat.([]float32)
+		for i := range fp[fingerprintSamples/2:] {
+			if len(f) > 0 {
+				fp[fingerprintSamples/2+i] = math.Float32bits(f[i*(len(f)-1)/(fingerprintSamples/2-1)])
+			}
+		}
+	}
+	return fp
 }
 
 func (b *Backend) toBuffer(buffer backends.Buffer) (*Buffer, error) {
@@ -141,10 +178,10 @@ func (b *Backend) BufferFinalize(buffer backends.Buffer) error {
 
 func (b *Backend) dropPacks(buf *Buffer) {
 	b.packMu.Lock()
-	for k, s := range b.packScale {
-		if k.buf == buf || s == buf {
+	wp := weak.Make(buf)
+	for k, e := range b.packs {
+		if k.buf == wp || e.scale == wp {
 			delete(b.packs, k)
-			delete(b.packScale, k)
 		}
 	}
 	b.packMu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -159,29 +160,10 @@ func (c *compiler) computeView(n *node) view {
 		if in.contiguous() {
 			return view{root: in.root, off: in.off, dims: dims, strides: rowMajorStrides(dims)}
 		}
-		// only unit axes added or removed
-		var inD, inS []int
-		for i, d := range in.dims {
-			if d != 1 {
-				inD, inS = append(inD, d), append(inS, in.strides[i])
-			}
+		if strides, ok := reshapeStrides(in.dims, in.strides, dims); ok {
+			return view{root: in.root, off: in.off, dims: dims, strides: strides}
 		}
-		strides := make([]int, len(dims))
-		k := 0
-		for i, d := range dims {
-			if d == 1 {
-				continue
-			}
-			if k >= len(inD) || inD[k] != d {
-				return c.selfView(n)
-			}
-			strides[i] = inS[k]
-			k++
-		}
-		if k != len(inD) {
-			return c.selfView(n)
-		}
-		return view{root: in.root, off: in.off, dims: dims, strides: strides}
+		return c.selfView(n)
 	case backends.OpTypeTranspose:
 		in := c.viewOf(n.inputs[0])
 		strides := make([]int, len(dims))
@@ -288,12 +270,20 @@ func (c *compiler) plan() (*Executable, error) {
 		}
 		if isLayout(n.op) {
 			v := c.viewOf(n)
+			if v.root != n && v.contiguous() {
+				need(v.root)
+				e.root[n.id], e.rootOff[n.id] = e.root[v.root.id], e.rootOff[v.root.id]+v.off
+				return
+			}
+			if n.op == backends.OpTypeReshape || n.op == backends.OpTypeIdentity {
+				// every materialised value is contiguous: a reshape of one is the same storage
+				in := n.inputs[0]
+				need(in)
+				e.root[n.id], e.rootOff[n.id] = e.root[in.id], e.rootOff[in.id]
+				return
+			}
 			if v.root != n {
 				need(v.root)
-				if v.contiguous() {
-					e.root[n.id], e.rootOff[n.id] = e.root[v.root.id], e.rootOff[v.root.id]+v.off
-					return
-				}
 				stepOf[n] = stridedCopyStep(n, v)
 				return
 			}
@@ -331,6 +321,14 @@ func stridedCopyStep(n *node, v view) *step {
 	root, off, dims, strides := v.root, v.off, v.dims, v.strides
 	return &step{label: fmt.Sprintf("copy %v", dims), out: n, ins: []*node{root}, run: func(e *env) any {
 		dst := e.alloc(n)
+		if d, ok := dst.([]float32); ok && len(dims) > 1 && len(d) >= 1<<15 {
+			src, inner := e.f32(root), len(d)/max(dims[0], 1)
+			kernels.ParallelFor(dims[0], max(1, (1<<14)/max(inner, 1)), func(lo, hi int) {
+				sub := append([]int{hi - lo}, dims[1:]...)
+				stridedCopy(d[lo*inner:hi*inner], src, sub, strides, off+lo*strides[0])
+			})
+			return dst
+		}
 		stridedCopyAny(dst, e.val(root), dims, strides, off)
 		return dst
 	}}
@@ -364,4 +362,59 @@ func genericStep(n *node) (*step, error) {
 		}
 		return v
 	}}, nil
+}
+
+// reshapeStrides returns the strides of a strided view (oldDims, oldStrides) reshaped to newDims without a
+// copy, if possible: each group of old axes that maps onto a group of new axes must be mergeable.
+func reshapeStrides(oldDims, oldStrides, newDims []int) ([]int, bool) {
+	var od, os []int
+	for i, d := range oldDims {
+		if d == 0 {
+			return nil, false
+		}
+		if d != 1 {
+			od, os = append(od, d), append(os, oldStrides[i])
+		}
+	}
+	ns := make([]int, len(newDims))
+	oi, ni := 0, 0
+	for ni < len(newDims) {
+		if newDims[ni] == 1 {
+			ni++
+			continue
+		}
+		if oi >= len(od) {
+			return nil, false
+		}
+		op, np := od[oi], newDims[ni]
+		oj, nj := oi, ni
+		for op != np {
+			if op < np {
+				if oj++; oj >= len(od) {
+					return nil, false
+				}
+				op *= od[oj]
+			} else {
+				if nj++; nj >= len(newDims) {
+					return nil, false
+				}
+				np *= newDims[nj]
+			}
+		}
+		for k := oi; k < oj; k++ {
+			if os[k] != os[k+1]*od[k+1] {
+				return nil, false
+			}
+		}
+		st := os[oj]
+		for k := nj; k >= ni; k-- {
+			ns[k] = st
+			st *= newDims[k]
+		}
+		oi, ni = oj+1, nj+1
+	}
+	if oi != len(od) {
+		return nil, false
+	}
+	return ns, true
 }

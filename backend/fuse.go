@@ -3,7 +3,9 @@ package backend
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"weak"
 
 	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
@@ -31,6 +33,12 @@ func (c *compiler) fuse() {
 	for _, n := range c.b.nodes {
 		if c.live[n.id] && n.op == backends.OpTypeAdd {
 			c.matchLayerNorm(n)
+		}
+		if c.live[n.id] && n.op == backends.OpTypeDiv {
+			c.matchSoftmax(n)
+		}
+		if c.live[n.id] && n.op == backends.OpTypeConcatenate {
+			c.matchConcat(n)
 		}
 	}
 	for _, n := range c.b.nodes {
@@ -149,13 +157,16 @@ func weightOf(rhs *node, rc []int) (weightSpec, bool) {
 	return weightSpec{}, false
 }
 
-// packed returns the packed form of a weight, packing it on first use per weight buffer.
+// packed returns the packed form of a weight, packing it on first use per weight buffer (shared by every
+// executable of this backend: the forward graph of each batch size, the taps graph).
 func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.PackedB {
-	key := packKey{buf: w, transposed: transposed}
+	key := packKey{buf: weak.Make(w), transposed: transposed}
+	ws := weak.Make(scale)
+	fp := fingerprint(w, scale)
 	b.packMu.Lock()
 	defer b.packMu.Unlock()
-	if p := b.packs[key]; p != nil && p.K == k && p.N == n && b.packScale[key] == scale {
-		return p
+	if e := b.packs[key]; e != nil && e.p.K == k && e.p.N == n && e.scale == ws && e.print == fp {
+		return e.p
 	}
 	var p *kernels.PackedB
 	if scale != nil {
@@ -165,8 +176,14 @@ func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.P
 	} else {
 		p = kernels.PackB(nil, w.flat.([]float32), n, k, n, false)
 	}
-	b.packs[key] = p
-	b.packScale[key] = scale
+	if _, had := b.packs[key]; !had {
+		runtime.AddCleanup(w, func(key packKey) {
+			b.packMu.Lock()
+			delete(b.packs, key)
+			b.packMu.Unlock()
+		}, key)
+	}
+	b.packs[key] = &packEntry{p: p, scale: ws, print: fp}
 	return p
 }
 
@@ -505,9 +522,11 @@ func (c *compiler) matchLayerNorm(out *node) {
 			rows := out.shape.Size() / max(n, 1)
 			st := &step{label: fmt.Sprintf("layernorm [%d×%d]", rows, n), out: out, ins: []*node{x, gammaRoot, betaRoot}}
 			st.run = func(e *env) any {
-				dst := e.allocF32(out.shape.Size())
-				kernels.LayerNormRows(dst, n, e.f32(x), n, rows, n, e.f32(gammaRoot)[gammaOff:gammaOff+n],
-					e.f32(betaRoot)[betaOff:betaOff+n], float32(eps))
+				dst, src := e.allocF32(out.shape.Size()), e.f32(x)
+				gamma, beta := e.f32(gammaRoot)[gammaOff:gammaOff+n], e.f32(betaRoot)[betaOff:betaOff+n]
+				kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
+					kernels.LayerNormRows(dst[lo*n:hi*n], n, src[lo*n:hi*n], n, hi-lo, n, gamma, beta, float32(eps))
+				})
 				return dst
 			}
 			c.fused[out] = st
@@ -806,6 +825,131 @@ func ewApply(op backends.OpType, d, a, b []float32, bs float32, bScalar bool) {
 	case backends.OpTypeLog:
 		for i := range d {
 			d[i] = float32(math.Log(float64(a[i])))
+		}
+	}
+}
+
+// ---------------------------------------------------------------- softmax and concatenation
+
+// softmaxParts recognises graph.Softmax over the last axis ending at Div node probs:
+// exp(x - max(x)) / Σ exp(x - max(x)). It returns x and the nodes inside the pattern.
+func (c *compiler) softmaxParts(probs *node) (*node, []*node) {
+	if probs.op != backends.OpTypeDiv || probs.shape.DType != dtypes.Float32 || probs.shape.Rank() == 0 || !c.free(probs) {
+		return nil, nil
+	}
+	last := probs.shape.Rank() - 1
+	ex, den := probs.inputs[0], strip(probs.inputs[1])
+	if ex.op != backends.OpTypeExp || ex.uses != 2 || den.op != backends.OpTypeReduceSum || den.inputs[0] != ex ||
+		!slices.Equal(den.axes, []int{last}) || !c.single(den) || !c.free(ex) {
+		return nil, nil
+	}
+	sub := ex.inputs[0]
+	if sub.op != backends.OpTypeSub || !c.single(sub) {
+		return nil, nil
+	}
+	x, mx := sub.inputs[0], strip(sub.inputs[1])
+	if mx.op != backends.OpTypeReduceMax || mx.inputs[0] != x || !slices.Equal(mx.axes, []int{last}) || !c.single(mx) {
+		return nil, nil
+	}
+	return x, []*node{probs, ex, den, sub, mx}
+}
+
+// matchSoftmax turns a softmax over the last axis into kernels.SoftmaxRows on a copy of its input.
+func (c *compiler) matchSoftmax(probs *node) {
+	x, parts := c.softmaxParts(probs)
+	if x == nil {
+		return
+	}
+	for _, p := range parts {
+		c.claimed[p] = true
+	}
+	n := probs.shape.Dimensions[probs.shape.Rank()-1]
+	rows := probs.shape.Size() / max(n, 1)
+	st := &step{label: fmt.Sprintf("softmax [%d×%d]", rows, n), out: probs, ins: []*node{x}}
+	st.run = func(e *env) any {
+		dst := e.allocF32(probs.shape.Size())
+		copy(dst, e.f32(x))
+		kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
+			kernels.SoftmaxRows(dst[lo*n:hi*n], hi-lo, n, n)
+		})
+		return dst
+	}
+	c.fused[probs] = st
+}
+
+// matchConcat writes each float32 operand of a Concatenate straight into its block of the output, reading
+// it through its view (slices and transposes of other values need no copy of their own).
+func (c *compiler) matchConcat(n *node) {
+	if n.shape.DType != dtypes.Float32 || !c.free(n) {
+		return
+	}
+	axis := n.axes[0]
+	outStrides := rowMajorStrides(n.shape.Dimensions)
+	type part struct {
+		v   view
+		off int
+	}
+	var parts []part
+	var ins []*node
+	off := 0
+	for _, in := range n.inputs {
+		v := c.viewOf(in)
+		if v.root.shape.DType != dtypes.Float32 {
+			return
+		}
+		parts = append(parts, part{v: v, off: off * outStrides[axis]})
+		off += in.shape.Dimensions[axis]
+		if !slices.Contains(ins, v.root) {
+			ins = append(ins, v.root)
+		}
+	}
+	st := &step{label: fmt.Sprintf("concat %v", n.shape.Dimensions), out: n, ins: ins}
+	st.run = func(e *env) any {
+		dst := e.allocF32(n.shape.Size())
+		for _, p := range parts {
+			copyStrided2(dst, p.off, outStrides, e.f32(p.v.root), p.v.off, p.v.strides, p.v.dims)
+		}
+		return dst
+	}
+	c.fused[n] = st
+}
+
+// copyStrided2 copies the strided block dims of src (offset so, strides ss) to dst (offset do, strides ds).
+func copyStrided2(dst []float32, do int, ds []int, src []float32, so int, ss []int, dims []int) {
+	r := len(dims)
+	if r == 0 {
+		dst[do] = src[so]
+		return
+	}
+	for _, d := range dims {
+		if d == 0 {
+			return
+		}
+	}
+	last := dims[r-1]
+	idx := make([]int, r)
+	for {
+		if ds[r-1] == 1 && ss[r-1] == 1 {
+			copy(dst[do:do+last], src[so:so+last])
+		} else {
+			for j := 0; j < last; j++ {
+				dst[do+j*ds[r-1]] = src[so+j*ss[r-1]]
+			}
+		}
+		a := r - 2
+		for ; a >= 0; a-- {
+			idx[a]++
+			do += ds[a]
+			so += ss[a]
+			if idx[a] < dims[a] {
+				break
+			}
+			do -= ds[a] * dims[a]
+			so -= ss[a] * dims[a]
+			idx[a] = 0
+		}
+		if a < 0 {
+			return
 		}
 	}
 }

@@ -398,14 +398,15 @@ func evalBinary(n *node, a, b any) (any, error) {
 
 func reduceT[T number](op backends.OpType, dst, src []T, inDims, outStrides []int) {
 	var init T
-	switch op {
-	case backends.OpTypeReduceProduct:
+	if op == backends.OpTypeReduceProduct {
 		init = 1
-	case backends.OpTypeReduceMax, backends.OpTypeReduceMin:
-		init = src[0]
 	}
 	for i := range dst {
 		dst[i] = init
+	}
+	var seen []bool
+	if op == backends.OpTypeReduceMax || op == backends.OpTypeReduceMin {
+		seen = make([]bool, len(dst))
 	}
 	r := len(inDims)
 	idx := make([]int, r)
@@ -417,9 +418,13 @@ func reduceT[T number](op backends.OpType, dst, src []T, inDims, outStrides []in
 		case backends.OpTypeReduceProduct:
 			dst[o] *= v
 		case backends.OpTypeReduceMax:
-			dst[o] = max(dst[o], v)
+			if !seen[o] || v > dst[o] || v != v {
+				dst[o], seen[o] = v, true
+			}
 		case backends.OpTypeReduceMin:
-			dst[o] = min(dst[o], v)
+			if !seen[o] || v < dst[o] || v != v {
+				dst[o], seen[o] = v, true
+			}
 		}
 		for a := r - 1; a >= 0; a-- {
 			idx[a]++

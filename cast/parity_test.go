@@ -56,9 +56,16 @@ func maxAbsDiff(a, b []float32) float64 {
 	return m
 }
 
+// newGoModel loads a model on the default pure-Go backend (castgo).
 func newGoModel(t testing.TB, cfg cast.Config, set weights.Set) *infer.Model {
 	t.Helper()
-	b, _, err := infer.NewBackend("go")
+	return newModelOn(t, "go", cfg, set)
+}
+
+// newModelOn loads a model on the backend called name (see infer.NewBackend).
+func newModelOn(t testing.TB, name string, cfg cast.Config, set weights.Set) *infer.Model {
+	t.Helper()
+	b, _, err := infer.NewBackend(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,26 +162,29 @@ func indexByte(s string, b byte) int {
 }
 
 // TestLogitsParity compares every logit of each golden model, weights rebuilt from the hash recipe of its
-// config.json, at the tolerances of CAST.md §B.4 (base takes about two minutes on the pure-Go backend).
+// config.json, at the tolerances of CAST.md §B.4, on the default backend (castgo); tiny is also run on
+// simplego as an independent cross-check of the goldens and of castgo. base (~390 GMAC) runs on castgo only.
 func TestLogitsParity(t *testing.T) {
 	cases := []struct {
 		name       string
+		backend    string
 		weightSeed int
 		tol        float64
 		outputs    []string // golden logits files in Config.Heads() order
 	}{
-		{"tiny", 1, 1e-4, []string{"logits.npy"}},
-		{"tiny_compo", 3, 1e-4, []string{"logits_noun.npy", "logits_verb.npy"}},
-		{"small", 4, 5e-4, []string{"logits.npy"}},
-		{"base", 5, 5e-4, []string{"logits.npy"}},
+		{"tiny", "go", 1, 1e-4, []string{"logits.npy"}},
+		{"tiny", "simplego", 1, 1e-4, []string{"logits.npy"}},
+		{"tiny_compo", "go", 3, 1e-4, []string{"logits_noun.npy", "logits_verb.npy"}},
+		{"small", "go", 4, 5e-4, []string{"logits.npy"}},
+		{"base", "go", 5, 5e-4, []string{"logits.npy"}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.name+"/"+c.backend, func(t *testing.T) {
 			if testing.Short() && c.name == "base" {
 				t.Skip("base takes minutes; run without -short")
 			}
 			cfg := loadGoldenConfig(t, c.name)
-			m := newGoModel(t, cfg, hashWeights(cfg, c.weightSeed))
+			m := newModelOn(t, c.backend, cfg, hashWeights(cfg, c.weightSeed))
 			shape, x := readNPY(t, "goldens", c.name, "input.npy")
 			got, err := m.Run(x, shape[0])
 			if err != nil {
@@ -189,7 +199,7 @@ func TestLogitsParity(t *testing.T) {
 				if d > c.tol {
 					t.Errorf("%s: max |Δlogit| = %.3g > %.0e", f, d, c.tol)
 				}
-				t.Logf("%s %s: max |Δlogit| = %.3g (tolerance %.0e)", c.name, f, d, c.tol)
+				t.Logf("%s %s on %s: max |Δlogit| = %.3g (tolerance %.0e)", c.name, f, c.backend, d, c.tol)
 			}
 		})
 	}

@@ -79,7 +79,7 @@ var (
 	backendMu  sync.Mutex
 )
 
-// getBackend opens the pure-Go backend once (infer picks the sequential configuration js/wasm needs).
+// getBackend opens the pure-Go backend (castgo, single-threaded in js/wasm) once.
 func getBackend() (backends.Backend, error) {
 	backendMu.Lock()
 	defer backendMu.Unlock()

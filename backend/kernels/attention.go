@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"math"
+	"sync"
+)
 
 type attnScratch struct {
 	kp, vp PackedB
@@ -25,7 +28,9 @@ func (a *Attention) run() {
 		return
 	}
 	mr := gemmMR
-	br := max(mr, (16<<10)/lk)
+	// Score rows are padded to a multiple of 8 with -Inf (exp gives 0) so the softmax runs without scalar tails.
+	lds := (lk + 7) &^ 7
+	br := max(mr, (16<<10)/lds)
 	br -= br % mr
 	br = min(br, lq)
 	nblk := (lq + br - 1) / br
@@ -41,10 +46,11 @@ func (a *Attention) run() {
 	work := func(lo, hi int) {
 		st := attnPool.Get().(*attnScratch)
 		defer attnPool.Put(st)
-		if cap(st.scores) < br*lk {
-			st.scores = make([]float32, br*lk)
+		if cap(st.scores) < br*lds {
+			st.scores = make([]float32, br*lds)
 		}
-		scores := st.scores[:br*lk]
+		scores := st.scores[:br*lds]
+		negInf := float32(math.Inf(-1))
 		lastBH := -1
 		for u := lo; u < hi; u++ {
 			bh, g := u/groups, u%groups
@@ -57,14 +63,18 @@ func (a *Attention) run() {
 			for blk := g * bpg; blk < min(nblk, (g+1)*bpg); blk++ {
 				i0 := blk * br
 				rows := min(br, lq-i0)
-				gemm(rows, a.Q.at(b, i0, h), a.Q.RowStride, &st.kp, scores, lk, ep, false)
-				if a.Scale == 0 {
-					clear(scores[:rows*lk])
-				}
+				gemm(rows, a.Q.at(b, i0, h), a.Q.RowStride, &st.kp, scores, lds, ep, false)
 				for r := 0; r < rows; r++ {
-					softmaxRow(scores[r*lk : r*lk+lk])
+					row := scores[r*lds : r*lds+lds]
+					if a.Scale == 0 {
+						clear(row[:lk])
+					}
+					for j := lk; j < lds; j++ {
+						row[j] = negInf
+					}
+					softmaxRow(row)
 				}
-				gemm(rows, scores, lk, &st.vp, a.Out.at(b, i0, h), a.Out.RowStride, nil, false)
+				gemm(rows, scores, lds, &st.vp, a.Out.at(b, i0, h), a.Out.RowStride, nil, false)
 			}
 		}
 	}

@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
 // The GEMM: B is packed in panels of gemmNR columns (K rows of gemmNR values each, zero-padded), and a
 // micro-kernel computes a gemmMR×gemmNR tile of C = A·B over the whole K with the tile in registers, reading
@@ -23,6 +26,15 @@ var (
 	storeTile            = storeTileGeneric
 )
 
+// genericMicro picks the portable micro-kernel: 2×4 where there are 16 float registers, 4×4 elsewhere.
+func genericMicro() (int, microFn) {
+	switch runtime.GOARCH {
+	case "amd64", "386", "wasm":
+		return 2, microGeneric2x4
+	}
+	return 4, microGeneric
+}
+
 func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
 	np := (n + nr - 1) / nr
 	size := np * k * nr
@@ -36,21 +48,26 @@ func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
 		j0 := p * nr
 		w := min(nr, n-j0)
 		if transposed {
+			if w < nr {
+				clear(panel)
+			}
 			for jj := 0; jj < w; jj++ {
 				row := b[(j0+jj)*ldb : (j0+jj)*ldb+k]
 				for kk, v := range row {
 					panel[kk*nr+jj] = v
 				}
 			}
-			if w < nr {
-				for kk := 0; kk < k; kk++ {
-					clear(panel[kk*nr+w : kk*nr+nr])
-				}
-			}
 		} else {
 			for kk := 0; kk < k; kk++ {
 				dstRow := panel[kk*nr : kk*nr+nr]
-				copy(dstRow, b[kk*ldb+j0:kk*ldb+j0+w])
+				src := b[kk*ldb+j0 : kk*ldb+j0+w]
+				if w == nr {
+					copy(dstRow, src)
+					continue
+				}
+				for jj, v := range src {
+					dstRow[jj] = v
+				}
 				clear(dstRow[w:])
 			}
 		}
@@ -98,6 +115,9 @@ func putScratch(p *[]float32) { scratchPool.Put(p) }
 // serialFlops: problems below this many multiply-adds run on the calling goroutine.
 const serialFlops = 1 << 18
 
+// aBlockFloats is the size of the A block that meets every panel of a unit (kept in L2).
+var aBlockFloats = 96 << 10
+
 func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue, par bool) {
 	k, n := b.K, b.N
 	if m <= 0 || n <= 0 {
@@ -121,7 +141,7 @@ func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 	}
 	np := (n + nr - 1) / nr
 	// Rows per M block: the A block (mc×k floats) about 192 KiB.
-	mc := (48 << 10) / k
+	mc := aBlockFloats / k
 	mc -= mc % mr
 	mc = max(mc, 4*mr)
 	mc = min(mc, m)
@@ -257,4 +277,29 @@ func microGeneric(k int, a []float32, lda, rows int, bp []float32, tile *[tileMa
 	tile[4], tile[5], tile[6], tile[7] = c10, c11, c12, c13
 	tile[8], tile[9], tile[10], tile[11] = c20, c21, c22, c23
 	tile[12], tile[13], tile[14], tile[15] = c30, c31, c32, c33
+}
+
+// microGeneric2x4 is the portable 2×4 micro-kernel (gemmNR = 4) for targets with 16 float registers (amd64
+// without GOEXPERIMENT=simd, and wasm, whose JIT maps onto the host's): 8 accumulators, 2 A values and a
+// temporary fit where the 4×4's 16 accumulators spill.
+func microGeneric2x4(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
+	r1 := min(1, rows-1) * lda
+	a0 := a[:k]
+	a1 := a[r1 : r1+k]
+	bp = bp[:4*k]
+	var c00, c01, c02, c03, c10, c11, c12, c13 float32
+	for kk := 0; kk < len(a0); kk++ {
+		b := bp[4*kk : 4*kk+4 : 4*kk+4]
+		x0, x1 := a0[kk], a1[kk]
+		c00 += x0 * b[0]
+		c10 += x1 * b[0]
+		c01 += x0 * b[1]
+		c11 += x1 * b[1]
+		c02 += x0 * b[2]
+		c12 += x1 * b[2]
+		c03 += x0 * b[3]
+		c13 += x1 * b[3]
+	}
+	tile[0], tile[1], tile[2], tile[3] = c00, c01, c02, c03
+	tile[4], tile[5], tile[6], tile[7] = c10, c11, c12, c13
 }

@@ -200,7 +200,7 @@ func TestNested(t *testing.T) {
 
 func unaryInputs() []float32 {
 	xs := []float32{0, -0, 1, -1, 1e-8, -1e-8, 0.5, -0.5, 0.624, 0.626, 2, -2, 5, -5, 10, -10, 20, -20, 80, -80,
-		87, -87, 88.5, 88.8, -88, -100, -103, -105, -200, 200, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1))}
+		87, -87, 88.5, 88.8, -88, -100, -103, -105, -200, 200, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
 	for x := float32(-12); x <= 12; x += 0.01 {
 		xs = append(xs, x)
 	}
@@ -405,5 +405,21 @@ func TestAttention(t *testing.T) {
 			}
 		}
 		SetThreads(old)
+	}
+}
+
+// The portable micro-kernels are checked whatever tier the build selected.
+func TestGemmPortableKernels(t *testing.T) {
+	mr, nr, kern, store := gemmMR, gemmNR, microKernel, storeTile
+	defer func() { gemmMR, gemmNR, microKernel, storeTile = mr, nr, kern, store }()
+	for _, c := range []struct {
+		mr int
+		f  microFn
+	}{{2, microGeneric2x4}, {4, microGeneric}} {
+		gemmMR, gemmNR, microKernel, storeTile = c.mr, 4, c.f, storeTileGeneric
+		r := rand.New(rand.NewSource(9))
+		for _, tc := range []gemmCase{{m: 1, k: 1, n: 1}, {m: 7, k: 31, n: 13}, {m: 13, k: 29, n: 37, lda: 40, ldc: 50, transposed: true}, {m: 29, k: 200, n: 45, int8: true}} {
+			runGemmCase(t, r, tc, &Epilogue{Bias: randSlice(r, tc.n), Act: ActGELU, Residual: randSlice(r, tc.m*(tc.n+2)), LdRes: tc.n + 2}, "mr"+fmt.Sprint(c.mr))
+		}
 	}
 }

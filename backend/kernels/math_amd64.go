@@ -11,6 +11,8 @@ import (
 // with the scalar versions for the tails. Vector constants are made inside the functions (a package-level
 // vector would execute AVX2 at init on CPUs without it).
 
+// Every function clears the upper YMM halves (VZEROUPPER) before scalar code runs: on Intel cores SSE code
+// after dirty AVX state pays a transition penalty (softmax rows were 50× slower without it).
 func initMathAVX2() {
 	vexp = vexpAVX2
 	verf = verfAVX2
@@ -33,8 +35,8 @@ func initMathAVX2() {
 
 func bc(x float32) f8 { return archsimd.BroadcastFloat32x8(x) }
 
-func exp8(x f8) f8 {
-	x = x.Max(bc(expLo)).Min(bc(expHi))
+func exp8(x0 f8) f8 {
+	x := x0.Max(bc(expLo)).Min(bc(expHi))
 	n := x.Mul(bc(log2e)).Round()
 	r := n.MulAdd(bc(-ln2Hi), x)
 	r = n.MulAdd(bc(-ln2Lo), r)
@@ -50,7 +52,8 @@ func exp8(x f8) f8 {
 	b127 := archsimd.BroadcastInt32x8(127)
 	s1 := n1.Add(b127).ShiftAllLeft(23).AsFloat32x8()
 	s2 := n2.Add(b127).ShiftAllLeft(23).AsFloat32x8()
-	return e.Mul(s1).Mul(s2)
+	// NaN in, NaN out (Max/Min would have turned it into a bound).
+	return e.Mul(s1).Mul(s2).IfElse(x0.Equal(x0), x0)
 }
 
 func withSignOf(y, x f8) f8 {
@@ -103,6 +106,7 @@ func vexpAVX2(dst, src []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(exp8(ld(src, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vexpGeneric(dst[i:], src[i:])
 }
 
@@ -112,6 +116,7 @@ func verfAVX2(dst, src []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(erf8(ld(src, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	verfGeneric(dst[i:], src[i:])
 }
 
@@ -121,6 +126,7 @@ func vtanhAVX2(dst, src []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(tanh8(ld(src, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vtanhGeneric(dst[i:], src[i:])
 }
 
@@ -130,6 +136,7 @@ func vlogisticAVX2(dst, src []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(logistic8(ld(src, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vlogisticGeneric(dst[i:], src[i:])
 }
 
@@ -139,6 +146,7 @@ func vgeluAVX2(dst, src []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(gelu8(ld(src, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vgeluGeneric(dst[i:], src[i:])
 }
 
@@ -148,6 +156,7 @@ func vquickgeluAVX2(dst, src []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(quickgelu8(ld(src, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vquickgeluGeneric(dst[i:], src[i:])
 }
 
@@ -157,6 +166,7 @@ func vaddAVX2(dst, a, b []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(ld(a, i).Add(ld(b, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vaddGeneric(dst[i:], a[i:], b[i:])
 }
 
@@ -166,6 +176,7 @@ func vsubAVX2(dst, a, b []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(ld(a, i).Sub(ld(b, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vsubGeneric(dst[i:], a[i:], b[i:])
 }
 
@@ -175,6 +186,7 @@ func vmulAVX2(dst, a, b []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(ld(a, i).Mul(ld(b, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vmulGeneric(dst[i:], a[i:], b[i:])
 }
 
@@ -184,6 +196,7 @@ func vdivAVX2(dst, a, b []float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(ld(a, i).Div(ld(b, i)), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vdivGeneric(dst[i:], a[i:], b[i:])
 }
 
@@ -194,6 +207,7 @@ func vaddScalarAVX2(dst, a []float32, s float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(ld(a, i).Add(v), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vaddScalarGeneric(dst[i:], a[i:], s)
 }
 
@@ -204,75 +218,104 @@ func vmulScalarAVX2(dst, a []float32, s float32) {
 	for ; i+8 <= len(dst); i += 8 {
 		st(ld(a, i).Mul(v), dst, i)
 	}
+	archsimd.ClearAVXUpperBits()
 	vmulScalarGeneric(dst[i:], a[i:], s)
 }
 
+// hsum64 sums the lanes in float64; it clears the upper YMM halves first, so it must be the last vector
+// operation of its caller.
 func hsum64(v f8) float64 {
 	var a [8]float32
 	v.StoreArray(&a)
+	archsimd.ClearAVXUpperBits()
 	return (float64(a[0]) + float64(a[1]) + float64(a[2]) + float64(a[3])) +
 		(float64(a[4]) + float64(a[5]) + float64(a[6]) + float64(a[7]))
 }
 
 // sumBlock: float32 lanes are flushed into a float64 total every sumBlock elements, which keeps sums of
-// thousands of values within ~1e-7 relative.
+// thousands of values within ~1e-7 relative. Each block is its own function that ends with VZEROUPPER, so
+// that the callers' scalar float64 work never runs with dirty upper YMM state.
 const sumBlock = 128
 
-func vsumAVX2(x []float32) float32 {
-	var total float64
-	i := 0
-	for i+8 <= len(x) {
-		end := min(len(x)&^7, i+sumBlock)
-		acc := bc(0)
-		for ; i < end; i += 8 {
-			acc = acc.Add(ld(x, i))
-		}
-		total += hsum64(acc)
+func sumBlockAVX2(x []float32) float64 {
+	acc := f8{}
+	for i := 0; i+8 <= len(x); i += 8 {
+		acc = acc.Add(ld(x, i))
 	}
-	for ; i < len(x); i++ {
-		total += float64(x[i])
+	return hsum64(acc)
+}
+
+func expSubBlockAVX2(x []float32, m float32) float64 {
+	mv := bc(m)
+	acc := f8{}
+	for i := 0; i+8 <= len(x); i += 8 {
+		e := exp8(ld(x, i).Sub(mv))
+		st(e, x, i)
+		acc = acc.Add(e)
+	}
+	return hsum64(acc)
+}
+
+func sqDevBlockAVX2(x []float32, mean float32) float64 {
+	mv := bc(mean)
+	acc := f8{}
+	for i := 0; i+8 <= len(x); i += 8 {
+		d := ld(x, i).Sub(mv)
+		acc = d.MulAdd(d, acc)
+	}
+	return hsum64(acc)
+}
+
+func vsumAVX2(x []float32) float32 {
+	n8 := len(x) &^ 7
+	var total float64
+	for i := 0; i < n8; i += sumBlock {
+		total += sumBlockAVX2(x[i:min(n8, i+sumBlock)])
+	}
+	for _, v := range x[n8:] {
+		total += float64(v)
 	}
 	return float32(total)
 }
 
 func vmaxAVX2(x []float32) float32 {
 	m := float32(math.Inf(-1))
-	i := 0
-	if len(x) >= 8 {
-		acc := ld(x, 0)
-		for i = 8; i+8 <= len(x); i += 8 {
-			acc = acc.Max(ld(x, i))
-		}
-		var a [8]float32
-		acc.StoreArray(&a)
-		for _, v := range a {
-			m = max(m, v)
-		}
+	n8 := len(x) &^ 7
+	if n8 > 0 {
+		m = maxBlockAVX2(x[:n8])
 	}
-	for ; i < len(x); i++ {
-		m = max(m, x[i])
+	for _, v := range x[n8:] {
+		m = max(m, v)
 	}
 	return m
 }
 
-func vexpSubSumAVX2(x []float32, m float32) float32 {
-	var total float64
-	mv := bc(m)
-	i := 0
-	for i+8 <= len(x) {
-		end := min(len(x)&^7, i+sumBlock)
-		acc := bc(0)
-		for ; i < end; i += 8 {
-			e := exp8(ld(x, i).Sub(mv))
-			st(e, x, i)
-			acc = acc.Add(e)
-		}
-		total += hsum64(acc)
+func maxBlockAVX2(x []float32) float32 {
+	acc := ld(x, 0)
+	for i := 8; i+8 <= len(x); i += 8 {
+		acc = acc.Max(ld(x, i))
 	}
-	for ; i < len(x); i++ {
-		e := exp32(x[i] - m)
-		x[i] = e
-		total += float64(e)
+	var a [8]float32
+	acc.StoreArray(&a)
+	archsimd.ClearAVXUpperBits()
+	return max(max(max(a[0], a[1]), max(a[2], a[3])), max(max(a[4], a[5]), max(a[6], a[7])))
+}
+
+func vexpSubSumAVX2(x []float32, m float32) float32 {
+	n8 := len(x) &^ 7
+	var total float64
+	for i := 0; i < n8; i += sumBlock {
+		total += expSubBlockAVX2(x[i:min(n8, i+sumBlock)], m)
+	}
+	if n8 < len(x) {
+		// The tail through one padded vector: exp(-Inf - m) = 0 adds nothing.
+		var pad [8]float32
+		for j := range pad {
+			pad[j] = float32(math.Inf(-1))
+		}
+		copy(pad[:], x[n8:])
+		total += expSubBlockAVX2(pad[:], m)
+		copy(x[n8:], pad[:])
 	}
 	return float32(total)
 }
@@ -280,20 +323,13 @@ func vexpSubSumAVX2(x []float32, m float32) float32 {
 func vmeanVarAVX2(x []float32) (mean, variance float32) {
 	n := float64(len(x))
 	mean = float32(float64(vsumAVX2(x)) / n)
-	mv := bc(mean)
+	n8 := len(x) &^ 7
 	var total float64
-	i := 0
-	for i+8 <= len(x) {
-		end := min(len(x)&^7, i+sumBlock)
-		acc := bc(0)
-		for ; i < end; i += 8 {
-			d := ld(x, i).Sub(mv)
-			acc = d.MulAdd(d, acc)
-		}
-		total += hsum64(acc)
+	for i := 0; i < n8; i += sumBlock {
+		total += sqDevBlockAVX2(x[i:min(n8, i+sumBlock)], mean)
 	}
-	for ; i < len(x); i++ {
-		d := x[i] - mean
+	for _, v := range x[n8:] {
+		d := v - mean
 		total += float64(d * d)
 	}
 	return mean, float32(total / n)
@@ -310,23 +346,27 @@ func vnormAffineAVX2(dst, x []float32, mean, inv float32, gamma, beta []float32)
 			y := ld(x, i).Sub(mv).Mul(iv)
 			st(y.MulAdd(ld(gamma, i), ld(beta, i)), dst, i)
 		}
+		archsimd.ClearAVXUpperBits()
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, gamma[i:], beta[i:])
 	case gamma != nil:
 		gamma = gamma[:len(dst)]
 		for ; i+8 <= len(dst); i += 8 {
 			st(ld(x, i).Sub(mv).Mul(iv).Mul(ld(gamma, i)), dst, i)
 		}
+		archsimd.ClearAVXUpperBits()
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, gamma[i:], nil)
 	case beta != nil:
 		beta = beta[:len(dst)]
 		for ; i+8 <= len(dst); i += 8 {
 			st(ld(x, i).Sub(mv).MulAdd(iv, ld(beta, i)), dst, i)
 		}
+		archsimd.ClearAVXUpperBits()
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, nil, beta[i:])
 	default:
 		for ; i+8 <= len(dst); i += 8 {
 			st(ld(x, i).Sub(mv).Mul(iv), dst, i)
 		}
+		archsimd.ClearAVXUpperBits()
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, nil, nil)
 	}
 }

@@ -34,8 +34,8 @@ type f4 = archsimd.Float32x4
 
 func bc(x float32) f4 { return archsimd.BroadcastFloat32x4(x) }
 
-func exp4(x f4) f4 {
-	x = x.Max(bc(expLo)).Min(bc(expHi))
+func exp4(x0 f4) f4 {
+	x := x0.Max(bc(expLo)).Min(bc(expHi))
 	n := x.Mul(bc(log2e)).Round()
 	r := n.MulAdd(bc(-ln2Hi), x)
 	r = n.MulAdd(bc(-ln2Lo), r)
@@ -51,7 +51,8 @@ func exp4(x f4) f4 {
 	b127 := archsimd.BroadcastInt32x4(127)
 	s1 := n1.Add(b127).ShiftAllLeft(23).ToBits().BitsToFloat32()
 	s2 := n2.Add(b127).ShiftAllLeft(23).ToBits().BitsToFloat32()
-	return e.Mul(s1).Mul(s2)
+	// NaN in, NaN out (Max/Min would have turned it into a bound).
+	return e.Mul(s1).Mul(s2).IfElse(x0.Equal(x0), x0)
 }
 
 func withSignOf(y, x f4) f4 {

@@ -51,7 +51,7 @@ func NewBackend(name string) (backends.Backend, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("pure-Go backend: %w", err)
 		}
-		return b, "pure Go (castgo, " + b.Description() + ")", nil
+		return b, "pure Go (" + b.Description() + ")", nil
 	case "simplego":
 		b, err := simplego.New(goConfig())
 		if err != nil {

@@ -469,7 +469,7 @@ func compareWASM(o compareOptions, f *modelfile.File, x []float32, batch int) (*
 		got.heads = append(got.heads, l)
 	}
 	ver, _ := exec.Command(node, "--version").Output()
-	return got, "Node " + strings.TrimSpace(string(ver)) + " (js/wasm, simplego sequential)", nil
+	return got, "Node " + strings.TrimSpace(string(ver)) + " (js/wasm, castgo single-threaded)", nil
 }
 
 // compareBuildWASM builds the WASM module of this source tree into dir with the Go toolchain, the way

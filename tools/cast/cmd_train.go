@@ -107,7 +107,7 @@ norms and the head — the official parameter-efficient recipe.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			b, err := newTrainBackend()
+			b, err := newBackend()
 			if err != nil {
 				return err
 			}

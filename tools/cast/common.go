@@ -30,26 +30,13 @@ import (
 var backendFlag string
 
 func init() {
-	rootCmd.PersistentFlags().StringVar(&backendFlag, "backend", "", "compute backend: go[:config] (castgo's pure-Go backend, default), simplego (GoMLX's reference pure-Go backend; training always uses it in place of go) or xla[:plugin] (needs -tags xla and a PJRT plugin); default $"+infer.BackendEnv)
+	rootCmd.PersistentFlags().StringVar(&backendFlag, "backend", "", "compute backend: go[:config] (castgo's pure-Go backend, default), simplego (GoMLX's reference pure-Go backend) or xla[:plugin] (needs -tags xla and a PJRT plugin); default $"+infer.BackendEnv)
 }
 
 // newBackend opens the backend chosen by --backend / $CAST_BACKEND and says which one on stderr.
 // When XLA is asked for but this binary has no XLA support or no PJRT plugin is installed, it says so
 // plainly and falls back to pure Go (nothing is ever downloaded).
 func newBackend() (backends.Backend, error) { return openBackend(backendFlag) }
-
-// newTrainBackend is newBackend for training: castgo implements no gradient ops, so the pure-Go choice
-// ("go", the default) trains on simplego.
-func newTrainBackend() (backends.Backend, error) {
-	name := backendFlag
-	if name == "" {
-		name = os.Getenv(infer.BackendEnv)
-	}
-	if name == "" || name == "go" || strings.HasPrefix(name, "go:") {
-		name = "simplego"
-	}
-	return openBackend(name)
-}
 
 func openBackend(name string) (backends.Backend, error) {
 	b, desc, err := infer.NewBackend(name)

@@ -9,19 +9,30 @@ import (
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/infer"
 	"github.com/castvideo/castgo/cast/synth"
+	"github.com/gomlx/gomlx/backends"
 )
 
-// BenchmarkTrainStep times one optimizer step (forward, backward, Adam) of the demo config at batch 16 on
-// the castgo backend (CAST_BACKEND=simplego for GoMLX's pure-Go backend), the batch already rendered.
+// BenchmarkTrainStep times one optimizer step (forward, backward, Adam) of the demo config at batch 16, the
+// batch already rendered, on castgo and on GoMLX's simplego in the same run:
 //
-//	go test ./cast/training -run XXX -bench TrainStep -benchtime 10x
+//	go test ./cast/training -run XXX -bench TrainStep -benchtime 3x
+//
+// CASTGO_PROFILE=1 prints castgo's per-step profile.
 func BenchmarkTrainStep(b *testing.B) {
-	cfg := cast.DemoConfig()
-	be, desc, err := infer.NewBackend(os.Getenv(infer.BackendEnv))
-	if err != nil {
-		b.Fatal(err)
+	for _, name := range []string{"castgo", "simplego"} {
+		b.Run(name, func(b *testing.B) {
+			be, desc, err := infer.NewBackend(map[string]string{"castgo": "go", "simplego": "simplego"}[name])
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("backend %s", desc)
+			benchTrainStep(b, be, name == "castgo")
+		})
 	}
-	b.Logf("backend %s", desc)
+}
+
+func benchTrainStep(b *testing.B, be backends.Backend, profile bool) {
+	cfg := cast.DemoConfig()
 	src := SynthSource{Seed: 1, Options: synth.Options{Frames: 16, Width: 64, Height: 64}, Size: cfg.ImgSize, T: cfg.AllFrames}
 	r, err := newRun(Options{Config: cfg, Train: src, Steps: 1000, Batch: 16, LR: 1e-3, WarmUp: 10, Seed: 1, Backend: be})
 	if err != nil {
@@ -43,7 +54,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
-	if os.Getenv("CASTGO_PROFILE") != "" {
+	if profile && os.Getenv("CASTGO_PROFILE") != "" {
 		fmt.Println(backend.ProfileReport(40))
 	}
 }

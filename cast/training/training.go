@@ -185,6 +185,7 @@ func Train(opts Options) (*Result, error) {
 	start := time.Now()
 	step := int(train.GetTrainLastStepVar(ctx).MustValue().Value().(int64))
 	res := &Result{}
+	finalAcc, trained := math.NaN(), false
 	if step < opts.Steps {
 		// the last-step variable is -1 before the first step
 		ds := newPrefetcher(opts.Train, opts.Batch, cfg, opts.Seed, max(step, 0)*opts.Batch, opts.Workers)
@@ -194,6 +195,7 @@ func Train(opts Options) (*Result, error) {
 			return nil, fmt.Errorf("training: %w", err)
 		}
 		res.FinalLoss = metricValue(trainer.TrainMetrics(), m, "~loss+")
+		finalAcc, trained = metricValue(trainer.TrainMetrics(), m, "~acc"), true
 		res.StepsPerSecond = rate(loop.LoopStep)
 	}
 	res.Steps = int(trainer.GlobalStep())
@@ -202,6 +204,10 @@ func Train(opts Options) (*Result, error) {
 		res.EvalAccuracy, res.EvalLoss, err = r.evaluate(opts.Eval, opts.evalClips())
 		if err != nil {
 			return nil, err
+		}
+		if logw != nil && trained {
+			fmt.Fprintf(logw, "step %d/%d  ~loss %.4f  ~acc %.3f  final  held-out acc %.4f loss %.4f\n", res.Steps, opts.Steps,
+				res.FinalLoss, finalAcc, res.EvalAccuracy, res.EvalLoss)
 		}
 	}
 	res.Duration = time.Since(start)

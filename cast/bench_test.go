@@ -1,6 +1,7 @@
 package cast_test
 
 import (
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -84,7 +85,8 @@ func BenchmarkForward(b *testing.B) {
 					b.ReportMetric(rssMB("VmRSS:"), "MB-RSS-after-GC")
 				}
 				if be == "go" && os.Getenv("CASTGO_PROFILE") != "" {
-					b.Logf("castgo profile (%d runs):\n%s", b.N, backend.ProfileReport(30))
+					// to stderr: go test truncates benchmark logs
+					fmt.Fprintf(os.Stderr, "%s: castgo profile (%d runs):\n%s", b.Name(), b.N, backend.ProfileReport(30))
 				}
 			})
 		}

@@ -28,6 +28,7 @@ type node struct {
 	gather   *gatherParams
 	slice    *sliceParams
 	dtypeArg dtypes.DType
+	extra    any // parameters of the training ops (ops_train.go)
 
 	uses int // edges from other live nodes plus one per appearance among the outputs
 }

@@ -341,7 +341,7 @@ func genericStep(n *node) (*step, error) {
 		backends.OpTypeConvertDType, backends.OpTypeIota, backends.OpTypeWhere, backends.OpTypeTranspose,
 		backends.OpTypeBroadcastInDim, backends.OpTypeIdentity, backends.OpTypeReshape:
 	default:
-		if !unaryOps[n.op] && !binaryOps[n.op] && !compareOps[n.op] {
+		if !unaryOps[n.op] && !binaryOps[n.op] && !compareOps[n.op] && trainEvals[n.op] == nil {
 			return nil, errors.Errorf("castgo backend: op %s not implemented", n.op)
 		}
 	}

@@ -33,6 +33,19 @@ type env struct {
 	ex     *Executable
 	vals   []any
 	inputs []*Buffer
+
+	allocated map[int]int // pooled allocations of each size in this execution (trimPool)
+}
+
+// trimPool keeps at most as many pooled buffers of each size as one execution allocates: generic steps
+// return fresh slices that are released into the pool too, which would otherwise grow it every execution.
+func (e *env) trimPool() {
+	for size, l := range e.ex.pool {
+		if n := e.allocated[size]; len(l) > n {
+			clear(l[n:])
+			e.ex.pool[size] = l[:n]
+		}
+	}
 }
 
 func (e *env) val(n *node) any {
@@ -60,6 +73,7 @@ func (e *env) alloc(n *node) any {
 }
 
 func (e *env) allocF32(size int) []float32 {
+	e.allocated[size]++
 	p := e.ex.pool
 	if l := p[size]; len(l) > 0 {
 		b := l[len(l)-1]
@@ -132,7 +146,8 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	en := &env{ex: e, vals: make([]any, len(e.root)), inputs: make([]*Buffer, len(inputs))}
+	en := &env{ex: e, vals: make([]any, len(e.root)), inputs: make([]*Buffer, len(inputs)), allocated: map[int]int{}}
+	defer en.trimPool()
 	for i, in := range inputs {
 		buf, err := e.backend.toBuffer(in)
 		if err != nil {

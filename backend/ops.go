@@ -439,6 +439,9 @@ func reduceT[T number](op backends.OpType, dst, src []T, inDims, outStrides []in
 }
 
 func evalReduce(n *node, x any) (any, error) {
+	if v, ok := fastReduce(n, x); ok { // ops_train.go
+		return v, nil
+	}
 	in := n.inputs[0].shape.Dimensions
 	// strides into the output for each input axis (0 for reduced axes)
 	outStrides := make([]int, len(in))
@@ -740,6 +743,9 @@ func evalWhere(n *node, c, a, b any) any {
 // evalDot is the generic DotGeneral: both operands are transposed to [B, M, K] and [B, K, N] and each batch
 // is one Gemm.
 func evalDot(n *node, l, r []float32) []float32 {
+	if true { // ops_train.go: no transposition of large operands, batches in parallel
+		return dotNoTranspose(n, l, r)
+	}
 	p := n.dg
 	ls, rs := n.inputs[0].shape.Dimensions, n.inputs[1].shape.Dimensions
 	lf, rf := freeAxes(len(ls), p.lc, p.lb), freeAxes(len(rs), p.rc, p.rb)
@@ -756,11 +762,14 @@ func evalDot(n *node, l, r []float32) []float32 {
 	lt := maybeTranspose(l, ls, lperm)
 	rt := maybeTranspose(r, rs, rperm)
 	out := make([]float32, B*M*N)
-	var pk *kernels.PackedB
-	for b := 0; b < B; b++ {
-		pk = kernels.PackB(pk, rt[b*K*N:], N, K, N, false)
-		kernels.Gemm(M, lt[b*M*K:], K, pk, out[b*M*N:], N, nil)
-	}
+	// batches in parallel (training's attention and gradient dots have many small ones); Gemm nests
+	kernels.ParallelFor(B, max(1, (1<<16)/max(1, M*N*K)), func(lo, hi int) {
+		var pk *kernels.PackedB
+		for b := lo; b < hi; b++ {
+			pk = kernels.PackB(pk, rt[b*K*N:], N, K, N, false)
+			kernels.Gemm(M, lt[b*M*K:], K, pk, out[b*M*N:], N, nil)
+		}
+	})
 	return out
 }
 
@@ -808,6 +817,9 @@ func eval(n *node, ins []any) (any, error) {
 		return evalIota(n), nil
 	case backends.OpTypeWhere:
 		return evalWhere(n, ins[0], ins[1], ins[2]), nil
+	}
+	if f := trainEvals[n.op]; f != nil {
+		return f(n, ins)
 	}
 	return nil, errors.Errorf("castgo backend: op %s has no implementation", n.op)
 }

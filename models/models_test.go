@@ -1,7 +1,10 @@
 package models_test
 
 import (
+	"fmt"
 	"math"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/castvideo/castgo/cast/classify"
@@ -15,17 +18,18 @@ import (
 // heldOutSeed is a procedural-data seed never used in training (training used 1000, its evaluation 9000).
 const heldOutSeed = 424242
 
-// minTop1 is the accuracy the shipped model must reach on heldOutSeed clips. Measured: 24.0 % here (and
-// 22.2 % on the 320 clips of training's own held-out seed), chance being 6.25 %; the bound sits about three
-// standard errors of a 96-clip sample below that (docs/demo-model.md).
-const minTop1 = 0.12
+// minTop1 is the accuracy the shipped model must reach on heldOutSeed clips with its own protocol (2×1
+// views). The model is measured well above it (docs/demo-model.md); the bound leaves room for the sampling
+// noise of heldOutClips clips.
+const minTop1 = 0.85
 
-// maxProbDiff bounds |p_int8 − p_fp32| for every class of every clip. The demo model's probabilities are
-// flat (its top-1 is often only a few points above the runner-up), so top-1 agreement is required only where
-// the float32 margin exceeds twice this bound: there, int8 error cannot flip the ranking.
-const maxProbDiff = 0.02
+// minAgree is the fraction of clips on which the int8 twin must pick the same top-1 class as float32.
+const minAgree = 0.99
 
-const heldOutClips = 96
+// maxProbDiff bounds |p_int8 − p_fp32| for every class of every clip.
+const maxProbDiff = 0.05
+
+const heldOutClips = 200
 
 func classifier(t *testing.T, f *modelfile.File) *classify.Classifier {
 	t.Helper()
@@ -66,56 +70,113 @@ func TestDefaultModelHeldOutAccuracy(t *testing.T) {
 	if int8.Meta.Quantization != modelfile.QuantInt8 || fp32.Meta.Quantization != modelfile.QuantNone {
 		t.Fatalf("quantization: fp32 file says %q, int8 file says %q", fp32.Meta.Quantization, int8.Meta.Quantization)
 	}
-	cf, cq := classifier(t, fp32), classifier(t, int8)
-	correct, agree, decided := 0, 0, 0
-	var maxDiff float64
-	for i := 0; i < heldOutClips; i++ {
-		frames, label := synth.Clip(heldOutSeed, i, synth.Options{})
-		rf, err := cf.Classify(synthVideo(frames), classify.Options{Top: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rq, err := cq.Classify(synthVideo(frames), classify.Options{Top: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rf.Top["logits"][0].Index == label {
-			correct++
-		}
-		pf, pq := rf.Probs("logits"), rq.Probs("logits")
-		if margin := topMargin(pf); margin > 2*maxProbDiff {
-			decided++
-			if rf.Top["logits"][0].Index == rq.Top["logits"][0].Index {
-				agree++
-			} else {
-				t.Errorf("clip %d: int8 top-1 %q differs from fp32 %q although fp32's margin is %.3f",
-					i, rq.Top["logits"][0].Label, rf.Top["logits"][0].Label, margin)
-			}
-		}
-		for k := range pf {
-			maxDiff = math.Max(maxDiff, math.Abs(pf[k]-pq[k]))
-		}
+	r := evaluate(t, fp32, int8, heldOutSeed, heldOutClips, "")
+	t.Logf("default model (%s): held-out top-1 %.1f%% on %d clips of seed %d (own protocol); int8 twin %.1f%%, same top-1 on %d/%d clips, max |Δp| %.4f",
+		fp32.Meta.Name, 100*r.top1(), r.n, heldOutSeed, 100*r.top1Int8(), r.agree, r.n, r.maxDiff)
+	if r.top1() < minTop1 {
+		t.Errorf("held-out top-1 %.1f%% is below the bound %.0f%%", 100*r.top1(), 100*minTop1)
 	}
-	top1 := float64(correct) / heldOutClips
-	t.Logf("default model (%s): held-out top-1 %.1f%% on %d clips of seed %d; int8 vs fp32: max |Δp| %.4f, top-1 agrees on %d/%d clips with a margin > %.2f",
-		fp32.Meta.Name, 100*top1, heldOutClips, heldOutSeed, maxDiff, agree, decided, 2*maxProbDiff)
-	if top1 < minTop1 {
-		t.Errorf("held-out top-1 %.1f%% is below the bound %.0f%%", 100*top1, 100*minTop1)
+	if a := float64(r.agree) / float64(r.n); a < minAgree {
+		t.Errorf("int8 twin agrees with float32 on %.1f%% of clips, want ≥ %.0f%%", 100*a, 100*minAgree)
 	}
-	if maxDiff > maxProbDiff {
-		t.Errorf("int8 probabilities differ from fp32 by up to %.4f > %.2f", maxDiff, maxProbDiff)
+	if r.maxDiff > maxProbDiff {
+		t.Errorf("int8 probabilities differ from fp32 by up to %.4f > %.2f", r.maxDiff, maxProbDiff)
 	}
 }
 
-// topMargin is the gap between the two largest probabilities.
-func topMargin(p []float64) float64 {
-	first, second := 0.0, 0.0
-	for _, v := range p {
-		if v > first {
-			first, second = v, first
-		} else if v > second {
-			second = v
+// TestDefaultModelTrainingHeldOut measures the shipped model on the held-out set its training reported:
+// 320 clips of seed 9000 with the 1×1 view, with top-1 split by the what and how halves of the label, the
+// int8 twin's agreement and the confusion matrix (docs/demo-model.md). Slow: it runs with CAST_HELDOUT=1.
+func TestDefaultModelTrainingHeldOut(t *testing.T) {
+	if os.Getenv("CAST_HELDOUT") == "" {
+		t.Skip("set CAST_HELDOUT=1 to evaluate 320 clips of seed 9000")
+	}
+	fp32, err := models.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	int8, err := models.DefaultInt8()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := evaluate(t, fp32, int8, 9000, 320, "1x1")
+	var what, how int
+	var sb strings.Builder
+	sb.WriteString("| true \\ predicted |")
+	for j := range synth.Classes {
+		fmt.Fprintf(&sb, " %d |", j)
+	}
+	sb.WriteString("\n|---|")
+	for range synth.Classes {
+		sb.WriteString("---|")
+	}
+	sb.WriteString("\n")
+	for i, row := range r.confusion {
+		fmt.Fprintf(&sb, "| %d %s |", i, synth.Classes[i])
+		for j, c := range row {
+			if c == 0 {
+				sb.WriteString(" · |")
+			} else {
+				fmt.Fprintf(&sb, " %d |", c)
+			}
+			if i/4 == j/4 {
+				what += c
+			}
+			if i%4 == j%4 {
+				how += c
+			}
+		}
+		sb.WriteString("\n")
+	}
+	t.Logf("seed 9000, 320 clips, 1×1 view: top-1 %.2f%% (what %.2f%%, how %.2f%%); int8 twin %.2f%%, same top-1 on %d/%d clips, max |Δp| %.4f\n%s",
+		100*r.top1(), 100*float64(what)/float64(r.n), 100*float64(how)/float64(r.n), 100*r.top1Int8(), r.agree, r.n, r.maxDiff, sb.String())
+	if r.top1() < 0.85 { // measured 89.7 % (the goal was 90 %: docs/demo-model.md)
+		t.Errorf("top-1 %.1f%% on the training run's held-out set, want ≥ 85%%", 100*r.top1())
+	}
+}
+
+type evalResult struct {
+	n, correct, correctInt8, agree int
+	maxDiff                        float64
+	confusion                      [][]int
+}
+
+func (r evalResult) top1() float64     { return float64(r.correct) / float64(r.n) }
+func (r evalResult) top1Int8() float64 { return float64(r.correctInt8) / float64(r.n) }
+
+// evaluate classifies n clips of seed with both models (views "" is the model's own protocol).
+func evaluate(t *testing.T, fp32, int8 *modelfile.File, seed int64, n int, views string) evalResult {
+	t.Helper()
+	cf, cq := classifier(t, fp32), classifier(t, int8)
+	r := evalResult{n: n, confusion: make([][]int, len(synth.Classes))}
+	for i := range r.confusion {
+		r.confusion[i] = make([]int, len(synth.Classes))
+	}
+	for i := 0; i < n; i++ {
+		frames, label := synth.Clip(seed, i, synth.Options{})
+		rf, err := cf.Classify(synthVideo(frames), classify.Options{Top: 1, Views: views})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rq, err := cq.Classify(synthVideo(frames), classify.Options{Top: 1, Views: views})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf, pq := rf.Top["logits"][0].Index, rq.Top["logits"][0].Index
+		r.confusion[label][pf]++
+		if pf == label {
+			r.correct++
+		}
+		if pq == label {
+			r.correctInt8++
+		}
+		if pf == pq {
+			r.agree++
+		}
+		a, b := rf.Probs("logits"), rq.Probs("logits")
+		for k := range a {
+			r.maxDiff = math.Max(r.maxDiff, math.Abs(a[k]-b[k]))
 		}
 	}
-	return first - second
+	return r
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/castvideo/castgo/cast"
@@ -52,7 +54,24 @@ type Options struct {
 	Progress    bool        // show a progress bar on the terminal
 	Log         io.Writer   // progress lines when Progress is off (may be nil)
 	Backend     backends.Backend
+	LogEvery    int // steps between log lines (default 10)
+	EvalEvery   int // evaluate the held-out set on the log line every this many steps (0: only at the end)
+	Workers     int // goroutines rendering training clips ahead of the model (default 1)
 }
+
+func (o Options) evalClips() int {
+	n := o.EvalClips
+	if n == 0 {
+		n = o.Eval.Len()
+		if n == 0 {
+			n = 256
+		}
+	}
+	return n
+}
+
+// LogFile is the file in the checkpoint directory that collects the progress lines of a run (ParseLog).
+const LogFile = "train.log"
 
 // Result is what a run produced.
 type Result struct {
@@ -62,6 +81,9 @@ type Result struct {
 	EvalAccuracy float64     // held-out top-1 (NaN-free; 0 when no Eval source)
 	EvalLoss     float64
 	Duration     time.Duration
+	// StepsPerSecond is the training speed after the first step (which compiles the graph); NaN for a run
+	// of a single step.
+	StepsPerSecond float64
 }
 
 // Train runs the optimisation described by opts.
@@ -88,6 +110,126 @@ func Train(opts Options) (*Result, error) {
 	if opts.SaveEvery == 0 {
 		opts.SaveEvery = 50
 	}
+	r, err := newRun(opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, trainer, loop := r.ctx, r.trainer, r.loop
+
+	if opts.Dir != "" {
+		ckpt, err := checkpoints.Build(ctx).Dir(opts.Dir).Keep(3).Done()
+		if err != nil {
+			return nil, fmt.Errorf("training: checkpoints in %s: %w", opts.Dir, err)
+		}
+		train.EveryNSteps(loop, opts.SaveEvery, "checkpointing", 0, ckpt.OnStepFn)
+		defer func() { _ = ckpt.Save() }()
+	}
+	// Steps per second, measured from the end of the first step (which compiles the graph).
+	var rateStart time.Time
+	var rateStep int
+	rate := func(step int) float64 {
+		if rateStart.IsZero() || step <= rateStep {
+			return math.NaN()
+		}
+		return float64(step-rateStep) / time.Since(rateStart).Seconds()
+	}
+	train.EveryNSteps(loop, 1, "rate", 0, func(loop *train.Loop, _ []*tensors.Tensor) error {
+		if rateStart.IsZero() {
+			rateStart, rateStep = time.Now(), loop.LoopStep
+		}
+		return nil
+	})
+	logw := opts.Log
+	if opts.Dir != "" {
+		// the progress lines also go to DIR/train.log (appended on resume): the curves of the whole run
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(opts.Dir, LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if logw == nil || opts.Progress {
+			logw = f
+		} else {
+			logw = io.MultiWriter(logw, f)
+		}
+	}
+	if opts.Progress {
+		commandline.AttachProgressBar(loop)
+	}
+	if logw != nil && (!opts.Progress || opts.Dir != "") {
+		start := time.Now()
+		every := opts.LogEvery
+		if every <= 0 {
+			every = 10
+		}
+		train.EveryNSteps(loop, every, "log", 0, func(loop *train.Loop, m []*tensors.Tensor) error {
+			tm := trainer.TrainMetrics()
+			step := int(trainer.GlobalStep()) // the loop's steps count from where a resumed run started
+			line := fmt.Sprintf("step %d/%d  ~loss %.4f  ~acc %.3f  %.1fs  %.2f steps/s", step, opts.Steps,
+				metricValue(tm, m, "~loss+"), metricValue(tm, m, "~acc"), time.Since(start).Seconds(), rate(loop.LoopStep))
+			if opts.EvalEvery > 0 && opts.Eval != nil && step%opts.EvalEvery == 0 {
+				acc, loss, err := r.evaluate(opts.Eval, opts.evalClips())
+				if err != nil {
+					return err
+				}
+				line += fmt.Sprintf("  held-out acc %.4f loss %.4f", acc, loss)
+			}
+			fmt.Fprintln(logw, line)
+			return nil
+		})
+	}
+
+	start := time.Now()
+	step := int(train.GetTrainLastStepVar(ctx).MustValue().Value().(int64))
+	res := &Result{}
+	finalAcc, trained := math.NaN(), false
+	if step < opts.Steps {
+		// the last-step variable is -1 before the first step
+		ds := newPrefetcher(opts.Train, opts.Batch, cfg, opts.Seed, max(step, 0)*opts.Batch, opts.Workers)
+		m, err := loop.RunToGlobalStep(ds, opts.Steps)
+		ds.stop()
+		if err != nil {
+			return nil, fmt.Errorf("training: %w", err)
+		}
+		res.FinalLoss = metricValue(trainer.TrainMetrics(), m, "~loss+")
+		finalAcc, trained = metricValue(trainer.TrainMetrics(), m, "~acc"), true
+		res.StepsPerSecond = rate(loop.LoopStep)
+	}
+	res.Steps = int(trainer.GlobalStep())
+	if opts.Eval != nil {
+		var err error
+		res.EvalAccuracy, res.EvalLoss, err = r.evaluate(opts.Eval, opts.evalClips())
+		if err != nil {
+			return nil, err
+		}
+		if logw != nil && trained {
+			fmt.Fprintf(logw, "step %d/%d  ~loss %.4f  ~acc %.3f  final  held-out acc %.4f loss %.4f\n", res.Steps, opts.Steps,
+				res.FinalLoss, finalAcc, res.EvalAccuracy, res.EvalLoss)
+		}
+	}
+	res.Duration = time.Since(start)
+	w, err := cast.SaveWeights(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	res.Weights = w
+	return res, nil
+}
+
+// run is the set-up of one training run: the context holding the weights and the optimizer state, the
+// trainer (train and eval graphs) and the loop.
+type run struct {
+	opts    Options
+	ctx     *context.Context
+	trainer *train.Trainer
+	loop    *train.Loop
+}
+
+func newRun(opts Options) (*run, error) {
+	cfg := opts.Config
 	init := opts.Init
 	if init == nil {
 		init = cast.InitWeights(cfg, opts.Seed)
@@ -113,65 +255,18 @@ func Train(opts Options) (*Result, error) {
 	trainer := train.NewTrainer(opts.Backend, ctx, modelFn, losses.SparseCategoricalCrossEntropyLogits, optimizer,
 		[]metrics.Interface{metrics.NewMovingAverageSparseCategoricalAccuracy("Moving Average Accuracy", "~acc", 0.02)},
 		[]metrics.Interface{metrics.NewSparseCategoricalAccuracy("Accuracy", "acc")})
-	loop := train.NewLoop(trainer)
+	return &run{opts: opts, ctx: ctx, trainer: trainer, loop: train.NewLoop(trainer)}, nil
+}
 
-	if opts.Dir != "" {
-		ckpt, err := checkpoints.Build(ctx).Dir(opts.Dir).Keep(3).Done()
-		if err != nil {
-			return nil, fmt.Errorf("training: checkpoints in %s: %w", opts.Dir, err)
-		}
-		train.EveryNSteps(loop, opts.SaveEvery, "checkpointing", 0, ckpt.OnStepFn)
-		defer func() { _ = ckpt.Save() }()
-	}
-	if opts.Progress {
-		commandline.AttachProgressBar(loop)
-	} else if opts.Log != nil {
-		start := time.Now()
-		train.EveryNSteps(loop, 10, "log", 0, func(loop *train.Loop, m []*tensors.Tensor) error {
-			tm := trainer.TrainMetrics()
-			fmt.Fprintf(opts.Log, "step %d/%d  ~loss %.4f  ~acc %.3f  %.1fs\n", loop.LoopStep+1, opts.Steps,
-				metricValue(tm, m, "~loss+"), metricValue(tm, m, "~acc"), time.Since(start).Seconds())
-			return nil
-		})
-	}
-
-	start := time.Now()
-	ds := &dataset{src: opts.Train, batch: opts.Batch, cfg: cfg, rng: rand.New(rand.NewPCG(opts.Seed, 1))}
-	step := int(train.GetTrainLastStepVar(ctx).MustValue().Value().(int64))
-	ds.next = max(step, 0) * opts.Batch // the last-step variable is -1 before the first step
-	res := &Result{}
-	if step < opts.Steps {
-		m, err := loop.RunToGlobalStep(ds, opts.Steps)
-		if err != nil {
-			return nil, fmt.Errorf("training: %w", err)
-		}
-		res.FinalLoss = metricValue(trainer.TrainMetrics(), m, "~loss+")
-	}
-	res.Steps = int(trainer.GlobalStep())
-	if opts.Eval != nil {
-		n := opts.EvalClips
-		if n == 0 {
-			n = opts.Eval.Len()
-			if n == 0 {
-				n = 256
-			}
-		}
-		evalDS := &dataset{src: opts.Eval, batch: opts.Batch, cfg: cfg, limit: n}
-		m, err := trainer.Eval(evalDS)
-		if err != nil {
-			return nil, fmt.Errorf("training: evaluation: %w", err)
-		}
-		em := trainer.EvalMetrics()
-		res.EvalLoss = metricValue(em, m, "#loss")
-		res.EvalAccuracy = metricValue(em, m, "acc")
-	}
-	res.Duration = time.Since(start)
-	w, err := cast.SaveWeights(ctx, cfg)
+// evaluate returns the top-1 accuracy and mean loss of the first n clips of src (no augmentation).
+func (r *run) evaluate(src Source, n int) (acc, loss float64, err error) {
+	evalDS := &dataset{src: src, batch: r.opts.Batch, cfg: r.opts.Config, limit: n}
+	m, err := r.trainer.Eval(evalDS)
 	if err != nil {
-		return nil, err
+		return 0, 0, fmt.Errorf("training: evaluation: %w", err)
 	}
-	res.Weights = w
-	return res, nil
+	em := r.trainer.EvalMetrics()
+	return metricValue(em, m, "acc"), metricValue(em, m, "#loss"), nil
 }
 
 // dataset adapts a Source to GoMLX's train.Dataset: batches of [B, 3, T, S, S] clips and int32 [B, 1] labels.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,8 @@ import (
 
 func init() {
 	var (
-		configSpec, experts, out, dir, initModel, name                     string
-		steps, batch, warmUp, evalClips                                    int
+		configSpec, experts, out, dir, initModel, name, plot               string
+		steps, batch, warmUp, evalClips, evalEvery, logEvery, workers      int
 		lr, wd                                                             float64
 		seed                                                               uint64
 		dataSeed, evalSeed                                                 int64
@@ -29,7 +30,8 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "train --out MODEL.safetensors [flags]",
 		Short: "Train CAST on the procedural action dataset (from scratch, or fine-tune a model file)",
-		Long: `Train a CAST model with GoMLX's autodiff and Adam on the pure-Go backend (or XLA).
+		Long: `Train a CAST model with GoMLX's autodiff and Adam on castgo's pure-Go backend (--backend simplego: GoMLX's
+pure-Go backend; or XLA). It prints the training speed in steps per second.
 Clips come from the procedural dataset of package synth (seeded, unbounded); the held-out evaluation uses
 --eval-seed, which training never sees. --dir keeps checkpoints and resumes a run.
 
@@ -105,7 +107,7 @@ norms and the head — the official parameter-efficient recipe.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			b, err := newTrainBackend()
+			b, err := newBackend()
 			if err != nil {
 				return err
 			}
@@ -119,7 +121,8 @@ norms and the head — the official parameter-efficient recipe.`,
 				describeExperts(cfg), total, trainable, steps, batch)
 			res, err := training.Train(training.Options{Config: cfg, Init: init, PEFT: peft, Train: trainSrc, Eval: evalSrc,
 				EvalClips: evalClips, Steps: steps, Batch: batch, LR: lr, WarmUp: warmUp, WeightDecay: wd, Seed: seed,
-				Dir: dir, Progress: term.IsTerminal(int(os.Stderr.Fd())), Log: os.Stderr, Backend: b})
+				Dir: dir, Progress: term.IsTerminal(int(os.Stderr.Fd())) && evalEvery == 0, Log: os.Stderr, Backend: b,
+				EvalEvery: evalEvery, LogEvery: logEvery, Workers: workers})
 			if err != nil {
 				return err
 			}
@@ -139,6 +142,14 @@ norms and the head — the official parameter-efficient recipe.`,
 				Config: cfg, Labels: map[string][]string{"logits": classes}, Protocol: protocol}, Weights: res.Weights}
 			if err := modelfile.Save(out, f); err != nil {
 				return err
+			}
+			if plot != "" {
+				if err := writeCurves(dir, plot); err != nil {
+					return err
+				}
+			}
+			if !math.IsNaN(res.StepsPerSecond) {
+				fmt.Printf("%.3f steps/s (%.0f ms a step of %d clips) on %s\n", res.StepsPerSecond, 1000/res.StepsPerSecond, batch, b.Name())
 			}
 			if evalSrc == nil {
 				fmt.Printf("%d steps in %s (no held-out set given); wrote %s\n", res.Steps, res.Duration.Round(1e9), out)
@@ -166,6 +177,10 @@ norms and the head — the official parameter-efficient recipe.`,
 	f.IntVar(&batch, "batch", 8, "clips per step")
 	f.IntVar(&warmUp, "warmup", 30, "learning-rate warm-up steps")
 	f.IntVar(&evalClips, "eval-clips", 320, "held-out clips to evaluate")
+	f.StringVar(&plot, "plot", "", "write the training curves (loss, accuracy vs steps) of the whole run in --dir as a PNG")
+	f.IntVar(&evalEvery, "eval-every", 0, "evaluate the held-out clips every N steps, on the log line (0: only at the end)")
+	f.IntVar(&logEvery, "log-every", 10, "steps between log lines (when stderr is not a terminal, or with --eval-every)")
+	f.IntVar(&workers, "workers", 1, "goroutines rendering the next training batches while the model works")
 	f.Float64Var(&lr, "lr", 2e-3, "peak learning rate (cosine decay)")
 	f.Float64Var(&wd, "weight-decay", 0.01, "weight decay")
 	f.Uint64Var(&seed, "seed", 1, "initialisation and augmentation seed")
@@ -229,4 +244,29 @@ func trainLabels(path string, n int) ([]string, error) {
 		return nil, fmt.Errorf("--labels %s has %d names but the annotations use labels up to %d", path, len(names), n-1)
 	}
 	return names, nil
+}
+
+// writeCurves plots the progress lines collected in dir (the whole run, resumes included) as a PNG.
+func writeCurves(dir, path string) error {
+	if dir == "" {
+		return fmt.Errorf("--plot needs --dir (the curves are read from %s there)", training.LogFile)
+	}
+	fh, err := os.Open(filepath.Join(dir, training.LogFile))
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	pts, err := training.ParseLog(fh)
+	if err != nil {
+		return err
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := training.PlotCurves(out, pts); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

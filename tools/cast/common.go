@@ -38,19 +38,6 @@ func init() {
 // plainly and falls back to pure Go (nothing is ever downloaded).
 func newBackend() (backends.Backend, error) { return openBackend(backendFlag) }
 
-// newTrainBackend is newBackend for training: castgo implements no gradient ops, so the pure-Go choice
-// ("go", the default) trains on simplego.
-func newTrainBackend() (backends.Backend, error) {
-	name := backendFlag
-	if name == "" {
-		name = os.Getenv(infer.BackendEnv)
-	}
-	if name == "" || name == "go" || strings.HasPrefix(name, "go:") {
-		name = "simplego"
-	}
-	return openBackend(name)
-}
-
 func openBackend(name string) (backends.Backend, error) {
 	b, desc, err := infer.NewBackend(name)
 	if errors.Is(err, infer.ErrXLAUnavailable) {

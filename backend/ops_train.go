@@ -1,0 +1,748 @@
+package backend
+
+// The ops that training needs beyond inference: the gradient graph of cast.Forward (ScatterSum is Gather's
+// gradient, Pad is Slice's), the optimizer and the metrics (ArgMinMax), plus a few small elementwise ones.
+// Each has a generic implementation here (used by constant folding and as a plan step); ScatterSum of the
+// arithmetic-progression indices that cast's slicing builds gets a strided-add fast path.
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/castvideo/castgo/backend/kernels"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/shapeinference"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/pkg/errors"
+)
+
+type scatterParams struct {
+	indexVectorAxis                                            int
+	updateWindowAxes, insertedWindowAxes, scatterAxesToOperand []int
+}
+
+type padParams struct{ axes []backends.PadAxis }
+
+type argParams struct {
+	axis  int
+	isMin bool
+}
+
+// trainEvals holds the generic implementation of each training op (see eval).
+var trainEvals = map[backends.OpType]func(n *node, ins []any) (any, error){}
+
+func init() {
+	trainEvals[backends.OpTypeScatterSum] = evalScatterSum
+	trainEvals[backends.OpTypePad] = evalPad
+	trainEvals[backends.OpTypeArgMinMax] = evalArgMinMax
+	trainEvals[backends.OpTypeReverse] = evalReverse
+	trainEvals[backends.OpTypeIsFinite] = evalIsFinite
+	trainEvals[backends.OpTypeIsNaN] = evalIsFinite
+	trainEvals[backends.OpTypeLogicalXor] = evalLogicalXor
+	for op := range trainEvals {
+		supportedOps[op] = true
+	}
+}
+
+// ScatterSum adds updates into a copy of operand at the positions scatterIndices point to (XLA semantics;
+// windows that would fall outside the operand are skipped element by element).
+func (b *Builder) ScatterSum(operand, scatterIndices, updates backends.Op, indexVectorAxis int,
+	updateWindowAxes, insertedWindowAxes, scatterAxesToOperandAxes []int, indicesAreSorted, uniqueIndices bool) (backends.Op, error) {
+	in, err := b.check(backends.OpTypeScatterSum, operand, scatterIndices, updates)
+	if err != nil {
+		return nil, err
+	}
+	shape, err := shapeinference.ScatterOp(in[0].shape, in[1].shape, in[2].shape, indexVectorAxis, updateWindowAxes,
+		insertedWindowAxes, scatterAxesToOperandAxes)
+	if err != nil {
+		return nil, err
+	}
+	if !numericDType(shape.DType) {
+		return nil, errors.Errorf("castgo backend: ScatterSum of dtype %s not implemented", shape.DType)
+	}
+	n := b.newNode(backends.OpTypeScatterSum, shape, in...)
+	n.extra = &scatterParams{indexVectorAxis: indexVectorAxis, updateWindowAxes: slices.Clone(updateWindowAxes),
+		insertedWindowAxes: slices.Clone(insertedWindowAxes), scatterAxesToOperand: slices.Clone(scatterAxesToOperandAxes)}
+	return n, nil
+}
+
+func evalScatterSum(n *node, ins []any) (any, error) {
+	out := makeFlat(n.shape.DType, n.shape.Size())
+	stridedCopyAny(out, ins[0], []int{n.shape.Size()}, []int{1}, 0)
+	switch d := out.(type) {
+	case []float32:
+		scatterAdd(n, d, ins[2].([]float32), toInts(ins[1]))
+	case []float64:
+		scatterAdd(n, d, ins[2].([]float64), toInts(ins[1]))
+	case []int32:
+		scatterAdd(n, d, ins[2].([]int32), toInts(ins[1]))
+	case []int64:
+		scatterAdd(n, d, ins[2].([]int64), toInts(ins[1]))
+	case []int8:
+		scatterAdd(n, d, ins[2].([]int8), toInts(ins[1]))
+	case []uint8:
+		scatterAdd(n, d, ins[2].([]uint8), toInts(ins[1]))
+	default:
+		return nil, errors.Errorf("castgo backend: ScatterSum of %T", out)
+	}
+	return out, nil
+}
+
+// scatterAdd does out[operand position] += updates[u] for every update element u.
+func scatterAdd[T number](n *node, out, upd []T, idx []int) {
+	p := n.extra.(*scatterParams)
+	od := n.inputs[0].shape.Dimensions
+	id := n.inputs[1].shape.Dimensions
+	ud := n.inputs[2].shape.Dimensions
+	ostr, istr, ustr := rowMajorStrides(od), rowMajorStrides(id), rowMajorStrides(ud)
+	// operand axes receiving the window axes of the updates, in order
+	var owa []int
+	for a := range od {
+		if !slices.Contains(p.insertedWindowAxes, a) {
+			owa = append(owa, a)
+		}
+	}
+	var batchAxes []int
+	for a := range ud {
+		if !slices.Contains(p.updateWindowAxes, a) {
+			batchAxes = append(batchAxes, a)
+		}
+	}
+	// indices axis of each batch axis (the index vector axis skipped)
+	idxAxis := make([]int, len(batchAxes))
+	for i := range batchAxes {
+		idxAxis[i] = i
+		if i >= p.indexVectorAxis {
+			idxAxis[i] = i + 1
+		}
+	}
+	nIdx := 1
+	ivStride := 0
+	if p.indexVectorAxis < len(id) {
+		nIdx, ivStride = id[p.indexVectorAxis], istr[p.indexVectorAxis]
+	}
+	W := p.updateWindowAxes
+	wdims := make([]int, len(W))
+	wu := make([]int, len(W)) // update strides of the window axes
+	wo := make([]int, len(W)) // operand strides of the window axes
+	wlim := make([]int, len(W))
+	for j, a := range W {
+		wdims[j], wu[j], wo[j] = ud[a], ustr[a], ostr[owa[j]]
+	}
+	start := make([]int, len(od))
+	bi := make([]int, len(batchAxes))
+	nb := 1
+	for _, a := range batchAxes {
+		nb *= ud[a]
+	}
+	wi := make([]int, len(W))
+	for b := 0; b < nb; b++ {
+		// position in indices and updates of this batch element
+		ipos, ubase := 0, 0
+		for i, a := range batchAxes {
+			ipos += bi[i] * istr[idxAxis[i]]
+			ubase += bi[i] * ustr[a]
+		}
+		clear(start)
+		obase := 0
+		for k := 0; k < nIdx; k++ {
+			a := p.scatterAxesToOperand[k]
+			start[a] = idx[ipos+k*ivStride]
+			obase += start[a] * ostr[a]
+		}
+		// limits of the window indices that stay inside the operand
+		ok := true
+		for j := range W {
+			a := owa[j]
+			lo := max(0, -start[a])
+			wlim[j] = min(wdims[j], od[a]-start[a])
+			if lo > 0 || wlim[j] <= 0 {
+				ok = false // a window starting below 0 or empty: rare (never in cast's graphs); take the slow path
+			}
+		}
+		for _, a := range p.insertedWindowAxes {
+			if start[a] < 0 || start[a] >= od[a] {
+				ok = false
+			}
+		}
+		if ok {
+			addWindow(out, upd, obase, ubase, wlim, wo, wu, wdims, wi)
+		} else {
+			slowWindow(out, upd, start, owa, od, ostr, ubase, wdims, wu, wi)
+		}
+		for i := len(batchAxes) - 1; i >= 0; i-- {
+			bi[i]++
+			if bi[i] < ud[batchAxes[i]] {
+				break
+			}
+			bi[i] = 0
+		}
+	}
+}
+
+// addWindow adds the update window (dims lim, update strides wu) at operand offset obase (strides wo).
+func addWindow[T number](out, upd []T, obase, ubase int, lim, wo, wu, wdims, wi []int) {
+	r := len(lim)
+	if r == 0 {
+		out[obase] += upd[ubase]
+		return
+	}
+	for _, l := range lim {
+		if l <= 0 {
+			return
+		}
+	}
+	clear(wi)
+	last, lo, lu := lim[r-1], wo[r-1], wu[r-1]
+	o, u := obase, ubase
+	for {
+		if lo == 1 && lu == 1 {
+			dst, src := out[o:o+last], upd[u:u+last]
+			for j := range dst {
+				dst[j] += src[j]
+			}
+		} else {
+			po, pu := o, u
+			for j := 0; j < last; j++ {
+				out[po] += upd[pu]
+				po += lo
+				pu += lu
+			}
+		}
+		a := r - 2
+		for ; a >= 0; a-- {
+			wi[a]++
+			o += wo[a]
+			u += wu[a]
+			if wi[a] < lim[a] {
+				break
+			}
+			o -= wo[a] * lim[a]
+			u -= wu[a] * lim[a]
+			wi[a] = 0
+		}
+		if a < 0 {
+			return
+		}
+	}
+}
+
+// slowWindow adds the window element by element, skipping positions outside the operand.
+func slowWindow[T number](out, upd []T, start, owa, od, ostr []int, ubase int, wdims, wu, wi []int) {
+	for a := range od {
+		if !slices.Contains(owa, a) && (start[a] < 0 || start[a] >= od[a]) {
+			return
+		}
+	}
+	total := 1
+	for _, d := range wdims {
+		total *= d
+	}
+	clear(wi)
+	for e := 0; e < total; e++ {
+		o, u, in := 0, ubase, true
+		for a := range od {
+			if !slices.Contains(owa, a) {
+				o += start[a] * ostr[a]
+			}
+		}
+		for j, a := range owa {
+			pos := start[a] + wi[j]
+			if pos < 0 || pos >= od[a] {
+				in = false
+			}
+			o += pos * ostr[a]
+			u += wi[j] * wu[j]
+		}
+		if in {
+			out[o] += upd[u]
+		}
+		for j := len(wi) - 1; j >= 0; j-- {
+			wi[j]++
+			if wi[j] < wdims[j] {
+				break
+			}
+			wi[j] = 0
+		}
+	}
+}
+
+// Pad pads x with fillValue (a scalar): Start/End elements before/after each axis (negative crops) and
+// Interior elements between neighbours.
+func (b *Builder) Pad(x, fillValue backends.Op, axesConfig ...backends.PadAxis) (backends.Op, error) {
+	in, err := b.check(backends.OpTypePad, x, fillValue)
+	if err != nil {
+		return nil, err
+	}
+	xs := in[0].shape
+	if in[1].shape.Rank() != 0 || in[1].shape.DType != xs.DType || len(axesConfig) > xs.Rank() {
+		return nil, errors.Errorf("castgo backend: Pad of %s with fill %s and %d axes", xs, in[1].shape, len(axesConfig))
+	}
+	cfg := make([]backends.PadAxis, xs.Rank())
+	copy(cfg, axesConfig)
+	dims := make([]int, xs.Rank())
+	for a, d := range xs.Dimensions {
+		c := cfg[a]
+		dims[a] = c.Start + c.End + d + max(d-1, 0)*c.Interior
+		if c.Interior < 0 || dims[a] < 0 {
+			return nil, errors.Errorf("castgo backend: Pad of %s: bad configuration %+v", xs, cfg)
+		}
+	}
+	n := b.newNode(backends.OpTypePad, shapes.Make(xs.DType, dims...), in...)
+	n.extra = &padParams{axes: cfg}
+	return n, nil
+}
+
+func evalPad(n *node, ins []any) (any, error) {
+	switch x := ins[0].(type) {
+	case []float32:
+		return padT(n, x, ins[1].([]float32)[0]), nil
+	case []float64:
+		return padT(n, x, ins[1].([]float64)[0]), nil
+	case []int32:
+		return padT(n, x, ins[1].([]int32)[0]), nil
+	case []int64:
+		return padT(n, x, ins[1].([]int64)[0]), nil
+	case []int8:
+		return padT(n, x, ins[1].([]int8)[0]), nil
+	case []uint8:
+		return padT(n, x, ins[1].([]uint8)[0]), nil
+	case []bool:
+		return padT(n, x, ins[1].([]bool)[0]), nil
+	}
+	return nil, errors.Errorf("castgo backend: Pad of %T", ins[0])
+}
+
+func padT[T any](n *node, x []T, fill T) []T {
+	p := n.extra.(*padParams)
+	in, outD := n.inputs[0].shape.Dimensions, n.shape.Dimensions
+	out := make([]T, n.shape.Size())
+	var zero T
+	if any(fill) != any(zero) {
+		for i := range out {
+			out[i] = fill
+		}
+	}
+	if len(x) == 0 {
+		return out
+	}
+	ostr := rowMajorStrides(outD)
+	r := len(in)
+	if r == 0 {
+		out[0] = x[0]
+		return out
+	}
+	idx := make([]int, r)
+	for _, v := range x {
+		o, ok := 0, true
+		for a := 0; a < r; a++ {
+			pos := p.axes[a].Start + idx[a]*(p.axes[a].Interior+1)
+			if pos < 0 || pos >= outD[a] {
+				ok = false
+				break
+			}
+			o += pos * ostr[a]
+		}
+		if ok {
+			out[o] = v
+		}
+		for a := r - 1; a >= 0; a-- {
+			idx[a]++
+			if idx[a] < in[a] {
+				break
+			}
+			idx[a] = 0
+		}
+	}
+	return out
+}
+
+// ArgMinMax returns the index of the smallest (isMin) or largest value along axis (the first one on ties;
+// NaN wins, like XLA).
+func (b *Builder) ArgMinMax(x backends.Op, axis int, outputDType dtypes.DType, isMin bool) (backends.Op, error) {
+	in, err := b.check(backends.OpTypeArgMinMax, x)
+	if err != nil {
+		return nil, err
+	}
+	shape, err := shapeinference.ArgMinMaxOp(in[0].shape, axis, outputDType)
+	if err != nil {
+		return nil, err
+	}
+	if !numericDType(outputDType) || !numericDType(in[0].shape.DType) {
+		return nil, errors.Errorf("castgo backend: ArgMinMax %s → %s not implemented", in[0].shape.DType, outputDType)
+	}
+	n := b.newNode(backends.OpTypeArgMinMax, shape, in...)
+	n.extra = &argParams{axis: axis, isMin: isMin}
+	return n, nil
+}
+
+func evalArgMinMax(n *node, ins []any) (any, error) {
+	p := n.extra.(*argParams)
+	dims := n.inputs[0].shape.Dimensions
+	outer, inner := 1, 1
+	for _, d := range dims[:p.axis] {
+		outer *= d
+	}
+	for _, d := range dims[p.axis+1:] {
+		inner *= d
+	}
+	x := toFloat64s(ins[0])
+	res := make([]int, n.shape.Size())
+	k := dims[p.axis]
+	for o := 0; o < outer; o++ {
+		for i := 0; i < inner; i++ {
+			best, bi := x[o*k*inner+i], 0
+			for j := 1; j < k; j++ {
+				v := x[(o*k+j)*inner+i]
+				if math.IsNaN(best) {
+					break
+				}
+				if math.IsNaN(v) || (p.isMin && v < best) || (!p.isMin && v > best) {
+					best, bi = v, j
+				}
+			}
+			res[o*inner+i] = bi
+		}
+	}
+	out := makeFlat(n.shape.DType, len(res))
+	if err := convertAny2(out, res); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func toFloat64s(x any) []float64 {
+	switch v := x.(type) {
+	case []float64:
+		return v
+	case []float32:
+		d := make([]float64, len(v))
+		convertT(d, v)
+		return d
+	case []int32:
+		d := make([]float64, len(v))
+		convertT(d, v)
+		return d
+	case []int64:
+		d := make([]float64, len(v))
+		convertT(d, v)
+		return d
+	case []int8:
+		d := make([]float64, len(v))
+		convertT(d, v)
+		return d
+	case []uint8:
+		d := make([]float64, len(v))
+		convertT(d, v)
+		return d
+	}
+	panic(fmt.Sprintf("castgo backend: %T is not numeric", x))
+}
+
+func convertAny2(dst any, src0 []int) error {
+	src := make([]int64, len(src0))
+	for i, v := range src0 {
+		src[i] = int64(v)
+	}
+	switch d := dst.(type) {
+	case []int32:
+		convertT(d, src)
+	case []int64:
+		convertT(d, src)
+	case []int8:
+		convertT(d, src)
+	case []uint8:
+		convertT(d, src)
+	case []float32:
+		convertT(d, src)
+	case []float64:
+		convertT(d, src)
+	default:
+		return errors.Errorf("castgo backend: output %T", dst)
+	}
+	return nil
+}
+
+// Clamp returns min(max(x, lo), hi); lo and hi may be scalars.
+func (b *Builder) Clamp(lo, x, hi backends.Op) (backends.Op, error) {
+	mx, err := b.Max(x, lo)
+	if err != nil {
+		return nil, err
+	}
+	return b.Min(mx, hi)
+}
+
+// Reverse reverses x along axes.
+func (b *Builder) Reverse(x backends.Op, axes ...int) (backends.Op, error) {
+	in, err := b.check(backends.OpTypeReverse, x)
+	if err != nil {
+		return nil, err
+	}
+	n := b.newNode(backends.OpTypeReverse, in[0].shape.Clone(), in...)
+	n.axes = slices.Clone(axes)
+	return n, nil
+}
+
+func evalReverse(n *node, ins []any) (any, error) {
+	dims := n.shape.Dimensions
+	st := rowMajorStrides(dims)
+	off := 0
+	strides := slices.Clone(st)
+	for _, a := range n.axes {
+		off += (dims[a] - 1) * st[a]
+		strides[a] = -st[a]
+	}
+	out := makeFlat(n.shape.DType, n.shape.Size())
+	stridedCopyAny(out, ins[0], dims, strides, off)
+	return out, nil
+}
+
+func (b *Builder) IsFinite(x backends.Op) (backends.Op, error) {
+	return b.boolUnary(backends.OpTypeIsFinite, x)
+}
+
+func (b *Builder) IsNaN(x backends.Op) (backends.Op, error) {
+	return b.boolUnary(backends.OpTypeIsNaN, x)
+}
+
+func (b *Builder) boolUnary(op backends.OpType, x backends.Op) (backends.Op, error) {
+	in, err := b.check(op, x)
+	if err != nil {
+		return nil, err
+	}
+	if !in[0].shape.DType.IsFloat() || !numericDType(in[0].shape.DType) {
+		return nil, errors.Errorf("castgo backend: %s of %s", op, in[0].shape.DType)
+	}
+	shape := in[0].shape.Clone()
+	shape.DType = dtypes.Bool
+	return b.newNode(op, shape, in...), nil
+}
+
+func evalIsFinite(n *node, ins []any) (any, error) {
+	x := toFloat64s(ins[0])
+	out := make([]bool, len(x))
+	for i, v := range x {
+		if n.op == backends.OpTypeIsNaN {
+			out[i] = math.IsNaN(v)
+		} else {
+			out[i] = !math.IsNaN(v) && !math.IsInf(v, 0)
+		}
+	}
+	return out, nil
+}
+
+func (b *Builder) LogicalXor(x, y backends.Op) (backends.Op, error) {
+	in, err := b.check(backends.OpTypeLogicalXor, x, y)
+	if err != nil {
+		return nil, err
+	}
+	shape, err := shapeinference.BinaryOp(backends.OpTypeLogicalXor, in[0].shape, in[1].shape)
+	if err != nil {
+		return nil, err
+	}
+	return b.newNode(backends.OpTypeLogicalXor, shape, in...), nil
+}
+
+func evalLogicalXor(n *node, ins []any) (any, error) {
+	out := n.shape.Dimensions
+	a := materializeBroadcast(ins[0], n.inputs[0].shape.Dimensions, out, dtypes.Bool).([]bool)
+	c := materializeBroadcast(ins[1], n.inputs[1].shape.Dimensions, out, dtypes.Bool).([]bool)
+	d := make([]bool, shapes.Make(dtypes.Bool, out...).Size())
+	for i := range d {
+		d[i] = a[i] != c[i]
+	}
+	return d, nil
+}
+
+// fastReduce reduces float32 x when, after merging neighbouring axes, the input is [outer, reduced, inner]
+// (the shapes of every reduction in CAST's forward and backward graphs: softmax and layer-norm rows, bias
+// gradients over batch and tokens), in parallel over outer (or over inner when outer is 1).
+func fastReduce(n *node, x any) (any, bool) {
+	xs, ok := x.([]float32)
+	if !ok || len(xs) == 0 {
+		return nil, false
+	}
+	op := n.op
+	if op != backends.OpTypeReduceSum && op != backends.OpTypeReduceMax && op != backends.OpTypeReduceMin {
+		return nil, false
+	}
+	dims := n.inputs[0].shape.Dimensions
+	outer, red, inner := 1, 1, 1
+	phase := 0 // 0: leading kept axes, 1: reduced axes, 2: trailing kept axes
+	for a, d := range dims {
+		r := slices.Contains(n.axes, a)
+		if d == 1 {
+			continue
+		}
+		switch {
+		case phase == 0 && !r:
+			outer *= d
+		case phase <= 1 && r:
+			phase = 1
+			red *= d
+		case phase >= 1 && !r:
+			phase = 2
+			inner *= d
+		default:
+			return nil, false
+		}
+	}
+	out := make([]float32, outer*inner)
+	combine := func(dst, src []float32) {
+		switch op {
+		case backends.OpTypeReduceSum:
+			kernels.Add(dst, dst, src)
+		case backends.OpTypeReduceMax:
+			for i, v := range src {
+				if v > dst[i] {
+					dst[i] = v
+				}
+			}
+		default:
+			for i, v := range src {
+				if v < dst[i] {
+					dst[i] = v
+				}
+			}
+		}
+	}
+	if inner == 1 {
+		kernels.ParallelFor(outer, max(1, 4096/red), func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				row := xs[o*red : (o+1)*red]
+				switch op {
+				case backends.OpTypeReduceSum:
+					out[o] = kernels.Sum(row)
+				case backends.OpTypeReduceMax:
+					m := row[0]
+					for _, v := range row[1:] {
+						if v > m {
+							m = v
+						}
+					}
+					out[o] = m
+				default:
+					m := row[0]
+					for _, v := range row[1:] {
+						if v < m {
+							m = v
+						}
+					}
+					out[o] = m
+				}
+			}
+		})
+		return out, true
+	}
+	if outer > 1 {
+		kernels.ParallelFor(outer, 1, func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				dst := out[o*inner : (o+1)*inner]
+				base := o * red * inner
+				copy(dst, xs[base:base+inner])
+				for r := 1; r < red; r++ {
+					combine(dst, xs[base+r*inner:base+(r+1)*inner])
+				}
+			}
+		})
+		return out, true
+	}
+	// [red, inner]: split inner across goroutines
+	kernels.ParallelFor(inner, 256, func(lo, hi int) {
+		dst := out[lo:hi]
+		copy(dst, xs[lo:hi])
+		for r := 1; r < red; r++ {
+			combine(dst, xs[r*inner+lo:r*inner+hi])
+		}
+	})
+	return out, true
+}
+
+// dotNoTranspose computes a DotGeneral as batched Gemms choosing, from the operands' layouts, between
+// C = L·R and Cᵀ = Rᵀ·Lᵀ so that no large operand is transposed: the right-hand operand is packed straight
+// from either of its layouts, and the output of the swapped form (small in training's dots: the
+// gradients of attention's P·V and of weights) is transposed instead. Batches run in parallel.
+func dotNoTranspose(n *node, l, r []float32) []float32 {
+	p := n.dg
+	ls, rs := n.inputs[0].shape.Dimensions, n.inputs[1].shape.Dimensions
+	lf, rf := freeAxes(len(ls), p.lc, p.lb), freeAxes(len(rs), p.rc, p.rb)
+	prod := func(dims []int, axes []int) int {
+		s := 1
+		for _, a := range axes {
+			s *= dims[a]
+		}
+		return s
+	}
+	cat := func(a ...[]int) []int { return slices.Concat(a...) }
+	ident := func(perm []int) bool {
+		for i, v := range perm {
+			if v != i {
+				return false
+			}
+		}
+		return true
+	}
+	B, M, K, N := prod(ls, p.lb), prod(ls, lf), prod(ls, p.lc), prod(rs, rf)
+	lMK, lKM := ident(cat(p.lb, lf, p.lc)), ident(cat(p.lb, p.lc, lf))
+	rKN, rNK := ident(cat(p.rb, p.rc, rf)), ident(cat(p.rb, rf, p.rc))
+	cost := func(free bool, size int) int {
+		if free {
+			return 0
+		}
+		return size
+	}
+	costA := cost(lMK, B*M*K) + cost(rKN || rNK, B*K*N)
+	costB := cost(rNK, B*N*K) + cost(lKM || lMK, B*M*K) + B*M*N
+	swap := costB < costA
+	// Gemm operands: a is [B, rows, K] row-major; bm is [B, K, cols] (or [B, cols, K] when bT)
+	var a, bm []float32
+	var rows, cols int
+	var bT bool
+	if !swap {
+		rows, cols = M, N
+		a = l
+		if !lMK {
+			a = evalTranspose(l, ls, cat(p.lb, lf, p.lc), dtypes.Float32).([]float32)
+		}
+		switch {
+		case rKN:
+			bm = r
+		case rNK:
+			bm, bT = r, true
+		default:
+			bm = evalTranspose(r, rs, cat(p.rb, p.rc, rf), dtypes.Float32).([]float32)
+		}
+	} else {
+		rows, cols = N, M
+		a = r
+		if !rNK {
+			a = evalTranspose(r, rs, cat(p.rb, rf, p.rc), dtypes.Float32).([]float32)
+		}
+		switch {
+		case lKM:
+			bm = l
+		case lMK:
+			bm, bT = l, true
+		default:
+			bm = evalTranspose(l, ls, cat(p.lb, p.lc, lf), dtypes.Float32).([]float32)
+		}
+	}
+	out := make([]float32, B*rows*cols)
+	kernels.ParallelFor(B, max(1, (1<<16)/max(1, rows*cols*K)), func(lo, hi int) {
+		var pk *kernels.PackedB
+		for b := lo; b < hi; b++ {
+			if bT {
+				pk = kernels.PackB(pk, bm[b*K*cols:], K, K, cols, true)
+			} else {
+				pk = kernels.PackB(pk, bm[b*K*cols:], cols, K, cols, false)
+			}
+			kernels.Gemm(rows, a[b*rows*K:], K, pk, out[b*rows*cols:], cols, nil)
+		}
+	})
+	if swap {
+		out = evalTranspose(out, []int{B, N, M}, []int{0, 2, 1}, dtypes.Float32).([]float32)
+	}
+	return out
+}

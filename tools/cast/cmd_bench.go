@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -194,7 +191,7 @@ func benchNative(o benchOptions, cfg cast.Config, set weights.Set, name string, 
 }
 
 // benchWASMRunner loads the WASM module and a model under Node, runs castgo.logits to warm up (the first
-// call's time is the reported warm-up) and then RUNS times, and writes {warm_ms, ms: [per run], node} as JSON.
+// call's time is the reported warm-up) and then RUNS times, and writes {warm_ms, ms: [per run]} as JSON.
 // Arguments: cast.wasm wasm_exec.js MODEL CLIPS.f32 BATCH RUNS OUT.json
 const benchWASMRunner = `import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -219,41 +216,25 @@ for (let i = 0; i < Number(runs); i++) {
   ms.push((await castgo.logits(handle, x, Number(batch))).ms);
   process.stderr.write("run " + (i + 1) + "/" + runs + ": " + ms[i].toFixed(1) + " ms\n");
 }
-fs.writeFileSync(out, JSON.stringify({ warm_ms: warm.ms, ms, node: process.version }));
+fs.writeFileSync(out, JSON.stringify({ warm_ms: warm.ms, ms }));
 process.exit(0);
 `
 
 // benchWASM times the forward pass in the WebAssembly module under Node.
 func benchWASM(o benchOptions, cfg cast.Config, set weights.Set, name, quant string, stderr io.Writer) (benchReport, error) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return benchReport{}, errors.New("--backend wasm: node not found on PATH")
-	}
 	tmp, err := os.MkdirTemp("", "cast-bench-wasm-")
 	if err != nil {
 		return benchReport{}, err
 	}
 	defer os.RemoveAll(tmp)
-	dir := o.wasmDir
-	if dir == "" {
-		dir = filepath.Join(tmp, "dist")
-		fmt.Fprintln(stderr, "bench: building the WASM module (GOOS=js GOARCH=wasm)…")
-		if err := compareBuildWASM(dir); err != nil {
-			return benchReport{}, fmt.Errorf("--backend wasm: no --wasm DIR and building the module failed: %w", err)
-		}
-	}
 	heads := map[string][]string{}
+	names, _ := labels.ForConfig(cfg)
 	for i, h := range cfg.Heads() {
-		names, _ := labels.ForConfig(cfg)
 		if l := names[h]; len(l) == cfg.HeadClasses()[i] {
 			heads[h] = l
-			continue
+		} else {
+			heads[h] = labels.Generic(cfg.HeadClasses()[i])
 		}
-		l := make([]string, cfg.HeadClasses()[i])
-		for k := range l {
-			l[k] = fmt.Sprintf("class %d", k)
-		}
-		heads[h] = l
 	}
 	mf := &modelfile.File{Meta: modelfile.Metadata{Format: modelfile.Format, Name: name, Config: cfg, Labels: heads,
 		Protocol: defaultProtocol(cfg), Quantization: quant}, Weights: set}
@@ -261,39 +242,18 @@ func benchWASM(o benchOptions, cfg cast.Config, set weights.Set, name, quant str
 	if err := modelfile.Save(modelPath, mf); err != nil {
 		return benchReport{}, fmt.Errorf("writing the model for Node: %w", err)
 	}
-	x := hashinit.Input(1, o.batch*3*cfg.AllFrames*cfg.ImgSize*cfg.ImgSize)
-	raw := make([]byte, 4*len(x))
-	for i, v := range x {
-		putF32(raw[4*i:], v)
-	}
-	clips, script, out := filepath.Join(tmp, "clips.f32"), filepath.Join(tmp, "bench.mjs"), filepath.Join(tmp, "out.json")
-	if err := os.WriteFile(clips, raw, 0o644); err != nil {
-		return benchReport{}, err
-	}
-	if err := os.WriteFile(script, []byte(benchWASMRunner), 0o644); err != nil {
-		return benchReport{}, err
-	}
-	abs := func(p string) string {
-		if a, err := filepath.Abs(p); err == nil {
-			return a
-		}
-		return p
+	if o.wasmDir == "" {
+		fmt.Fprintln(stderr, "bench: building the WASM module (GOOS=js GOARCH=wasm)…")
 	}
 	fmt.Fprintf(stderr, "bench %s in WASM under Node: warm-up…\n", name)
-	run := exec.Command(node, script, abs(filepath.Join(dir, "cast.wasm")), abs(filepath.Join(dir, "wasm_exec.js")),
-		modelPath, clips, fmt.Sprint(o.batch), fmt.Sprint(o.runs), out)
-	run.Stderr = stderr
-	if msg, err := run.Output(); err != nil {
-		return benchReport{}, fmt.Errorf("node: %w\n%s", err, compareTail(string(msg), 2000))
-	}
-	data, err := os.ReadFile(out)
+	x := hashinit.Input(1, o.batch*3*cfg.AllFrames*cfg.ImgSize*cfg.ImgSize)
+	data, nodeVersion, err := wasmNodeRun(tmp, o.wasmDir, benchWASMRunner, modelPath, x, o.batch, o.runs, stderr)
 	if err != nil {
-		return benchReport{}, fmt.Errorf("node wrote no result: %w", err)
+		return benchReport{}, fmt.Errorf("--backend wasm: %w", err)
 	}
 	var res struct {
 		WarmMS float64   `json:"warm_ms"`
 		MS     []float64 `json:"ms"`
-		Node   string    `json:"node"`
 	}
 	if err := json.Unmarshal(data, &res); err != nil || len(res.MS) != o.runs {
 		return benchReport{}, fmt.Errorf("node result %q: %v", compareTail(string(data), 200), err)
@@ -302,13 +262,8 @@ func benchWASM(o benchOptions, cfg cast.Config, set weights.Set, name, quant str
 	for _, ms := range res.MS {
 		total += ms
 	}
-	return benchReport{Backend: "wasm (Node " + strings.TrimPrefix(res.Node, "v") + ", one thread)", WarmUpSeconds: res.WarmMS / 1e3,
+	return benchReport{Backend: "wasm (Node " + nodeVersion + ", one thread)", WarmUpSeconds: res.WarmMS / 1e3,
 		SecondsPerView: total / 1e3 / float64(o.runs*o.batch)}, nil
-}
-
-func putF32(b []byte, v float32) {
-	bits := math.Float32bits(v)
-	b[0], b[1], b[2], b[3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
 }
 
 func printBench(out io.Writer, r benchReport, asJSON bool) error {

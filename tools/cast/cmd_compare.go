@@ -223,8 +223,8 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 			fmt.Fprintln(log, "compare: xla: running")
 			got, note, err = compareNative("xla", f, x, batch, o.repeat)
 		}
-		if errors.Is(err, errCompareUnavailable) {
-			notRun(b, strings.TrimPrefix(err.Error(), errCompareUnavailable.Error()+": "))
+		if errors.Is(err, errWASMUnavailable) {
+			notRun(b, strings.TrimPrefix(err.Error(), errWASMUnavailable.Error()+": "))
 			continue
 		}
 		if err != nil {
@@ -268,9 +268,6 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 	rep.Pass = rep.WithinTolerance && (len(rep.NotRun) == 0 || rep.MissingAllowed)
 	return rep, nil
 }
-
-// errCompareUnavailable marks a backend that cannot run here (not an error of the comparison).
-var errCompareUnavailable = errors.New("unavailable")
 
 // compareNative runs the clips in-process on backend name ("go", "simplego" or "xla"), repeat times.
 func compareNative(name string, f *modelfile.File, x []float32, batch, repeat int) (*compareLogits, string, error) {
@@ -429,28 +426,11 @@ process.exit(0);
 
 // compareWASM runs the clips through the WASM module under Node.
 func compareWASM(o compareOptions, f *modelfile.File, x []float32, batch int) (*compareLogits, string, error) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: node not found on PATH", errCompareUnavailable)
-	}
 	tmp, err := os.MkdirTemp("", "cast-compare-wasm-")
 	if err != nil {
 		return nil, "", err
 	}
 	defer os.RemoveAll(tmp)
-	dir := o.wasmDir
-	if dir == "" {
-		dir = filepath.Join(tmp, "dist")
-		if err := compareBuildWASM(dir); err != nil {
-			return nil, "", fmt.Errorf("%w: no --wasm DIR and building the module failed: %v", errCompareUnavailable, err)
-		}
-	}
-	wasmPath, execPath := filepath.Join(dir, "cast.wasm"), filepath.Join(dir, "wasm_exec.js")
-	for _, p := range []string{wasmPath, execPath} {
-		if _, err := os.Stat(p); err != nil {
-			return nil, "", fmt.Errorf("%w: --wasm %s: %v (run wasm/build.sh DIR)", errCompareUnavailable, dir, err)
-		}
-	}
 	modelPath := o.model
 	switch o.model {
 	case models.DefaultName, models.DefaultName + "-int8":
@@ -463,31 +443,9 @@ func compareWASM(o compareOptions, f *modelfile.File, x []float32, batch int) (*
 			return nil, "", err
 		}
 	}
-	raw := make([]byte, 4*len(x))
-	for i, v := range x {
-		bits := math.Float32bits(v)
-		raw[4*i], raw[4*i+1], raw[4*i+2], raw[4*i+3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
-	}
-	clips, script, out := filepath.Join(tmp, "clips.f32"), filepath.Join(tmp, "runner.mjs"), filepath.Join(tmp, "out.json")
-	if err := os.WriteFile(clips, raw, 0o644); err != nil {
-		return nil, "", err
-	}
-	if err := os.WriteFile(script, []byte(compareWASMRunner), 0o644); err != nil {
-		return nil, "", err
-	}
-	abs := func(p string) string {
-		if a, err := filepath.Abs(p); err == nil {
-			return a
-		}
-		return p
-	}
-	cmd := exec.Command(node, script, abs(wasmPath), abs(execPath), abs(modelPath), clips, fmt.Sprint(batch), fmt.Sprint(o.repeat), out)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return nil, "", fmt.Errorf("node: %w\n%s", err, compareTail(string(msg), 2000))
-	}
-	data, err := os.ReadFile(out)
+	data, nodeVersion, err := wasmNodeRun(tmp, o.wasmDir, compareWASMRunner, modelPath, x, batch, o.repeat, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("node wrote no result: %w", err)
+		return nil, "", err
 	}
 	var res struct {
 		Heads map[string][]float64 `json:"heads"`
@@ -508,8 +466,7 @@ func compareWASM(o compareOptions, f *modelfile.File, x []float32, batch int) (*
 		}
 		got.heads = append(got.heads, l)
 	}
-	ver, _ := exec.Command(node, "--version").Output()
-	return got, "Node " + strings.TrimSpace(string(ver)) + " (js/wasm, castgo single-threaded)", nil
+	return got, "Node v" + nodeVersion + " (js/wasm, castgo single-threaded)", nil
 }
 
 // compareBuildWASM builds the WASM module of this source tree into dir with the Go toolchain, the way

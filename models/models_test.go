@@ -3,7 +3,6 @@ package models_test
 import (
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"testing"
 
@@ -86,11 +85,8 @@ func TestDefaultModelHeldOutAccuracy(t *testing.T) {
 
 // TestDefaultModelTrainingHeldOut measures the shipped model on the held-out set its training reported:
 // 320 clips of seed 9000 with the 1×1 view, with top-1 split by the what and how halves of the label, the
-// int8 twin's agreement and the confusion matrix (docs/demo-model.md). Slow: it runs with CAST_HELDOUT=1.
+// int8 twin's agreement and the confusion matrix (docs/demo-model.md); a few seconds on castgo.
 func TestDefaultModelTrainingHeldOut(t *testing.T) {
-	if os.Getenv("CAST_HELDOUT") == "" {
-		t.Skip("set CAST_HELDOUT=1 to evaluate 320 clips of seed 9000")
-	}
 	fp32, err := models.Default()
 	if err != nil {
 		t.Fatal(err)

@@ -740,52 +740,6 @@ func evalWhere(n *node, c, a, b any) any {
 	return d.Interface()
 }
 
-// evalDot is the generic DotGeneral: both operands are transposed to [B, M, K] and [B, K, N] and each batch
-// is one Gemm.
-func evalDot(n *node, l, r []float32) []float32 {
-	if true { // ops_train.go: no transposition of large operands, batches in parallel
-		return dotNoTranspose(n, l, r)
-	}
-	p := n.dg
-	ls, rs := n.inputs[0].shape.Dimensions, n.inputs[1].shape.Dimensions
-	lf, rf := freeAxes(len(ls), p.lc, p.lb), freeAxes(len(rs), p.rc, p.rb)
-	prod := func(dims []int, axes []int) int {
-		s := 1
-		for _, a := range axes {
-			s *= dims[a]
-		}
-		return s
-	}
-	B, M, K, N := prod(ls, p.lb), prod(ls, lf), prod(ls, p.lc), prod(rs, rf)
-	lperm := append(append(append([]int{}, p.lb...), lf...), p.lc...)
-	rperm := append(append(append([]int{}, p.rb...), p.rc...), rf...)
-	lt := maybeTranspose(l, ls, lperm)
-	rt := maybeTranspose(r, rs, rperm)
-	out := make([]float32, B*M*N)
-	// batches in parallel (training's attention and gradient dots have many small ones); Gemm nests
-	kernels.ParallelFor(B, max(1, (1<<16)/max(1, M*N*K)), func(lo, hi int) {
-		var pk *kernels.PackedB
-		for b := lo; b < hi; b++ {
-			pk = kernels.PackB(pk, rt[b*K*N:], N, K, N, false)
-			kernels.Gemm(M, lt[b*M*K:], K, pk, out[b*M*N:], N, nil)
-		}
-	})
-	return out
-}
-
-func maybeTranspose(x []float32, dims, perm []int) []float32 {
-	identity := true
-	for i, p := range perm {
-		if i != p {
-			identity = false
-		}
-	}
-	if identity {
-		return x
-	}
-	return evalTranspose(x, dims, perm, dtypes.Float32).([]float32)
-}
-
 // eval computes node n from its input values with the generic implementations.
 func eval(n *node, ins []any) (any, error) {
 	switch {
@@ -804,7 +758,7 @@ func eval(n *node, ins []any) (any, error) {
 	case backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin, backends.OpTypeReduceProduct:
 		return evalReduce(n, ins[0])
 	case backends.OpTypeDotGeneral:
-		return evalDot(n, ins[0].([]float32), ins[1].([]float32)), nil
+		return dotNoTranspose(n, ins[0].([]float32), ins[1].([]float32)), nil
 	case backends.OpTypeConcatenate:
 		return evalConcat(n, ins), nil
 	case backends.OpTypeGather:

@@ -193,18 +193,7 @@ func benchNative(o benchOptions, cfg cast.Config, set weights.Set, name string, 
 // benchWASMRunner loads the WASM module and a model under Node, runs castgo.logits to warm up (the first
 // call's time is the reported warm-up) and then RUNS times, and writes {warm_ms, ms: [per run]} as JSON.
 // Arguments: cast.wasm wasm_exec.js MODEL CLIPS.f32 BATCH RUNS OUT.json
-const benchWASMRunner = `import { createRequire } from "node:module";
-import fs from "node:fs";
-const [wasm, wasmExec, model, clips, batch, runs, out] = process.argv.slice(2);
-createRequire(import.meta.url)(wasmExec);
-const go = new globalThis.Go();
-const { instance } = await WebAssembly.instantiate(fs.readFileSync(wasm), go.importObject);
-go.run(instance);
-const castgo = await globalThis.castgoReady;
-const { handle } = await castgo.loadModel(fs.readFileSync(model));
-const buf = fs.readFileSync(clips);
-const x = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-// V8 first runs WebAssembly on its baseline compiler (Liftoff) and tiers hot functions up in the background:
+const benchWASMRunner = wasmNodePrologue + `// V8 first runs WebAssembly on its baseline compiler (Liftoff) and tiers hot functions up in the background:
 // warm up for at least 2 s (and 2 calls) so that the timed runs measure the optimised code, as a page does
 // after its first few views.
 const warm = await castgo.logits(handle, x, Number(batch));

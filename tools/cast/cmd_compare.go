@@ -401,20 +401,9 @@ func printCompare(w io.Writer, r *compareReport) {
 
 // compareWASMRunner is the Node script that loads the WASM module and a model, runs castgo.logits on the
 // clips and writes {heads: {name: [logits]}, ms} as JSON.
-// Arguments: cast.wasm wasm_exec.js MODEL CLIPS.f32 BATCH REPEAT OUT.json
-const compareWASMRunner = `import { createRequire } from "node:module";
-import fs from "node:fs";
-const [wasm, wasmExec, model, clips, batch, repeat, out] = process.argv.slice(2);
-createRequire(import.meta.url)(wasmExec);
-const go = new globalThis.Go();
-const { instance } = await WebAssembly.instantiate(fs.readFileSync(wasm), go.importObject);
-go.run(instance);
-const castgo = await globalThis.castgoReady;
-const { handle } = await castgo.loadModel(fs.readFileSync(model));
-const buf = fs.readFileSync(clips);
-const x = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-let res, ms = Infinity;
-for (let i = 0; i < Number(repeat); i++) {
+// Arguments (wasmNodePrologue): cast.wasm wasm_exec.js MODEL CLIPS.f32 BATCH REPEAT OUT.json
+const compareWASMRunner = wasmNodePrologue + `let res, ms = Infinity;
+for (let i = 0; i < Number(runs); i++) {
   res = await castgo.logits(handle, x, Number(batch));
   ms = Math.min(ms, res.ms);
 }

@@ -17,6 +17,21 @@ import (
 // build one).
 var errWASMUnavailable = errors.New("unavailable")
 
+// wasmNodePrologue starts a Node runner script for wasmNodeRun: it loads the module, the model (handle) and
+// the clips (x), and names the arguments batch, runs (the COUNT) and out.
+const wasmNodePrologue = `import { createRequire } from "node:module";
+import fs from "node:fs";
+const [wasm, wasmExec, model, clips, batch, runs, out] = process.argv.slice(2);
+createRequire(import.meta.url)(wasmExec);
+const go = new globalThis.Go();
+const { instance } = await WebAssembly.instantiate(fs.readFileSync(wasm), go.importObject);
+go.run(instance);
+const castgo = await globalThis.castgoReady;
+const { handle } = await castgo.loadModel(fs.readFileSync(model));
+const buf = fs.readFileSync(clips);
+const x = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+`
+
 // wasmNodeRun runs a Node script against the WASM module: cast.wasm and wasm_exec.js from wasmDir (built from
 // this source tree into tmp when wasmDir is ""), the model file at modelPath and the clips x (written as
 // little-endian float32). The script gets the arguments

@@ -191,7 +191,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: embed_dim (%d), depth (%d) and num_heads (%d) must be positive", c.EmbedDim, c.Depth, c.NumHeads)
 	case c.EmbedDim%c.NumHeads != 0:
 		return fmt.Errorf("config: embed_dim %d is not divisible by num_heads %d", c.EmbedDim, c.NumHeads)
-	case c.DownRatio <= 0 || c.EmbedDim%c.DownRatio != 0 || (c.EmbedDim/c.DownRatio)%c.NumHeads != 0:
+	case c.DownRatio <= 0:
+		return fmt.Errorf("config: down_ratio must be positive, got %d", c.DownRatio)
+	case c.UsesBCAST() && (c.EmbedDim%c.DownRatio != 0 || (c.EmbedDim/c.DownRatio)%c.NumHeads != 0):
+		// Only B-CAST has the width embed_dim/down_ratio; a single-expert ablation has no B-CAST.
 		return fmt.Errorf("config: B-CAST width embed_dim/down_ratio = %d/%d must be a whole multiple of num_heads %d", c.EmbedDim, c.DownRatio, c.NumHeads)
 	case c.TubeletSize != 2:
 		return fmt.Errorf("config: CAST needs tubelet_size 2 (CLIP takes every second frame), got %d", c.TubeletSize)

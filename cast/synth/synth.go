@@ -58,7 +58,10 @@ var whats = []what{
 	{"blue triangle", shapeTriangle, [3]float32{40, 75, 225}},
 }
 
-var hows = []string{"moving left", "moving right", "growing", "shrinking"}
+// HowCount is the number of motions, the "how" half of a label: label = HowCount·what + how (see Classes).
+const HowCount = 4
+
+var hows = [HowCount]string{"moving left", "moving right", "growing", "shrinking"}
 
 // distractorRGB are the distractor colours: none has a dominant red or blue channel, so a distractor is
 // never mistaken for a target.

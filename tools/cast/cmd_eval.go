@@ -8,9 +8,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/classify"
 	"github.com/castvideo/castgo/cast/synth"
 	"github.com/castvideo/castgo/models"
@@ -24,6 +28,16 @@ type evalMetric struct {
 	Top5     float64 `json:"top5"` // fraction whose true class is among the five most probable
 	Correct1 int     `json:"correct1"`
 	Correct5 int     `json:"correct5"`
+}
+
+// evalFactor is the top-1 accuracy of one factor of a factored label set: with --factors WxH a label is
+// what·H + how, and a video's what (how) is right when the top-1 class has the true what (how), whether or not
+// the class itself is right.
+type evalFactor struct {
+	Name     string  `json:"name"`   // "what" (label / H) or "how" (label % H)
+	Values   int     `json:"values"` // how many values the factor takes (W or H)
+	Top1     float64 `json:"top1"`   // fraction of evaluated videos whose top-1 class has the true value
+	Correct1 int     `json:"correct1"`
 }
 
 // evalError is one video that could not be evaluated.
@@ -40,6 +54,7 @@ type evalReport struct {
 	Evaluated int          `json:"evaluated"` // videos classified (the denominator of the accuracies)
 	Failed    int          `json:"failed"`
 	Metrics   []evalMetric `json:"metrics"`
+	Factors   []evalFactor `json:"factors,omitempty"` // the what and how halves of the label (see --factors)
 	Errors    []evalError  `json:"errors,omitempty"`
 	Seconds   float64      `json:"seconds"`
 }
@@ -52,9 +67,9 @@ type evalItem struct {
 
 func init() {
 	var (
-		model, annotations, videosDir, views string
-		limit, batch                         int
-		asJSON                               bool
+		model, annotations, videosDir, views, factors string
+		limit, batch                                  int
+		asJSON                                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval [--model MODEL] --annotations FILE.csv --videos DIR [--views CLIPSxCROPS] [--limit N] [--json]",
@@ -66,9 +81,17 @@ Single-head models read the SSv2 list format, one "video.mp4 LABEL" per line (as
 The EPIC model reads "id,verb,noun" CSV lines (an optional header is skipped) and reports verb, noun and
 action accuracy; an action is right at top-k when the true (verb, noun) pair is among the k most probable
 pairs scored by p(verb)·p(noun). An id without a file extension is looked up as id.mp4, id.webm, id.mkv,
-id.avi or a folder of frames.`,
+id.avi or a folder of frames.
+
+--factors splits a single-head label into two halves, as in the paper's analysis of which expert helps where:
+"WxH" reads label = what·H + how (W·H must be the class count) and adds the top-1 accuracy of each half (a
+video's what is right when its top-1 class c has c/H = label/H, its how when c%H = label%H). The default, auto,
+uses 4x4 for models whose classes are the procedural dataset's 16 (cast dataset, cast train: what = red circle,
+red triangle, blue circle, blue triangle; how = moving left, moving right, growing, shrinking) and no split
+otherwise; none turns it off.`,
 		Example: `  cast dataset --seed 7 --clips 64 --out synth-test
   cast eval --annotations synth-test/annotations.csv --videos synth-test
+  cast eval --model spatial-only.safetensors --annotations synth-test/annotations.csv --videos synth-test --views 1x1 --factors 4x4
   cast eval --model cast-ssv2.safetensors --annotations val.csv --videos ssv2/ --views 1x1 --limit 500 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -84,6 +107,10 @@ id.avi or a folder of frames.`,
 			proto, err := classify.ParseViews(views, f.Meta.Protocol)
 			if err != nil {
 				return fmt.Errorf("--views: %w", err)
+			}
+			split, err := parseFactors(factors, f.Meta.Config, f.Meta.Labels["logits"])
+			if err != nil {
+				return err
 			}
 			items, err := readEvalItems(annotations, videosDir, f.Meta.Config.Composition, f.Meta.Config.Heads(), f.Meta.Config.HeadClasses())
 			if err != nil {
@@ -104,6 +131,7 @@ id.avi or a folder of frames.`,
 				heads = []string{"verb", "noun", "action"}
 			}
 			c1, c5 := map[string]int{}, map[string]int{}
+			var whatRight, howRight int
 			perVideo := proto.Clips * proto.Crops
 			bar := newProgress(stderr, len(items)*perVideo, "eval")
 			for i, it := range items {
@@ -130,6 +158,11 @@ id.avi or a folder of frames.`,
 				for _, h := range f.Meta.Config.Heads() {
 					ranks[h] = rankOf(r.Probs(h), it.truth[h])
 				}
+				if split > 0 {
+					w, h := factorHits(r.Probs("logits"), it.truth["logits"], split)
+					whatRight += w
+					howRight += h
+				}
 				if f.Meta.Config.Composition {
 					ranks["action"] = actionRank(r.Probs("verb"), r.Probs("noun"), it.truth["verb"], it.truth["noun"])
 				}
@@ -154,6 +187,15 @@ id.avi or a folder of frames.`,
 				}
 				rep.Metrics = append(rep.Metrics, m)
 			}
+			if split > 0 {
+				n := f.Meta.Config.NumClasses
+				rep.Factors = []evalFactor{{Name: "what", Values: n / split, Correct1: whatRight}, {Name: "how", Values: split, Correct1: howRight}}
+				for i := range rep.Factors {
+					if rep.Evaluated > 0 {
+						rep.Factors[i].Top1 = float64(rep.Factors[i].Correct1) / float64(rep.Evaluated)
+					}
+				}
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -175,6 +217,7 @@ id.avi or a folder of frames.`,
 	fl.StringVar(&annotations, "annotations", "", "annotation list: 'video.mp4 LABEL' lines, or EPIC 'id,verb,noun' CSV (required)")
 	fl.StringVar(&videosDir, "videos", "", "folder holding the annotated videos (required)")
 	fl.StringVar(&views, "views", "", "test views CLIPSxCROPS (default: the model's protocol)")
+	fl.StringVar(&factors, "factors", "auto", "split the label into what×how halves: WxH (label = what·H + how), auto (4x4 for the procedural dataset's 16 classes) or none")
 	fl.IntVar(&limit, "limit", 0, "evaluate only the first N annotated videos (0: all)")
 	fl.IntVar(&batch, "batch", 1, "views per model call")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
@@ -223,6 +266,51 @@ func readEvalItems(path, dir string, epic bool, heads []string, classes []int) (
 		}
 	}
 	return items, nil
+}
+
+// parseFactors reads --factors for a model: it returns H, the number of hows (label = what·H + how), or 0 for
+// no split. auto splits the procedural dataset's classes (synth.Classes, 4 whats × 4 hows) and nothing else.
+func parseFactors(spec string, cfg cast.Config, labels []string) (int, error) {
+	switch spec {
+	case "none":
+		return 0, nil
+	case "auto", "":
+		if cfg.Composition || !slices.Equal(labels, synth.Classes) {
+			return 0, nil
+		}
+		return synth.HowCount, nil
+	}
+	if cfg.Composition {
+		return 0, fmt.Errorf("--factors %s: the EPIC model's verb and noun heads are already its two halves", spec)
+	}
+	ws, hs, ok := strings.Cut(spec, "x")
+	w, errW := strconv.Atoi(ws)
+	h, errH := strconv.Atoi(hs)
+	if !ok || errW != nil || errH != nil || w < 1 || h < 1 {
+		return 0, fmt.Errorf("--factors %q: want auto, none or WxH with positive W and H (e.g. 4x4)", spec)
+	}
+	if w*h != cfg.NumClasses {
+		return 0, fmt.Errorf("--factors %s: %d×%d = %d halves, but the model has %d classes", spec, w, h, w*h, cfg.NumClasses)
+	}
+	return h, nil
+}
+
+// factorHits scores the top-1 class of probs (ties to the lower index, as rankOf) against label, split as
+// label = what·h + how: whether the predicted what and the predicted how are right (1) or not (0).
+func factorHits(probs []float64, label, h int) (what, how int) {
+	pred := 0
+	for k, p := range probs {
+		if p > probs[pred] {
+			pred = k
+		}
+	}
+	if pred/h == label/h {
+		what = 1
+	}
+	if pred%h == label%h {
+		how = 1
+	}
+	return what, how
 }
 
 // findVideo resolves an EPIC segment id under dir: the name itself if it exists, else with a video extension.
@@ -276,6 +364,9 @@ func printEval(w io.Writer, r *evalReport) error {
 	fmt.Fprintf(tw, "head\ttop-1\ttop-5\tcorrect@1\tcorrect@5\t\n")
 	for _, m := range r.Metrics {
 		fmt.Fprintf(tw, "%s\t%.2f%%\t%.2f%%\t%d/%d\t%d/%d\t\n", m.Head, 100*m.Top1, 100*m.Top5, m.Correct1, r.Evaluated, m.Correct5, r.Evaluated)
+	}
+	for _, f := range r.Factors {
+		fmt.Fprintf(tw, "%s (of %d)\t%.2f%%\t-\t%d/%d\t-\t\n", f.Name, f.Values, 100*f.Top1, f.Correct1, r.Evaluated)
 	}
 	return tw.Flush()
 }

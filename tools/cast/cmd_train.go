@@ -62,7 +62,10 @@ norms and the head — the official parameter-efficient recipe.`,
 				}
 				cfg, init = f.Meta.Config, f.Weights
 			}
-			cfg.Experts = experts
+			if cmd.Flags().Changed("experts") {
+				// Without --experts the config's own "experts" field (a JSON config, an --init model) stands.
+				cfg.Experts = experts
+			}
 			classes := synth.Classes
 			var trainSrc, evalSrc training.Source
 			protocol := preprocess.Protocol{Sampling: preprocess.Segment, Clips: 2, Crops: 1}
@@ -162,7 +165,7 @@ norms and the head — the official parameter-efficient recipe.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configSpec, "config", "demo", "model shape: a preset or a JSON file (ignored with --init)")
-	f.StringVar(&experts, "experts", "", `ablation: "" (CAST), "spatial" or "temporal" (one expert only)`)
+	f.StringVar(&experts, "experts", "", `ablation: "" (CAST), "spatial" or "temporal" (one expert only); default: the config's "experts" field`)
 	f.StringVar(&out, "out", "", "model file to write")
 	f.StringVar(&name, "name", "", "model name stored in the file (default castgo-synth-cast|spatial|temporal)")
 	f.StringVar(&dir, "dir", "", "checkpoint directory (resumes when it holds a checkpoint)")

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/castvideo/castgo/cast"
+	"github.com/castvideo/castgo/cast/synth"
 )
 
 func TestDatasetEval(t *testing.T) {
@@ -38,10 +39,33 @@ func TestDatasetEval(t *testing.T) {
 	if m.Head != "logits" || m.Top1 < 0 || m.Top1 > m.Top5 || m.Top5 > 1 || float64(m.Correct1)/8 != m.Top1 || float64(m.Correct5)/8 != m.Top5 {
 		t.Errorf("eval metrics: %+v", m)
 	}
+	// The default model has the procedural classes, so --factors auto splits them 4x4: a right class has a
+	// right what and a right how, and a class is right when both halves are (correct@1 ≥ what + how − 8).
+	if len(rep.Factors) != 2 || rep.Factors[0].Name != "what" || rep.Factors[1].Name != "how" || rep.Factors[0].Values != 4 || rep.Factors[1].Values != 4 {
+		t.Fatalf("eval factors: %+v", rep.Factors)
+	}
+	for _, f := range rep.Factors {
+		if f.Correct1 < m.Correct1 || f.Correct1 > 8 || f.Top1 != float64(f.Correct1)/8 {
+			t.Errorf("factor %+v against class top-1 %d/8", f, m.Correct1)
+		}
+	}
+	if m.Correct1 < rep.Factors[0].Correct1+rep.Factors[1].Correct1-8 {
+		t.Errorf("class top-1 %d/8 below what + how − 8: %+v", m.Correct1, rep.Factors)
+	}
+	r = mustRun(t, "eval", "--annotations", filepath.Join(dir, "annotations.csv"), "--videos", dir, "--views", "1x1", "--factors", "none", "--json")
+	rep = evalReport{}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Factors != nil {
+		t.Errorf("eval --factors none: %v, factors %+v", err, rep.Factors)
+	}
+	for _, bad := range []string{"3x5", "4x", "x4", "0x16", "-4x-4", "what"} {
+		if r := runCLI(t, "eval", "--annotations", filepath.Join(dir, "annotations.csv"), "--videos", dir, "--factors", bad); r.err == nil || !strings.Contains(r.err.Error(), "--factors") {
+			t.Errorf("--factors %s: %v", bad, r.err)
+		}
+	}
 
 	// The table form, on a subset.
 	r = mustRun(t, "eval", "--annotations", filepath.Join(dir, "annotations.csv"), "--videos", dir, "--views", "1x1", "--limit", "2")
-	for _, want := range []string{"2 videos evaluated", "top-1", "top-5", "logits", "%", "/2"} {
+	for _, want := range []string{"2 videos evaluated", "top-1", "top-5", "logits", "%", "/2", "what (of 4)", "how (of 4)"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("eval table lacks %q:\n%s", want, r.stdout)
 		}
@@ -78,6 +102,68 @@ func TestRanks(t *testing.T) {
 		if got := actionRank(verb, noun, pair[0], pair[1]); got != want {
 			t.Errorf("actionRank%v = %d, want %d", pair, got, want)
 		}
+	}
+}
+
+func TestFactors(t *testing.T) {
+	// 16 classes as 4 whats × 4 hows: label = 4·what + how.
+	probs := func(top int) []float64 {
+		p := make([]float64, 16)
+		for i := range p {
+			p[i] = 0.01
+		}
+		p[top] = 0.5
+		return p
+	}
+	for _, c := range []struct{ pred, label, what, how int }{
+		{5, 5, 1, 1},   // right class
+		{6, 5, 1, 0},   // same what (1), wrong how
+		{9, 5, 0, 1},   // wrong what (2), same how (1)
+		{14, 5, 0, 0},  // both wrong
+		{0, 12, 0, 1},  // what 0 vs 3, how 0 = 0
+		{15, 12, 1, 0}, // what 3, how 3 vs 0
+	} {
+		if w, h := factorHits(probs(c.pred), c.label, 4); w != c.what || h != c.how {
+			t.Errorf("prediction %d, label %d: what %d how %d, want %d %d", c.pred, c.label, w, h, c.what, c.how)
+		}
+	}
+	// A tie goes to the lower class, as in rankOf: classes 3 and 4 tie, so the prediction is 3 (what 0, how 3),
+	// against label 0 a right what and a wrong how (4 would give the opposite).
+	tie := make([]float64, 16)
+	tie[3], tie[4] = 0.5, 0.5
+	if w, h := factorHits(tie, 0, 4); w != 1 || h != 0 {
+		t.Errorf("tie: what %d how %d, want 1 0", w, h)
+	}
+	// 8 classes as 2 whats × 4 hows.
+	if w, h := factorHits(probs(6)[:8], 2, 4); w != 0 || h != 1 {
+		t.Errorf("2x4: what %d how %d, want 0 1", w, h)
+	}
+
+	demo := cast.DemoConfig()
+	for _, c := range []struct {
+		spec   string
+		labels []string
+		want   int
+	}{
+		{"auto", synth.Classes, 4}, {"", synth.Classes, 4}, {"auto", make([]string, 16), 0}, {"none", synth.Classes, 0},
+		{"4x4", nil, 4}, {"2x8", nil, 8}, {"16x1", nil, 1},
+	} {
+		if got, err := parseFactors(c.spec, demo, c.labels); err != nil || got != c.want {
+			t.Errorf("parseFactors(%q) = %d, %v; want %d", c.spec, got, err, c.want)
+		}
+	}
+	epic := demo
+	epic.Composition, epic.NumClasses, epic.NounClasses, epic.VerbClasses = true, 0, 4, 4
+	if got, err := parseFactors("auto", epic, nil); err != nil || got != 0 {
+		t.Errorf("auto on EPIC: %d, %v", got, err)
+	}
+	for _, bad := range []string{"4x5", "4", "ax4", "4x0", "4x4x1"} {
+		if _, err := parseFactors(bad, demo, nil); err == nil {
+			t.Errorf("parseFactors(%q): no error", bad)
+		}
+	}
+	if _, err := parseFactors("2x2", epic, nil); err == nil {
+		t.Error("parseFactors on EPIC: no error")
 	}
 }
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Experts vs CAST at matched parameter counts (docs/demo-model.md, "Experts vs CAST").
+#
+# Trains CAST (the demo config), the spatial expert alone widened to D=52 and the temporal expert alone
+# widened to D=56 (docs/experts/*.json: within 2.5% of CAST's 89,408 parameters), each with seeds 1, 2, 3 on
+# the same procedural training data (--data-seed 1000), the same steps, batch and learning-rate schedule; then
+# evaluates all nine with `cast eval` on the same 1,000 held-out H.264 clips (`cast dataset --seed 9000`,
+# 1x1 view) and prints mean ± std (sample std, n-1) of top-1 overall and of its what and how halves.
+#
+# Usage: docs/experts/run.sh [all|train|eval|table]   (default all), from the repository root.
+# Environment:
+#   STEPS=1000      optimizer steps per run (batch 8, lr 2e-3, 30 warm-up steps, cosine decay)
+#   SEEDS="1 2 3"   training seeds
+#   JOBS=2          runs trained at once (each with GOMAXPROCS=THREADS)
+#   THREADS=1       GOMAXPROCS of each training process (castgo's kernels use GOMAXPROCS goroutines)
+#   OUT=/tmp/experts  checkpoints (--dir, so a killed run resumes), models, eval JSON, logs
+#   CAST=$OUT/cast  the cast binary (built from this checkout when missing)
+# Needs ffmpeg (cast dataset, cast eval) and jq (the table).
+set -euo pipefail
+
+STEPS=${STEPS:-1000}
+SEEDS=${SEEDS:-"1 2 3"}
+JOBS=${JOBS:-2}
+THREADS=${THREADS:-1}
+OUT=${OUT:-/tmp/experts}
+CAST=${CAST:-$OUT/cast}
+STAGE=${1:-all}
+HERE=$(cd "$(dirname "$0")" && pwd)
+MODELS="cast spatial temporal"
+
+mkdir -p "$OUT"
+if [[ ! -x $CAST ]]; then
+	(cd "$HERE/../.." && go build -o "$CAST" ./tools/cast)
+fi
+
+config() { # the --config and --experts of a model
+	case $1 in
+	cast) echo "--config demo" ;;
+	spatial) echo "--config $HERE/spatial-wide.json --experts spatial" ;;
+	temporal) echo "--config $HERE/temporal-wide.json --experts temporal" ;;
+	esac
+}
+
+train_one() { # model seed
+	local m=$1 s=$2 name="$1-s$2-$STEPS"
+	if [[ -f $OUT/$name.safetensors ]]; then
+		echo "$name: trained already"
+		return
+	fi
+	echo "$name: training ($(date -u +%H:%M:%S))"
+	# shellcheck disable=SC2046
+	GOMAXPROCS=$THREADS nice -n 5 "$CAST" train $(config "$m") --seed "$s" --data-seed 1000 --eval-seed 9000 \
+		--steps "$STEPS" --batch 8 --lr 2e-3 --warmup 30 --log-every 50 \
+		--dir "$OUT/ckpt-$name" --out "$OUT/$name.safetensors" >"$OUT/train-$name.log" 2>&1
+	echo "$name: $(tail -1 "$OUT/train-$name.log") ($(date -u +%H:%M:%S))"
+}
+
+if [[ $STAGE == all || $STAGE == train ]]; then
+	export -f train_one config
+	export OUT CAST STEPS THREADS HERE
+	for s in $SEEDS; do for m in $MODELS; do echo "$m $s"; done; done |
+		xargs -P "$JOBS" -L 1 bash -c 'train_one "$0" "$1"'
+fi
+
+if [[ $STAGE == all || $STAGE == eval ]]; then
+	if [[ ! -f $OUT/heldout/annotations.csv ]]; then
+		"$CAST" dataset --seed 9000 --clips 1000 --out "$OUT/heldout"
+	fi
+	for s in $SEEDS; do for m in $MODELS; do
+		name="$m-s$s-$STEPS"
+		if [[ ! -f $OUT/eval-$name.json ]]; then
+			echo "$name: eval ($(date -u +%H:%M:%S))"
+			nice -n 5 "$CAST" eval --model "$OUT/$name.safetensors" --annotations "$OUT/heldout/annotations.csv" \
+				--videos "$OUT/heldout" --views 1x1 --json >"$OUT/eval-$name.json.tmp"
+			mv "$OUT/eval-$name.json.tmp" "$OUT/eval-$name.json"
+		fi
+	done; done
+fi
+
+if [[ $STAGE == all || $STAGE == table ]]; then
+	echo "$STEPS steps x 8 clips, seeds $SEEDS; 1,000 held-out clips (seed 9000, 1x1 view); top-1 %, mean ± std over seeds"
+	printf '%-9s %9s  %-22s %-22s %-22s %s\n' model params overall what how "per seed (overall/what/how)"
+	for m in $MODELS; do
+		files=()
+		for s in $SEEDS; do files+=("$OUT/eval-$m-s$s-$STEPS.json"); done
+		# shellcheck disable=SC2046
+		params=$("$CAST" info --json $(config "$m" | sed 's/--config //; s/--experts.*//') |
+			jq -r '.params_total')
+		jq -rs --arg m "$m" --arg p "$params" '
+			def metric(h): map(.metrics[] | select(.head == h) | .top1 * 100);
+			def ms: (add / length) as $mu |
+				(if length > 1 then (map(. - $mu | . * .) | add / (length - 1) | sqrt) else 0 end) as $sd |
+				"\($mu * 100 | round / 100) ± \($sd * 100 | round / 100)";
+			(metric("logits")) as $o | (metric("what")) as $w | (metric("how")) as $h |
+			[$m, $p, ($o | ms), ($w | ms), ($h | ms),
+			 ([range(0; length)] | map("\($o[.] | round)/\($w[.] | round)/\($h[.] | round)") | join(" "))] |
+			@tsv' "${files[@]}" | awk -F'\t' '{printf "%-9s %9s  %-22s %-22s %-22s %s\n", $1, $2, $3, $4, $5, $6}'
+	done
+fi

@@ -2,6 +2,8 @@ package cast
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,41 @@ func TestConfigBounds(t *testing.T) {
 	// ParseConfig applies the bounds too.
 	if _, err := ParseConfig([]byte(`{"model": {"depth": 1073741824}}`)); err == nil || !strings.Contains(err.Error(), "depth") {
 		t.Fatalf("ParseConfig accepted depth 2^30: %v", err)
+	}
+}
+
+// TestMatchedExpertConfigs: the widened single-expert configs of docs/experts (the matched-size comparison in
+// docs/demo-model.md) parse, keep their ablation and are within 3% of CAST's parameter count; the B-CAST
+// width rule (embed_dim/down_ratio a multiple of num_heads) binds CAST only.
+func TestMatchedExpertConfigs(t *testing.T) {
+	castParams, _ := DemoConfig().ParamCounts()
+	if castParams != 89408 {
+		t.Fatalf("demo CAST has %d parameters, want 89,408", castParams)
+	}
+	for _, tc := range []struct {
+		file, experts string
+		dim, params   int
+	}{{"spatial-wide.json", "spatial", 52, 87181}, {"temporal-wide.json", "temporal", 56, 91254}} {
+		data, err := os.ReadFile(filepath.Join("..", "docs", "experts", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseConfig(data)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		n, _ := c.ParamCounts()
+		if c.Experts != tc.experts || c.EmbedDim != tc.dim || n != tc.params || math.Abs(float64(n-castParams)) > 0.03*float64(castParams) {
+			t.Errorf("%s: experts %q, D=%d, %d parameters; want %q, D=%d, %d (CAST %d)", tc.file, c.Experts, c.EmbedDim, n, tc.experts, tc.dim, tc.params, castParams)
+		}
+		c.Experts = ""
+		if err := c.Validate(); tc.dim == 52 && (err == nil || !strings.Contains(err.Error(), "B-CAST width")) {
+			t.Errorf("CAST with D=52 and 4 heads (B-CAST width 26): %v, want the B-CAST width error", err)
+		}
+	}
+	c := DemoConfig()
+	c.Experts, c.DownRatio = "spatial", 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "down_ratio must be positive") {
+		t.Errorf("down_ratio 0: %v", err)
 	}
 }

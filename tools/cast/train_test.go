@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/castvideo/castgo/cast/modelfile"
@@ -64,4 +65,43 @@ func equal(a, b *weights.Tensor) bool {
 		}
 	}
 	return true
+}
+
+// TestTrainExpertsConfig: a single-expert JSON config (the matched-size ablations of docs/experts) trains as
+// that expert without --experts, --experts overrides it, and a retrained --init model keeps its ablation.
+func TestTrainExpertsConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join("..", "..", "docs", "experts", "spatial-wide.json")
+	short := []string{"--steps", "1", "--batch", "2", "--warmup", "1", "--eval-clips", "2"}
+	check := func(path, experts string, params int) {
+		t.Helper()
+		f, err := modelfile.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, w := range f.Weights {
+			n += len(w.F32)
+		}
+		if f.Meta.Config.Experts != experts || n != params || f.Meta.Config.NumClasses != 16 {
+			t.Errorf("%s: experts %q with %d parameters and %d classes, want %q with %d and 16", filepath.Base(path),
+				f.Meta.Config.Experts, n, f.Meta.Config.NumClasses, experts, params)
+		}
+	}
+	spatial := filepath.Join(dir, "spatial.safetensors")
+	mustRun(t, append([]string{"train", "--config", cfgPath, "--out", spatial}, short...)...)
+	check(spatial, "spatial", 87181)
+
+	temporal := filepath.Join(dir, "temporal.safetensors")
+	mustRun(t, append([]string{"train", "--config", cfgPath, "--experts", "temporal", "--out", temporal}, short...)...)
+	check(temporal, "temporal", 79225) // D=52 temporal expert
+
+	again := filepath.Join(dir, "again.safetensors")
+	mustRun(t, append([]string{"train", "--init", spatial, "--out", again}, short...)...)
+	check(again, "spatial", 87181)
+
+	// CAST at D=52 with 4 heads has a B-CAST width of 26, which 4 heads do not divide: a clear error.
+	if r := runCLI(t, append([]string{"train", "--config", cfgPath, "--experts", "", "--out", filepath.Join(dir, "x.safetensors")}, short...)...); r.err == nil || !strings.Contains(r.err.Error(), "B-CAST width") {
+		t.Errorf("CAST at D=52: %v", r.err)
+	}
 }

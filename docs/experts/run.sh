@@ -103,21 +103,22 @@ fi
 
 if [[ $STAGE == all || $STAGE == table ]]; then
 	echo "$STEPS steps x 8 clips, seeds $SEEDS; 1,000 held-out clips (seed 9000, 1x1 view); top-1 %, mean ± std over seeds"
-	printf '%-9s %9s  %-22s %-22s %-22s %s\n' model params overall what how "per seed (overall/what/how)"
+	printf '%-9s %15s  %-12s  %-12s  %-12s  %s\n' model "params GMAC" overall what how "per seed: overall/what/how"
 	for m in $MODELS; do
 		files=()
 		for s in $SEEDS; do files+=("$OUT/eval-$m-s$s-$STEPS.json"); done
 		# shellcheck disable=SC2046
 		params=$("$CAST" info --json $(config "$m" | sed 's/--config //; s/--experts.*//') |
-			jq -r '.params_total')
+			jq -r '"\(.params_total) \(.gmac_per_view * 1000 | round / 1000)"')
 		jq -rs --arg m "$m" --arg p "$params" '
-			def metric(h): map(.metrics[] | select(.head == h) | .top1 * 100);
+			def metric(h): map([(.metrics[] | select(.head == h)), (.factors[] | select(.name == h))][0].top1 * 100);
 			def ms: (add / length) as $mu |
-				(if length > 1 then (map(. - $mu | . * .) | add / (length - 1) | sqrt) else 0 end) as $sd |
-				"\($mu * 100 | round / 100) ± \($sd * 100 | round / 100)";
+				[$mu, (if length > 1 then (map(. - $mu | . * .) | add / (length - 1) | sqrt) else 0 end)];
+			def r1: . * 10 | round / 10;
 			(metric("logits")) as $o | (metric("what")) as $w | (metric("how")) as $h |
-			[$m, $p, ($o | ms), ($w | ms), ($h | ms),
-			 ([range(0; length)] | map("\($o[.] | round)/\($w[.] | round)/\($h[.] | round)") | join(" "))] |
-			@tsv' "${files[@]}" | awk -F'\t' '{printf "%-9s %9s  %-22s %-22s %-22s %s\n", $1, $2, $3, $4, $5, $6}'
+			[$m, $p] + ($o | ms) + ($w | ms) + ($h | ms) +
+			[[range(0; length)] | map("\($o[.] | r1)/\($w[.] | r1)/\($h[.] | r1)") | join("  ")] |
+			@tsv' "${files[@]}" |
+			awk -F'\t' '{printf "%-9s %15s  %5.1f ± %-4.1f  %5.1f ± %-4.1f  %5.1f ± %-4.1f  %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
 	done
 fi

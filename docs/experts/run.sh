@@ -10,7 +10,7 @@
 # Usage: docs/experts/run.sh [all|train|eval|table]   (default all), from the repository root.
 # Environment:
 #   STEPS=200       optimizer steps per run (batch 8, lr 2e-3, 30 warm-up steps, cosine decay)
-#   SEEDS="1 2 3"   training seeds
+#   SEEDS="1 2 3 4 5"  training seeds
 #   JOBS=2          runs trained at once (each with GOMAXPROCS=THREADS)
 #   THREADS=1       GOMAXPROCS of each training process (castgo's kernels use GOMAXPROCS goroutines)
 #   EVAL_JOBS=3     evaluations run at once (a model not trained yet is skipped: rerun the eval stage later)
@@ -20,7 +20,7 @@
 set -euo pipefail
 
 STEPS=${STEPS:-200}
-SEEDS=${SEEDS:-"1 2 3"}
+SEEDS=${SEEDS:-"1 2 3 4 5"}
 JOBS=${JOBS:-2}
 THREADS=${THREADS:-1}
 OUT=${OUT:-/tmp/experts}

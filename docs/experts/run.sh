@@ -2,10 +2,11 @@
 # Experts vs CAST at matched parameter counts (docs/demo-model.md, "Experts vs CAST").
 #
 # Trains CAST (the demo config), the spatial expert alone widened to D=52 and the temporal expert alone
-# widened to D=56 (docs/experts/*.json: within 2.5% of CAST's 89,408 parameters), each with seeds 1, 2, 3 on
-# the same procedural training data (--data-seed 1000), the same steps, batch and learning-rate schedule; then
-# evaluates all nine with `cast eval` on the same 1,000 held-out H.264 clips (`cast dataset --seed 9000`,
-# 1x1 view) and prints mean ± std (sample std, n-1) of top-1 overall and of its what and how halves.
+# widened to D=56 (docs/experts/*.json: within 2.5% of CAST's 89,408 parameters), each with every seed of
+# SEEDS on the same procedural training data (--data-seed 1000), the same steps, batch and learning-rate
+# schedule; then evaluates every model with `cast eval` on the same 1,000 held-out H.264 clips (`cast dataset
+# --seed 9000`, decoded once to PNG frames; 1x1 view) and prints mean ± std (sample std, n-1) over the seeds of
+# top-1 on the class and on its what and how halves (cast eval --factors).
 #
 # Usage: docs/experts/run.sh [all|train|eval|table]   (default all), from the repository root.
 # Environment:
@@ -52,7 +53,8 @@ train_one() { # model seed
 	# shellcheck disable=SC2046
 	GOMAXPROCS=$THREADS nice -n 5 "$CAST" train $(config "$m") --seed "$s" --data-seed 1000 --eval-seed 9000 \
 		--steps "$STEPS" --batch 8 --lr 2e-3 --warmup 30 --log-every 50 \
-		--dir "$OUT/ckpt-$name" --out "$OUT/$name.safetensors" >"$OUT/train-$name.log" 2>&1
+		--dir "$OUT/ckpt-$name" --out "$OUT/$name.safetensors" >"$OUT/train-$name.log" 2>&1 ||
+		{ echo "$name: training failed, see $OUT/train-$name.log"; return 1; }
 	echo "$name: $(tail -1 "$OUT/train-$name.log") ($(date -u +%H:%M:%S))"
 }
 
@@ -74,7 +76,8 @@ eval_one() { # model seed
 	fi
 	echo "$name: eval ($(date -u +%H:%M:%S))"
 	nice -n 5 "$CAST" eval --model "$OUT/$name.safetensors" --annotations "$OUT/heldout-frames/annotations.csv" \
-		--videos "$OUT/heldout-frames" --views 1x1 --json >"$OUT/eval-$name.json.tmp" 2>"$OUT/eval-$name.log"
+		--videos "$OUT/heldout-frames" --views 1x1 --json >"$OUT/eval-$name.json.tmp" 2>"$OUT/eval-$name.log" ||
+		{ echo "$name: eval failed, see $OUT/eval-$name.log"; return 1; }
 	mv "$OUT/eval-$name.json.tmp" "$OUT/eval-$name.json"
 	echo "$name: evaluated ($(date -u +%H:%M:%S))"
 }

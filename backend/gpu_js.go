@@ -4,6 +4,8 @@ package backend
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"syscall/js"
 	"unsafe"
@@ -14,8 +16,8 @@ import (
 )
 
 // The WebGPU executor: a compiled plan (gpu.go translates it) runs as one command encoder of compute
-// dispatches per execution. Parameters (the weights) are uploaded once per executable and again only when a
-// different buffer (or changed values) is passed; intermediate values live in pooled GPU buffers; only the
+// dispatches per execution. Variables (the weights) are uploaded once per executable and again only when a
+// different buffer (or changed values) is passed, other parameters (the clip) on every execution; intermediate values live in pooled GPU buffers; only the
 // outputs (the logits) are read back. Calls block the calling goroutine on the JavaScript Promises of
 // WebGPU (requestAdapter, mapAsync, popErrorScope), so they must not run inside a js.FuncOf callback.
 
@@ -65,7 +67,9 @@ var (
 	gpuDevErr  error
 	gpuStats   WebGPUInfo
 	gpuExecsMu sync.Mutex
-	gpuExecs   = map[*Executable]*gpuExec{}
+	// gpuExecs holds the device side of each executable run so far (nil: it has no GPU form). The key is
+	// weak: when an executable is collected (its model disposed), its GPU buffers are destroyed.
+	gpuExecs = map[weak.Pointer[Executable]]*gpuExec{}
 )
 
 // await blocks until promise p settles: its value, or an error with the rejection's message.
@@ -408,8 +412,9 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 	if err != nil {
 		return nil, err, true
 	}
+	key := weak.Make(e)
 	gpuExecsMu.Lock()
-	g, ok := gpuExecs[e]
+	g, ok := gpuExecs[key]
 	gpuExecsMu.Unlock()
 	if !ok {
 		var perr error
@@ -424,8 +429,19 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 			g = nil // remembered: this executable runs on the CPU
 		}
 		gpuExecsMu.Lock()
-		gpuExecs[e] = g
+		gpuExecs[key] = g
 		gpuExecsMu.Unlock()
+		runtime.AddCleanup(e, func(key weak.Pointer[Executable]) {
+			gpuExecsMu.Lock()
+			g := gpuExecs[key]
+			delete(gpuExecs, key)
+			gpuExecsMu.Unlock()
+			if g != nil {
+				g.mu.Lock()
+				g.destroy()
+				g.mu.Unlock()
+			}
+		}, key)
 	}
 	if g == nil {
 		gpuMu.Lock()
@@ -471,12 +487,16 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 			if s < 0 {
 				continue
 			}
-			st := paramStamp{buf: weak.Make(b), print: fingerprint(b, nil), ok: true}
-			if g.stamps[i] == st {
-				continue
+			// Variables (GoMLX names them "var:…": the weights) stay on the device while the same buffer
+			// with the same sampled values is passed; every other parameter (the clip) is written each run.
+			if strings.HasPrefix(e.params[i].name, "var:") {
+				st := paramStamp{buf: weak.Make(b), print: fingerprint(b, nil), ok: true}
+				if g.stamps[i] == st {
+					continue
+				}
+				g.stamps[i] = st
 			}
 			d.write(g.bufs[s], bytesOf(b.flat), g.prog.slots[s].bytes)
-			g.stamps[i] = st
 		}
 		enc := d.device.Call("createCommandEncoder")
 		pass := enc.Call("beginComputePass")

@@ -24,6 +24,11 @@ const dist = process.env.CASTGO_SITE_DIST || path.join(tmp, "site");
 const executablePath = process.env.CASTGO_CHROMIUM || "/usr/bin/chromium";
 const goldens = process.env.CAST_SHARED ? path.join(process.env.CAST_SHARED, "goldens") : path.join(root, "..", "shared", "goldens");
 const WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan", "--use-angle=swiftshader"];
+// The video and canvas paths stay on the CPU (as with site.test.mjs's --disable-gpu): decoded through the GPU
+// process (ANGLE on SwiftShader) the frames' YUV→RGB conversion differs from ffmpeg's, and the top-5 would no
+// longer be comparable with `cast classify` (measured: 0.549 vs 0.673 for the top class, on WASM and WebGPU
+// alike). WebGPU itself is unaffected by these flags.
+const CPU_MEDIA_FLAGS = ["--disable-accelerated-2d-canvas", "--disable-accelerated-video-decode", "--disable-gpu-compositing", "--disable-gpu-rasterization"];
 const COMMON_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
   "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"];
 
@@ -75,7 +80,7 @@ before(async () => {
   });
   server.stderr.resume();
   gpuBrowser = await chromium.launchPersistentContext(path.join(tmp, "profile-gpu"), {
-    executablePath, headless: true, viewport: { width: 1280, height: 900 }, args: [...COMMON_FLAGS, ...WEBGPU_FLAGS],
+    executablePath, headless: true, viewport: { width: 1280, height: 900 }, args: [...COMMON_FLAGS, ...WEBGPU_FLAGS, ...CPU_MEDIA_FLAGS],
   });
 });
 
@@ -196,3 +201,110 @@ for (const g of ["tiny", "small"]) {
     await page.close();
   });
 }
+
+// ---------------------------------------------------------------- the page
+
+// Colours as [Y, U, V] whose RGB conversion saturates every channel under BT.601 and BT.709 (see
+// site.test.mjs): the browser's frames equal ffmpeg's, so the page's top-5 must equal `cast classify`'s.
+const YUV = { black: [0, 128, 128], magenta: [79, 255, 255] };
+
+function makeVideo(name) {
+  const out = path.join(tmp, name);
+  const inBox = "between(X/SW,80-4*N,80-4*N+15)*between(Y/SH,24,24+15)";
+  const plane = (i) => `if(${inBox},${YUV.magenta[i]},${YUV.black[i]})`;
+  sh("ffmpeg", ["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+    `color=c=black:s=96x64:r=8:d=3,format=yuv420p,geq=lum='${plane(0)}':cb='${plane(1)}':cr='${plane(2)}'`,
+    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "12", out]);
+  return out;
+}
+
+// native returns every class of `cast classify --model default-int8` on file, most probable first.
+function native(file) {
+  const out = JSON.parse(sh(cli, ["classify", "--model", "default-int8", "--top", "1000", "--json", file], { stdio: ["ignore", "pipe", "ignore"] }));
+  assert.ok(out[0].result, `cast classify failed: ${out[0].error}`);
+  return out[0].result.top.logits;
+}
+
+async function openSite(browser, query) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  await page.goto(serverURL + query);
+  await page.waitForFunction(() => globalThis.castgoSite?.model, null, { timeout: 120000 });
+  return { page, problems };
+}
+
+async function classifyIn(page, file) {
+  await page.getByTestId("video-input").setInputFiles(file);
+  await page.locator('[data-testid="predictions"] li[data-label]').first().waitFor({ timeout: 300000 });
+  return page.$$eval('[data-testid="predictions"] li[data-label]', (lis) => lis.map((li) => ({ label: li.dataset.label, prob: Number(li.dataset.prob) })));
+}
+
+// assertTop5 checks the page's top-5 against cast classify's ranking: the same probabilities (within 1e-4)
+// and the same five classes, where classes whose probabilities tie within that tolerance may swap places.
+const PROB_TOL = 1e-4;
+function assertTop5(got, all) {
+  assert.equal(got.length, 5);
+  const byLabel = new Map(all.map((p) => [p.label, p.prob]));
+  for (const p of got) {
+    assert.ok(byLabel.has(p.label), `unknown label ${p.label}`);
+    assert.ok(Math.abs(p.prob - byLabel.get(p.label)) <= PROB_TOL, `${p.label}: page ${p.prob}, cast classify ${byLabel.get(p.label)}`);
+  }
+  for (let i = 0; i < 5; i++) {
+    const tied = all.filter((q) => Math.abs(q.prob - all[i].prob) <= PROB_TOL).map((q) => q.label);
+    assert.ok(tied.includes(got[i].label), `rank ${i + 1}: page ${got[i].label}, cast classify ${all[i].label} (ties: ${tied})`);
+  }
+}
+
+test("the page runs on WebGPU: label, top-5 equal to cast classify, compare backends", async () => {
+  const video = makeVideo("gpu.mp4");
+  const want = native(video);
+  for (const query of ["?backend=webgpu", ""]) { // chosen, and automatic
+    const { page, problems } = await openSite(gpuBrowser, query);
+    assert.equal(await page.getByTestId("backend").textContent(), "WebGPU · SwiftShader", `backend label (${query || "auto"})`);
+    if (query) {
+      const got = await classifyIn(page, video);
+      assertTop5(got, want);
+      assert.match(await page.getByTestId("timing").textContent(), /on WebGPU \(SwiftShader\)/);
+      await page.getByTestId("compare-backends").click();
+      const row = page.locator('[data-testid="compare"] tr[data-backend="webgpu"]');
+      await row.waitFor({ timeout: 300000 });
+      const s = await page.evaluate(() => globalThis.castgoSite.lastCompare);
+      assert.ok(s.views >= 1 && s.rel <= 1e-4 && s.maxAbs <= 1e-3, JSON.stringify(s));
+      assert.equal(s.agree, s.total);
+      assert.ok(s.cpuMs > 0 && s.gpuMs > 0);
+      assert.equal(await row.getAttribute("data-top1"), `${s.total}/${s.total}`);
+      assert.equal(await page.locator('[data-testid="compare"] tr[data-backend="cpu"]').count(), 1);
+      report.push(`page compare (${s.views} views, default int8 model): max |Δlogit| ${s.maxAbs.toExponential(2)}, rel L2 ${s.rel.toExponential(2)}, top-1 ${s.agree}/${s.total}, CPU ${s.cpuMs.toFixed(1)} ms/view, SwiftShader ${s.gpuMs.toFixed(1)} ms/view`);
+    }
+    assert.deepEqual(problems, []);
+    await page.close();
+  }
+});
+
+test("without WebGPU the page falls back to the WASM pool and says so", async () => {
+  const video = makeVideo("cpu.mp4");
+  const want = native(video);
+  // No WebGPU flags: Debian's Chromium then gives no adapter (or no navigator.gpu).
+  const browser = await chromium.launchPersistentContext(path.join(tmp, "profile-nogpu"), {
+    executablePath, headless: true, viewport: { width: 1280, height: 900 }, args: [...COMMON_FLAGS, "--disable-gpu", "--disable-features=WebGPU"],
+  });
+  try {
+    for (const query of ["", "?backend=webgpu"]) {
+      const { page, problems } = await openSite(browser, query);
+      const backend = page.getByTestId("backend");
+      assert.match(await backend.textContent(), /^WASM · \d+ workers?$/);
+      assert.match(await backend.getAttribute("data-fallback"), /^WebGPU unavailable: /);
+      if (!query) assertTop5(await classifyIn(page, video), want);
+      assert.equal(await page.getByTestId("compare-backends").isDisabled(), true);
+      assert.deepEqual(problems, []);
+      await page.close();
+    }
+    const { page } = await openSite(browser, "?backend=cpu");
+    assert.equal(await page.getByTestId("backend").getAttribute("data-fallback"), "", "CPU chosen: no fallback");
+    await page.close();
+  } finally {
+    await browser.close();
+  }
+});

@@ -377,7 +377,7 @@ func gpuAttentionDispatch(p *gpuProgram, g gpuAttention, addr addrFunc) ([]gpuDi
 	}
 	meta = append(meta, u32s(g.out.bs, g.out.rs, g.out.hs)...)
 	p.flops += 4 * int64(g.b) * int64(g.h) * int64(g.lq) * int64(g.lk) * int64(g.hd)
-	src := strings.Replace(wgsl("attention.wgsl"), "HDVALUE", fmt.Sprint(g.hd), 1)
+	src := wgslAttention(g.hd)
 	return []gpuDispatch{{kernel: src, ins: ins, meta: meta, groups: [3]int{(g.lq + 63) / 64, g.h, g.b}}}, nil
 }
 

@@ -147,7 +147,11 @@ func openGPU() (*gpuDevice, error) {
 }
 
 func requestGPU() (*gpuDevice, error) {
-	gpu := js.Global().Get("navigator").Get("gpu")
+	nav := js.Global().Get("navigator")
+	gpu := js.Undefined()
+	if nav.Type() == js.TypeObject {
+		gpu = nav.Get("gpu")
+	}
 	if gpu.Type() != js.TypeObject {
 		return nil, errors.New("webgpu: not available here (navigator.gpu is missing)")
 	}

@@ -530,3 +530,14 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 	g.readback.Call("unmap")
 	return outs, nil
 }
+
+// DestroyWebGPUDevice destroys the WebGPU device (if one is open), as a device loss would: every later
+// execution on it fails with a "device lost" error. For tests of the callers' fallback.
+func DestroyWebGPUDevice() {
+	gpuMu.Lock()
+	d := gpuDev
+	gpuMu.Unlock()
+	if d != nil {
+		d.device.Call("destroy")
+	}
+}

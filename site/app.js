@@ -34,6 +34,8 @@ const ui = {
 
 // Exposed for tests and the curious: the last run's numbers (and frames with ?debug=frames).
 const site = (globalThis.castgoSite = { model: null, last: null, busy: false });
+// Tests: lose the WebGPU device of the current pool (the next video must fall back to the CPU pool).
+site.destroyGPU = () => (pool?.kind === "webgpu" ? pool.clients[0].call("destroyGPU") : Promise.resolve(null));
 
 // ---------------------------------------------------------------- worker pool
 //

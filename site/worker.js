@@ -62,6 +62,8 @@ async function handle(msg) {
     }
     case "gpuInfo":
       return { gpu: await castgo.gpuInfo() };
+    case "destroyGPU": // tests: lose the device, as a driver reset would
+      return { destroyed: sync(castgo.destroyGPU()) };
     case "logits": {
       if (!current) throw new Error("no model is loaded");
       const out = await castgo.logits(current.handle, msg.clip, msg.batch || 1);

@@ -161,6 +161,10 @@ func install() js.Value {
 	api.Set("logits", asyncFunc("logits", logits))
 	api.Set("gpuInfo", asyncFunc("gpuInfo", gpuInfo))
 	api.Set("viewLogits", asyncFunc("viewLogits", viewLogits))
+	api.Set("destroyGPU", syncFunc("destroyGPU", func([]js.Value) (any, error) {
+		castbackend.DestroyWebGPUDevice()
+		return true, nil
+	}))
 	api.Set("modelInfo", syncFunc("modelInfo", modelInfoFunc))
 	api.Set("planViews", syncFunc("planViews", planViews))
 	api.Set("dispose", syncFunc("dispose", dispose))

@@ -271,6 +271,7 @@ test("the page runs on WebGPU: label, top-5 equal to cast classify, compare back
     if (query) {
       const got = await classifyIn(page, video);
       assertTop5(got, want);
+      assert.equal((await page.evaluate(() => globalThis.castgoSite.last.result)).workers, 1);
       assert.match(await page.getByTestId("timing").textContent(), /on WebGPU \(SwiftShader\)/);
       await page.getByTestId("compare-backends").click();
       const row = page.locator('[data-testid="compare"] tr[data-backend="webgpu"]');
@@ -286,6 +287,20 @@ test("the page runs on WebGPU: label, top-5 equal to cast classify, compare back
     assert.deepEqual(problems, []);
     await page.close();
   }
+});
+
+test("a lost WebGPU device: the page runs the video on the WASM pool and says so", async () => {
+  const video = makeVideo("lost.mp4");
+  const want = native(video);
+  const { page, problems } = await openSite(gpuBrowser, "?backend=webgpu");
+  assert.equal(await page.getByTestId("backend").textContent(), "WebGPU · SwiftShader");
+  assert.equal(await page.evaluate(() => globalThis.castgoSite.destroyGPU().then((m) => m.destroyed)), true);
+  assertTop5(await classifyIn(page, video), want);
+  const backend = page.getByTestId("backend");
+  assert.match(await backend.textContent(), /^WASM · \d+ workers?$/);
+  assert.match(await backend.getAttribute("data-fallback"), /^WebGPU failed: .*device lost/);
+  assert.deepEqual(problems, []);
+  await page.close();
 });
 
 test("without WebGPU the page falls back to the WASM pool and says so", async () => {

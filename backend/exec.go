@@ -145,7 +145,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		return nil, errors.Errorf("castgo backend: %d inputs given, the graph has %d parameters", len(inputs), len(e.params))
 	}
 	if e.backend.webgpu {
-		if outs, err, handled := e.gpuExecute(inputs); handled {
+		if outs, handled, err := e.gpuExecute(inputs); handled {
 			return outs, err
 		}
 	}

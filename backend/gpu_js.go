@@ -408,13 +408,13 @@ func (d *gpuDevice) write(b js.Value, data []byte, size int) {
 }
 
 // gpuExecute runs e on the WebGPU device. handled is false when e has no GPU form (it then runs on the CPU).
-func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffer, err error, handled bool) {
+func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffer, handled bool, err error) {
 	if lost := gpuLost(); lost != "" {
-		return nil, errors.Errorf("webgpu: device lost: %s", lost), true
+		return nil, true, errors.Errorf("webgpu: device lost: %s", lost)
 	}
 	d, err := openGPU()
 	if err != nil {
-		return nil, err, true
+		return nil, true, err
 	}
 	key := weak.Make(e)
 	gpuExecsMu.Lock()
@@ -424,7 +424,7 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 		var perr error
 		g, perr = newGPUExec(e, d)
 		if lost := gpuLost(); lost != "" {
-			return nil, errors.Errorf("webgpu: device lost: %s", lost), true
+			return nil, true, errors.Errorf("webgpu: device lost: %s", lost)
 		}
 		if perr != nil {
 			gpuMu.Lock()
@@ -451,19 +451,19 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 		gpuMu.Lock()
 		gpuStats.CPURuns++
 		gpuMu.Unlock()
-		return nil, nil, false
+		return nil, false, nil
 	}
 	if len(inputs) != len(e.params) {
-		return nil, errors.Errorf("castgo backend: %d inputs given, the graph has %d parameters", len(inputs), len(e.params)), true
+		return nil, true, errors.Errorf("castgo backend: %d inputs given, the graph has %d parameters", len(inputs), len(e.params))
 	}
 	bufs := make([]*Buffer, len(inputs))
 	for i, in := range inputs {
 		b, err := e.backend.toBuffer(in)
 		if err != nil {
-			return nil, err, true
+			return nil, true, err
 		}
 		if !b.shape.Equal(e.params[i].shape) {
-			return nil, errors.Errorf("castgo backend: input #%d (%s) has shape %s, want %s", i, e.params[i].name, b.shape, e.params[i].shape), true
+			return nil, true, errors.Errorf("castgo backend: input #%d (%s) has shape %s, want %s", i, e.params[i].name, b.shape, e.params[i].shape)
 		}
 		bufs[i] = b
 	}
@@ -472,12 +472,12 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 		if lost := gpuLost(); lost != "" {
 			err = errors.Errorf("webgpu: device lost: %s (%v)", lost, err)
 		}
-		return nil, err, true
+		return nil, true, err
 	}
 	gpuMu.Lock()
 	gpuStats.Runs++
 	gpuMu.Unlock()
-	return outs, nil, true
+	return outs, true, nil
 }
 
 func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error) {

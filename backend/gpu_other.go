@@ -10,6 +10,6 @@ import (
 const webgpuAvailable = false
 
 // gpuExecute is only reachable with the webgpu option, which New refuses outside js/wasm.
-func (e *Executable) gpuExecute([]backends.Buffer) ([]backends.Buffer, error, bool) {
-	return nil, errors.New("castgo backend: webgpu needs js/wasm"), true
+func (e *Executable) gpuExecute([]backends.Buffer) ([]backends.Buffer, bool, error) {
+	return nil, true, errors.New("castgo backend: webgpu needs js/wasm")
 }

@@ -62,9 +62,10 @@ const VIEWS = /^\d{1,2}x[13]$/.test(new URLSearchParams(location.search).get("vi
 // weights uploaded once, only the logits read back). "cpu": the pool of WebAssembly workers above. "auto"
 // (the default) tries WebGPU when navigator.gpu exists and falls back to the CPU pool when it yields no
 // adapter or device, when loading fails, and when a run fails (device lost); ?backend=auto|webgpu|cpu
-// preselects the choice.
+// preselects the choice (?workers=N alone selects the CPU pool).
 const BACKEND_PARAM = new URLSearchParams(location.search).get("backend");
 if (["auto", "webgpu", "cpu"].includes(BACKEND_PARAM)) document.getElementById("backend-select").value = BACKEND_PARAM;
+else if (FORCED_WORKERS) document.getElementById("backend-select").value = "cpu"; // ?workers=N asks for the pool
 
 // WorkerClient is one worker.js with a request/response RPC.
 class WorkerClient {

@@ -295,14 +295,18 @@ func (d *gpuDevice) withErrorScope(what string, f func()) error {
 	return first
 }
 
+// errNoGPUForm marks a plan that has no GPU translation (it then runs on the CPU); any other error of
+// newGPUExec comes from the device and fails the execution.
+type errNoGPUForm struct{ error }
+
 func newGPUExec(e *Executable, d *gpuDevice) (*gpuExec, error) {
 	prog, err := gpuProgramOf(e)
 	if err != nil {
-		return nil, err
+		return nil, errNoGPUForm{err}
 	}
 	for _, ds := range prog.dispatches {
 		if len(ds.ins)+2 > d.maxStorage {
-			return nil, errors.Errorf("webgpu: step %q needs %d storage buffers, the device allows %d", ds.label, len(ds.ins)+2, d.maxStorage)
+			return nil, errNoGPUForm{errors.Errorf("webgpu: step %q needs %d storage buffers, the device allows %d", ds.label, len(ds.ins)+2, d.maxStorage)}
 		}
 	}
 	g := &gpuExec{prog: prog, dev: d, stamps: make([]paramStamp, len(e.params))}
@@ -427,6 +431,9 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 			return nil, true, errors.Errorf("webgpu: device lost: %s", lost)
 		}
 		if perr != nil {
+			if _, ok := perr.(errNoGPUForm); !ok {
+				return nil, true, perr // the device refused the plan: an error, not a silent CPU run
+			}
 			gpuMu.Lock()
 			gpuStats.CPUReason = perr.Error()
 			gpuMu.Unlock()

@@ -451,13 +451,17 @@ function loadModel(choice, bytes, label) {
     const want = ui.backendSelect.value;
     let next = null;
     fallbackReason = "";
-    if (want === "webgpu" || (want === "auto" && navigator.gpu)) {
+    // Automatic: ask this thread for an adapter first, so a browser that has navigator.gpu but no adapter
+    // does not start a worker only to find out.
+    const adapter = want === "auto" && navigator.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+    if (want === "auto" && navigator.gpu && !adapter) fallbackReason = "WebGPU unavailable: navigator.gpu yields no adapter";
+    if (want === "webgpu" || adapter) {
       try {
         next = await Pool.create(bytes.slice(0), "webgpu");
       } catch (e) {
         fallbackReason = `WebGPU unavailable: ${e.message}`;
       }
-    } else if (want === "auto") {
+    } else if (want === "auto" && !navigator.gpu) {
       fallbackReason = "WebGPU unavailable: this browser has no navigator.gpu";
     }
     next ??= await Pool.create(bytes);

@@ -48,6 +48,10 @@ type WebGPUInfo struct {
 	CPUReason string `json:"cpuReason,omitempty"`
 	// Lost is the reason the device was lost, if it was (every later execution fails).
 	Lost string `json:"lost,omitempty"`
+	// WeightBytes and InputBytes count the bytes written to the device for variables (the weights: once
+	// per model) and for the other parameters (the clips: every run).
+	WeightBytes int64 `json:"weightBytes"`
+	InputBytes  int64 `json:"inputBytes"`
 }
 
 type gpuDevice struct {
@@ -126,9 +130,10 @@ func WebGPUDevice() (WebGPUInfo, error) {
 	defer gpuMu.Unlock()
 	info := gpuStats
 	if d != nil {
-		runs, cpuRuns, reason, lost := info.Runs, info.CPURuns, info.CPUReason, info.Lost
+		stats := info
 		info = d.info
-		info.Runs, info.CPURuns, info.CPUReason, info.Lost = runs, cpuRuns, reason, lost
+		info.Runs, info.CPURuns, info.CPUReason, info.Lost = stats.Runs, stats.CPURuns, stats.CPUReason, stats.Lost
+		info.WeightBytes, info.InputBytes = stats.WeightBytes, stats.InputBytes
 	}
 	if err == nil && info.Lost != "" {
 		err = errors.Errorf("webgpu: device lost: %s", info.Lost)
@@ -500,7 +505,8 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 			}
 			// Variables (GoMLX names them "var:…": the weights) stay on the device while the same buffer
 			// with the same sampled values is passed; every other parameter (the clip) is written each run.
-			if strings.HasPrefix(e.params[i].name, "var:") {
+			variable := strings.HasPrefix(e.params[i].name, "var:")
+			if variable {
 				st := paramStamp{buf: weak.Make(b), print: fingerprint(b, nil), ok: true}
 				if g.stamps[i] == st {
 					continue
@@ -508,6 +514,13 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 				g.stamps[i] = st
 			}
 			d.write(g.bufs[s], bytesOf(b.flat), g.prog.slots[s].bytes)
+			gpuMu.Lock()
+			if variable {
+				gpuStats.WeightBytes += int64(g.prog.slots[s].bytes)
+			} else {
+				gpuStats.InputBytes += int64(g.prog.slots[s].bytes)
+			}
+			gpuMu.Unlock()
 		}
 		enc := d.device.Call("createCommandEncoder")
 		pass := enc.Call("beginComputePass")

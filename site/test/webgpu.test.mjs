@@ -166,7 +166,12 @@ async function goldenLogits(page, model, g, clips, again) {
       const r = await rpc(w, "logits", { clip: clip.slice(0), batch });
       out[backend] = { logits: Array.from(r.logits.heads.logits), innerMs: r.logits.ms };
       if (again) { // a second run: weights already on the device, pipelines built
+        const before = backend === "webgpu" ? (await rpc(w, "gpuInfo")).gpu : null;
         const r2 = await rpc(w, "logits", { clip: clip.slice(0), batch });
+        if (before) {
+          const after = (await rpc(w, "gpuInfo")).gpu;
+          out.uploads = { weights1: before.weightBytes, weights2: after.weightBytes, input1: before.inputBytes, input2: after.inputBytes, clipBytes: clip.byteLength };
+        }
         out[backend].againMs = r2.logits.ms;
         if (Array.from(r2.logits.heads.logits).some((v, i) => v !== out[backend].logits[i])) throw new Error(`${backend}: the second run differs`);
       }
@@ -192,6 +197,11 @@ for (const g of ["tiny", "small"]) {
     assert.ok(rFP <= FP32_TOL, `fp32 WebGPU vs CPU relative L2 ${rFP}`);
     assert.ok(rRef <= 1e-4, `CPU vs golden ${rRef}`);
     assert.deepEqual(argmaxRows(fp.webgpu.logits, fp.classes), argmaxRows(fp.want, fp.classes));
+    if (fp.uploads) { // the weights went to the device once; the second run wrote only the clip
+      const u = fp.uploads;
+      assert.ok(u.weights1 > 0 && u.weights2 === u.weights1, `weights uploaded again: ${JSON.stringify(u)}`);
+      assert.equal(u.input2 - u.input1, u.clipBytes, `clip upload: ${JSON.stringify(u)}`);
+    }
     const q = await goldenLogits(page, `${g}-int8.safetensors`, g, clips);
     const rQ = relL2(q.webgpu.logits, q.cpu.logits);
     const rQRef = relL2(q.webgpu.logits, fp.want);
@@ -201,7 +211,8 @@ for (const g of ["tiny", "small"]) {
     report.push(`${g} (${fp.batch} clip${fp.batch > 1 ? "s" : ""}): fp32 rel L2 ${rFP.toExponential(2)} (CPU vs golden ${rRef.toExponential(2)}), ` +
       `int8 rel L2 ${rQ.toExponential(2)} vs CPU int8, ${rQRef.toExponential(2)} vs fp32 golden; ` +
       `fp32 forward: CPU ${fp.cpu.innerMs.toFixed(0)} ms, SwiftShader ${fp.webgpu.innerMs.toFixed(0)} ms (first run: pipelines, upload)` +
-      (fp.webgpu.againMs ? `, ${fp.webgpu.againMs.toFixed(0)} ms (second; CPU ${fp.cpu.againMs.toFixed(0)} ms)` : ""));
+      (fp.webgpu.againMs ? `, ${fp.webgpu.againMs.toFixed(0)} ms (second; CPU ${fp.cpu.againMs.toFixed(0)} ms)` : "") +
+      (fp.uploads ? `; uploads: weights ${fp.uploads.weights1} B once, clip ${fp.uploads.clipBytes} B per run` : ""));
     assert.deepEqual(problems, []);
     await page.close();
   });

@@ -25,6 +25,7 @@ func (c *compiler) fuse() {
 			}
 		}
 	}
+	c.fuseTrain()
 	for _, n := range c.b.nodes {
 		if c.live[n.id] && n.op == backends.OpTypeDotGeneral {
 			c.matchAttention(n)
@@ -46,6 +47,7 @@ func (c *compiler) fuse() {
 			c.matchGemm(n)
 		}
 	}
+	c.fuseTrainDots()
 	for i := len(c.b.nodes) - 1; i >= 0; i-- {
 		n := c.b.nodes[i]
 		if c.live[n.id] && c.isElementwise(n) && !c.claimed[n] && c.fused[n] == nil {

@@ -1,0 +1,50 @@
+//go:build goexperiment.simd && amd64
+
+package kernels
+
+import "simd/archsimd"
+
+func init() {
+	if hasAVX2FMA {
+		vsoftmaxGrad = softmaxGradAVX2
+	}
+}
+
+// dotBlockAVX2 returns Σ a[i]·b[i] over len(a) (a multiple of 8) values, in float64.
+func dotBlockAVX2(a, b []float32) float64 {
+	acc := f8{}
+	for i := 0; i+8 <= len(a); i += 8 {
+		acc = ld(a, i).MulAdd(ld(b, i), acc)
+	}
+	return hsum64(acc)
+}
+
+func softmaxGradAVX2(ds, p, dp []float32) {
+	n := len(ds)
+	p, dp = p[:n], dp[:n]
+	n8 := n &^ 7
+	var dot float64
+	for i := 0; i < n8; i += sumBlock {
+		e := min(n8, i+sumBlock)
+		dot += dotBlockAVX2(p[i:e], dp[i:e])
+	}
+	for i := n8; i < n; i++ {
+		dot += float64(p[i]) * float64(dp[i])
+	}
+	d := float32(dot)
+	if n8 > 0 {
+		scaleDiffAVX2(ds[:n8], p[:n8], dp[:n8], d)
+	}
+	for i := n8; i < n; i++ {
+		ds[i] = p[i] * (dp[i] - d)
+	}
+}
+
+// scaleDiffAVX2 sets ds[i] = p[i]·(dp[i] − d) over len(ds) (a multiple of 8) values.
+func scaleDiffAVX2(ds, p, dp []float32, d float32) {
+	dv := bc(d)
+	for i := 0; i+8 <= len(ds); i += 8 {
+		st(ld(p, i).Mul(ld(dp, i).Sub(dv)), ds, i)
+	}
+	archsimd.ClearAVXUpperBits()
+}

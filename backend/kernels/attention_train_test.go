@@ -1,0 +1,194 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// refProbs is the naive AttentionProbs, in float64.
+func refProbs(a *AttentionProbs) []float64 {
+	B, H, lq, lk, hd := a.Batch, a.Heads, a.Lq, a.Lk, a.HeadDim
+	out := make([]float64, B*H*lq*lk)
+	for b := 0; b < B; b++ {
+		for h := 0; h < H; h++ {
+			for i := 0; i < lq; i++ {
+				row := out[((b*H+h)*lq+i)*lk:][:lk]
+				for j := range row {
+					var s float64
+					for d := 0; d < hd; d++ {
+						s += float64(a.Q.at(b, i, h)[d]) * float64(a.K.at(b, j, h)[d])
+					}
+					row[j] = float64(a.Scale) * s
+				}
+				refSoftmax(row)
+			}
+		}
+	}
+	return out
+}
+
+// refScoresGrad is the naive AttentionScoresGrad, in float64.
+func refScoresGrad(a *AttentionScoresGrad) []float64 {
+	B, H, lq, lk, hd := a.Batch, a.Heads, a.Lq, a.Lk, a.HeadDim
+	out := make([]float64, B*H*lq*lk)
+	dp := make([]float64, lk)
+	for b := 0; b < B; b++ {
+		for h := 0; h < H; h++ {
+			for i := 0; i < lq; i++ {
+				o := ((b*H+h)*lq + i) * lk
+				var dot float64
+				for j := range dp {
+					var s float64
+					for d := 0; d < hd; d++ {
+						s += float64(a.DO.at(b, i, h)[d]) * float64(a.V.at(b, j, h)[d])
+					}
+					dp[j] = s
+					dot += s * float64(a.P[o+j])
+				}
+				for j := range dp {
+					out[o+j] = float64(a.P[o+j]) * (dp[j] - dot)
+				}
+			}
+		}
+	}
+	return out
+}
+
+type trainAttnCase struct{ b, h, lq, lk, hd int }
+
+var trainAttnCases = []trainAttnCase{{1, 1, 1, 1, 1}, {2, 3, 7, 7, 8}, {2, 2, 13, 5, 16}, {196, 4, 2, 2, 4},
+	{2, 4, 197, 197, 8}, {3, 4, 196, 196, 8}, {2, 4, 392, 392, 8}, {1, 3, 37, 19, 1}, {2, 2, 9, 300, 16},
+	{3, 2, 17, 17, 3}, {1, 2, 5, 1, 5}, {2, 2, 7, 16, 64}, {2, 1, 3, 11, 20}, {1, 2, 6, 1500, 4}, {2, 2, 4, 4, 0}}
+
+// operands lays out q-like and k-like operands the way cast's graphs do: a [B, L, H, hd] tensor (row-major)
+// and a [B, H, L, hd] one (head-major), with a leading offset.
+func trainOperands(r *rand.Rand, c trainAttnCase) (rowMajor, headMajor Strided, kv Strided) {
+	q := randSlice(r, c.b*c.lq*c.h*c.hd+3)
+	rowMajor = Strided{q[3:], c.lq * c.h * c.hd, c.h * c.hd, c.hd}
+	qh := randSlice(r, c.b*c.h*c.lq*c.hd+1)
+	headMajor = Strided{qh[1:], c.h * c.lq * c.hd, c.hd, c.lq * c.hd}
+	k := randSlice(r, c.b*c.lk*c.h*c.hd+2)
+	kv = Strided{k[2:], c.lk * c.h * c.hd, c.h * c.hd, c.hd}
+	return
+}
+
+func TestAttentionProbs(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	for _, th := range []int{1, 2} {
+		old := SetThreads(th)
+		for _, c := range trainAttnCases {
+			for _, scale := range []float32{0.35, 1, 0} {
+				q, qh, k := trainOperands(r, c)
+				for qi, qq := range []Strided{q, qh} {
+					p := randSlice(r, c.b*c.h*c.lq*c.lk)
+					a := &AttentionProbs{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: scale, Q: qq, K: k, P: p}
+					want := refProbs(a)
+					a.Run()
+					for i := range want {
+						if d := math.Abs(float64(p[i]) - want[i]); !(d <= 2e-6+1e-5*want[i]) {
+							t.Fatalf("probs %+v scale %g q#%d threads %d [%d]: %g want %g", c, scale, qi, th, i, p[i], want[i])
+						}
+					}
+				}
+			}
+		}
+		SetThreads(old)
+	}
+}
+
+func TestAttentionScoresGrad(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	for _, th := range []int{1, 2} {
+		old := SetThreads(th)
+		for _, c := range trainAttnCases {
+			do, doh, v := trainOperands(r, c)
+			for oi, o := range []Strided{do, doh} {
+				for _, inPlace := range []bool{false, true} {
+					n := c.b * c.h * c.lq * c.lk
+					p := randSlice(r, n)
+					for i := range p {
+						p[i] = float32(math.Abs(float64(p[i]))) / float32(c.lk)
+					}
+					a := &AttentionScoresGrad{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, DO: o, V: v, P: p, DS: randSlice(r, n)}
+					want := refScoresGrad(a)
+					if inPlace {
+						a.DS = p
+					}
+					a.Run()
+					tol := 1e-5 * math.Sqrt(float64(c.hd+1)) * math.Sqrt(float64(c.lk))
+					for i := range want {
+						if d := math.Abs(float64(a.DS[i]) - want[i]); !(d <= tol*(1+math.Abs(want[i]))) {
+							t.Fatalf("scores grad %+v dO#%d in place %v threads %d [%d]: %g want %g", c, oi, inPlace, th, i, a.DS[i], want[i])
+						}
+					}
+				}
+			}
+		}
+		SetThreads(old)
+	}
+}
+
+// SoftmaxGradRows against the naive formula, with the tier's row kernel and with the portable one.
+func TestSoftmaxGradRows(t *testing.T) {
+	r := rand.New(rand.NewSource(13))
+	tiers := map[string]func(ds, p, dp []float32){"tier": vsoftmaxGrad, "portable": softmaxGradGeneric}
+	defer func(f func(ds, p, dp []float32)) { vsoftmaxGrad = f }(vsoftmaxGrad)
+	for name, f := range tiers {
+		vsoftmaxGrad = f
+		for _, n := range []int{1, 3, 4, 7, 8, 9, 16, 127, 128, 129, 196, 197, 392, 1000} {
+			const rows, ld = 3, 1003
+			p, dp := randSlice(r, rows*ld), randSlice(r, rows*ld)
+			for _, alias := range []string{"none", "dp", "p"} {
+				ds := randSlice(r, rows*ld)
+				pp, dd := append([]float32(nil), p...), append([]float32(nil), dp...)
+				switch alias {
+				case "dp":
+					ds = dd
+				case "p":
+					ds = pp
+				}
+				want := make([]float64, rows*ld)
+				for row := 0; row < rows; row++ {
+					var dot float64
+					for j := 0; j < n; j++ {
+						dot += float64(p[row*ld+j]) * float64(dp[row*ld+j])
+					}
+					for j := 0; j < n; j++ {
+						want[row*ld+j] = float64(p[row*ld+j]) * (float64(dp[row*ld+j]) - dot)
+					}
+				}
+				SoftmaxGradRows(ds, pp, dd, rows, n, ld)
+				for row := 0; row < rows; row++ {
+					for j := 0; j < n; j++ {
+						i := row*ld + j
+						if d := math.Abs(float64(ds[i]) - want[i]); !(d <= 1e-5*math.Sqrt(float64(n))*(1+math.Abs(want[i]))) {
+							t.Fatalf("%s n=%d alias %s [%d,%d]: %g want %g", name, n, alias, row, j, ds[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkAttentionTrain(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	c := trainAttnCase{16, 4, 392, 392, 8}
+	q, _, k := trainOperands(r, c)
+	p := make([]float32, c.b*c.h*c.lq*c.lk)
+	b.Run(fmt.Sprintf("probs%v", c), func(b *testing.B) {
+		a := &AttentionProbs{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 0.35, Q: q, K: k, P: p}
+		for i := 0; i < b.N; i++ {
+			a.Run()
+		}
+	})
+	ds := make([]float32, len(p))
+	b.Run(fmt.Sprintf("scoresgrad%v", c), func(b *testing.B) {
+		a := &AttentionScoresGrad{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, DO: q, V: k, P: p, DS: ds}
+		for i := 0; i < b.N; i++ {
+			a.Run()
+		}
+	})
+}

@@ -177,6 +177,9 @@ func (c *compiler) matchTrainAttention(s *node) {
 	if bwd == nil {
 		return
 	}
+	if c.matchAttentionBackward(bwd, probs, B, H, lq, lk) {
+		return
+	}
 	for _, x := range bwd.claim {
 		c.claimed[x] = true
 	}
@@ -199,6 +202,7 @@ type softmaxBwd struct {
 	claim []*node
 	do, v strided
 	hd    int
+	dOT   *node // dOᵀ [B,H,Lq,D], dP's left-hand operand
 }
 
 // matchSoftmaxBwd matches the softmax backward (see matchTrainAttention) among rest, the uses of ex other
@@ -271,5 +275,92 @@ func (c *compiler) matchSoftmaxBwd(ex, den *node, rest []*node) *softmaxBwd {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	return &softmaxBwd{out: out, claim: []*node{d2, sq, m2, ng, rs, add, x, dP}, do: do, v: v, hd: dov.dims[3]}
+	return &softmaxBwd{out: out, claim: []*node{d2, sq, m2, ng, rs, add, x, dP}, do: do, v: v, hd: dov.dims[3],
+		dOT: dP.inputs[0]}
+}
+
+// dotIs reports whether n is a float32 DotGeneral of lhs and rhs with the given axes.
+func dotIs(n, lhs, rhs *node, lc, lb, rc, rb []int) bool {
+	if n.op != backends.OpTypeDotGeneral || n.inputs[0] != lhs || n.inputs[1] != rhs || n.shape.DType != dtypes.Float32 {
+		return false
+	}
+	p := n.dg
+	return slices.Equal(p.lc, lc) && slices.Equal(p.lb, lb) && slices.Equal(p.rc, rc) && slices.Equal(p.rb, rb)
+}
+
+// matchAttentionBackward extends a matched softmax backward to the whole attention backward when the
+// scores' gradient dS only feeds dQ = DotGeneral(dS, k) and dK = DotGeneral(dS, q), and dOᵀ also feeds
+// dVᵀ = DotGeneral(dOᵀ, P): one kernels.AttentionBackward step computes the three (dS is never
+// materialised). The step produces the first of them; the other two are handed over by steps that read
+// it (a plan step has one output).
+func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *node, B, H, lq, lk int) bool {
+	ds := bwd.out
+	if ds.uses != 2 || len(c.consumers[ds]) != 2 {
+		return false
+	}
+	var dq, dk, dv *node
+	for _, x := range c.consumers[ds] {
+		switch {
+		case dotIs(x, ds, x.inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}):
+			dq = x
+		case dotIs(x, ds, x.inputs[1], []int{2}, []int{0, 1}, []int{1}, []int{0, 2}):
+			dk = x
+		}
+	}
+	for _, x := range c.consumers[bwd.dOT] {
+		if dotIs(x, bwd.dOT, probs, []int{2}, []int{0, 1}, []int{2}, []int{0, 1}) {
+			dv = x
+		}
+	}
+	if dq == nil || dk == nil || dv == nil || !c.free(dq) || !c.free(dk) || !c.free(dv) {
+		return false
+	}
+	kv, qv := c.viewOf(dq.inputs[1]), c.viewOf(dk.inputs[1])
+	k, ok1 := attnOperand(kv, 0, 1, 2)
+	q, ok2 := attnOperand(qv, 0, 1, 2)
+	hd := bwd.hd
+	if !ok1 || !ok2 || kv.dims[3] != hd || qv.dims[3] != hd {
+		return false
+	}
+	outs := []*node{dq, dk, dv}
+	slices.SortFunc(outs, func(a, b *node) int { return a.id - b.id })
+	main := outs[0]
+	ins := []*node{qv.root, kv.root, bwd.v.v.root, bwd.do.v.root, probs}
+	for _, in := range ins {
+		if in.id >= main.id {
+			return false
+		}
+	}
+	for _, x := range bwd.claim {
+		c.claimed[x] = true
+	}
+	c.claimed[ds] = true
+	// output layouts: dq [B,H,Lq,D], dk [B,H,Lk,D], dv [B,H,D,Lk]
+	rowsOut := func(rows int) (bs, rs, hs, dstr int) { return H * rows * hd, hd, rows * hd, 1 }
+	var bufs map[*node][]float32 // this execution's outputs (an executable runs one execution at a time)
+	do, v := bwd.do, bwd.v
+	st := &step{label: fmt.Sprintf("attention-backward [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: main, ins: ins}
+	st.run = func(e *env) any {
+		bufs = map[*node][]float32{dq: e.allocF32(dq.shape.Size()), dk: e.allocF32(dk.shape.Size()), dv: e.allocF32(dv.shape.Size())}
+		s4 := func(n *node, bs, rs, hs, dstr int) kernels.Strided4 {
+			return kernels.Strided4{Data: bufs[n], BatchStride: bs, RowStride: rs, HeadStride: hs, DimStride: dstr}
+		}
+		qb, qr, qh, qd := rowsOut(lq)
+		kb, kr, kh, kd := rowsOut(lk)
+		a := kernels.AttentionBackward{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd,
+			Q: q.at(e), K: k.at(e), V: v.at(e), DO: do.at(e), P: e.f32(probs),
+			DQ: s4(dq, qb, qr, qh, qd), DK: s4(dk, kb, kr, kh, kd), DV: s4(dv, H*hd*lk, 1, hd*lk, lk)}
+		a.Run()
+		return bufs[main]
+	}
+	c.fused[main] = st
+	for _, o := range outs[1:] {
+		o := o
+		c.fused[o] = &step{label: "attention-backward (output)", out: o, ins: []*node{main}, run: func(e *env) any {
+			b := bufs[o]
+			delete(bufs, o)
+			return b
+		}}
+	}
+	return true
 }

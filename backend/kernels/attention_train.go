@@ -190,3 +190,197 @@ func (a *AttentionScoresGrad) Run() {
 		})
 	})
 }
+
+// Strided4 is a 4-D operand whose element (b, i, h, d) is at b·BatchStride + i·RowStride + h·HeadStride +
+// d·DimStride (any layout: the backward's outputs are written element by element).
+type Strided4 struct {
+	Data                                          []float32
+	BatchStride, RowStride, HeadStride, DimStride int
+}
+
+func (s Strided4) off(b, i, h int) int { return b*s.BatchStride + i*s.RowStride + h*s.HeadStride }
+
+// AttentionBackward computes the gradients of an attention's operands from the gradient dO of its output
+// and its probabilities P ([Batch, Heads, Lq, Lk] contiguous), per (batch, head):
+//
+//	dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), DQ = dS·K, DK = dSᵀ·Q, DV = Pᵀ·dO
+//
+// (Q and K as the scores use them, scale included). Neither dP nor dS is materialised beyond a block of
+// query rows: each block's dS is used for DQ and, with P's block, accumulated into DK and DV while in cache.
+// Q, K, V and DO are strided like Attention's operands; DQ ([Lq rows]), DK and DV ([Lk rows]) may have any
+// layout.
+type AttentionBackward struct {
+	Batch, Heads, Lq, Lk, HeadDim int
+	Q, K, V, DO                   Strided
+	P                             []float32
+	DQ, DK, DV                    Strided4
+}
+
+type bwdScratch struct {
+	vp, kp, bp     PackedB
+	ds, dq, at, gt []float32
+}
+
+var bwdPool = sync.Pool{New: func() any { return new(bwdScratch) }}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// Run computes DQ, DK and DV.
+func (a *AttentionBackward) Run() {
+	B, H, lq, lk, hd := a.Batch, a.Heads, a.Lq, a.Lk, a.HeadDim
+	if B <= 0 || H <= 0 || hd <= 0 || lq < 0 || lk < 0 {
+		return
+	}
+	if lq == 0 || lk == 0 {
+		for b := 0; b < B; b++ {
+			for h := 0; h < H; h++ {
+				for i := 0; i < lq; i++ {
+					a.DQ.set(b, i, h, make([]float32, hd))
+				}
+				for j := 0; j < lk; j++ {
+					a.DK.set(b, j, h, make([]float32, hd))
+					a.DV.set(b, j, h, make([]float32, hd))
+				}
+			}
+		}
+		return
+	}
+	small := lq*lk*hd <= smallTrainAttn
+	work := func(lo, hi int) {
+		st := bwdPool.Get().(*bwdScratch)
+		defer bwdPool.Put(st)
+		for u := lo; u < hi; u++ {
+			if small {
+				a.unitSmall(st, u/H, u%H)
+			} else {
+				a.unit(st, u/H, u%H)
+			}
+		}
+	}
+	units := B * H
+	if Threads() <= 1 || units*lq*lk*hd < serialFlops/4 {
+		work(0, units)
+		return
+	}
+	parallelRun(units, max(1, 4096/(lq*lk*hd)), work)
+}
+
+// set writes the hd values of row i of (b, h).
+func (s Strided4) set(b, i, h int, v []float32) {
+	o := s.off(b, i, h)
+	if s.DimStride == 1 {
+		copy(s.Data[o:o+len(v)], v)
+		return
+	}
+	for d, x := range v {
+		s.Data[o+d*s.DimStride] = x
+	}
+}
+
+// setT writes xt (hd rows of ld values, row d holding element d of rows 0…n-1) as rows 0…n-1 of (b, h).
+func (s Strided4) setT(b, h int, xt []float32, ld, n, hd int) {
+	if s.RowStride == 1 { // rows contiguous for each d: a copy per d
+		o := s.off(b, 0, h)
+		for d := 0; d < hd; d++ {
+			copy(s.Data[o+d*s.DimStride:o+d*s.DimStride+n], xt[d*ld:d*ld+n])
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		o := s.off(b, i, h)
+		for d := 0; d < hd; d++ {
+			s.Data[o+d*s.DimStride] = xt[d*ld+i]
+		}
+	}
+}
+
+// unit computes (b, h) through the packed GEMM in blocks of query rows.
+func (a *AttentionBackward) unit(st *bwdScratch, b, h int) {
+	lq, lk, hd := a.Lq, a.Lk, a.HeadDim
+	mr := gemmMR
+	br := max(mr, (32<<10)/lk)
+	br -= br % mr
+	br = min(br, lq)
+	packB(&st.vp, a.V.at(b, 0, h), a.V.RowStride, hd, lk, true, gemmNR)  // dP = dO·Vᵀ
+	packB(&st.kp, a.K.at(b, 0, h), a.K.RowStride, lk, hd, false, gemmNR) // DQ = dS·K
+	st.ds = grow(st.ds, br*lk)
+	st.dq = grow(st.dq, br*hd)
+	st.at = grow(st.at, hd*br)
+	st.gt = grow(st.gt, 2*hd*lk) // DVᵀ, DKᵀ accumulated over the blocks
+	clear(st.gt)
+	dvt, dkt := st.gt[:hd*lk], st.gt[hd*lk:]
+	acc := &Epilogue{Accumulate: true}
+	pbase := (b*a.Heads + h) * lq * lk
+	for i0 := 0; i0 < lq; i0 += br {
+		n := min(br, lq-i0)
+		ds, pb := st.ds[:n*lk], a.P[pbase+i0*lk:pbase+(i0+n)*lk]
+		gemm(n, a.DO.at(b, i0, h), a.DO.RowStride, &st.vp, ds, lk, nil, false)
+		SoftmaxGradRows(ds, pb, ds, n, lk, lk)
+		gemm(n, ds, lk, &st.kp, st.dq, hd, nil, false)
+		for i := 0; i < n; i++ {
+			a.DQ.set(b, i0+i, h, st.dq[i*hd:(i+1)*hd])
+		}
+		// DVᵀ += dOᵀ·P and DKᵀ += Qᵀ·dS over this block's rows
+		at := st.at[:hd*n]
+		transposeRows(at, a.DO, b, i0, h, n, hd)
+		packB(&st.bp, pb, lk, n, lk, false, gemmNR)
+		gemm(hd, at, n, &st.bp, dvt, lk, acc, false)
+		transposeRows(at, a.Q, b, i0, h, n, hd)
+		packB(&st.bp, ds, lk, n, lk, false, gemmNR)
+		gemm(hd, at, n, &st.bp, dkt, lk, acc, false)
+	}
+	a.DV.setT(b, h, dvt, lk, lk, hd)
+	a.DK.setT(b, h, dkt, lk, lk, hd)
+}
+
+// transposeRows sets at[d·n+i] = x(b, i0+i, h)[d] for i < n, d < hd.
+func transposeRows(at []float32, x Strided, b, i0, h, n, hd int) {
+	for i := 0; i < n; i++ {
+		row := x.at(b, i0+i, h)[:hd]
+		for d, v := range row {
+			at[d*n+i] = v
+		}
+	}
+}
+
+// unitSmall computes (b, h) with plain loops (tiny problems: B-CAST's 2×2 attentions).
+func (a *AttentionBackward) unitSmall(st *bwdScratch, b, h int) {
+	lq, lk, hd := a.Lq, a.Lk, a.HeadDim
+	st.ds = grow(st.ds, lq*lk)
+	st.gt = grow(st.gt, 3*max(lq, lk)*hd)
+	ds := st.ds
+	dotRows(ds, a.DO, a.V, b, h, 0, lq, lk, hd)
+	p := a.P[(b*a.Heads+h)*lq*lk:][:lq*lk]
+	SoftmaxGradRows(ds, p, ds, lq, lk, lk)
+	g := st.gt[:hd]
+	for i := 0; i < lq; i++ { // DQ[i] = Σ_j dS[i,j]·K[j]
+		clear(g)
+		for j := 0; j < lk; j++ {
+			s, kj := ds[i*lk+j], a.K.at(b, j, h)[:hd]
+			for d, v := range kj {
+				g[d] += s * v
+			}
+		}
+		a.DQ.set(b, i, h, g)
+	}
+	for j := 0; j < lk; j++ { // DK[j] = Σ_i dS[i,j]·Q[i], DV[j] = Σ_i P[i,j]·dO[i]
+		gk, gv := st.gt[hd:2*hd], st.gt[2*hd:3*hd]
+		clear(gk)
+		clear(gv)
+		for i := 0; i < lq; i++ {
+			s, pij := ds[i*lk+j], p[i*lk+j]
+			qi, oi := a.Q.at(b, i, h)[:hd], a.DO.at(b, i, h)[:hd]
+			for d := range gk {
+				gk[d] += s * qi[d]
+				gv[d] += pij * oi[d]
+			}
+		}
+		a.DK.set(b, j, h, gk)
+		a.DV.set(b, j, h, gv)
+	}
+}

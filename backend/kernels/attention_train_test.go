@@ -192,3 +192,98 @@ func BenchmarkAttentionTrain(b *testing.B) {
 		}
 	})
 }
+
+// refBackward is the naive AttentionBackward, in float64: dq [B,H,Lq,hd], dk and dv [B,H,Lk,hd].
+func refBackward(a *AttentionBackward) (dq, dk, dv []float64) {
+	B, H, lq, lk, hd := a.Batch, a.Heads, a.Lq, a.Lk, a.HeadDim
+	dq, dk, dv = make([]float64, B*H*lq*hd), make([]float64, B*H*lk*hd), make([]float64, B*H*lk*hd)
+	for b := 0; b < B; b++ {
+		for h := 0; h < H; h++ {
+			bh := b*H + h
+			for i := 0; i < lq; i++ {
+				p := a.P[(bh*lq+i)*lk:][:lk]
+				dp := make([]float64, lk)
+				var dot float64
+				for j := range dp {
+					for d := 0; d < hd; d++ {
+						dp[j] += float64(a.DO.at(b, i, h)[d]) * float64(a.V.at(b, j, h)[d])
+					}
+					dot += dp[j] * float64(p[j])
+				}
+				for j := range dp {
+					ds := float64(p[j]) * (dp[j] - dot)
+					for d := 0; d < hd; d++ {
+						dq[(bh*lq+i)*hd+d] += ds * float64(a.K.at(b, j, h)[d])
+						dk[(bh*lk+j)*hd+d] += ds * float64(a.Q.at(b, i, h)[d])
+						dv[(bh*lk+j)*hd+d] += float64(p[j]) * float64(a.DO.at(b, i, h)[d])
+					}
+				}
+			}
+		}
+	}
+	return
+}
+
+func TestAttentionBackward(t *testing.T) {
+	r := rand.New(rand.NewSource(14))
+	for _, th := range []int{1, 2} {
+		old := SetThreads(th)
+		for _, c := range append(trainAttnCases, trainAttnCase{2, 3, 0, 5, 4}, trainAttnCase{2, 3, 5, 0, 4}, trainAttnCase{1, 2, 1000, 37, 8}) {
+			q, qh, k := trainOperands(r, c)
+			do, _, v := trainOperands(r, c)
+			n := c.b * c.h * c.lq * c.lk
+			p := randSlice(r, n)
+			for i := range p {
+				p[i] = float32(math.Abs(float64(p[i]))) / float32(max(c.lk, 1))
+			}
+			// outputs: DQ head-major [B,H,Lq,hd], DK row-major [B,Lk,H,hd], DV transposed [B,H,hd,Lk]
+			dqb := randSlice(r, c.b*c.h*c.lq*c.hd)
+			dkb := randSlice(r, c.b*c.h*c.lk*c.hd)
+			dvb := randSlice(r, c.b*c.h*c.lk*c.hd)
+			for qi, qq := range []Strided{q, qh} {
+				a := &AttentionBackward{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Q: qq, K: k, V: v, DO: do, P: p,
+					DQ: Strided4{dqb, c.h * c.lq * c.hd, c.hd, c.lq * c.hd, 1},
+					DK: Strided4{dkb, c.lk * c.h * c.hd, c.h * c.hd, c.hd, 1},
+					DV: Strided4{dvb, c.h * c.hd * c.lk, 1, c.hd * c.lk, c.lk}}
+				wq, wk, wv := refBackward(a)
+				a.Run()
+				tol := 2e-5 * math.Sqrt(float64(c.hd+1)) * math.Sqrt(float64(c.lk+c.lq+1))
+				check := func(name string, out Strided4, want []float64, rows int) {
+					for b := 0; b < c.b; b++ {
+						for h := 0; h < c.h; h++ {
+							for i := 0; i < rows; i++ {
+								for d := 0; d < c.hd; d++ {
+									got := out.Data[out.off(b, i, h)+d*out.DimStride]
+									w := want[((b*c.h+h)*rows+i)*c.hd+d]
+									if diff := math.Abs(float64(got) - w); !(diff <= tol*(1+math.Abs(w))) {
+										t.Fatalf("backward %+v q#%d threads %d %s[%d,%d,%d,%d]: %g want %g", c, qi, th, name, b, i, h, d, got, w)
+									}
+								}
+							}
+						}
+					}
+				}
+				check("dq", a.DQ, wq, c.lq)
+				check("dk", a.DK, wk, c.lk)
+				check("dv", a.DV, wv, c.lk)
+			}
+		}
+		SetThreads(old)
+	}
+}
+
+func BenchmarkAttentionBackward(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	c := trainAttnCase{16, 4, 392, 392, 8}
+	q, _, k := trainOperands(r, c)
+	do, _, v := trainOperands(r, c)
+	p := randSlice(r, c.b*c.h*c.lq*c.lk)
+	sz := c.b * c.h * c.lq * c.hd
+	a := &AttentionBackward{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Q: q, K: k, V: v, DO: do, P: p,
+		DQ: Strided4{make([]float32, sz), c.h * c.lq * c.hd, c.hd, c.lq * c.hd, 1},
+		DK: Strided4{make([]float32, sz), c.h * c.lq * c.hd, c.hd, c.lq * c.hd, 1},
+		DV: Strided4{make([]float32, sz), c.h * c.hd * c.lk, 1, c.hd * c.lk, c.lk}}
+	for i := 0; i < b.N; i++ {
+		a.Run()
+	}
+}

@@ -165,15 +165,17 @@ func (c *compiler) matchTrainAttention(s *node) {
 	for _, x := range []*node{s, mx, sub, ex, den} {
 		c.claimed[x] = true
 	}
-	st := &step{label: fmt.Sprintf("attention-probs [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: probs,
-		ins: []*node{qv.root, kv.root}}
-	st.run = func(e *env) any {
-		dst := e.allocF32(probs.shape.Size())
-		a := kernels.AttentionProbs{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd, Scale: 1, Q: q.at(e), K: k.at(e), P: dst}
-		a.Run()
-		return dst
+	if !c.matchAttentionForward(probs, q, k, B, H, lq, lk, hd) {
+		st := &step{label: fmt.Sprintf("attention-probs [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: probs,
+			ins: []*node{qv.root, kv.root}}
+		st.run = func(e *env) any {
+			dst := e.allocF32(probs.shape.Size())
+			a := kernels.AttentionProbs{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd, Scale: 1, Q: q.at(e), K: k.at(e), P: dst}
+			a.Run()
+			return dst
+		}
+		c.fused[probs] = st
 	}
-	c.fused[probs] = st
 	if bwd == nil {
 		return
 	}
@@ -362,5 +364,56 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *node, B, H, lq
 			return b
 		}}
 	}
+	return true
+}
+
+// matchAttentionForward fuses the attention's output O = DotGeneral(P, v [B,Lk,H,D]) (or its transpose to
+// [B,Lq,H,D]) into the step of the probabilities: kernels.Attention with Probs computes both in one pass.
+// The step produces P; O is handed over by a step that reads it.
+func (c *compiler) matchAttentionForward(probs *node, q, k strided, B, H, lq, lk, hd int) bool {
+	var pv *node
+	for _, x := range c.consumers[probs] {
+		if dotIs(x, probs, x.inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}) && c.free(x) {
+			pv = x
+		}
+	}
+	if pv == nil {
+		return false
+	}
+	vv := c.viewOf(pv.inputs[1])
+	v, ok := attnOperand(vv, 0, 1, 2)
+	if !ok || vv.dims[3] != hd {
+		return false
+	}
+	ins := []*node{q.v.root, k.v.root, vv.root}
+	for _, in := range ins {
+		if in.id >= probs.id {
+			return false
+		}
+	}
+	out := pv
+	outS := kernelsStrided{bs: H * lq * hd, rs: hd, hs: lq * hd}
+	if cs := c.consumers[pv]; pv.uses == 1 && len(cs) == 1 && cs[0].op == backends.OpTypeTranspose &&
+		slices.Equal(cs[0].axes, []int{0, 2, 1, 3}) && c.free(cs[0]) {
+		out = cs[0]
+		outS = kernelsStrided{bs: lq * H * hd, rs: H * hd, hs: hd}
+		c.claimed[pv] = true
+	}
+	var o []float32 // this execution's output (an executable runs one execution at a time)
+	st := &step{label: fmt.Sprintf("attention+probs [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: probs, ins: ins}
+	st.run = func(e *env) any {
+		dst := e.allocF32(probs.shape.Size())
+		o = e.allocF32(out.shape.Size())
+		a := kernels.Attention{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd, Scale: 1, Q: q.at(e), K: k.at(e), V: v.at(e),
+			Out: kernels.Strided{Data: o, BatchStride: outS.bs, RowStride: outS.rs, HeadStride: outS.hs}, Probs: dst}
+		a.Run()
+		return dst
+	}
+	c.fused[probs] = st
+	c.fused[out] = &step{label: "attention+probs (output)", out: out, ins: []*node{probs}, run: func(e *env) any {
+		r := o
+		o = nil
+		return r
+	}}
 	return true
 }

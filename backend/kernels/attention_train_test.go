@@ -287,3 +287,33 @@ func BenchmarkAttentionBackward(b *testing.B) {
 		a.Run()
 	}
 }
+
+// Attention with Probs set writes the same output and the probabilities (every path: GEMM, direct, few keys).
+func TestAttentionProbsOutput(t *testing.T) {
+	r := rand.New(rand.NewSource(15))
+	for _, th := range []int{1, 2} {
+		old := SetThreads(th)
+		for _, c := range append(trainAttnCases[:len(trainAttnCases)-1], trainAttnCase{1, 12, 197, 197, 64}, trainAttnCase{2, 2, 9, 13, 24}, trainAttnCase{3, 2, 8, 8, 32}) {
+			q, _, k := trainOperands(r, c)
+			_, _, v := trainOperands(r, c)
+			out := randSlice(r, c.b*c.h*c.lq*c.hd)
+			probs := randSlice(r, c.b*c.h*c.lq*c.lk)
+			at := &Attention{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 0.3, Q: q, K: k, V: v,
+				Out: Strided{out, c.h * c.lq * c.hd, c.hd, c.lq * c.hd}, Probs: probs}
+			want := refAttention(at)
+			wantP := refProbs(&AttentionProbs{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 0.3, Q: q, K: k})
+			at.Run()
+			for i := range want {
+				if d := math.Abs(float64(out[i]) - want[i]); d > 1e-5*(1+math.Abs(want[i])) {
+					t.Fatalf("attention+probs %+v threads %d out[%d]: %g want %g", c, th, i, out[i], want[i])
+				}
+			}
+			for i := range wantP {
+				if d := math.Abs(float64(probs[i]) - wantP[i]); !(d <= 2e-6+1e-5*wantP[i]) {
+					t.Fatalf("attention+probs %+v threads %d probs[%d]: %g want %g", c, th, i, probs[i], wantP[i])
+				}
+			}
+		}
+		SetThreads(old)
+	}
+}

@@ -171,6 +171,15 @@ type Attention struct {
 	Batch, Heads, Lq, Lk, HeadDim int
 	Scale                         float32
 	Q, K, V, Out                  Strided
+	// Probs, when not nil, receives the probabilities too: softmax_j(…) of (b, h, i) at
+	// ((b·Heads+h)·Lq+i)·Lk + j (training's backward needs them).
+	Probs []float32
+}
+
+// probsRow returns the row of Probs of query i of (b, h).
+func (a *Attention) probsRow(b, h, i int) []float32 {
+	o := ((b*a.Heads+h)*a.Lq + i) * a.Lk
+	return a.Probs[o : o+a.Lk]
 }
 
 // Strided is one attention operand: its data and the strides of its batch, row and head axes.

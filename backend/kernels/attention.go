@@ -78,7 +78,7 @@ func (a *Attention) run() {
 					}
 					softmaxRow(row)
 					if a.Probs != nil {
-						copy(a.probsRow(b, h, i0+r), row[:lk])
+						vscaleFlush(a.probsRow(b, h, i0+r), row[:lk], 1)
 					}
 				}
 				gemm(rows, scores, lds, &st.vp, a.Out.at(b, i0, h), a.Out.RowStride, nil, false)

@@ -179,7 +179,7 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 			}
 			inv[r] = float32(1 / sum)
 			if a.Probs != nil {
-				vmulScalarAVX2(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
+				vscaleFlush(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
 			}
 		}
 		if !pvRows && nr == 4 && hd <= smallHD {

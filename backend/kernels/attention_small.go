@@ -40,7 +40,7 @@ func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ld
 			for _, e := range pr {
 				sum += float64(e)
 			}
-			vmulScalar(a.probsRow(b, h, i), pr, float32(1/sum))
+			vscaleFlush(a.probsRow(b, h, i), pr, float32(1/sum))
 		}
 	}
 }

@@ -7,6 +7,7 @@ import "simd/archsimd"
 func init() {
 	if hasAVX2FMA {
 		vsoftmaxGrad = softmaxGradAVX2
+		vscaleFlush = scaleFlushAVX2
 	}
 }
 
@@ -36,15 +37,37 @@ func softmaxGradAVX2(ds, p, dp []float32) {
 		scaleDiffAVX2(ds[:n8], p[:n8], dp[:n8], d)
 	}
 	for i := n8; i < n; i++ {
-		ds[i] = p[i] * (dp[i] - d)
+		ds[i] = flush(p[i] * (dp[i] - d))
 	}
 }
 
-// scaleDiffAVX2 sets ds[i] = p[i]·(dp[i] − d) over len(ds) (a multiple of 8) values.
+// scaleDiffAVX2 sets ds[i] = p[i]·(dp[i] − d) (0 where subnormal) over len(ds) (a multiple of 8) values.
 func scaleDiffAVX2(ds, p, dp []float32, d float32) {
-	dv := bc(d)
+	dv, tiny := bc(d), bc(tinyF32)
 	for i := 0; i+8 <= len(ds); i += 8 {
-		st(ld(p, i).Mul(ld(dp, i).Sub(dv)), ds, i)
+		v := ld(p, i).Mul(ld(dp, i).Sub(dv))
+		st(f8{}.IfElse(v.Abs().Less(tiny), v), ds, i)
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
+func scaleFlushAVX2(dst, src []float32, s float32) {
+	n := len(dst)
+	src = src[:n]
+	n8 := n &^ 7
+	if n8 > 0 {
+		scaleFlushLoopAVX2(dst[:n8], src[:n8], s)
+	}
+	for i := n8; i < n; i++ {
+		dst[i] = flush(src[i] * s)
+	}
+}
+
+func scaleFlushLoopAVX2(dst, src []float32, s float32) {
+	sv, tiny := bc(s), bc(tinyF32)
+	for i := 0; i+8 <= len(dst); i += 8 {
+		v := ld(src, i).Mul(sv)
+		st(f8{}.IfElse(v.Abs().Less(tiny), v), dst, i)
 	}
 	archsimd.ClearAVXUpperBits()
 }

@@ -273,8 +273,13 @@ func TestAttentionBackward(t *testing.T) {
 }
 
 func BenchmarkAttentionBackward(b *testing.B) {
+	for _, c := range []trainAttnCase{{16, 4, 392, 392, 8}, {32, 4, 196, 196, 4}, {32, 4, 197, 197, 8}} {
+		b.Run(fmt.Sprint(c), func(b *testing.B) { benchBackward(b, c) })
+	}
+}
+
+func benchBackward(b *testing.B, c trainAttnCase) {
 	r := rand.New(rand.NewSource(1))
-	c := trainAttnCase{16, 4, 392, 392, 8}
 	q, _, k := trainOperands(r, c)
 	do, _, v := trainOperands(r, c)
 	p := randSlice(r, c.b*c.h*c.lq*c.lk)
@@ -315,5 +320,61 @@ func TestAttentionProbsOutput(t *testing.T) {
 			}
 		}
 		SetThreads(old)
+	}
+}
+
+func subnormal(v float32) bool { return v != 0 && math.Abs(float64(v)) < tinyF32 }
+
+// Far-off keys give probabilities below the float32 normal range: they (and the scores' gradients they
+// make) come out as 0, never subnormal, on every path; NaN still propagates.
+func TestSubnormalsFlushed(t *testing.T) {
+	for name, f := range map[string]func(dst, src []float32, s float32){"tier": vscaleFlush, "portable": scaleFlushGeneric} {
+		src := []float32{1, 1e-30, -1e-30, float32(math.NaN()), 3e-38, -2, 1e-20, 5, 1e-39, 0, 7}
+		dst := make([]float32, len(src))
+		f(dst, src, 1e-10)
+		for i, v := range src {
+			want := v * 1e-10
+			if math.Abs(float64(want)) < tinyF32 {
+				want = 0
+			}
+			if dst[i] != want && !(want != want && dst[i] != dst[i]) {
+				t.Fatalf("%s scaleFlush[%d] of %g: %g want %g", name, i, v, dst[i], want)
+			}
+		}
+	}
+	r := rand.New(rand.NewSource(16))
+	for _, c := range []trainAttnCase{{2, 2, 40, 40, 8}, {2, 2, 40, 40, 4}, {1, 2, 9, 13, 24}, {1, 2, 300, 300, 32}} {
+		q, _, k := trainOperands(r, c)
+		for i := range q.Data {
+			q.Data[i] *= 40 // scores spread over hundreds: exp underflows for most keys
+		}
+		_, _, v := trainOperands(r, c)
+		n := c.b * c.h * c.lq * c.lk
+		probs, probs2 := make([]float32, n), make([]float32, n)
+		out := make([]float32, c.b*c.h*c.lq*c.hd)
+		at := &Attention{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 1, Q: q, K: k, V: v,
+			Out: Strided{out, c.h * c.lq * c.hd, c.hd, c.lq * c.hd}, Probs: probs}
+		at.Run()
+		(&AttentionProbs{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 1, Q: q, K: k, P: probs2}).Run()
+		zeros := 0
+		for i := range probs {
+			if subnormal(probs[i]) || subnormal(probs2[i]) {
+				t.Fatalf("%+v: subnormal probability %g / %g", c, probs[i], probs2[i])
+			}
+			if probs[i] == 0 {
+				zeros++
+			}
+		}
+		if zeros == 0 {
+			t.Fatalf("%+v: no probability underflowed: the case tests nothing", c)
+		}
+		ds := make([]float32, n)
+		do, _, _ := trainOperands(r, c)
+		(&AttentionScoresGrad{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, DO: do, V: v, P: probs, DS: ds}).Run()
+		for i, x := range ds {
+			if subnormal(x) {
+				t.Fatalf("%+v: subnormal scores gradient [%d] %g", c, i, x)
+			}
+		}
 	}
 }

@@ -2,7 +2,24 @@
 
 package kernels
 
-func init() { vsoftmaxGrad = softmaxGradWasm }
+func init() {
+	vsoftmaxGrad = softmaxGradWasm
+	vscaleFlush = scaleFlushWasm
+}
+
+func scaleFlushWasm(dst, src []float32, s float32) {
+	n := len(dst)
+	src = src[:n]
+	n4 := n &^ 3
+	sv, tiny := bc(s), bc(tinyF32)
+	for i := 0; i < n4; i += 4 {
+		v := ld(src, i).Mul(sv)
+		st(f4{}.IfElse(v.Abs().Less(tiny), v), dst, i)
+	}
+	for i := n4; i < n; i++ {
+		dst[i] = flush(src[i] * s)
+	}
+}
 
 func softmaxGradWasm(ds, p, dp []float32) {
 	n := len(ds)
@@ -21,11 +38,12 @@ func softmaxGradWasm(ds, p, dp []float32) {
 		dot += float64(p[i]) * float64(dp[i])
 	}
 	d := float32(dot)
-	dv := bc(d)
+	dv, tiny := bc(d), bc(tinyF32)
 	for i := 0; i < n4; i += 4 {
-		st(ld(p, i).Mul(ld(dp, i).Sub(dv)), ds, i)
+		v := ld(p, i).Mul(ld(dp, i).Sub(dv))
+		st(f4{}.IfElse(v.Abs().Less(tiny), v), ds, i)
 	}
 	for i := n4; i < n; i++ {
-		ds[i] = p[i] * (dp[i] - d)
+		ds[i] = flush(p[i] * (dp[i] - d))
 	}
 }

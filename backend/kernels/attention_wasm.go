@@ -57,7 +57,7 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 			}
 			inv[r] = float32(1 / sum)
 			if a.Probs != nil {
-				vmulScalarWasm(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
+				vscaleFlush(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
 			}
 		}
 		if !pvRows && nr == 4 && hd <= smallHD {

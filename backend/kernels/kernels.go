@@ -172,7 +172,7 @@ type Attention struct {
 	Scale                         float32
 	Q, K, V, Out                  Strided
 	// Probs, when not nil, receives the probabilities too: softmax_j(…) of (b, h, i) at
-	// ((b·Heads+h)·Lq+i)·Lk + j (training's backward needs them).
+	// ((b·Heads+h)·Lq+i)·Lk + j (training's backward needs them), subnormal ones flushed to zero.
 	Probs []float32
 }
 

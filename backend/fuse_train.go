@@ -21,7 +21,30 @@ func (c *compiler) fuseTrain() {
 		if c.live[n.id] && n.op == backends.OpTypeDotGeneral && c.free(n) {
 			c.matchTrainAttention(n)
 		}
+		if c.live[n.id] && n.op == backends.OpTypeScatterSum && c.free(n) {
+			c.matchScatterZero(n)
+		}
 	}
+}
+
+// matchScatterZero gives ScatterSum into zeros (Gather's gradient: the operand a broadcast 0) a step that
+// clears a pooled buffer and adds the updates, instead of materialising the zeros and copying them.
+func (c *compiler) matchScatterZero(n *node) {
+	if n.shape.DType != dtypes.Float32 || n.inputs[2].shape.DType != dtypes.Float32 {
+		return
+	}
+	if v, ok := constScalar(n.inputs[0]); !ok || v != 0 {
+		return
+	}
+	idx, upd := n.inputs[1], n.inputs[2]
+	st := &step{label: fmt.Sprintf("scatter-into-zeros %v", n.shape.Dimensions), out: n, ins: []*node{idx, upd}}
+	st.run = func(e *env) any {
+		dst := e.allocF32(n.shape.Size())
+		clear(dst)
+		scatterAdd(n, dst, e.f32(upd), toInts(e.val(idx)))
+		return dst
+	}
+	c.fused[n] = st
 }
 
 // fuseTrainDots gives every float32 DotGeneral no other matcher took a step writing into a pooled buffer.
@@ -416,4 +439,46 @@ func (c *compiler) matchAttentionForward(probs *node, q, k strided, B, H, lq, lk
 		return r
 	}}
 	return true
+}
+
+// gatherRuns is gatherStrided's loop from source position p and output multi-index idx: a run along the last
+// axis at a time (a fill for a broadcast axis, a copy for a contiguous one), the carry once per run.
+func gatherRuns(dst, src []float32, dims, strides []int, p int, idx []int) {
+	r := len(dims)
+	ls, ld := strides[r-1], dims[r-1]
+	for i := 0; i < len(dst); {
+		n := min(ld-idx[r-1], len(dst)-i)
+		run := dst[i : i+n]
+		switch ls {
+		case 0:
+			v := src[p]
+			for j := range run {
+				run[j] = v
+			}
+		case 1:
+			copy(run, src[p:p+n])
+		default:
+			q := p
+			for j := range run {
+				run[j] = src[q]
+				q += ls
+			}
+		}
+		i += n
+		idx[r-1] += n
+		p += n * ls
+		if idx[r-1] == ld {
+			for a := r - 1; a >= 0; a-- {
+				if idx[a] < dims[a] {
+					break
+				}
+				p -= strides[a] * dims[a]
+				idx[a] = 0
+				if a > 0 {
+					idx[a-1]++
+					p += strides[a-1]
+				}
+			}
+		}
+	}
 }

@@ -43,34 +43,54 @@ func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
 		dst.f32 = make([]float32, size)
 	}
 	dst.f32 = dst.f32[:size]
-	for p := 0; p < np; p++ {
-		panel := dst.f32[p*k*nr : (p+1)*k*nr]
-		j0 := p * nr
-		w := min(nr, n-j0)
-		if transposed {
-			if w < nr {
-				clear(panel)
-			}
-			for jj := 0; jj < w; jj++ {
-				row := b[(j0+jj)*ldb : (j0+jj)*ldb+k]
-				for kk, v := range row {
-					panel[kk*nr+jj] = v
-				}
-			}
-		} else {
-			for kk := 0; kk < k; kk++ {
-				dstRow := panel[kk*nr : kk*nr+nr]
-				src := b[kk*ldb+j0 : kk*ldb+j0+w]
-				if w == nr {
-					copy(dstRow, src)
-					continue
-				}
-				for jj, v := range src {
-					dstRow[jj] = v
-				}
-				clear(dstRow[w:])
+	panels := func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			packPanel(dst.f32[p*k*nr:(p+1)*k*nr], b, ldb, k, n, p*nr, transposed, nr)
+		}
+	}
+	// Large operands (training's weight gradients pack activations of every token) are packed in parallel.
+	if size >= 1<<17 && np > 1 && Threads() > 1 {
+		parallelRun(np, max(1, np/(4*Threads())), panels)
+		return
+	}
+	panels(0, np)
+}
+
+// packPanel packs columns j0… (nr of them, zero padded) of B into panel.
+func packPanel(panel, b []float32, ldb, k, n, j0 int, transposed bool, nr int) {
+	w := min(nr, n-j0)
+	if transposed {
+		if w < nr {
+			clear(panel)
+		}
+		for jj := 0; jj < w; jj++ {
+			row := b[(j0+jj)*ldb : (j0+jj)*ldb+k]
+			for kk, v := range row {
+				panel[kk*nr+jj] = v
 			}
 		}
+		return
+	}
+	if w == nr {
+		// whole rows of the panel: fixed-size copies (copy would call memmove for every 16 values)
+		switch nr {
+		case 16:
+			for kk := 0; kk < k; kk++ {
+				*(*[16]float32)(panel[kk*16:]) = *(*[16]float32)(b[kk*ldb+j0:])
+			}
+			return
+		case 8:
+			for kk := 0; kk < k; kk++ {
+				*(*[8]float32)(panel[kk*8:]) = *(*[8]float32)(b[kk*ldb+j0:])
+			}
+			return
+		}
+	}
+	for kk := 0; kk < k; kk++ {
+		dstRow := panel[kk*nr : kk*nr+nr]
+		src := b[kk*ldb+j0 : kk*ldb+j0+w]
+		copy(dstRow, src)
+		clear(dstRow[w:])
 	}
 }
 

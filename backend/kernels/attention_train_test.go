@@ -225,6 +225,18 @@ func refBackward(a *AttentionBackward) (dq, dk, dv []float64) {
 }
 
 func TestAttentionBackward(t *testing.T) {
+	defer func(on bool) { bwdDirectOn = on }(bwdDirectOn)
+	defer func(f func(dq, q, do, prow, dsrow, vt, kt, dkt, dvt []float32, hd, ldk int)) { bwdRow = f }(bwdRow)
+	for _, path := range []string{"direct", "direct-portable", "gemm"} {
+		bwdDirectOn = path != "gemm"
+		if path == "direct-portable" {
+			bwdRow = bwdRowGeneric
+		}
+		t.Run(path, testAttentionBackward)
+	}
+}
+
+func testAttentionBackward(t *testing.T) {
 	r := rand.New(rand.NewSource(14))
 	for _, th := range []int{1, 2} {
 		old := SetThreads(th)
@@ -273,8 +285,12 @@ func TestAttentionBackward(t *testing.T) {
 }
 
 func BenchmarkAttentionBackward(b *testing.B) {
+	defer func(on bool) { bwdDirectOn = on }(bwdDirectOn)
 	for _, c := range []trainAttnCase{{16, 4, 392, 392, 8}, {32, 4, 196, 196, 4}, {32, 4, 197, 197, 8}} {
-		b.Run(fmt.Sprint(c), func(b *testing.B) { benchBackward(b, c) })
+		for _, path := range []string{"direct", "gemm"} {
+			bwdDirectOn = path == "direct"
+			b.Run(fmt.Sprint(c, path), func(b *testing.B) { benchBackward(b, c) })
+		}
 	}
 }
 
@@ -288,9 +304,12 @@ func benchBackward(b *testing.B, c trainAttnCase) {
 		DQ: Strided4{make([]float32, sz), c.h * c.lq * c.hd, c.hd, c.lq * c.hd, 1},
 		DK: Strided4{make([]float32, sz), c.h * c.lq * c.hd, c.hd, c.lq * c.hd, 1},
 		DV: Strided4{make([]float32, sz), c.h * c.hd * c.lk, 1, c.hd * c.lk, c.lk}}
+	b.ResetTimer()
+	cpu0 := cpuSeconds()
 	for i := 0; i < b.N; i++ {
 		a.Run()
 	}
+	b.ReportMetric((cpuSeconds()-cpu0)*1e3/float64(b.N), "cpu-ms/op")
 }
 
 // Attention with Probs set writes the same output and the probabilities (every path: GEMM, direct, few keys).

@@ -419,9 +419,9 @@ func (a *AttentionBackward) unitSmall(st *bwdScratch, b, h int) {
 // tiles' stores and padding than on the multiply-adds. At hd = 8 the two cost the same (the direct path's
 // stores of the DK and DV accumulators, one row at a time, are its bound); at hd = 4 the direct path takes
 // 30% less CPU time (BenchmarkAttentionBackward).
-const bwdDirectHD = 4
+var bwdDirectHD = 4
 
-// bwdDirectOn switches the direct path (tests check both).
+// bwdDirectOn switches the direct path (tests check both, with bwdDirectHD raised to 16).
 var bwdDirectOn = true
 
 // bwdRow does one query row of the direct backward: with prow the row of P and dsrow scratch (ldk values,

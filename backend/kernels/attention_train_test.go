@@ -225,8 +225,9 @@ func refBackward(a *AttentionBackward) (dq, dk, dv []float64) {
 }
 
 func TestAttentionBackward(t *testing.T) {
-	defer func(on bool) { bwdDirectOn = on }(bwdDirectOn)
+	defer func(on bool, hd int) { bwdDirectOn, bwdDirectHD = on, hd }(bwdDirectOn, bwdDirectHD)
 	defer func(f func(dq, q, do, prow, dsrow, vt, kt, dkt, dvt []float32, hd, ldk int)) { bwdRow = f }(bwdRow)
+	bwdDirectHD = 16
 	for _, path := range []string{"direct", "direct-portable", "gemm"} {
 		bwdDirectOn = path != "gemm"
 		if path == "direct-portable" {
@@ -285,7 +286,8 @@ func testAttentionBackward(t *testing.T) {
 }
 
 func BenchmarkAttentionBackward(b *testing.B) {
-	defer func(on bool) { bwdDirectOn = on }(bwdDirectOn)
+	defer func(on bool, hd int) { bwdDirectOn, bwdDirectHD = on, hd }(bwdDirectOn, bwdDirectHD)
+	bwdDirectHD = 16
 	for _, c := range []trainAttnCase{{16, 4, 392, 392, 8}, {32, 4, 196, 196, 4}, {32, 4, 197, 197, 8}} {
 		for _, path := range []string{"direct", "gemm"} {
 			bwdDirectOn = path == "direct"

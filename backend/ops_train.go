@@ -753,6 +753,10 @@ func dotInto(n *node, l, r, out []float32, alloc func(int) []float32, release fu
 		kernels.ParallelFor(B, max(1, (1<<16)/max(1, rows*cols*K)), func(lo, hi int) {
 			var pk *kernels.PackedB
 			for b := lo; b < hi; b++ {
+				if !bT && rows <= stridedRows {
+					kernels.GemmStrided(rows, a[b*rows*K:], K, bm[b*K*cols:], cols, K, cols, res[b*rows*cols:], cols)
+					continue
+				}
 				if bT {
 					pk = kernels.PackB(pk, bm[b*K*cols:], K, K, cols, true)
 				} else {
@@ -767,6 +771,11 @@ func dotInto(n *node, l, r, out []float32, alloc func(int) []float32, release fu
 	}
 	return out
 }
+
+// stridedRows: products with at most this many rows read a row-major right-hand side in place
+// (kernels.GemmStrided) instead of packing it: each panel is read by few row tiles (training's weight
+// gradients, [D, tokens]·[tokens, D']), so packing was most of their cost.
+const stridedRows = 256
 
 // smallDot: batched products of at most this many multiply-adds per batch run as plain loops (packing for
 // the GEMM costs more than the product).

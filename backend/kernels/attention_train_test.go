@@ -399,3 +399,32 @@ func TestSubnormalsFlushed(t *testing.T) {
 		}
 	}
 }
+
+// GemmStrided (B read in place) against the naive GEMM, with the tier's strided micro-kernel and without it.
+func TestGemmStrided(t *testing.T) {
+	r := rand.New(rand.NewSource(17))
+	defer func(f func(k int, a []float32, lda, rows int, b []float32, ldb int, tile *[tileMax]float32)) { microStrided = f }(microStrided)
+	for _, path := range []string{"tier", "packed"} {
+		if path == "packed" {
+			microStrided = nil
+		}
+		for _, th := range []int{1, 2} {
+			old := SetThreads(th)
+			for _, c := range []struct{ m, k, n, lda, ldb, ldc int }{{1, 1, 1, 1, 1, 1}, {5, 7, 16, 9, 16, 16}, {32, 6272, 128, 6272, 128, 128},
+				{13, 300, 37, 301, 40, 37}, {96, 500, 32, 500, 100, 40}, {4, 3, 50, 3, 60, 55}, {64, 64, 33, 70, 33, 33}, {3, 0, 5, 1, 5, 5}} {
+				a := randSlice(r, max(1, (c.m-1)*c.lda+c.k))
+				b := randSlice(r, max(1, (c.k-1)*c.ldb+c.n))
+				bkn := make([]float32, c.k*c.n)
+				for kk := 0; kk < c.k; kk++ {
+					copy(bkn[kk*c.n:], b[kk*c.ldb:kk*c.ldb+c.n])
+				}
+				got, want := randSlice(r, c.m*c.ldc), make([]float32, c.m*c.ldc)
+				copy(want, got)
+				refGemm(c.m, c.k, c.n, a, c.lda, bkn, want, c.ldc, nil)
+				GemmStrided(c.m, a, c.lda, b, c.ldb, c.k, c.n, got, c.ldc)
+				checkClose(t, fmt.Sprintf("%s threads %d %+v", path, th, c), got, want, 2e-5*math.Sqrt(float64(c.k)+1)*16)
+			}
+			SetThreads(old)
+		}
+	}
+}

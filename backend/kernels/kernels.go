@@ -58,6 +58,14 @@ func PackB(dst *PackedB, b []float32, ldb, k, n int, transposed bool) *PackedB {
 	return dst
 }
 
+// GemmStrided computes C = A·B like Gemm with a nil epilogue, for B given as k rows of n values with row
+// stride ldb (row-major), read in place without packing where the tier has a strided micro-kernel (AVX2;
+// elsewhere B is packed first). For products whose B is used once (training's weight gradients), packing it
+// was most of the cost.
+func GemmStrided(m int, a []float32, lda int, b []float32, ldb, k, n int, c []float32, ldc int) {
+	gemmStrided(m, a, lda, b, ldb, k, n, c, ldc)
+}
+
 // PackBInt8 packs a symmetric per-output-channel int8 weight for Gemm: w holds Bᵀ as n rows of k int8
 // values (PyTorch's [out, in]), and the dequantized B[kk, j] is float32(w[j·k+kk])·scale[j]. No float32 copy of
 // the weight is kept: the kernels dequantize on the fly (or use integer arithmetic) as they see fit.

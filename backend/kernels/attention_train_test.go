@@ -403,7 +403,9 @@ func TestSubnormalsFlushed(t *testing.T) {
 // GemmStrided (B read in place) against the naive GEMM, with the tier's strided micro-kernel and without it.
 func TestGemmStrided(t *testing.T) {
 	r := rand.New(rand.NewSource(17))
-	defer func(f func(k int, a []float32, lda, rows int, b []float32, ldb int, tile *[tileMax]float32)) { microStrided = f }(microStrided)
+	defer func(f func(k int, a []float32, lda, rows int, b []float32, ldb int, tile *[tileMax]float32)) {
+		microStrided = f
+	}(microStrided)
 	for _, path := range []string{"tier", "packed"} {
 		if path == "packed" {
 			microStrided = nil

@@ -126,8 +126,8 @@ func TestDefaultModelTrainingHeldOut(t *testing.T) {
 	}
 	t.Logf("seed 9000, 320 clips, 1×1 view: top-1 %.2f%% (what %.2f%%, how %.2f%%); int8 twin %.2f%%, same top-1 on %d/%d clips, max |Δp| %.4f\n%s",
 		100*r.top1(), 100*float64(what)/float64(r.n), 100*float64(how)/float64(r.n), 100*r.top1Int8(), r.agree, r.n, r.maxDiff, sb.String())
-	if r.top1() < 0.85 { // measured 89.7 % (the goal was 90 %: docs/demo-model.md)
-		t.Errorf("top-1 %.1f%% on the training run's held-out set, want ≥ 85%%", 100*r.top1())
+	if r.top1() < 0.90 { // measured 91.25 % (292/320: docs/demo-model.md); the clips and the model are fixed
+		t.Errorf("top-1 %.1f%% on the training run's held-out set, want ≥ 90%%", 100*r.top1())
 	}
 }
 

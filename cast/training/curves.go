@@ -20,7 +20,8 @@ type CurvePoint struct {
 }
 
 // ParseLog reads the progress lines Train writes ("step N/M  ~loss L  ~acc A … held-out acc E loss F").
-// A resumed run appends to the same log; later lines for a step replace earlier ones.
+// A resumed run appends to the same log; later lines for a step replace earlier ones (keeping the earlier
+// moving averages when the later line has none).
 func ParseLog(r io.Reader) ([]CurvePoint, error) {
 	var pts []CurvePoint
 	sc := bufio.NewScanner(r)
@@ -38,6 +39,10 @@ func ParseLog(r io.Reader) ([]CurvePoint, error) {
 			fmt.Sscanf(rest, "%g loss %g", &p.EvalAcc, &p.EvalLoss)
 		}
 		for len(pts) > 0 && pts[len(pts)-1].Step >= p.Step {
+			if last := pts[len(pts)-1]; last.Step == p.Step && math.IsNaN(p.Loss) {
+				// A resumed run that had no step left to train logs its final line without moving averages.
+				p.Loss, p.Acc = last.Loss, last.Acc
+			}
 			pts = pts[:len(pts)-1]
 		}
 		pts = append(pts, p)
@@ -57,12 +62,13 @@ func PlotCurves(w io.Writer, pts []CurvePoint) error {
 	maxStep := pts[len(pts)-1].Step
 	maxLoss := 0.0
 	for _, p := range pts {
-		maxLoss = math.Max(maxLoss, p.Loss)
-		if !math.IsNaN(p.EvalLoss) {
-			maxLoss = math.Max(maxLoss, p.EvalLoss)
+		for _, v := range []float64{p.Loss, p.EvalLoss} {
+			if finite(v) {
+				maxLoss = math.Max(maxLoss, v)
+			}
 		}
 	}
-	maxLoss = math.Ceil(maxLoss*2) / 2
+	maxLoss = max(math.Ceil(maxLoss*2)/2, 0.5)
 	blue, orange := color.RGBA{31, 119, 180, 255}, color.RGBA{230, 110, 10, 255}
 	panel := func(x0 int, title string, yMax float64, yTicks int, yFmt string, train func(CurvePoint) float64, eval func(CurvePoint) float64) {
 		px0, py0, pw, ph := x0+60, 40, 400, 320
@@ -85,17 +91,22 @@ func PlotCurves(w io.Writer, pts []CurvePoint) error {
 			return px0 + int(float64(pw)*float64(step)/float64(max(maxStep, 1))), py0 + ph - int(float64(ph)*math.Min(v/yMax, 1))
 		}
 		var lx, ly int
-		for i, p := range pts {
-			x, y := xy(p.Step, train(p))
-			if i > 0 {
-				drawLine(img, lx, ly, x, y, blue)
-			}
-			lx, ly = x, y
-		}
 		first := true
 		for _, p := range pts {
+			v := train(p)
+			if !finite(v) {
+				continue
+			}
+			x, y := xy(p.Step, v)
+			if !first {
+				drawLine(img, lx, ly, x, y, blue)
+			}
+			lx, ly, first = x, y, false
+		}
+		first = true
+		for _, p := range pts {
 			v := eval(p)
-			if math.IsNaN(v) {
+			if !finite(v) {
 				continue
 			}
 			x, y := xy(p.Step, v)
@@ -114,6 +125,9 @@ func PlotCurves(w io.Writer, pts []CurvePoint) error {
 	panel(W/2, "top-1 accuracy", 1, 4, "%.2f", func(p CurvePoint) float64 { return p.Acc }, func(p CurvePoint) float64 { return p.EvalAcc })
 	return png.Encode(w, img)
 }
+
+// finite reports whether v can be plotted (a NaN or infinite value would send a line off the image).
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 func fillRect(img *image.RGBA, x0, y0, x1, y1 int, c color.Color) {
 	for y := y0; y < y1; y++ {

@@ -25,6 +25,7 @@ func (c *compiler) fuse() {
 			}
 		}
 	}
+	c.fuseTrain()
 	for _, n := range c.b.nodes {
 		if c.live[n.id] && n.op == backends.OpTypeDotGeneral {
 			c.matchAttention(n)
@@ -46,6 +47,7 @@ func (c *compiler) fuse() {
 			c.matchGemm(n)
 		}
 	}
+	c.fuseTrainDots()
 	for i := len(c.b.nodes) - 1; i >= 0; i-- {
 		n := c.b.nodes[i]
 		if c.live[n.id] && c.isElementwise(n) && !c.claimed[n] && c.fused[n] == nil {
@@ -741,25 +743,7 @@ func gatherStrided(dst, src []float32, dims, strides []int, off, start int, idx 
 		fill(dst, src[off])
 		return
 	}
-	ls, ld := strides[r-1], dims[r-1]
-	for i := range dst {
-		dst[i] = src[p]
-		idx[r-1]++
-		p += ls
-		if idx[r-1] == ld {
-			for a := r - 1; a >= 0; a-- {
-				if idx[a] < dims[a] {
-					break
-				}
-				p -= strides[a] * dims[a]
-				idx[a] = 0
-				if a > 0 {
-					idx[a-1]++
-					p += strides[a-1]
-				}
-			}
-		}
-	}
+	gatherRuns(dst, src, dims, strides, p, idx)
 }
 
 func ewApply(op backends.OpType, d, a, b []float32, bs float32, bScalar bool) {

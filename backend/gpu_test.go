@@ -2,7 +2,6 @@ package backend_test
 
 import (
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/castvideo/castgo/backend"
@@ -35,13 +34,5 @@ func TestGPUProgramCoversPlans(t *testing.T) {
 			t.Logf("%s int8=%v: %d steps → %d dispatches, %d kernels, %d buffers (%.1f MB), %.2f GFLOP", name, int8,
 				steps, info.Dispatches, info.Kernels, info.Buffers, float64(info.BufferBytes)/1e6, float64(info.FLOPs)/1e9)
 		}
-	}
-}
-
-// TestWebGPUOptionNeedsJS checks that the webgpu option is refused outside js/wasm with a clear error.
-func TestWebGPUOptionNeedsJS(t *testing.T) {
-	_, err := backend.New("webgpu")
-	if err == nil || !strings.Contains(err.Error(), "webgpu option needs js/wasm") {
-		t.Fatalf("New(webgpu) natively: %v", err)
 	}
 }

@@ -3,7 +3,8 @@
 // loops) executed by the kernels of package backend/kernels, with buffers reused by liveness.
 //
 // Config string (comma separated): "threads=N" (kernel goroutines; default GOMAXPROCS, 1 in js/wasm),
-// "profile" (record the wall time of each plan step, see Profile). The environment variable
+// "profile" (record the wall time of each plan step, see Profile), "webgpu" (run compiled plans on the
+// WebGPU device of the page or worker, js/wasm only: see gpu.go and gpu_js.go). The environment variable
 // CASTGO_PROFILE=1 also turns profiling on.
 package backend
 
@@ -37,6 +38,7 @@ type Backend struct {
 	config    string
 	threads   int
 	profile   bool
+	webgpu    bool
 	finalized bool
 
 	packMu sync.Mutex
@@ -61,6 +63,11 @@ func New(config string) (*Backend, error) {
 		case "":
 		case "profile":
 			b.profile = true
+		case "webgpu":
+			if !webgpuAvailable {
+				return nil, fmt.Errorf("castgo backend: the webgpu option needs js/wasm (a browser with WebGPU)")
+			}
+			b.webgpu = true
 		case "threads", "parallelism":
 			n, err := strconv.Atoi(val)
 			if err != nil {
@@ -83,6 +90,9 @@ func New(config string) (*Backend, error) {
 func (b *Backend) Name() string   { return Name }
 func (b *Backend) String() string { return Name }
 func (b *Backend) Description() string {
+	if b.webgpu {
+		return "castgo, WebGPU"
+	}
 	return fmt.Sprintf("castgo, %d threads", b.threads)
 }
 func (b *Backend) NumDevices() int                                       { return 1 }

@@ -17,6 +17,7 @@ type step struct {
 	out   *node
 	ins   []*node
 	run   func(e *env) any
+	gpu   any // device-independent description for the WebGPU executor (gpu.go), nil for generic steps
 }
 
 // view describes a node as a strided read of a materialised root node.
@@ -319,7 +320,7 @@ func (c *compiler) plan() (*Executable, error) {
 
 func stridedCopyStep(n *node, v view) *step {
 	root, off, dims, strides := v.root, v.off, v.dims, v.strides
-	return &step{label: fmt.Sprintf("copy %v", dims), out: n, ins: []*node{root}, run: func(e *env) any {
+	return &step{label: fmt.Sprintf("copy %v", dims), out: n, ins: []*node{root}, gpu: gpuCopyOf(v), run: func(e *env) any {
 		dst := e.alloc(n)
 		if d, ok := dst.([]float32); ok && len(dims) > 1 && len(d) >= 1<<15 {
 			src, inner := e.f32(root), len(d)/max(dims[0], 1)

@@ -144,6 +144,11 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 	if len(inputs) != len(e.params) {
 		return nil, errors.Errorf("castgo backend: %d inputs given, the graph has %d parameters", len(inputs), len(e.params))
 	}
+	if e.backend.webgpu {
+		if outs, handled, err := e.gpuExecute(inputs); handled {
+			return outs, err
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	en := &env{ex: e, vals: make([]any, len(e.root)), inputs: make([]*Buffer, len(inputs)), allocated: map[int]int{}}

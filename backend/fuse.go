@@ -25,6 +25,7 @@ func (c *compiler) fuse() {
 			}
 		}
 	}
+	c.fuseTrain()
 	for _, n := range c.b.nodes {
 		if c.live[n.id] && n.op == backends.OpTypeDotGeneral {
 			c.matchAttention(n)
@@ -46,6 +47,7 @@ func (c *compiler) fuse() {
 			c.matchGemm(n)
 		}
 	}
+	c.fuseTrainDots()
 	for i := len(c.b.nodes) - 1; i >= 0; i-- {
 		n := c.b.nodes[i]
 		if c.live[n.id] && c.isElementwise(n) && !c.claimed[n] && c.fused[n] == nil {
@@ -288,6 +290,8 @@ func (c *compiler) matchGemm(d *node) {
 		kind += "+" + p
 	}
 	st := &step{label: fmt.Sprintf("%s [%d×%d×%d]", kind, m, k, n), out: out, ins: ins}
+	st.gpu = gpuGemm{m: m, k: k, n: n, lhs: lhs, w: ws.w, scale: ws.scale, transposed: ws.transposed,
+		bias: biasRoot, biasOff: biasOff, res: res, act: act, postScale: postScale}
 	st.run = func(e *env) any {
 		var scaleBuf *Buffer
 		if ws.scale != nil {
@@ -428,6 +432,7 @@ func (c *compiler) matchAttention(pv *node) {
 	}
 	st := &step{label: fmt.Sprintf("attention [b=%d h=%d %d×%d hd=%d]", b, h, lq, lk, hd), out: out,
 		ins: []*node{qv.root, kv.root, vv.root}}
+	st.gpu = gpuAttention{b: b, h: h, lq: lq, lk: lk, hd: hd, scale: scale, q: qv, k: kv, v: vv, out: outS}
 	st.run = func(e *env) any {
 		dst := e.allocF32(out.shape.Size())
 		a := kernels.Attention{Batch: b, Heads: h, Lq: lq, Lk: lk, HeadDim: hd, Scale: scale,
@@ -521,6 +526,7 @@ func (c *compiler) matchLayerNorm(out *node) {
 			}
 			rows := out.shape.Size() / max(n, 1)
 			st := &step{label: fmt.Sprintf("layernorm [%d×%d]", rows, n), out: out, ins: []*node{x, gammaRoot, betaRoot}}
+			st.gpu = gpuLayerNorm{rows: rows, n: n, x: x, gamma: gammaRoot, gammaOff: gammaOff, beta: betaRoot, betaOff: betaOff, eps: float32(eps)}
 			st.run = func(e *env) any {
 				dst, src := e.allocF32(out.shape.Size()), e.f32(x)
 				gamma, beta := e.f32(gammaRoot)[gammaOff:gammaOff+n], e.f32(betaRoot)[betaOff:betaOff+n]
@@ -629,7 +635,7 @@ func (c *compiler) matchElementwise(root *node) {
 	}
 	size := root.shape.Size()
 	label := fmt.Sprintf("elementwise(%s) %v", joinOps(labelOps), dims)
-	st := &step{label: label, out: root, ins: ins}
+	st := &step{label: label, out: root, ins: ins, gpu: gpuElementwise{dims: dims, leaves: leaves, instrs: instrs}}
 	st.run = func(e *env) any {
 		dst := e.allocF32(size)
 		data := make([][]float32, len(leaves))
@@ -737,25 +743,7 @@ func gatherStrided(dst, src []float32, dims, strides []int, off, start int, idx 
 		fill(dst, src[off])
 		return
 	}
-	ls, ld := strides[r-1], dims[r-1]
-	for i := range dst {
-		dst[i] = src[p]
-		idx[r-1]++
-		p += ls
-		if idx[r-1] == ld {
-			for a := r - 1; a >= 0; a-- {
-				if idx[a] < dims[a] {
-					break
-				}
-				p -= strides[a] * dims[a]
-				idx[a] = 0
-				if a > 0 {
-					idx[a-1]++
-					p += strides[a-1]
-				}
-			}
-		}
-	}
+	gatherRuns(dst, src, dims, strides, p, idx)
 }
 
 func ewApply(op backends.OpType, d, a, b []float32, bs float32, bScalar bool) {
@@ -865,7 +853,7 @@ func (c *compiler) matchSoftmax(probs *node) {
 	}
 	n := probs.shape.Dimensions[probs.shape.Rank()-1]
 	rows := probs.shape.Size() / max(n, 1)
-	st := &step{label: fmt.Sprintf("softmax [%d×%d]", rows, n), out: probs, ins: []*node{x}}
+	st := &step{label: fmt.Sprintf("softmax [%d×%d]", rows, n), out: probs, ins: []*node{x}, gpu: gpuSoftmax{rows: rows, n: n, x: x}}
 	st.run = func(e *env) any {
 		dst := e.allocF32(probs.shape.Size())
 		copy(dst, e.f32(x))
@@ -904,6 +892,11 @@ func (c *compiler) matchConcat(n *node) {
 		}
 	}
 	st := &step{label: fmt.Sprintf("concat %v", n.shape.Dimensions), out: n, ins: ins}
+	var gpuParts gpuConcat
+	for _, p := range parts {
+		gpuParts = append(gpuParts, gpuCopy{src: p.v, dstOff: p.off, dstStrides: outStrides})
+	}
+	st.gpu = gpuParts
 	st.run = func(e *env) any {
 		dst := e.allocF32(n.shape.Size())
 		for _, p := range parts {

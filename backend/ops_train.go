@@ -665,6 +665,12 @@ func fastReduce(n *node, x any) (any, bool) {
 // from either of its layouts, and the output of the swapped form (small in training's dots: the
 // gradients of attention's P·V and of weights) is transposed instead. Batches run in parallel.
 func dotNoTranspose(n *node, l, r []float32) []float32 {
+	return dotInto(n, l, r, nil, func(size int) []float32 { return make([]float32, size) }, func(any) {})
+}
+
+// dotInto is dotNoTranspose writing into out (allocated when nil), with its temporaries from alloc (each
+// handed to release once used).
+func dotInto(n *node, l, r, out []float32, alloc func(int) []float32, release func(any)) []float32 {
 	p := n.dg
 	ls, rs := n.inputs[0].shape.Dimensions, n.inputs[1].shape.Dimensions
 	lf, rf := freeAxes(len(ls), p.lc, p.lb), freeAxes(len(rs), p.rc, p.rb)
@@ -704,7 +710,8 @@ func dotNoTranspose(n *node, l, r []float32) []float32 {
 		rows, cols = M, N
 		a = l
 		if !lMK {
-			a = evalTranspose(l, ls, cat(p.lb, lf, p.lc), dtypes.Float32).([]float32)
+			a = transposeInto(alloc(len(l)), l, ls, cat(p.lb, lf, p.lc))
+			defer release(a)
 		}
 		switch {
 		case rKN:
@@ -712,13 +719,15 @@ func dotNoTranspose(n *node, l, r []float32) []float32 {
 		case rNK:
 			bm, bT = r, true
 		default:
-			bm = evalTranspose(r, rs, cat(p.rb, p.rc, rf), dtypes.Float32).([]float32)
+			bm = transposeInto(alloc(len(r)), r, rs, cat(p.rb, p.rc, rf))
+			defer release(bm)
 		}
 	} else {
 		rows, cols = N, M
 		a = r
 		if !rNK {
-			a = evalTranspose(r, rs, cat(p.rb, rf, p.rc), dtypes.Float32).([]float32)
+			a = transposeInto(alloc(len(r)), r, rs, cat(p.rb, rf, p.rc))
+			defer release(a)
 		}
 		switch {
 		case lKM:
@@ -726,23 +735,94 @@ func dotNoTranspose(n *node, l, r []float32) []float32 {
 		case lMK:
 			bm, bT = l, true
 		default:
-			bm = evalTranspose(l, ls, cat(p.lb, p.lc, lf), dtypes.Float32).([]float32)
+			bm = transposeInto(alloc(len(l)), l, ls, cat(p.lb, p.lc, lf))
+			defer release(bm)
 		}
 	}
-	out := make([]float32, B*rows*cols)
-	kernels.ParallelFor(B, max(1, (1<<16)/max(1, rows*cols*K)), func(lo, hi int) {
-		var pk *kernels.PackedB
-		for b := lo; b < hi; b++ {
-			if bT {
-				pk = kernels.PackB(pk, bm[b*K*cols:], K, K, cols, true)
-			} else {
-				pk = kernels.PackB(pk, bm[b*K*cols:], cols, K, cols, false)
-			}
-			kernels.Gemm(rows, a[b*rows*K:], K, pk, out[b*rows*cols:], cols, nil)
-		}
-	})
+	if out == nil {
+		out = alloc(B * M * N)
+	}
+	res := out
 	if swap {
-		out = evalTranspose(out, []int{B, N, M}, []int{0, 2, 1}, dtypes.Float32).([]float32)
+		res = alloc(B * M * N)
+		defer release(res)
+	}
+	if rows*cols*K <= smallDot {
+		smallDots(B, rows, K, cols, a, bm, bT, res)
+	} else {
+		kernels.ParallelFor(B, max(1, (1<<16)/max(1, rows*cols*K)), func(lo, hi int) {
+			var pk *kernels.PackedB
+			for b := lo; b < hi; b++ {
+				if !bT && rows <= stridedRows {
+					kernels.GemmStrided(rows, a[b*rows*K:], K, bm[b*K*cols:], cols, K, cols, res[b*rows*cols:], cols)
+					continue
+				}
+				if bT {
+					pk = kernels.PackB(pk, bm[b*K*cols:], K, K, cols, true)
+				} else {
+					pk = kernels.PackB(pk, bm[b*K*cols:], cols, K, cols, false)
+				}
+				kernels.Gemm(rows, a[b*rows*K:], K, pk, res[b*rows*cols:], cols, nil)
+			}
+		})
+	}
+	if swap {
+		transposeInto(out, res, []int{B, N, M}, []int{0, 2, 1})
 	}
 	return out
+}
+
+// stridedRows: products with at most this many rows read a row-major right-hand side in place
+// (kernels.GemmStrided) instead of packing it: each panel is read by few row tiles (training's weight
+// gradients, [D, tokens]·[tokens, D']), so packing was most of their cost.
+const stridedRows = 256
+
+// smallDot: batched products of at most this many multiply-adds per batch run as plain loops (packing for
+// the GEMM costs more than the product).
+const smallDot = 64
+
+// smallDots sets c[b] = a[b]·bm[b] for B products of a [rows, K] by bm [K, cols] (or [cols, K] when bT).
+func smallDots(B, rows, K, cols int, a, bm []float32, bT bool, c []float32) {
+	kernels.ParallelFor(B, 256, func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			ab, bb, cb := a[b*rows*K:(b+1)*rows*K], bm[b*K*cols:(b+1)*K*cols], c[b*rows*cols:(b+1)*rows*cols]
+			for i := 0; i < rows; i++ {
+				ai := ab[i*K : (i+1)*K]
+				for j := 0; j < cols; j++ {
+					var s float32
+					if bT {
+						bj := bb[j*K : (j+1)*K]
+						for k, v := range ai {
+							s += v * bj[k]
+						}
+					} else {
+						for k, v := range ai {
+							s += v * bb[k*cols+j]
+						}
+					}
+					cb[i*cols+j] = s
+				}
+			}
+		}
+	})
+}
+
+// transposeInto writes the float32 x of dims transposed by perm into dst and returns dst.
+func transposeInto(dst, x []float32, dims, perm []int) []float32 {
+	st := rowMajorStrides(dims)
+	od := make([]int, len(dims))
+	os := make([]int, len(dims))
+	for i, p := range perm {
+		od[i], os[i] = dims[p], st[p]
+	}
+	if len(dst) >= 1<<15 && len(od) > 1 && od[0] > 1 {
+		inner := len(dst) / od[0]
+		kernels.ParallelFor(od[0], max(1, (1<<14)/max(inner, 1)), func(lo, hi int) {
+			sub := append([]int{hi - lo}, od[1:]...)
+			stridedCopy(dst[lo*inner:hi*inner], x, sub, os, lo*os[0])
+		})
+		return dst
+	}
+	stridedCopy(dst, x, od, os, 0)
+	return dst
 }

@@ -39,6 +39,12 @@ func (b *captureBuilder) Compile(outputs []backends.Op, s []*backends.ShardingSp
 }
 
 func planOf(t *testing.T, cfg cast.Config, int8 bool) []string {
+	return backend.PlanSteps(compiledForward(t, cfg, int8))
+}
+
+// compiledForward compiles cast.Forward for one clip on the castgo backend (hash-initialised weights, int8
+// quantized when asked) and returns the executable.
+func compiledForward(t *testing.T, cfg cast.Config, int8 bool) backends.Executable {
 	be, err := backend.New("")
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +73,7 @@ func planOf(t *testing.T, cfg cast.Config, int8 bool) []string {
 	if _, err := exec.Exec(x); err != nil {
 		t.Fatal(err)
 	}
-	return backend.PlanSteps(cb.execs[len(cb.execs)-1])
+	return cb.execs[len(cb.execs)-1]
 }
 
 // TestPlanFusions checks that the CAST graph compiles to fused steps: no unfused DotGeneral, softmax or

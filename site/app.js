@@ -28,10 +28,14 @@ const ui = {
   meta: $("video-meta"), progress: $("progress"), stage: $("stage"), error: $("error"),
   framesCard: $("frames-card"), strip: $("strip"), resultsCard: $("results-card"), predictions: $("predictions"),
   timing: $("timing"), viewsBody: document.querySelector("#views-table tbody"), method: $("frame-method"),
+  backendSelect: $("backend-select"), compare: $("compare-backends"), compareWrap: $("compare-wrap"),
+  compareBody: document.querySelector("#compare-table tbody"),
 };
 
 // Exposed for tests and the curious: the last run's numbers (and frames with ?debug=frames).
 const site = (globalThis.castgoSite = { model: null, last: null, busy: false });
+// Tests: lose the WebGPU device of the current pool (the next video must fall back to the CPU pool).
+site.destroyGPU = () => (pool?.kind === "webgpu" ? pool.clients[0].call("destroyGPU") : Promise.resolve(null));
 
 // ---------------------------------------------------------------- worker pool
 //
@@ -51,6 +55,17 @@ const FORCED_WORKERS = (() => {
 
 // ?views=CLIPSxCROPS overrides the model's view protocol, as `cast classify --views` does (1x1 is fastest).
 const VIEWS = /^\d{1,2}x[13]$/.test(new URLSearchParams(location.search).get("views") || "") ? new URLSearchParams(location.search).get("views") : undefined;
+
+// ---------------------------------------------------------------- compute backend
+//
+// "webgpu": one worker runs the model's compiled plan on the GPU (castgo's WebGPU executor: WGSL kernels,
+// weights uploaded once, only the logits read back). "cpu": the pool of WebAssembly workers above. "auto"
+// (the default) tries WebGPU when navigator.gpu exists and falls back to the CPU pool when it yields no
+// adapter or device, when loading fails, and when a run fails (device lost); ?backend=auto|webgpu|cpu
+// preselects the choice (?workers=N alone selects the CPU pool).
+const BACKEND_PARAM = new URLSearchParams(location.search).get("backend");
+if (["auto", "webgpu", "cpu"].includes(BACKEND_PARAM)) document.getElementById("backend-select").value = BACKEND_PARAM;
+else if (FORCED_WORKERS) document.getElementById("backend-select").value = "cpu"; // ?workers=N asks for the pool
 
 // WorkerClient is one worker.js with a request/response RPC.
 class WorkerClient {
@@ -121,10 +136,12 @@ function poolSize(size, info) {
 
 // Pool is the set of workers holding one model.
 class Pool {
-  constructor(clients, info, why) {
+  constructor(clients, info, why, kind = "cpu", gpu = null) {
     this.clients = clients;
     this.info = info;
     this.why = why;
+    this.kind = kind; // "cpu" or "webgpu"
+    this.gpu = gpu; // castgo.gpuInfo() of the WebGPU worker
   }
   get size() { return this.clients.length; }
   get dead() { return this.clients.find((c) => c.dead)?.dead || null; }
@@ -132,7 +149,19 @@ class Pool {
 
   // create starts workers, loads the model bytes (an ArrayBuffer, which this takes over) into the first,
   // sizes the pool from its info and loads the others in parallel. On failure every new worker is stopped.
-  static async create(bytes) {
+  static async create(bytes, kind = "cpu") {
+    if (kind === "webgpu") {
+      // One worker: the GPU does the work (each WebAssembly instance would hold its own device and weights).
+      const client = new WorkerClient();
+      try {
+        const { info } = await client.call("load", { bytes, backend: "webgpu" }, [bytes]);
+        const { gpu } = await client.call("gpuInfo");
+        return new Pool([client], info, "WebGPU", "webgpu", gpu);
+      } catch (e) {
+        client.terminate();
+        throw e;
+      }
+    }
     const clients = [new WorkerClient()];
     try {
       const size = bytes.byteLength;
@@ -419,7 +448,23 @@ function loadModel(choice, bytes, label) {
       if (!resp.ok) throw new Error(`cannot fetch ${choice}: HTTP ${resp.status}`);
       bytes = await resp.arrayBuffer();
     }
-    const next = await Pool.create(bytes);
+    const want = ui.backendSelect.value;
+    let next = null;
+    fallbackReason = "";
+    // Automatic: ask this thread for an adapter first, so a browser that has navigator.gpu but no adapter
+    // does not start a worker only to find out.
+    const adapter = want === "auto" && navigator.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+    if (want === "auto" && navigator.gpu && !adapter) fallbackReason = "WebGPU unavailable: navigator.gpu yields no adapter";
+    if (want === "webgpu" || adapter) {
+      try {
+        next = await Pool.create(bytes.slice(0), "webgpu");
+      } catch (e) {
+        fallbackReason = `WebGPU unavailable: ${e.message}`;
+      }
+    } else if (want === "auto" && !navigator.gpu) {
+      fallbackReason = "WebGPU unavailable: this browser has no navigator.gpu";
+    }
+    next ??= await Pool.create(bytes);
     bytes = null;
     if (pool) retired.push(pool);
     pool = next;
@@ -438,9 +483,30 @@ function loadModel(choice, bytes, label) {
   return p;
 }
 
+let fallbackReason = ""; // why the last model load did not use WebGPU, when it was wanted
+
+// gpuName names a WebGPU adapter from castgo.gpuInfo(): its description, else vendor and architecture.
+function gpuName(g) {
+  if (!g) return "GPU";
+  if (/swiftshader/i.test(`${g.architecture} ${g.description}`)) return "SwiftShader";
+  return g.description || [g.vendor, g.architecture].filter(Boolean).join(" ") || "GPU";
+}
+
 function showBackend(p) {
-  $("mi-backend").textContent = `WASM · ${p.size} worker${p.size === 1 ? "" : "s"}`;
-  $("mi-backend").title = `${p.size} Web Worker${p.size === 1 ? "" : "s"}, each with its own WebAssembly instance and copy of the model (${p.why}; this device reports ${navigator.hardwareConcurrency || "?"} cores${navigator.deviceMemory ? `, ${navigator.deviceMemory} GB` : ""}).`;
+  const b = $("mi-backend");
+  // Comparing needs a WebGPU device: not when the browser has none, or when getting one just failed.
+  ui.compare.disabled = !navigator.gpu || (p.kind === "cpu" && fallbackReason !== "");
+  ui.compare.title = ui.compare.disabled ? `WebGPU is not available here${fallbackReason ? ` (${fallbackReason})` : ""}` : "";
+  b.dataset.kind = p.kind;
+  b.dataset.fallback = p.kind === "cpu" ? fallbackReason : "";
+  if (p.kind === "webgpu") {
+    b.textContent = `WebGPU · ${gpuName(p.gpu)}`;
+    b.title = `The model's compiled plan runs on the GPU (WGSL compute shaders, fp32${p.gpu?.shaderF16 ? "; the device has shader-f16, unused" : ""}) in one Web Worker: ${[p.gpu?.vendor, p.gpu?.architecture, p.gpu?.description].filter(Boolean).join(", ")}.`;
+    return;
+  }
+  b.textContent = `WASM · ${p.size} worker${p.size === 1 ? "" : "s"}`;
+  b.title = `${p.size} Web Worker${p.size === 1 ? "" : "s"}, each with its own WebAssembly instance and copy of the model (${p.why}; this device reports ${navigator.hardwareConcurrency || "?"} cores${navigator.deviceMemory ? `, ${navigator.deviceMemory} GB` : ""}).` +
+    (fallbackReason ? ` ${fallbackReason}.` : "");
 }
 
 async function loadCachedModel() {
@@ -469,6 +535,7 @@ async function selectModel(choice) {
 }
 
 ui.select.addEventListener("change", () => selectModel(ui.select.value));
+ui.backendSelect.addEventListener("change", () => { if (loadedChoice) selectModel(loadedChoice); });
 
 ui.modelInput.addEventListener("change", async () => {
   const file = ui.modelInput.files?.[0];
@@ -721,10 +788,29 @@ async function classifyFile(file) {
     const nViews = plan.views.length;
     setProgress(0.4, "Preparing the views…");
     const tModel = performance.now();
-    const result = await runPool.classify(plan, numFrames, width, height, frames.map((f) => f.buffer), (done, total) => {
+    const onViews = (p) => (done, total) => {
       if (run !== runCounter) return;
-      setProgress(0.45 + 0.55 * (done / total), done < total ? `Running the model: ${done} of ${total} views done (${runPool.size} worker${runPool.size === 1 ? "" : "s"})…` : "Averaging the views…");
-    });
+      setProgress(0.45 + 0.55 * (done / total), done < total ? `Running the model: ${done} of ${total} views done (${p.kind === "webgpu" ? "WebGPU" : `${p.size} worker${p.size === 1 ? "" : "s"}`})…` : "Averaging the views…");
+    };
+    // The frames stay here for "compare backends" (and for the CPU pool should WebGPU fail): workers get copies.
+    site.lastVideo = { plan, numFrames, width, height, frames: frames.map((f) => f.buffer) };
+    ui.compareWrap.hidden = true;
+    let result;
+    try {
+      result = await runPool.classify(plan, numFrames, width, height, frames.map((f) => f.buffer.slice(0)), onViews(runPool));
+    } catch (e) {
+      if (runPool.kind !== "webgpu") throw e;
+      // Device lost or any other WebGPU failure: the same views on the CPU pool.
+      setProgress(0.45, `WebGPU failed (${e.message}); running on the CPU…`);
+      const cpuPool = await Pool.create(await modelBytes(loadedChoice), "cpu");
+      fallbackReason = `WebGPU failed: ${e.message}`;
+      if (pool === runPool) {
+        retired.push(pool);
+        pool = cpuPool;
+        showBackend(cpuPool);
+      }
+      result = await cpuPool.classify(plan, numFrames, width, height, frames.map((f) => f.buffer.slice(0)), onViews(cpuPool));
+    }
     const modelMs = performance.now() - tModel;
     site.last.result = result;
     site.last.timings = { totalMs: performance.now() - t0, extractMs, modelMs };
@@ -746,6 +832,90 @@ async function classifyFile(file) {
   }
 }
 
+// modelBytes reads the bytes of a model choice again (a URL of this site, or "cached").
+async function modelBytes(choice) {
+  if (choice === "cached") {
+    const c = await cacheGet();
+    if (!c) throw new Error("the cached model is gone");
+    return (await c.resp.blob()).arrayBuffer();
+  }
+  const resp = await fetch(choice);
+  if (!resp.ok) throw new Error(`cannot fetch ${choice}: HTTP ${resp.status}`);
+  return resp.arrayBuffer();
+}
+
+// compareBackends runs the views of the last video on the CPU (WebAssembly) and on WebGPU, one forward pass
+// per view on each, and shows max |Δlogit|, the relative L2 of the WebGPU logits against the CPU ones, top-1
+// agreement per view and head, and ms/view of each (like `cast compare` does natively). The CPU result is
+// the reference. Workers of the current pool are reused for its backend; the other one is started for this.
+async function compareBackends() {
+  const v = site.lastVideo;
+  if (!v || !pool || site.busy) return;
+  site.busy = true;
+  ui.compare.disabled = true;
+  clearError();
+  const started = [];
+  try {
+    let bytes = null;
+    const clientFor = async (kind) => {
+      if (pool.kind === kind) return pool.clients[0];
+      bytes ??= await modelBytes(loadedChoice);
+      const c = new WorkerClient();
+      started.push(c);
+      await c.call("load", { bytes: bytes.slice(0), backend: kind });
+      return c;
+    };
+    const runs = {};
+    for (const kind of ["cpu", "webgpu"]) {
+      setProgress(0.1 + (kind === "webgpu" ? 0.45 : 0), `Comparing: the views on ${kind === "cpu" ? "the CPU" : "WebGPU"}…`);
+      const c = await clientFor(kind);
+      const { logits } = await c.call("viewLogits", { numFrames: v.numFrames, width: v.width, height: v.height, frames: v.frames.map((f) => f.slice(0)), views: VIEWS });
+      runs[kind] = logits;
+    }
+    const cpu = runs.cpu, gpu = runs.webgpu;
+    let maxAbs = 0, num = 0, den = 0, agree = 0, total = 0;
+    for (const [i, view] of cpu.views.entries()) {
+      for (const h of cpu.heads) {
+        const a = view[h], b = gpu.views[i][h];
+        let ia = 0, ib = 0;
+        for (let k = 0; k < a.length; k++) {
+          const d = b[k] - a[k];
+          maxAbs = Math.max(maxAbs, Math.abs(d));
+          num += d * d;
+          den += a[k] * a[k];
+          if (a[k] > a[ia]) ia = k;
+          if (b[k] > b[ib]) ib = k;
+        }
+        agree += ia === ib ? 1 : 0;
+        total++;
+      }
+    }
+    const rel = Math.sqrt(num / Math.max(den, 1e-30));
+    const mean = (xs) => xs.reduce((x, y) => x + y, 0) / Math.max(xs.length, 1);
+    const gpuInfo = pool.kind === "webgpu" ? pool.gpu : (await (await clientFor("webgpu")).call("gpuInfo")).gpu;
+    const stats = { views: cpu.views.length, maxAbs, rel, agree, total, cpuMs: mean(cpu.ms), gpuMs: mean(gpu.ms), gpu: gpuName(gpuInfo) };
+    site.lastCompare = stats;
+    ui.compareBody.replaceChildren(
+      el("tr", { dataset: { backend: "cpu", ms: String(stats.cpuMs) } }, el("td", { textContent: "WASM (CPU, 1 worker) — reference" }),
+        el("td", { textContent: stats.cpuMs.toFixed(1) }), el("td", { textContent: "—" }), el("td", { textContent: "—" }), el("td", { textContent: "—" })),
+      el("tr", { dataset: { backend: "webgpu", ms: String(stats.gpuMs), maxAbs: String(maxAbs), relL2: String(rel), top1: `${agree}/${total}` } },
+        el("td", { textContent: `WebGPU · ${stats.gpu}` }), el("td", { textContent: stats.gpuMs.toFixed(1) }),
+        el("td", { textContent: maxAbs.toExponential(2) }), el("td", { textContent: rel.toExponential(2) }),
+        el("td", { textContent: `${agree} of ${total} view${total === 1 ? "" : "s"}` })));
+    ui.compareWrap.hidden = false;
+    setProgress(1, `Compared ${stats.views} view${stats.views === 1 ? "" : "s"} on both backends.`);
+  } catch (e) {
+    showError(`Cannot compare the backends: ${e.message}`);
+    setProgress(0, "Comparison stopped.");
+  } finally {
+    for (const c of started) c.terminate();
+    if (pool) showBackend(pool);
+    site.busy = false;
+  }
+}
+
+ui.compare.addEventListener("click", () => compareBackends());
+
 function renderResult(r, info, t) {
   const heads = r.heads;
   ui.predictions.replaceChildren();
@@ -766,7 +936,7 @@ function renderResult(r, info, t) {
       el("span", { className: "label", textContent: `${a.verb.label} ${a.noun.label}` }), el("span", { className: "prob", textContent: fmtProb(a.prob) })));
   }
   const tm = r.timings || {};
-  ui.timing.textContent = `${info.name} · ${r.views} views (${t.nViews}) over ${t.numFrames} frames · total ${fmtMs(t.total)}: frame extraction ${fmtMs(t.extractMs)}, model ${fmtMs(t.modelMs)} on ${r.workers} worker${r.workers === 1 ? "" : "s"} (${fmtMs(tm.per_view_ms || 0)} per view)`;
+  ui.timing.textContent = `${info.name} · ${r.views} views (${t.nViews}) over ${t.numFrames} frames · total ${fmtMs(t.total)}: frame extraction ${fmtMs(t.extractMs)}, model ${fmtMs(t.modelMs)} on ${pool?.kind === "webgpu" ? `WebGPU (${gpuName(pool.gpu)})` : `${r.workers} worker${r.workers === 1 ? "" : "s"}`} (${fmtMs(tm.per_view_ms || 0)} per view)`;
   ui.viewsBody.replaceChildren(...r.per_view.map((pv) => {
     const top = pv.top[heads[0]]?.[0];
     return el("tr", {}, el("td", { textContent: String(pv.clip) }), el("td", { textContent: String(pv.crop) }),

@@ -1,7 +1,9 @@
 // castgo Web Worker: loads wasm_exec.js + cast.wasm, holds the current model and runs castgo.classify off
 // the main thread; app.js runs a pool of these, one WebAssembly instance each. Messages in: {id, op: "load",
-// url | bytes}, {id, op: "plan", numFrames, width, height, views?}, {id, op: "classify", numFrames, width,
-// height, frames: [ArrayBuffer…] | Map(index → ArrayBuffer), views?, probs?}. Messages out: {id, ok: true, …},
+// url | bytes, backend?: "cpu" | "webgpu"}, {id, op: "gpuInfo"}, {id, op: "plan", numFrames, width, height,
+// views?}, {id, op: "classify", numFrames, width, height, frames: [ArrayBuffer…] | Map(index → ArrayBuffer),
+// views?, probs?}, {id, op: "viewLogits", numFrames, width, height, frames, views?} (raw logits per view, for
+// the backend comparison) and {id, op: "logits", clip: Float32Array, batch}. Messages out: {id, ok: true, …},
 // {id, ok: false, error}, {id, progress: {stage, done, total}}, and {fatal} when the Go runtime exits.
 "use strict";
 importScripts("wasm_exec.js");
@@ -52,11 +54,27 @@ async function handle(msg) {
         if (!resp.ok) throw new Error(`cannot fetch ${msg.url}: HTTP ${resp.status}`);
         bytes = await resp.arrayBuffer();
       }
-      const loaded = await castgo.loadModel(bytes);
+      const loaded = await castgo.loadModel(bytes, { backend: msg.backend || "cpu" });
       bytes = null;
       if (current) sync(castgo.dispose(current.handle));
       current = loaded;
       return { info: loaded.info };
+    }
+    case "gpuInfo":
+      return { gpu: await castgo.gpuInfo() };
+    case "destroyGPU": // tests: lose the device, as a driver reset would
+      return { destroyed: sync(castgo.destroyGPU()) };
+    case "logits": {
+      if (!current) throw new Error("no model is loaded");
+      const out = await castgo.logits(current.handle, msg.clip, msg.batch || 1);
+      return { logits: out };
+    }
+    case "viewLogits": {
+      if (!current) throw new Error("no model is loaded");
+      const frames = msg.frames instanceof Map
+        ? new Map([...msg.frames].map(([i, b]) => [i, new Uint8Array(b)]))
+        : msg.frames.map((b) => new Uint8Array(b));
+      return { logits: await castgo.viewLogits(current.handle, { numFrames: msg.numFrames, width: msg.width, height: msg.height, frames, views: msg.views }) };
     }
     case "plan": {
       if (!current) throw new Error("no model is loaded");

@@ -11,6 +11,7 @@ import (
 	"syscall/js"
 	"time"
 
+	castbackend "github.com/castvideo/castgo/backend"
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/classify"
 	"github.com/castvideo/castgo/cast/infer"
@@ -53,6 +54,12 @@ type loaded struct {
 	info modelInfo
 }
 
+// Backend kinds of loadModel's {backend} option.
+const (
+	BackendCPU    = "cpu"    // the castgo backend's CPU kernels (WASM SIMD128), one thread
+	BackendWebGPU = "webgpu" // the castgo backend's plan run on the page's (or worker's) WebGPU device
+)
+
 // modelInfo is what castgo.loadModel and castgo.modelInfo return as info.
 type modelInfo struct {
 	Name         string              `json:"name"`
@@ -66,6 +73,8 @@ type modelInfo struct {
 	Params       paramCounts         `json:"params"`
 	Frames       int                 `json:"frames"`
 	ImgSize      int                 `json:"imgSize"`
+	// Backend is where the model runs: "cpu" or "webgpu" (loadModel's option).
+	Backend string `json:"backend"`
 }
 
 type paramCounts struct {
@@ -96,22 +105,51 @@ type resultJSON struct {
 }
 
 var (
-	mu         sync.Mutex
-	registry   = map[int]*loaded{}
-	nextHandle = 1
-	backend    backends.Backend
-	backendErr error
-	backendMu  sync.Mutex
+	mu           sync.Mutex
+	registry     = map[int]*loaded{}
+	nextHandle   = 1
+	openBackends = map[string]backends.Backend{}
+	backendMu    sync.Mutex
 )
 
-// getBackend opens the pure-Go backend (castgo, single-threaded in js/wasm) once.
-func getBackend() (backends.Backend, error) {
+// getBackend opens the castgo backend of a kind once: BackendCPU (single-threaded in js/wasm) or
+// BackendWebGPU (its "webgpu" option; it fails here when WebGPU yields no device).
+func getBackend(kind string) (backends.Backend, error) {
 	backendMu.Lock()
 	defer backendMu.Unlock()
-	if backend == nil && backendErr == nil {
-		backend, _, backendErr = infer.NewBackend("go")
+	if b := openBackends[kind]; b != nil {
+		return b, nil
 	}
-	return backend, backendErr
+	name := "go"
+	switch kind {
+	case BackendCPU:
+	case BackendWebGPU:
+		if _, err := castbackend.WebGPUDevice(); err != nil {
+			return nil, err
+		}
+		name = "go:webgpu"
+	default:
+		return nil, fmt.Errorf("unknown backend %q: use %q or %q", kind, BackendCPU, BackendWebGPU)
+	}
+	b, _, err := infer.NewBackend(name)
+	if err != nil {
+		return nil, err
+	}
+	openBackends[kind] = b
+	return b, nil
+}
+
+// gpuInfo implements castgo.gpuInfo() → Promise<{vendor, architecture, device, description, shaderF16,
+// maxBufferMB, runs, cpuRuns, cpuReason?, lost?}>: the WebGPU adapter (opening the device on first use);
+// it rejects when WebGPU is not available.
+func gpuInfo(args []js.Value) (func(progressFunc) (any, error), error) {
+	return func(progressFunc) (any, error) {
+		info, err := castbackend.WebGPUDevice()
+		if err != nil {
+			return nil, err
+		}
+		return toJS(info)
+	}, nil
 }
 
 // install builds the API object and publishes it as globalThis.castgo, then signals readiness.
@@ -121,6 +159,12 @@ func install() js.Value {
 	api.Set("loadModel", asyncFunc("loadModel", loadModel))
 	api.Set("classify", asyncFunc("classify", classifyVideo))
 	api.Set("logits", asyncFunc("logits", logits))
+	api.Set("gpuInfo", asyncFunc("gpuInfo", gpuInfo))
+	api.Set("viewLogits", asyncFunc("viewLogits", viewLogits))
+	api.Set("destroyGPU", syncFunc("destroyGPU", func([]js.Value) (any, error) {
+		castbackend.DestroyWebGPUDevice()
+		return true, nil
+	}))
 	api.Set("modelInfo", syncFunc("modelInfo", modelInfoFunc))
 	api.Set("planViews", syncFunc("planViews", planViews))
 	api.Set("dispose", syncFunc("dispose", dispose))
@@ -161,7 +205,8 @@ func lookup(v js.Value) (*loaded, int, error) {
 	return m, h, nil
 }
 
-// loadModel implements castgo.loadModel(bytes) → Promise<{handle, info}>.
+// loadModel implements castgo.loadModel(bytes, {backend: "cpu"|"webgpu"}?) → Promise<{handle, info}>. The
+// default backend is "cpu"; "webgpu" rejects when WebGPU yields no device.
 func loadModel(args []js.Value) (func(progressFunc) (any, error), error) {
 	if len(args) < 1 {
 		return nil, errors.New("missing the model file bytes (an ArrayBuffer or Uint8Array)")
@@ -170,12 +215,25 @@ func loadModel(args []js.Value) (func(progressFunc) (any, error), error) {
 	if err != nil {
 		return nil, fmt.Errorf("model bytes: %w", err)
 	}
+	kind := BackendCPU
+	if opts := arg(args, 1); opts.Type() == js.TypeObject {
+		if v := opts.Get("backend"); v.Type() == js.TypeString {
+			kind = v.String()
+		} else if v.Type() != js.TypeUndefined {
+			return nil, fmt.Errorf("options.backend must be %q or %q, got %s", BackendCPU, BackendWebGPU, describe(v))
+		}
+		if kind != BackendCPU && kind != BackendWebGPU {
+			return nil, fmt.Errorf("options.backend must be %q or %q, got %q", BackendCPU, BackendWebGPU, kind)
+		}
+	} else if opts.Type() != js.TypeUndefined && opts.Type() != js.TypeNull {
+		return nil, fmt.Errorf("options must be an object {backend}, got %s", describe(opts))
+	}
 	return func(progressFunc) (any, error) {
 		f, err := modelfile.Parse(data)
 		if err != nil {
 			return nil, err
 		}
-		b, err := getBackend()
+		b, err := getBackend(kind)
 		if err != nil {
 			return nil, err
 		}
@@ -189,6 +247,7 @@ func loadModel(args []js.Value) (func(progressFunc) (any, error), error) {
 			Name: f.Meta.Name, Description: f.Meta.Description, Config: cfg, Heads: cfg.Heads(),
 			Labels: f.Meta.Labels, Protocol: f.Meta.Protocol, Quantization: f.Meta.Quantization,
 			SizeBytes: len(data), Params: paramCounts{total, trainable}, Frames: cfg.AllFrames, ImgSize: cfg.ImgSize,
+			Backend: kind,
 		}}
 		mu.Lock()
 		h := nextHandle

@@ -197,6 +197,14 @@ func TestErrors(t *testing.T) {
 		{"bad views", "classify", []any{handle, video(map[string]any{"views": "3x3"})}, `views "3x3"`},
 		{"bad top", "classify", []any{handle, video(map[string]any{"top": 0.5})}, "top is 0.5"},
 		{"logits size", "logits", []any{handle, js.Global().Get("Float32Array").New(7), 1}, "input has 7 values"},
+		{"bad backend", "loadModel", []any{jsBytes(models.DefaultInt8Bytes()), map[string]any{"backend": "tpu"}}, `options.backend must be "cpu" or "webgpu", got "tpu"`},
+		{"backend not a string", "loadModel", []any{jsBytes(models.DefaultInt8Bytes()), map[string]any{"backend": 3}}, "options.backend must be"},
+		{"options not an object", "loadModel", []any{jsBytes(models.DefaultInt8Bytes()), "webgpu"}, "options must be an object"},
+		// Node has no WebGPU: asking for it fails with the reason (the page then uses the CPU).
+		{"webgpu absent", "loadModel", []any{jsBytes(models.DefaultInt8Bytes()), map[string]any{"backend": "webgpu"}}, "webgpu: not available here (navigator.gpu is missing)"},
+		{"gpuInfo absent", "gpuInfo", nil, "castgo.gpuInfo: webgpu: not available here"},
+		{"viewLogits unknown", "viewLogits", []any{999, video(nil)}, "unknown model handle 999"},
+		{"viewLogits frames", "viewLogits", []any{handle, video(map[string]any{"frames": frames[1:]})}, "aligned with neededFrames"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := await(api.Call(tc.fn, tc.args...))
@@ -341,5 +349,53 @@ func TestLimits(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestViewLogitsMatchClassify checks castgo.viewLogits (the page's backend comparison) against classify:
+// the mean over views of the softmax of its logits is classify's probabilities.
+func TestViewLogitsMatchClassify(t *testing.T) {
+	const n, w, h = 24, 64, 48
+	handle, info := loadDefault(t)
+	defer api.Call("dispose", handle)
+	if got := info.Get("backend").String(); got != "cpu" {
+		t.Errorf("info.backend %q, want cpu", got)
+	}
+	plan := api.Call("planViews", handle, map[string]any{"numFrames": n, "width": w, "height": h})
+	needed := plan.Get("neededFrames")
+	frames := make([]any, needed.Length())
+	for i := range frames {
+		frames[i] = jsBytes(syntheticRGBA(needed.Index(i).Int(), w, h))
+	}
+	spec := map[string]any{"numFrames": n, "width": w, "height": h, "frames": frames}
+	vl, err := await(api.Call("viewLogits", handle, spec))
+	if err != nil {
+		t.Fatalf("viewLogits: %v", err)
+	}
+	spec["probs"] = true
+	res, err := await(api.Call("classify", handle, spec))
+	if err != nil {
+		t.Fatalf("classify: %v", err)
+	}
+	views := vl.Get("views")
+	if views.Length() != plan.Get("views").Length() || vl.Get("ms").Length() != views.Length() {
+		t.Fatalf("%d views, %d times; the plan has %d", views.Length(), vl.Get("ms").Length(), plan.Get("views").Length())
+	}
+	want := res.Get("probs").Get("logits")
+	mean := make([]float64, want.Length())
+	for v := 0; v < views.Length(); v++ {
+		l := views.Index(v).Get("logits")
+		logits := make([]float32, l.Length())
+		for k := range logits {
+			logits[k] = float32(l.Index(k).Float())
+		}
+		for k, p := range classify.Softmax(logits) {
+			mean[k] += p / float64(views.Length())
+		}
+	}
+	for k := range mean {
+		if d := math.Abs(mean[k] - want.Index(k).Float()); d > 1e-9 {
+			t.Fatalf("class %d: mean softmax of viewLogits %v, classify %v", k, mean[k], want.Index(k).Float())
+		}
 	}
 }

@@ -77,6 +77,9 @@ func (a *Attention) run() {
 						row[j] = negInf
 					}
 					softmaxRow(row)
+					if a.Probs != nil {
+						vscaleFlush(a.probsRow(b, h, i0+r), row[:lk], 1)
+					}
 				}
 				gemm(rows, scores, lds, &st.vp, a.Out.at(b, i0, h), a.Out.RowStride, nil, false)
 			}

@@ -178,6 +178,9 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 				sum += attnExpAVX2(unsafe.Pointer(&pr[j]), min(expBlock, ldk-j), m)
 			}
 			inv[r] = float32(1 / sum)
+			if a.Probs != nil {
+				vscaleFlush(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
+			}
 		}
 		if !pvRows && nr == 4 && hd <= smallHD {
 			// Four rows' P·V together: each V vector loaded once for four rows.

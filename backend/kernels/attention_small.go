@@ -34,6 +34,14 @@ func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ld
 	hd := a.HeadDim
 	for i := i0; i < i1; i++ {
 		attnRow(a.Out.at(b, i, h)[:hd], a.Q.at(b, i, h)[:hd], kt, vt, p[:ldk], hd, ldk, a.Scale)
+		if a.Probs != nil { // p holds the row's exp(s − max), zero past Lk
+			pr := p[:a.Lk]
+			var sum float64
+			for _, e := range pr {
+				sum += float64(e)
+			}
+			vscaleFlush(a.probsRow(b, h, i), pr, float32(1/sum))
+		}
 	}
 }
 

@@ -43,34 +43,54 @@ func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
 		dst.f32 = make([]float32, size)
 	}
 	dst.f32 = dst.f32[:size]
-	for p := 0; p < np; p++ {
-		panel := dst.f32[p*k*nr : (p+1)*k*nr]
-		j0 := p * nr
-		w := min(nr, n-j0)
-		if transposed {
-			if w < nr {
-				clear(panel)
-			}
-			for jj := 0; jj < w; jj++ {
-				row := b[(j0+jj)*ldb : (j0+jj)*ldb+k]
-				for kk, v := range row {
-					panel[kk*nr+jj] = v
-				}
-			}
-		} else {
-			for kk := 0; kk < k; kk++ {
-				dstRow := panel[kk*nr : kk*nr+nr]
-				src := b[kk*ldb+j0 : kk*ldb+j0+w]
-				if w == nr {
-					copy(dstRow, src)
-					continue
-				}
-				for jj, v := range src {
-					dstRow[jj] = v
-				}
-				clear(dstRow[w:])
+	panels := func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			packPanel(dst.f32[p*k*nr:(p+1)*k*nr], b, ldb, k, n, p*nr, transposed, nr)
+		}
+	}
+	// Large operands (training's weight gradients pack activations of every token) are packed in parallel.
+	if size >= 1<<17 && np > 1 && Threads() > 1 {
+		parallelRun(np, max(1, np/(4*Threads())), panels)
+		return
+	}
+	panels(0, np)
+}
+
+// packPanel packs columns j0… (nr of them, zero padded) of B into panel.
+func packPanel(panel, b []float32, ldb, k, n, j0 int, transposed bool, nr int) {
+	w := min(nr, n-j0)
+	if transposed {
+		if w < nr {
+			clear(panel)
+		}
+		for jj := 0; jj < w; jj++ {
+			row := b[(j0+jj)*ldb : (j0+jj)*ldb+k]
+			for kk, v := range row {
+				panel[kk*nr+jj] = v
 			}
 		}
+		return
+	}
+	if w == nr {
+		// whole rows of the panel: fixed-size copies (copy would call memmove for every 16 values)
+		switch nr {
+		case 16:
+			for kk := 0; kk < k; kk++ {
+				*(*[16]float32)(panel[kk*16:]) = *(*[16]float32)(b[kk*ldb+j0:])
+			}
+			return
+		case 8:
+			for kk := 0; kk < k; kk++ {
+				*(*[8]float32)(panel[kk*8:]) = *(*[8]float32)(b[kk*ldb+j0:])
+			}
+			return
+		}
+	}
+	for kk := 0; kk < k; kk++ {
+		dstRow := panel[kk*nr : kk*nr+nr]
+		src := b[kk*ldb+j0 : kk*ldb+j0+w]
+		copy(dstRow, src)
+		clear(dstRow[w:])
 	}
 }
 
@@ -302,4 +322,68 @@ func microGeneric2x4(k int, a []float32, lda, rows int, bp []float32, tile *[til
 	}
 	tile[0], tile[1], tile[2], tile[3] = c00, c01, c02, c03
 	tile[4], tile[5], tile[6], tile[7] = c10, c11, c12, c13
+}
+
+// microStrided, where the tier has one, is microFn reading B in place: k rows of gemmNR values with row stride
+// ldb (a whole panel's width of columns of a row-major B).
+var microStrided func(k int, a []float32, lda, rows int, b []float32, ldb int, tile *[tileMax]float32)
+
+// gemmStrided is GemmStrided: the blocking of gemm, whole panels read in place by microStrided, a last
+// partial panel packed.
+func gemmStrided(m int, a []float32, lda int, b []float32, ldb, k, n int, c []float32, ldc int) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if microStrided == nil || k == 0 {
+		pk := PackB(nil, b, ldb, k, n, false)
+		Gemm(m, a, lda, pk, c, ldc, nil)
+		return
+	}
+	nr, mr := gemmNR, gemmMR
+	np := (n + nr - 1) / nr
+	mc := aBlockFloats / k
+	mc -= mc % mr
+	mc = max(mc, 4*mr)
+	mc = min(mc, m)
+	mb := (m + mc - 1) / mc
+	unit := func(i0, i1, p0, p1 int) {
+		var tile [tileMax]float32
+		for p := p0; p < p1; p++ {
+			j0 := p * nr
+			w := min(nr, n-j0)
+			var bp []float32
+			if w < nr {
+				s := getScratch(k * nr)
+				defer putScratch(s)
+				bp = *s
+				packPanel(bp, b, ldb, k, n, j0, false, nr)
+			}
+			for i := i0; i < i1; i += mr {
+				rows := min(mr, i1-i)
+				if bp == nil {
+					microStrided(k, a[i*lda:], lda, rows, b[j0:], ldb, &tile)
+				} else {
+					microKernel(k, a[i*lda:], lda, rows, bp, &tile)
+				}
+				storeTile(&tile, nr, rows, w, c, ldc, i, j0, nil)
+			}
+		}
+	}
+	t := Threads()
+	if t <= 1 || m*n*k < serialFlops {
+		unit(0, m, 0, np)
+		return
+	}
+	nch := 1
+	if mb < 4*t {
+		nch = min(np, (4*t+mb-1)/mb)
+	}
+	pc := (np + nch - 1) / nch
+	nch = (np + pc - 1) / pc
+	parallelRun(mb*nch, 1, func(lo, hi int) {
+		for u := lo; u < hi; u++ {
+			ib, pb := u/nch, u%nch
+			unit(ib*mc, min(m, ib*mc+mc), pb*pc, min(np, pb*pc+pc))
+		}
+	})
 }

@@ -58,6 +58,14 @@ func PackB(dst *PackedB, b []float32, ldb, k, n int, transposed bool) *PackedB {
 	return dst
 }
 
+// GemmStrided computes C = A·B like Gemm with a nil epilogue, for B given as k rows of n values with row
+// stride ldb (row-major), read in place without packing where the tier has a strided micro-kernel (AVX2;
+// elsewhere B is packed first). For products whose B is used once (training's weight gradients), packing it
+// was most of the cost.
+func GemmStrided(m int, a []float32, lda int, b []float32, ldb, k, n int, c []float32, ldc int) {
+	gemmStrided(m, a, lda, b, ldb, k, n, c, ldc)
+}
+
 // PackBInt8 packs a symmetric per-output-channel int8 weight for Gemm: w holds Bᵀ as n rows of k int8
 // values (PyTorch's [out, in]), and the dequantized B[kk, j] is float32(w[j·k+kk])·scale[j]. No float32 copy of
 // the weight is kept: the kernels dequantize on the fly (or use integer arithmetic) as they see fit.
@@ -171,6 +179,15 @@ type Attention struct {
 	Batch, Heads, Lq, Lk, HeadDim int
 	Scale                         float32
 	Q, K, V, Out                  Strided
+	// Probs, when not nil, receives the probabilities too: softmax_j(…) of (b, h, i) at
+	// ((b·Heads+h)·Lq+i)·Lk + j (training's backward needs them), subnormal ones flushed to zero.
+	Probs []float32
+}
+
+// probsRow returns the row of Probs of query i of (b, h).
+func (a *Attention) probsRow(b, h, i int) []float32 {
+	o := ((b*a.Heads+h)*a.Lq + i) * a.Lk
+	return a.Probs[o : o+a.Lk]
 }
 
 // Strided is one attention operand: its data and the strides of its batch, row and head axes.

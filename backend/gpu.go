@@ -1,0 +1,675 @@
+package backend
+
+import (
+	"embed"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/castvideo/castgo/backend/kernels"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/pkg/errors"
+)
+
+// This file turns a compiled plan into a device-independent GPU program: storage slots (one per parameter,
+// constant and pooled intermediate buffer), and per step one or more compute dispatches, each a WGSL kernel,
+// the slots it reads, the slot it writes and its parameter words. gpu_js.go runs such a program on WebGPU;
+// nothing here depends on js, so the translation is tested natively (gpu_test.go).
+
+//go:embed wgsl/*.wgsl
+var wgslFS embed.FS
+
+func wgsl(name string) string {
+	b, err := wgslFS.ReadFile("wgsl/" + name)
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return string(b)
+}
+
+// ---------------------------------------------------------------- step descriptions (set where the steps are built)
+
+type gpuGemm struct {
+	m, k, n       int
+	lhs, w, scale *node
+	transposed    bool
+	bias          *node
+	biasOff       int
+	res           *node
+	act           kernels.Activation
+	postScale     float32
+}
+
+type gpuAttention struct {
+	b, h, lq, lk, hd int
+	scale            float32
+	q, k, v          view
+	out              kernelsStrided
+}
+
+type gpuLayerNorm struct {
+	rows, n           int
+	x, gamma, beta    *node
+	gammaOff, betaOff int
+	eps               float32
+}
+
+type gpuSoftmax struct {
+	rows, n int
+	x       *node
+}
+
+type gpuElementwise struct {
+	dims   []int
+	leaves []ewLeaf
+	instrs []ewInstr
+}
+
+// gpuCopy writes the strided block src into the output at dstOff with strides dstStrides.
+type gpuCopy struct {
+	src        view
+	dstOff     int
+	dstStrides []int
+}
+
+type gpuConcat []gpuCopy
+
+func gpuCopyOf(v view) gpuCopy {
+	return gpuCopy{src: v, dstStrides: rowMajorStrides(v.dims)}
+}
+
+// ---------------------------------------------------------------- program
+
+type gpuSlotKind int
+
+const (
+	gpuSlotParam gpuSlotKind = iota
+	gpuSlotConst
+	gpuSlotTemp
+)
+
+// gpuSlot is one GPU storage buffer of a program.
+type gpuSlot struct {
+	kind  gpuSlotKind
+	param int   // gpuSlotParam: parameter index
+	node  *node // gpuSlotConst: the constant
+	bytes int   // size, a multiple of 4
+}
+
+// gpuDispatch is one compute dispatch: binding 0 is its parameter words, 1… the slots ins (read-only), then
+// the slot out (read-write).
+type gpuDispatch struct {
+	label  string
+	kernel string // WGSL source (pipelines are cached by it)
+	ins    []int
+	out    int
+	meta   []uint32
+	groups [3]int
+}
+
+// gpuOutput is where one output of the graph is read back from.
+type gpuOutput struct {
+	slot, off, size int
+}
+
+type gpuProgram struct {
+	slots      []gpuSlot
+	dispatches []gpuDispatch
+	outputs    []gpuOutput
+	paramSlot  []int // slot of each parameter, -1 if the program does not read it
+	flops      int64 // multiply-adds ×2 of the GEMMs and attention
+}
+
+const gpuMaxRank = 8
+
+// gpuProgramOf translates a compiled plan; it fails (naming the step) when a step has no GPU form.
+func gpuProgramOf(e *Executable) (*gpuProgram, error) {
+	p := &gpuProgram{paramSlot: make([]int, len(e.params))}
+	for i := range p.paramSlot {
+		p.paramSlot[i] = -1
+	}
+	rootSlot := map[int]int{}
+	pool := map[int][]int{}
+	slotOfRoot := func(r *node) (int, error) {
+		if s, ok := rootSlot[r.id]; ok {
+			return s, nil
+		}
+		switch r.op {
+		case backends.OpTypeParameter:
+			var bytes int
+			switch r.shape.DType {
+			case dtypes.Float32:
+				bytes = 4 * r.shape.Size()
+			case dtypes.Int8:
+				bytes = (r.shape.Size() + 3) &^ 3
+			default:
+				return 0, errors.Errorf("webgpu: parameter %q has dtype %s (float32 and int8 only)", r.name, r.shape.DType)
+			}
+			p.slots = append(p.slots, gpuSlot{kind: gpuSlotParam, param: r.param, bytes: max(bytes, 4)})
+			p.paramSlot[r.param] = len(p.slots) - 1
+		case backends.OpTypeConstant:
+			if r.shape.DType != dtypes.Float32 {
+				return 0, errors.Errorf("webgpu: a %s constant is read on the device (float32 only)", r.shape.DType)
+			}
+			p.slots = append(p.slots, gpuSlot{kind: gpuSlotConst, node: r, bytes: max(4*r.shape.Size(), 4)})
+		default:
+			return 0, errors.Errorf("webgpu: internal error: node #%d (%s) read before it is computed", r.id, r.op)
+		}
+		rootSlot[r.id] = len(p.slots) - 1
+		return len(p.slots) - 1, nil
+	}
+	byID := map[int]*node{}
+	var walk func(x *node)
+	walk = func(x *node) {
+		if _, ok := byID[x.id]; !ok {
+			byID[x.id] = x
+			for _, in := range x.inputs {
+				walk(in)
+			}
+		}
+	}
+	for _, st := range e.steps {
+		walk(st.out)
+		for _, in := range st.ins {
+			walk(in)
+		}
+	}
+	for _, o := range e.outputs {
+		walk(o)
+	}
+	// addr returns the slot and element offset of node n's values.
+	addr := func(n *node) (int, int, error) {
+		r := byID[e.root[n.id]]
+		if r == nil {
+			return 0, 0, errors.Errorf("webgpu: internal error: no storage root for node #%d", n.id)
+		}
+		s, err := slotOfRoot(r)
+		return s, e.rootOff[n.id], err
+	}
+	for i, st := range e.steps {
+		if st.out.shape.DType != dtypes.Float32 {
+			return nil, errors.Errorf("webgpu: step %q produces %s (float32 only)", st.label, st.out.shape.DType)
+		}
+		bytes := max(4*st.out.shape.Size(), 4)
+		var out int
+		if l := pool[bytes]; len(l) > 0 {
+			out, pool[bytes] = l[len(l)-1], l[:len(l)-1]
+		} else {
+			p.slots = append(p.slots, gpuSlot{kind: gpuSlotTemp, bytes: bytes})
+			out = len(p.slots) - 1
+		}
+		ds, err := gpuDispatches(p, st, addr)
+		if err != nil {
+			return nil, err
+		}
+		for k := range ds {
+			ds[k].out = out
+			ds[k].label = st.label
+		}
+		rootSlot[st.out.id] = out
+		p.dispatches = append(p.dispatches, ds...)
+		for _, r := range e.free[i] {
+			if s, ok := rootSlot[r]; ok && p.slots[s].kind == gpuSlotTemp {
+				pool[p.slots[s].bytes] = append(pool[p.slots[s].bytes], s)
+			}
+		}
+	}
+	for _, o := range e.outputs {
+		if o.shape.DType != dtypes.Float32 {
+			return nil, errors.Errorf("webgpu: output of dtype %s (float32 only)", o.shape.DType)
+		}
+		s, off, err := addr(o)
+		if err != nil {
+			return nil, err
+		}
+		p.outputs = append(p.outputs, gpuOutput{slot: s, off: off, size: o.shape.Size()})
+	}
+	return p, nil
+}
+
+func u32s(vs ...int) []uint32 {
+	out := make([]uint32, len(vs))
+	for i, v := range vs {
+		out[i] = uint32(v)
+	}
+	return out
+}
+
+func f32bits(f float32) uint32 { return math.Float32bits(f) }
+
+// groups1D spreads n workgroups over x and y (at most 65535 each way).
+func groups1D(n int) [3]int {
+	n = max(n, 1)
+	if n <= 65535 {
+		return [3]int{n, 1, 1}
+	}
+	return [3]int{65535, (n + 65534) / 65535, 1}
+}
+
+type addrFunc func(n *node) (slot, off int, err error)
+
+func gpuDispatches(p *gpuProgram, st *step, addr addrFunc) ([]gpuDispatch, error) {
+	switch g := st.gpu.(type) {
+	case gpuGemm:
+		return gpuGemmDispatch(p, g, addr)
+	case gpuAttention:
+		return gpuAttentionDispatch(p, g, addr)
+	case gpuLayerNorm:
+		x, xo, err := addr(g.x)
+		if err != nil {
+			return nil, err
+		}
+		gs, gOff, err := addr(g.gamma)
+		if err != nil {
+			return nil, err
+		}
+		bs, bOff, err := addr(g.beta)
+		if err != nil {
+			return nil, err
+		}
+		return []gpuDispatch{{kernel: wgsl("layernorm.wgsl"), ins: []int{x, gs, bs},
+			meta: append(u32s(g.rows, g.n, xo, gOff+g.gammaOff, bOff+g.betaOff), f32bits(g.eps)), groups: groups1D(g.rows)}}, nil
+	case gpuSoftmax:
+		x, xo, err := addr(g.x)
+		if err != nil {
+			return nil, err
+		}
+		return []gpuDispatch{{kernel: wgsl("softmax.wgsl"), ins: []int{x}, meta: u32s(g.rows, g.n, xo), groups: groups1D(g.rows)}}, nil
+	case gpuElementwise:
+		return gpuElementwiseDispatch(g, addr)
+	case gpuCopy:
+		d, err := gpuCopyDispatch(g, addr)
+		return []gpuDispatch{d}, err
+	case gpuConcat:
+		var out []gpuDispatch
+		for _, c := range g {
+			d, err := gpuCopyDispatch(c, addr)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, d)
+		}
+		return out, nil
+	case nil:
+		return gpuGenericDispatch(st.out, addr)
+	}
+	return nil, errors.Errorf("webgpu: step %q has no GPU form", st.label)
+}
+
+func gpuGemmDispatch(p *gpuProgram, g gpuGemm, addr addrFunc) ([]gpuDispatch, error) {
+	a, aOff, err := addr(g.lhs)
+	if err != nil {
+		return nil, err
+	}
+	w, wOff, err := addr(g.w)
+	if err != nil {
+		return nil, err
+	}
+	s, sOff, b, bOff, r, rOff := a, 0, a, 0, a, 0
+	flags := 0
+	if g.scale != nil {
+		if s, sOff, err = addr(g.scale); err != nil {
+			return nil, err
+		}
+	}
+	if g.bias != nil {
+		if b, bOff, err = addr(g.bias); err != nil {
+			return nil, err
+		}
+		bOff += g.biasOff
+		flags |= 1
+	}
+	if g.res != nil {
+		if r, rOff, err = addr(g.res); err != nil {
+			return nil, err
+		}
+		flags |= 2
+	}
+	if g.transposed {
+		flags |= 4
+	}
+	act := 0
+	switch g.act {
+	case kernels.ActGELU:
+		act = 1
+	case kernels.ActQuickGELU:
+		act = 2
+	}
+	src := wgsl("gemm.wgsl")
+	if g.scale != nil {
+		if !g.transposed {
+			return nil, errors.New("webgpu: int8 weights must be [N, K]")
+		}
+		src = strings.ReplaceAll(src, "WTYPE", "u32")
+		src = strings.Replace(src, "WLOAD", `let idx = wOff + j * K + k;
+  let word = bitcast<i32>(W[idx / 4u]);
+  return f32(extractBits(word, (idx % 4u) * 8u, 8u)) * S[sOff + j];`, 1)
+	} else {
+		src = strings.ReplaceAll(src, "WTYPE", "f32")
+		src = strings.Replace(src, "WLOAD", `if (transposed) { return W[wOff + j * K + k]; }
+  return W[wOff + k * N + j];`, 1)
+	}
+	p.flops += 2 * int64(g.m) * int64(g.k) * int64(g.n)
+	meta := append(u32s(g.m, g.k, g.n, aOff, wOff, sOff, bOff, rOff, act), f32bits(g.postScale), uint32(flags))
+	return []gpuDispatch{{kernel: src, ins: []int{a, w, s, b, r}, meta: meta,
+		groups: [3]int{(g.n + 31) / 32, (g.m + 31) / 32, 1}}}, nil
+}
+
+func gpuAttentionDispatch(p *gpuProgram, g gpuAttention, addr addrFunc) ([]gpuDispatch, error) {
+	if g.hd > 128 || g.hd < 1 {
+		return nil, errors.Errorf("webgpu: attention head dim %d (at most 128)", g.hd)
+	}
+	if g.b > 65535 || g.h > 65535 || (g.lq+63)/64 > 65535 {
+		return nil, errors.Errorf("webgpu: attention of %d×%d×%d rows is too large", g.b, g.h, g.lq)
+	}
+	var ins []int
+	meta := u32s(g.b, g.h, g.lq, g.lk)
+	meta = append(meta, f32bits(g.scale))
+	for _, v := range []view{g.q, g.k, g.v} {
+		s, off, err := addr(v.root)
+		if err != nil {
+			return nil, err
+		}
+		ins = append(ins, s)
+		meta = append(meta, u32s(off+v.off, v.strides[0], v.strides[1], v.strides[2])...)
+	}
+	meta = append(meta, u32s(g.out.bs, g.out.rs, g.out.hs)...)
+	p.flops += 4 * int64(g.b) * int64(g.h) * int64(g.lq) * int64(g.lk) * int64(g.hd)
+	src := wgslAttention(g.hd)
+	return []gpuDispatch{{kernel: src, ins: ins, meta: meta, groups: [3]int{(g.lq + 63) / 64, g.h, g.b}}}, nil
+}
+
+func gpuCopyDispatch(c gpuCopy, addr addrFunc) (gpuDispatch, error) {
+	s, off, err := addr(c.src.root)
+	if err != nil {
+		return gpuDispatch{}, err
+	}
+	r := len(c.src.dims)
+	if r > gpuMaxRank {
+		return gpuDispatch{}, errors.Errorf("webgpu: copy of rank %d (at most %d)", r, gpuMaxRank)
+	}
+	total := 1
+	for _, d := range c.src.dims {
+		total *= d
+	}
+	meta := make([]uint32, 4+3*gpuMaxRank)
+	copy(meta, u32s(total, r, off+c.src.off, c.dstOff))
+	for a := 0; a < r; a++ {
+		meta[4+a] = uint32(c.src.dims[a])
+		meta[4+gpuMaxRank+a] = uint32(c.src.strides[a])
+		meta[4+2*gpuMaxRank+a] = uint32(c.dstStrides[a])
+	}
+	return gpuDispatch{kernel: wgsl("copy.wgsl"), ins: []int{s}, meta: meta, groups: groups1D((total + 255) / 256)}, nil
+}
+
+// gpuGenericDispatch handles the plan's single-op steps: layout ops as strided copies, reductions, and
+// float32 unary/binary ops as one-instruction elementwise loops.
+func gpuGenericDispatch(n *node, addr addrFunc) ([]gpuDispatch, error) {
+	dims := n.shape.Dimensions
+	if len(n.inputs) > 0 && n.inputs[0].shape.DType != dtypes.Float32 && n.op != backends.OpTypeGather {
+		return nil, errors.Errorf("webgpu: %s of a %s input (float32 only)", n.op, n.inputs[0].shape.DType)
+	}
+	inView := func(in *node) view {
+		return view{root: in, dims: in.shape.Dimensions, strides: rowMajorStrides(in.shape.Dimensions)}
+	}
+	copyOf := func(v view) ([]gpuDispatch, error) {
+		d, err := gpuCopyDispatch(gpuCopy{src: v, dstStrides: rowMajorStrides(v.dims)}, addr)
+		return []gpuDispatch{d}, err
+	}
+	switch n.op {
+	case backends.OpTypeReshape, backends.OpTypeIdentity:
+		return copyOf(view{root: n.inputs[0], dims: []int{n.shape.Size()}, strides: []int{1}})
+	case backends.OpTypeTranspose:
+		in := inView(n.inputs[0])
+		strides := make([]int, len(dims))
+		for i, a := range n.axes {
+			strides[i] = in.strides[a]
+		}
+		return copyOf(view{root: in.root, dims: dims, strides: strides})
+	case backends.OpTypeBroadcastInDim:
+		in := inView(n.inputs[0])
+		strides := make([]int, len(dims))
+		for i, a := range n.axes {
+			if in.dims[i] == dims[a] {
+				strides[a] = in.strides[i]
+			}
+		}
+		return copyOf(view{root: in.root, dims: dims, strides: strides})
+	case backends.OpTypeSlice:
+		in := inView(n.inputs[0])
+		off := 0
+		strides := make([]int, len(dims))
+		for i := range dims {
+			off += n.slice.starts[i] * in.strides[i]
+			strides[i] = in.strides[i] * n.slice.strides[i]
+		}
+		return copyOf(view{root: in.root, off: off, dims: dims, strides: strides})
+	case backends.OpTypeGather:
+		if start, step, axis, ok := gatherAsSlice(n); ok && n.inputs[0].shape.DType == dtypes.Float32 {
+			in := inView(n.inputs[0])
+			strides := []int{in.strides[axis] * step}
+			for a := range in.dims {
+				if a != axis {
+					strides = append(strides, in.strides[a])
+				}
+			}
+			return copyOf(view{root: in.root, off: start * in.strides[axis], dims: dims, strides: strides})
+		}
+	case backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin:
+		return gpuReduceDispatch(n, addr)
+	}
+	if c := (&compiler{}); c.isElementwise(n) {
+		leaves := make([]ewLeaf, len(n.inputs))
+		for i, in := range n.inputs {
+			if !slices.Equal(in.shape.Dimensions, dims) {
+				return nil, errors.Errorf("webgpu: %s of shapes %v and %v", n.op, in.shape.Dimensions, dims)
+			}
+			leaves[i] = ewLeaf{root: in, strides: rowMajorStrides(dims), contiguous: true}
+		}
+		ins := ewInstr{op: n.op, a: -1}
+		if len(n.inputs) > 1 {
+			ins.b = -2
+		}
+		return gpuElementwiseDispatch(gpuElementwise{dims: dims, leaves: leaves, instrs: []ewInstr{ins}}, addr)
+	}
+	return nil, errors.Errorf("webgpu: op %s %v has no GPU kernel", n.op, dims)
+}
+
+func gpuReduceDispatch(n *node, addr addrFunc) ([]gpuDispatch, error) {
+	in := n.inputs[0]
+	s, off, err := addr(in)
+	if err != nil {
+		return nil, err
+	}
+	idims := in.shape.Dimensions
+	istr := rowMajorStrides(idims)
+	var kd, ks, rd, rs []int
+	redTotal := 1
+	for a, d := range idims {
+		if slices.Contains(n.axes, a) {
+			rd, rs = append(rd, d), append(rs, istr[a])
+			redTotal *= d
+		} else {
+			kd, ks = append(kd, d), append(ks, istr[a])
+		}
+	}
+	if len(kd) > gpuMaxRank || len(rd) > gpuMaxRank {
+		return nil, errors.Errorf("webgpu: reduction of rank %d", len(idims))
+	}
+	op := 0
+	switch n.op {
+	case backends.OpTypeReduceMax:
+		op = 1
+	case backends.OpTypeReduceMin:
+		op = 2
+	}
+	total := n.shape.Size()
+	meta := make([]uint32, 6+4*gpuMaxRank)
+	copy(meta, u32s(total, len(kd), len(rd), redTotal, off, op))
+	for i := range kd {
+		meta[6+i], meta[6+gpuMaxRank+i] = uint32(kd[i]), uint32(ks[i])
+	}
+	for i := range rd {
+		meta[6+2*gpuMaxRank+i], meta[6+3*gpuMaxRank+i] = uint32(rd[i]), uint32(rs[i])
+	}
+	return []gpuDispatch{{kernel: wgsl("reduce.wgsl"), ins: []int{s}, meta: meta, groups: groups1D((total + 255) / 256)}}, nil
+}
+
+const wgslErf = `fn erf_(x: f32) -> f32 {
+  let ax = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * ax);
+  let p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
+  let y = 1.0 - p * exp(-ax * ax);
+  return select(y, -y, x < 0.0);
+}
+`
+
+// gpuElementwiseDispatch generates the WGSL of one fused elementwise loop: every leaf is read through its
+// strides (parameter words), scalars are literals, the instructions are straight-line code.
+func gpuElementwiseDispatch(g gpuElementwise, addr addrFunc) ([]gpuDispatch, error) {
+	r := len(g.dims)
+	if r > gpuMaxRank {
+		return nil, errors.Errorf("webgpu: elementwise loop of rank %d (at most %d)", r, gpuMaxRank)
+	}
+	total := 1
+	for _, d := range g.dims {
+		total *= d
+	}
+	var ins []int
+	binding := map[int]int{}
+	meta := u32s(total, r)
+	meta = append(meta, u32s(g.dims...)...)
+	var sb strings.Builder
+	var body strings.Builder
+	metaPos := 2 + r
+	for li, l := range g.leaves {
+		if l.isScalar {
+			continue
+		}
+		s, off, err := addr(l.root)
+		if err != nil {
+			return nil, err
+		}
+		b, ok := binding[s]
+		if !ok {
+			ins = append(ins, s)
+			b = len(ins)
+			binding[s] = b
+		}
+		fmt.Fprintf(&body, "  var p%d = prm[%du];\n", li, metaPos)
+		meta = append(meta, uint32(off+l.off))
+		for a := 0; a < r; a++ {
+			fmt.Fprintf(&body, "  p%d += idx[%d] * prm[%du];\n", li, a, metaPos+1+a)
+			meta = append(meta, uint32(l.strides[a]))
+		}
+		fmt.Fprintf(&body, "  let l%d = X%d[p%d];\n", li, b, li)
+		metaPos += 1 + r
+	}
+	if len(ins) > 7 {
+		return nil, errors.Errorf("webgpu: elementwise loop over %d buffers (at most 7)", len(ins))
+	}
+	reg := func(x int) string {
+		if x < 0 {
+			l := g.leaves[-x-1]
+			if l.isScalar {
+				return fmt.Sprintf("bitcast<f32>(%du)", math.Float32bits(l.scalar))
+			}
+			return fmt.Sprintf("l%d", -x-1)
+		}
+		return fmt.Sprintf("r%d", x)
+	}
+	for k, in := range g.instrs {
+		a, b := reg(in.a), ""
+		if binaryOps[in.op] {
+			b = reg(in.b)
+		}
+		var expr string
+		switch in.op {
+		case backends.OpTypeAdd:
+			expr = a + " + " + b
+		case backends.OpTypeSub:
+			expr = a + " - " + b
+		case backends.OpTypeMul:
+			expr = a + " * " + b
+		case backends.OpTypeDiv:
+			expr = a + " / " + b
+		case backends.OpTypeMax:
+			expr = "max(" + a + ", " + b + ")"
+		case backends.OpTypeMin:
+			expr = "min(" + a + ", " + b + ")"
+		case backends.OpTypeNeg:
+			expr = "-" + a
+		case backends.OpTypeExp:
+			expr = "exp(" + a + ")"
+		case backends.OpTypeErf:
+			expr = "erf_(" + a + ")"
+		case backends.OpTypeLogistic:
+			expr = "1.0 / (1.0 + exp(-" + a + "))"
+		case backends.OpTypeTanh:
+			expr = "tanh(" + a + ")"
+		case backends.OpTypeSqrt:
+			expr = "sqrt(" + a + ")"
+		case backends.OpTypeRsqrt:
+			expr = "inverseSqrt(" + a + ")"
+		case backends.OpTypeAbs:
+			expr = "abs(" + a + ")"
+		case backends.OpTypeLog:
+			expr = "log(" + a + ")"
+		default:
+			return nil, errors.Errorf("webgpu: elementwise op %s has no GPU form", in.op)
+		}
+		fmt.Fprintf(&body, "  let r%d = %s;\n", k, expr)
+	}
+	sb.WriteString("// Fused elementwise loop (generated by castgo's WebGPU executor).\n")
+	sb.WriteString("@group(0) @binding(0) var<storage, read> prm: array<u32>;\n")
+	for i := range ins {
+		fmt.Fprintf(&sb, "@group(0) @binding(%d) var<storage, read> X%d: array<f32>;\n", i+1, i+1)
+	}
+	fmt.Fprintf(&sb, "@group(0) @binding(%d) var<storage, read_write> OUT: array<f32>;\n", len(ins)+1)
+	sb.WriteString(wgslErf)
+	sb.WriteString(`@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + li;
+  if (i >= prm[0]) { return; }
+`)
+	fmt.Fprintf(&sb, "  var idx: array<u32, %d>;\n  var rem = i;\n", max(r, 1))
+	for a := r - 1; a >= 0; a-- {
+		fmt.Fprintf(&sb, "  idx[%d] = rem %% prm[%du]; rem = rem / prm[%du];\n", a, 2+a, 2+a)
+	}
+	sb.WriteString(body.String())
+	fmt.Fprintf(&sb, "  OUT[i] = r%d;\n}\n", len(g.instrs)-1)
+	return []gpuDispatch{{kernel: sb.String(), ins: ins, meta: meta, groups: groups1D((total + 255) / 256)}}, nil
+}
+
+// GPUProgramInfo describes the WebGPU program a compiled executable of this backend translates to: the
+// number of dispatches, storage buffers and distinct kernels, and the GEMM + attention FLOPs per execution.
+type GPUProgramInfo struct {
+	Dispatches, Buffers, Kernels int
+	BufferBytes                  int64
+	FLOPs                        int64
+}
+
+// GPUProgram translates a compiled executable of this backend into its WebGPU program (without a device)
+// and describes it; the error names the first step without a GPU form. For tests and tools.
+func GPUProgram(exec any) (GPUProgramInfo, error) {
+	e, ok := exec.(*Executable)
+	if !ok {
+		return GPUProgramInfo{}, errors.Errorf("webgpu: %T is not a castgo executable", exec)
+	}
+	p, err := gpuProgramOf(e)
+	if err != nil {
+		return GPUProgramInfo{}, err
+	}
+	info := GPUProgramInfo{Dispatches: len(p.dispatches), Buffers: len(p.slots), FLOPs: p.flops}
+	kernels := map[string]bool{}
+	for _, d := range p.dispatches {
+		kernels[d.kernel] = true
+	}
+	info.Kernels = len(kernels)
+	for _, s := range p.slots {
+		info.BufferBytes += int64(s.bytes)
+	}
+	return info, nil
+}

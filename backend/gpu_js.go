@@ -1,4 +1,4 @@
-//go:build js
+//go:build js && !castgo_nowebgpu
 
 package backend
 

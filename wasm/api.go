@@ -366,6 +366,23 @@ func planViews(args []js.Value) (any, error) {
 	return toJS(out)
 }
 
+// planFrames plans the views of the video s for model m and reads the RGBA bytes of the frames they need
+// from opts.frames, refusing more than MaxFrameBytes of them.
+func planFrames(m *loaded, s videoSpec, opts js.Value) (views []preprocess.View, needed []int, raw map[int][]byte, err error) {
+	if _, views, err = plan(m, s); err != nil {
+		return nil, nil, nil, err
+	}
+	needed = preprocess.NeededFrames(views)
+	if total := int64(len(needed)) * int64(s.width) * int64(s.height) * 4; total > MaxFrameBytes {
+		return nil, nil, nil, fmt.Errorf("the %d needed frames of %dx%d pixels are %d MiB of RGBA, more than the limit of %d MiB: scale the frames down or take fewer views",
+			len(needed), s.width, s.height, total>>20, MaxFrameBytes>>20)
+	}
+	if raw, err = readFrames(opts.Get("frames"), needed, s.numFrames, s.width*s.height*4); err != nil {
+		return nil, nil, nil, err
+	}
+	return views, needed, raw, nil
+}
+
 // classifyVideo implements castgo.classify(handle, {numFrames, width, height, frames, views?, top?,
 // probs?, onProgress?}) → Promise<Result>.
 func classifyVideo(args []js.Value) (func(progressFunc) (any, error), error) {
@@ -390,16 +407,7 @@ func classifyVideo(args []js.Value) (func(progressFunc) (any, error), error) {
 	if !isNullish(onProgress) && onProgress.Type() != js.TypeFunction {
 		return nil, fmt.Errorf("onProgress must be a function, got %s", describe(onProgress))
 	}
-	_, views, err := plan(m, s)
-	if err != nil {
-		return nil, err
-	}
-	needed := preprocess.NeededFrames(views)
-	if total := int64(len(needed)) * int64(s.width) * int64(s.height) * 4; total > MaxFrameBytes {
-		return nil, fmt.Errorf("the %d needed frames of %dx%d pixels are %d MiB of RGBA, more than the limit of %d MiB: scale the frames down or take fewer views",
-			len(needed), s.width, s.height, total>>20, MaxFrameBytes>>20)
-	}
-	raw, err := readFrames(opts.Get("frames"), needed, s.numFrames, s.width*s.height*4)
+	_, _, raw, err := planFrames(m, s, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -24,15 +24,7 @@ func viewLogits(args []js.Value) (func(progressFunc) (any, error), error) {
 	if err != nil {
 		return nil, err
 	}
-	_, views, err := plan(m, s)
-	if err != nil {
-		return nil, err
-	}
-	needed := preprocess.NeededFrames(views)
-	if total := int64(len(needed)) * int64(s.width) * int64(s.height) * 4; total > MaxFrameBytes {
-		return nil, fmt.Errorf("the %d needed frames are %d MiB of RGBA, more than the limit of %d MiB", len(needed), total>>20, MaxFrameBytes>>20)
-	}
-	raw, err := readFrames(opts.Get("frames"), needed, s.numFrames, s.width*s.height*4)
+	views, needed, raw, err := planFrames(m, s, opts)
 	if err != nil {
 		return nil, err
 	}

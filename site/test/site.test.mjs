@@ -9,12 +9,13 @@
 // dist/artifacts).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { startServe } from "./serve.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "castgo-site-test-"));
@@ -79,18 +80,7 @@ before(async () => {
   sh("go", ["build", "-o", serveBin, "./tools/serve"]);
   console.log(`# built site + cast + serve in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  server = spawn(serveBin, ["--dir", dist, "--addr", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
-  serverURL = await new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${buf}`)), 15000);
-    server.stderr.on("data", (d) => {
-      buf += d;
-      const m = /serving .* on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(buf);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    server.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${buf}`)));
-  });
-  server.stderr.resume();
+  ({ server, url: serverURL } = await startServe(serveBin, dist));
 
   const x264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "12"];
   makeVideo("landscape.mp4", 96, 64, YUV.black, YUV.magenta, "80-4*N", "24", x264);

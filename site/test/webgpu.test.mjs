@@ -11,12 +11,13 @@
 // SwiftShader's speed says nothing about a GPU: the times printed are for orientation only.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { startServe } from "./serve.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "castgo-webgpu-test-"));
@@ -67,18 +68,7 @@ before(async () => {
   fs.writeFileSync(path.join(gdir, "blank.html"), "<!doctype html><title>castgo webgpu test</title>\n");
   console.log(`# built site, cast, serve and golden models in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  server = spawn(serveBin, ["--dir", dist, "--addr", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
-  serverURL = await new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${buf}`)), 15000);
-    server.stderr.on("data", (d) => {
-      buf += d;
-      const m = /serving .* on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(buf);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    server.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${buf}`)));
-  });
-  server.stderr.resume();
+  ({ server, url: serverURL } = await startServe(serveBin, dist));
   gpuBrowser = await chromium.launchPersistentContext(path.join(tmp, "profile-gpu"), {
     executablePath, headless: true, viewport: { width: 1280, height: 900 }, args: [...COMMON_FLAGS, ...WEBGPU_FLAGS, ...CPU_MEDIA_FLAGS],
   });

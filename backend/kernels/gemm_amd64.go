@@ -37,44 +37,11 @@ func bc8(p unsafe.Pointer, off int) f8 {
 // SSE/AVX mixing: 100× slower), separate VMULPS+VADDPS to dodge the 213-form FMA's register moves (the
 // multiplies get hoisted and spill: −15 %), A packed as k groups of 4 (one address stream: −5 %).
 func microAVX2x4(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
-	_ = a[(rows-1)*lda+k-1]
-	_ = bp[16*k-1]
-	pa := unsafe.Pointer(&a[0])
-	o1 := min(1, rows-1) * lda * 4
-	o2 := min(2, rows-1) * lda * 4
-	o3 := min(3, rows-1) * lda * 4
-	pb := unsafe.Pointer(&bp[0])
-	var c00, c01, c10, c11, c20, c21, c30, c31 f8
-	for kk := 0; kk < k; kk++ {
-		ob := kk * 64
-		b0 := ld8(pb, ob)
-		b1 := ld8(pb, ob+32)
-		oa := kk * 4
-		x0 := bc8(pa, oa)
-		x1 := bc8(pa, oa+o1)
-		x2 := bc8(pa, oa+o2)
-		x3 := bc8(pa, oa+o3)
-		c00 = x0.MulAdd(b0, c00)
-		c01 = x0.MulAdd(b1, c01)
-		c10 = x1.MulAdd(b0, c10)
-		c11 = x1.MulAdd(b1, c11)
-		c20 = x2.MulAdd(b0, c20)
-		c21 = x2.MulAdd(b1, c21)
-		c30 = x3.MulAdd(b0, c30)
-		c31 = x3.MulAdd(b1, c31)
-	}
-	c00.Store(tile[0:])
-	c01.Store(tile[8:])
-	c10.Store(tile[16:])
-	c11.Store(tile[24:])
-	c20.Store(tile[32:])
-	c21.Store(tile[40:])
-	c30.Store(tile[48:])
-	c31.Store(tile[56:])
-	archsimd.ClearAVXUpperBits()
+	microAVX2x4Strided(k, a, lda, rows, bp, 16, tile) // a packed panel is a B of row stride 16
 }
 
-// microAVX2x4Strided is microAVX2x4 reading B in place: row kk of the panel at b[kk·ldb :].
+// microAVX2x4Strided computes the 4×16 tile of A (rows ≤ 4 of stride lda) times a B of 16 columns whose row kk
+// starts at b[kk·ldb]: a packed panel (ldb 16) or, for GemmStrided, B read in place.
 func microAVX2x4Strided(k int, a []float32, lda, rows int, b []float32, ldb int, tile *[tileMax]float32) {
 	_ = a[(rows-1)*lda+k-1]
 	_ = b[(k-1)*ldb+15]

@@ -166,12 +166,19 @@ func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 	mc = max(mc, 4*mr)
 	mc = min(mc, m)
 	mb := (m + mc - 1) / mc
+	splitGemm(m, mc, mb, np, !par || m*n*k < serialFlops, func(i0, i1, p0, p1 int) {
+		gemmUnit(i0, i1, p0, p1, k, n, a, lda, b, c, ldc, ep)
+	})
+}
+
+// splitGemm runs unit over the rows [0, m) of C, in mb blocks of mc rows, and its np panels: at once when serial
+// (or with one thread), else split into units of one row block and a run of panels, enough for every worker.
+func splitGemm(m, mc, mb, np int, serial bool, unit func(i0, i1, p0, p1 int)) {
 	t := Threads()
-	if !par || t <= 1 || m*n*k < serialFlops {
-		gemmUnit(0, m, 0, np, k, n, a, lda, b, c, ldc, ep)
+	if serial || t <= 1 {
+		unit(0, m, 0, np)
 		return
 	}
-	// Split panels so that there are enough units for all workers.
 	nch := 1
 	if mb < 4*t {
 		nch = min(np, (4*t+mb-1)/mb)
@@ -181,7 +188,7 @@ func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 	parallelRun(mb*nch, 1, func(lo, hi int) {
 		for u := lo; u < hi; u++ {
 			ib, pb := u/nch, u%nch
-			gemmUnit(ib*mc, min(m, ib*mc+mc), pb*pc, min(np, pb*pc+pc), k, n, a, lda, b, c, ldc, ep)
+			unit(ib*mc, min(m, ib*mc+mc), pb*pc, min(np, pb*pc+pc))
 		}
 	})
 }
@@ -369,21 +376,5 @@ func gemmStrided(m int, a []float32, lda int, b []float32, ldb, k, n int, c []fl
 			}
 		}
 	}
-	t := Threads()
-	if t <= 1 || m*n*k < serialFlops {
-		unit(0, m, 0, np)
-		return
-	}
-	nch := 1
-	if mb < 4*t {
-		nch = min(np, (4*t+mb-1)/mb)
-	}
-	pc := (np + nch - 1) / nch
-	nch = (np + pc - 1) / pc
-	parallelRun(mb*nch, 1, func(lo, hi int) {
-		for u := lo; u < hi; u++ {
-			ib, pb := u/nch, u%nch
-			unit(ib*mc, min(m, ib*mc+mc), pb*pc, min(np, pb*pc+pc))
-		}
-	})
+	splitGemm(m, mc, mb, np, m*n*k < serialFlops, unit)
 }

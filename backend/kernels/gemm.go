@@ -155,30 +155,30 @@ func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 		}
 		return
 	}
-	nr, mr := b.nr, gemmMR
+	nr := b.nr
 	if nr != gemmNR {
 		panic("kernels: PackedB packed for another panel width")
 	}
 	np := (n + nr - 1) / nr
-	// Rows per M block: the A block (mc×k floats) about 192 KiB.
-	mc := aBlockFloats / k
-	mc -= mc % mr
-	mc = max(mc, 4*mr)
-	mc = min(mc, m)
-	mb := (m + mc - 1) / mc
-	splitGemm(m, mc, mb, np, !par || m*n*k < serialFlops, func(i0, i1, p0, p1 int) {
+	splitGemm(m, k, np, !par || m*n*k < serialFlops, func(i0, i1, p0, p1 int) {
 		gemmUnit(i0, i1, p0, p1, k, n, a, lda, b, c, ldc, ep)
 	})
 }
 
-// splitGemm runs unit over the rows [0, m) of C, in mb blocks of mc rows, and its np panels: at once when serial
-// (or with one thread), else split into units of one row block and a run of panels, enough for every worker.
-func splitGemm(m, mc, mb, np int, serial bool, unit func(i0, i1, p0, p1 int)) {
+// splitGemm runs unit over the rows [0, m) of C and its np panels (inner dimension k): at once when serial (or
+// with one thread), else split into units of one row block and a run of panels, enough for every worker.
+func splitGemm(m, k, np int, serial bool, unit func(i0, i1, p0, p1 int)) {
 	t := Threads()
 	if serial || t <= 1 {
 		unit(0, m, 0, np)
 		return
 	}
+	// Rows per M block: the A block (mc×k floats) about 192 KiB.
+	mc := aBlockFloats / k
+	mc -= mc % gemmMR
+	mc = max(mc, 4*gemmMR)
+	mc = min(mc, m)
+	mb := (m + mc - 1) / mc
 	nch := 1
 	if mb < 4*t {
 		nch = min(np, (4*t+mb-1)/mb)
@@ -348,11 +348,6 @@ func gemmStrided(m int, a []float32, lda int, b []float32, ldb, k, n int, c []fl
 	}
 	nr, mr := gemmNR, gemmMR
 	np := (n + nr - 1) / nr
-	mc := aBlockFloats / k
-	mc -= mc % mr
-	mc = max(mc, 4*mr)
-	mc = min(mc, m)
-	mb := (m + mc - 1) / mc
 	unit := func(i0, i1, p0, p1 int) {
 		var tile [tileMax]float32
 		for p := p0; p < p1; p++ {
@@ -376,5 +371,5 @@ func gemmStrided(m int, a []float32, lda int, b []float32, ldb, k, n int, c []fl
 			}
 		}
 	}
-	splitGemm(m, mc, mb, np, m*n*k < serialFlops, unit)
+	splitGemm(m, k, np, m*n*k < serialFlops, unit)
 }

@@ -90,32 +90,27 @@ func PlotCurves(w io.Writer, pts []CurvePoint) error {
 		xy := func(step int, v float64) (int, int) {
 			return px0 + int(float64(pw)*float64(step)/float64(max(maxStep, 1))), py0 + ph - int(float64(ph)*math.Min(v/yMax, 1))
 		}
-		var lx, ly int
-		first := true
-		for _, p := range pts {
-			v := train(p)
-			if !finite(v) {
-				continue
+		// series draws the finite values of one curve as a line, with a marker on each point when markers is set.
+		series := func(value func(CurvePoint) float64, c color.Color, markers bool) {
+			var lx, ly int
+			first := true
+			for _, p := range pts {
+				v := value(p)
+				if !finite(v) {
+					continue
+				}
+				x, y := xy(p.Step, v)
+				if !first {
+					drawLine(img, lx, ly, x, y, c)
+				}
+				if markers {
+					fillRect(img, x-3, y-3, x+4, y+4, c)
+				}
+				lx, ly, first = x, y, false
 			}
-			x, y := xy(p.Step, v)
-			if !first {
-				drawLine(img, lx, ly, x, y, blue)
-			}
-			lx, ly, first = x, y, false
 		}
-		first = true
-		for _, p := range pts {
-			v := eval(p)
-			if !finite(v) {
-				continue
-			}
-			x, y := xy(p.Step, v)
-			if !first {
-				drawLine(img, lx, ly, x, y, orange)
-			}
-			fillRect(img, x-3, y-3, x+4, y+4, orange)
-			lx, ly, first = x, y, false
-		}
+		series(train, blue, false)
+		series(eval, orange, true)
 		fillRect(img, px0+pw-150, py0+8, px0+pw-138, py0+11, blue)
 		drawText(img, px0+pw-132, py0+4, "train (moving avg)", color.Black)
 		fillRect(img, px0+pw-150, py0+24, px0+pw-138, py0+27, orange)

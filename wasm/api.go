@@ -345,13 +345,24 @@ func plan(m *loaded, s videoSpec) (preprocess.Protocol, []preprocess.View, error
 	return p, views, nil
 }
 
-// planViews implements castgo.planViews(handle, {numFrames, width, height, views?}).
-func planViews(args []js.Value) (any, error) {
+// videoRequest reads the (handle, {numFrames, width, height, views?, …}) arguments of planViews, classify and
+// viewLogits: the loaded model, the options object and the video it describes.
+func videoRequest(args []js.Value) (*loaded, js.Value, videoSpec, error) {
 	m, _, err := lookup(arg(args, 0))
 	if err != nil {
-		return nil, err
+		return nil, js.Value{}, videoSpec{}, err
 	}
-	s, err := readVideoSpec(arg(args, 1))
+	opts := arg(args, 1)
+	s, err := readVideoSpec(opts)
+	if err != nil {
+		return nil, js.Value{}, videoSpec{}, err
+	}
+	return m, opts, s, nil
+}
+
+// planViews implements castgo.planViews(handle, {numFrames, width, height, views?}).
+func planViews(args []js.Value) (any, error) {
+	m, _, s, err := videoRequest(args)
 	if err != nil {
 		return nil, err
 	}
@@ -386,12 +397,7 @@ func planFrames(m *loaded, s videoSpec, opts js.Value) (views []preprocess.View,
 // classifyVideo implements castgo.classify(handle, {numFrames, width, height, frames, views?, top?,
 // probs?, onProgress?}) → Promise<Result>.
 func classifyVideo(args []js.Value) (func(progressFunc) (any, error), error) {
-	m, _, err := lookup(arg(args, 0))
-	if err != nil {
-		return nil, err
-	}
-	opts := arg(args, 1)
-	s, err := readVideoSpec(opts)
+	m, opts, s, err := videoRequest(args)
 	if err != nil {
 		return nil, err
 	}

@@ -15,12 +15,7 @@ import (
 // video (sampled, cropped and normalised exactly as classify does), one forward pass per view, with the
 // time of each pass. The page's "compare backends" control runs it on the CPU and on WebGPU.
 func viewLogits(args []js.Value) (func(progressFunc) (any, error), error) {
-	m, _, err := lookup(arg(args, 0))
-	if err != nil {
-		return nil, err
-	}
-	opts := arg(args, 1)
-	s, err := readVideoSpec(opts)
+	m, opts, s, err := videoRequest(args)
 	if err != nil {
 		return nil, err
 	}

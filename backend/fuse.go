@@ -417,13 +417,9 @@ func (c *compiler) matchAttention(pv *node) {
 	}
 	b, lq, h, hd := qv.dims[0], qv.dims[1], qv.dims[2], qv.dims[3]
 	lk := kv.dims[1]
-	out := pv
-	outS := kernelsStrided{bs: h * lq * hd, rs: hd, hs: lq * hd}
-	if cs := c.consumers[pv]; pv.uses == 1 && len(cs) == 1 && cs[0].op == backends.OpTypeTranspose &&
-		slices.Equal(cs[0].axes, []int{0, 2, 1, 3}) && c.free(cs[0]) {
-		out = cs[0]
-		outS = kernelsStrided{bs: lq * h * hd, rs: h * hd, hs: hd}
-		c.claimed[cs[0]] = true
+	out, outS := c.attentionOutput(pv, h, lq, hd)
+	if out != pv {
+		c.claimed[out] = true
 	}
 	for _, x := range []*node{pv, probs, ex, den, sub, mx, scores, qs} {
 		if x != nil {
@@ -444,6 +440,17 @@ func (c *compiler) matchAttention(pv *node) {
 		return dst
 	}
 	c.fused[out] = st
+}
+
+// attentionOutput is where an attention writes its output pv ([b, h, lq, hd]): into pv, or straight into pv's
+// only consumer when that is the transpose to [b, lq, h, hd] (heads back beside each other), with the strides
+// of the chosen layout.
+func (c *compiler) attentionOutput(pv *node, h, lq, hd int) (*node, kernelsStrided) {
+	if cs := c.consumers[pv]; pv.uses == 1 && len(cs) == 1 && cs[0].op == backends.OpTypeTranspose &&
+		slices.Equal(cs[0].axes, []int{0, 2, 1, 3}) && c.free(cs[0]) {
+		return cs[0], kernelsStrided{bs: lq * h * hd, rs: h * hd, hs: hd}
+	}
+	return pv, kernelsStrided{bs: h * lq * hd, rs: hd, hs: lq * hd}
 }
 
 type kernelsStrided struct{ bs, rs, hs int }

@@ -414,12 +414,8 @@ func (c *compiler) matchAttentionForward(probs *node, q, k strided, B, H, lq, lk
 			return false
 		}
 	}
-	out := pv
-	outS := kernelsStrided{bs: H * lq * hd, rs: hd, hs: lq * hd}
-	if cs := c.consumers[pv]; pv.uses == 1 && len(cs) == 1 && cs[0].op == backends.OpTypeTranspose &&
-		slices.Equal(cs[0].axes, []int{0, 2, 1, 3}) && c.free(cs[0]) {
-		out = cs[0]
-		outS = kernelsStrided{bs: lq * H * hd, rs: H * hd, hs: hd}
+	out, outS := c.attentionOutput(pv, H, lq, hd)
+	if out != pv {
 		c.claimed[pv] = true
 	}
 	var o []float32 // this execution's output (an executable runs one execution at a time)

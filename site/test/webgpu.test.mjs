@@ -236,14 +236,33 @@ async function openSite(browser, query) {
   const problems = [];
   page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
   page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
-  await page.goto(serverURL + query);
+  await page.goto(serverURL + (query ? `${query}&debug=frames` : "?debug=frames"));
   await page.waitForFunction(() => globalThis.castgoSite?.model, null, { timeout: 120000 });
   return { page, problems };
 }
 
+// classifyIn picks file in the page (opened with ?debug=frames) and returns its top-5. It first checks the
+// frames the page extracted against ffmpeg's decoding of the same indices (what `cast classify` reads), so that
+// a wrong frame is reported as such rather than as different probabilities.
 async function classifyIn(page, file) {
   await page.getByTestId("video-input").setInputFiles(file);
   await page.locator('[data-testid="predictions"] li[data-label]').first().waitFor({ timeout: 300000 });
+  const last = await page.evaluate(() => {
+    const l = globalThis.castgoSite.last;
+    return { width: l.width, height: l.height, neededFrames: l.neededFrames, checks: l.checks, frames: l.frames.map((f) => Array.from(f)) };
+  });
+  const raw = sh("ffmpeg", ["-v", "error", "-nostdin", "-i", file, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
+  const size = last.width * last.height * 3;
+  const wrong = [];
+  last.neededFrames.forEach((idx, k) => {
+    const ref = raw.subarray(idx * size, (idx + 1) * size);
+    let maxDiff = 0;
+    for (let p = 0, q = 0; q < size; p += 4, q += 3) {
+      for (let c = 0; c < 3; c++) maxDiff = Math.max(maxDiff, Math.abs(last.frames[k][p + c] - ref[q + c]));
+    }
+    if (maxDiff > 2) wrong.push(`#${idx} (max |Δ| ${maxDiff}, presented ${JSON.stringify(last.checks[k])})`);
+  });
+  assert.deepEqual(wrong, [], "the page's frames differ from ffmpeg's at the same indices");
   return page.$$eval('[data-testid="predictions"] li[data-label]', (lis) => lis.map((li) => ({ label: li.dataset.label, prob: Number(li.dataset.prob) })));
 }
 
@@ -296,10 +315,11 @@ test("a lost WebGPU device: the page runs the video on the WASM pool and says so
   const { page, problems } = await openSite(gpuBrowser, "?backend=webgpu");
   assert.equal(await page.getByTestId("backend").textContent(), "WebGPU · SwiftShader");
   assert.equal(await page.evaluate(() => globalThis.castgoSite.destroyGPU().then((m) => m.destroyed)), true);
-  assertTop5(await classifyIn(page, video), want);
+  const got = await classifyIn(page, video);
   const backend = page.getByTestId("backend");
   assert.match(await backend.textContent(), /^WASM · \d+ workers?$/);
   assert.match(await backend.getAttribute("data-fallback"), /^WebGPU failed: .*device lost/);
+  assertTop5(got, want);
   assert.deepEqual(problems, []);
   await page.close();
 });

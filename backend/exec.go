@@ -117,10 +117,12 @@ func (e *Executable) computeLifetimes() {
 	}
 }
 
+// Finalize releases e's buffer pool and its WebGPU buffers; e must not run afterwards.
 func (e *Executable) Finalize() {
 	e.mu.Lock()
 	e.pool = map[int][][]float32{}
 	e.mu.Unlock()
+	e.releaseGPU() // the WebGPU buffers (weights on the device) go now, not when e is collected
 }
 
 func (e *Executable) Inputs() (names []string, inputShapes []shapes.Shape) {

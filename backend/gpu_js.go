@@ -52,6 +52,9 @@ type WebGPUInfo struct {
 	// per model) and for the other parameters (the clips: every run).
 	WeightBytes int64 `json:"weightBytes"`
 	InputBytes  int64 `json:"inputBytes"`
+	// BufferBytes is the size of the GPU buffers the executables hold now (weights, intermediates, read-back):
+	// it falls when an executable is finalized (its model disposed).
+	BufferBytes int64 `json:"bufferBytes"`
 }
 
 type gpuDevice struct {
@@ -133,7 +136,7 @@ func WebGPUDevice() (WebGPUInfo, error) {
 		stats := info
 		info = d.info
 		info.Runs, info.CPURuns, info.CPUReason, info.Lost = stats.Runs, stats.CPURuns, stats.CPUReason, stats.Lost
-		info.WeightBytes, info.InputBytes = stats.WeightBytes, stats.InputBytes
+		info.WeightBytes, info.InputBytes, info.BufferBytes = stats.WeightBytes, stats.InputBytes, stats.BufferBytes
 	}
 	if err == nil && info.Lost != "" {
 		err = errors.Errorf("webgpu: device lost: %s", info.Lost)
@@ -267,7 +270,8 @@ type gpuExec struct {
 	mu         sync.Mutex
 	prog       *gpuProgram
 	dev        *gpuDevice
-	bufs       []js.Value
+	bufs       []js.Value // one per slot of prog, then the parameter words of the dispatches
+	bytes      int64      // the size of bufs and readback, counted in gpuStats.BufferBytes while they exist
 	groups     []js.Value
 	pipes      []js.Value
 	stamps     []paramStamp
@@ -323,6 +327,7 @@ func newGPUExec(e *Executable, d *gpuDevice) (*gpuExec, error) {
 			bd.Set("usage", gpuStorage|gpuCopySrc|gpuCopyDst)
 			b := dev.Call("createBuffer", bd)
 			g.bufs = append(g.bufs, b)
+			g.bytes += int64(s.bytes)
 			if s.kind == gpuSlotConst {
 				d.write(b, bytesOf(s.node.data), s.bytes)
 			}
@@ -343,6 +348,8 @@ func newGPUExec(e *Executable, d *gpuDevice) (*gpuExec, error) {
 		bd.Set("size", max(total, 4))
 		bd.Set("usage", gpuStorage|gpuCopyDst)
 		meta := dev.Call("createBuffer", bd)
+		g.bufs = append(g.bufs, meta) // after the slots: g.bufs[s] is still slot s
+		g.bytes += int64(max(total, 4))
 		d.write(meta, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), 4*len(words)), max(total, 4))
 		d.mu.Lock()
 		for i, ds := range prog.dispatches {
@@ -380,7 +387,11 @@ func newGPUExec(e *Executable, d *gpuDevice) (*gpuExec, error) {
 		bd.Set("size", max(g.readBytes, 4))
 		bd.Set("usage", gpuMapRead|gpuCopyDst)
 		g.readback = dev.Call("createBuffer", bd)
+		g.bytes += int64(max(g.readBytes, 4))
 	})
+	gpuMu.Lock()
+	gpuStats.BufferBytes += g.bytes
+	gpuMu.Unlock()
 	if err != nil {
 		g.destroy()
 		return nil, err
@@ -388,6 +399,7 @@ func newGPUExec(e *Executable, d *gpuDevice) (*gpuExec, error) {
 	return g, nil
 }
 
+// destroy frees g's GPU buffers (once; the caller holds g.mu or is its only user).
 func (g *gpuExec) destroy() {
 	for _, b := range g.bufs {
 		b.Call("destroy")
@@ -395,7 +407,27 @@ func (g *gpuExec) destroy() {
 	if g.readback.Type() == js.TypeObject {
 		g.readback.Call("destroy")
 	}
-	g.bufs = nil
+	g.bufs, g.readback, g.groups = nil, js.Undefined(), nil
+	gpuMu.Lock()
+	gpuStats.BufferBytes -= g.bytes
+	gpuMu.Unlock()
+	g.bytes = 0
+}
+
+// releaseGPU destroys the GPU buffers of e now (Finalize), rather than when e is collected.
+func (e *Executable) releaseGPU() { releaseGPUExec(weak.Make(e)) }
+
+// releaseGPUExec forgets the device side of the executable key and destroys its buffers.
+func releaseGPUExec(key weak.Pointer[Executable]) {
+	gpuExecsMu.Lock()
+	g := gpuExecs[key]
+	delete(gpuExecs, key)
+	gpuExecsMu.Unlock()
+	if g != nil {
+		g.mu.Lock()
+		g.destroy()
+		g.mu.Unlock()
+	}
 }
 
 // bytesOf views a flat float32 or int8 slice as bytes.
@@ -447,17 +479,7 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 		gpuExecsMu.Lock()
 		gpuExecs[key] = g
 		gpuExecsMu.Unlock()
-		runtime.AddCleanup(e, func(key weak.Pointer[Executable]) {
-			gpuExecsMu.Lock()
-			g := gpuExecs[key]
-			delete(gpuExecs, key)
-			gpuExecsMu.Unlock()
-			if g != nil {
-				g.mu.Lock()
-				g.destroy()
-				g.mu.Unlock()
-			}
-		}, key)
+		runtime.AddCleanup(e, releaseGPUExec, key)
 	}
 	if g == nil {
 		gpuMu.Lock()
@@ -495,6 +517,9 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.bufs == nil {
+		return nil, errors.New("castgo backend: the executable was finalized")
+	}
 	d := g.dev
 	var outs []backends.Buffer
 	err := d.withErrorScope("running the plan", func() {

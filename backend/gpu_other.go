@@ -16,3 +16,6 @@ const webgpuAvailable = false
 func (e *Executable) gpuExecute([]backends.Buffer) ([]backends.Buffer, bool, error) {
 	return nil, true, errors.New("castgo backend: webgpu needs js/wasm")
 }
+
+// releaseGPU has nothing to release without the WebGPU executor.
+func (e *Executable) releaseGPU() {}

@@ -1,6 +1,6 @@
 // castgo Web Worker: loads wasm_exec.js + cast.wasm, holds the current model and runs castgo.classify off
 // the main thread; app.js runs a pool of these, one WebAssembly instance each. Messages in: {id, op: "load",
-// url | bytes, backend?: "cpu" | "webgpu"}, {id, op: "gpuInfo"}, {id, op: "plan", numFrames, width, height,
+// url | bytes, backend?: "cpu" | "webgpu"}, {id, op: "dispose"}, {id, op: "gpuInfo"}, {id, op: "plan", numFrames, width, height,
 // views?}, {id, op: "classify", numFrames, width, height, frames: [ArrayBuffer…] | Map(index → ArrayBuffer),
 // views?, probs?}, {id, op: "viewLogits", numFrames, width, height, frames, views?} (raw logits per view, for
 // the backend comparison) and {id, op: "logits", clip: Float32Array, batch}. Messages out: {id, ok: true, …},
@@ -60,6 +60,10 @@ async function handle(msg) {
       current = loaded;
       return { info: loaded.info };
     }
+    case "dispose": // release the model now (tests; the page's load replaces it)
+      if (current) sync(castgo.dispose(current.handle));
+      current = null;
+      return {};
     case "gpuInfo":
       return { gpu: await castgo.gpuInfo() };
     case "destroyGPU": // tests: lose the device, as a driver reset would

@@ -276,13 +276,16 @@ func modelInfoFunc(args []js.Value) (any, error) {
 
 // dispose implements castgo.dispose(handle) → true.
 func dispose(args []js.Value) (any, error) {
-	_, h, err := lookup(arg(args, 0))
+	m, h, err := lookup(arg(args, 0))
 	if err != nil {
 		return nil, err
 	}
 	mu.Lock()
 	delete(registry, h)
 	mu.Unlock()
+	// The weights (on WebGPU: the device buffers) go now, not at garbage collection. Close waits for a run in
+	// flight, which may itself wait on a JavaScript Promise (WebGPU): never block this synchronous call on it.
+	go m.clf.Close()
 	return true, nil
 }
 

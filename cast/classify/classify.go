@@ -35,6 +35,9 @@ func New(b backends.Backend, f *modelfile.File) (*Classifier, error) {
 	return &Classifier{Meta: f.Meta, Model: m, Batch: 1}, nil
 }
 
+// Close releases the model's graph and weights now (see infer.Model.Close); classifying afterwards fails.
+func (c *Classifier) Close() { c.Model.Close() }
+
 // Video is a source of decoded frames: its frame count and size, and a way to fetch the frames at given
 // indices (a decoder keeps only those).
 type Video struct {

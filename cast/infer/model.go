@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -42,6 +43,21 @@ func New(b backends.Backend, cfg cast.Config, set weights.Set) (*Model, error) {
 	return m, nil
 }
 
+var errClosed = errors.New("running CAST: the model was closed")
+
+// Close releases the compiled graph, the weights and what the backend holds for them (packed weight copies;
+// on WebGPU the weights on the device) now rather than at garbage collection; a running Run finishes first,
+// later ones fail.
+func (m *Model) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.exec != nil {
+		m.exec.Finalize()
+		m.ctx.Finalize()
+		m.exec = nil
+	}
+}
+
 // ClipLen is the number of float32 values in one normalised clip [3, T, H, W].
 func (m *Model) ClipLen() int {
 	c := m.Config
@@ -57,6 +73,9 @@ func (m *Model) Run(x []float32, batch int) (logits [][]float32, err error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.exec == nil {
+		return nil, errClosed
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("running CAST: %v", r)
@@ -81,6 +100,9 @@ func (m *Model) Taps(x []float32, batch int, names []string) (map[string][]float
 	c := m.Config
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.exec == nil {
+		return nil, nil, errClosed
+	}
 	exec, err := context.NewExec(m.backend, m.ctx.Reuse(), func(ctx *context.Context, x *graph.Node) []*graph.Node {
 		taps := cast.Taps{}
 		out := cast.Forward(ctx, c, x, taps)

@@ -164,6 +164,16 @@ async function goldenLogits(page, model, g, clips, again) {
         }
         out[backend].againMs = r2.logits.ms;
         if (Array.from(r2.logits.heads.logits).some((v, i) => v !== out[backend].logits[i])) throw new Error(`${backend}: the second run differs`);
+        if (before) { // dispose releases the device buffers (in a goroutine: poll briefly)
+          const held = (await rpc(w, "gpuInfo")).gpu.bufferBytes;
+          await rpc(w, "dispose");
+          let left = held;
+          for (let i = 0; i < 50 && left !== 0; i++) {
+            await new Promise((r) => setTimeout(r, 20));
+            left = (await rpc(w, "gpuInfo")).gpu.bufferBytes;
+          }
+          out.released = { held, left };
+        }
       }
       if (backend === "webgpu") out.gpu = (await rpc(w, "gpuInfo")).gpu;
       w.terminate();
@@ -191,6 +201,7 @@ for (const g of ["tiny", "small"]) {
       const u = fp.uploads;
       assert.ok(u.weights1 > 0 && u.weights2 === u.weights1, `weights uploaded again: ${JSON.stringify(u)}`);
       assert.equal(u.input2 - u.input1, u.clipBytes, `clip upload: ${JSON.stringify(u)}`);
+      assert.ok(fp.released.held >= u.weights1 && fp.released.left === 0, `dispose: ${JSON.stringify(fp.released)}`);
     }
     const q = await goldenLogits(page, `${g}-int8.safetensors`, g, clips);
     const rQ = relL2(q.webgpu.logits, q.cpu.logits);
@@ -202,7 +213,7 @@ for (const g of ["tiny", "small"]) {
       `int8 rel L2 ${rQ.toExponential(2)} vs CPU int8, ${rQRef.toExponential(2)} vs fp32 golden; ` +
       `fp32 forward: CPU ${fp.cpu.innerMs.toFixed(0)} ms, SwiftShader ${fp.webgpu.innerMs.toFixed(0)} ms (first run: pipelines, upload)` +
       (fp.webgpu.againMs ? `, ${fp.webgpu.againMs.toFixed(0)} ms (second; CPU ${fp.cpu.againMs.toFixed(0)} ms)` : "") +
-      (fp.uploads ? `; uploads: weights ${fp.uploads.weights1} B once, clip ${fp.uploads.clipBytes} B per run` : ""));
+      (fp.uploads ? `; uploads: weights ${fp.uploads.weights1} B once, clip ${fp.uploads.clipBytes} B per run; dispose freed ${fp.released.held} B of GPU buffers` : ""));
     assert.deepEqual(problems, []);
     await page.close();
   });

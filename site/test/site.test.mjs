@@ -9,15 +9,12 @@
 // dist/artifacts).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { startServe } from "./serve.mjs";
+import { YUV, X264, buildSiteAndTools, ffmpegFrames, frameDiffs, makeVideo, nativeClassify, root, sh, startServe } from "./common.mjs";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "castgo-site-test-"));
 const dist = process.env.CASTGO_SITE_DIST || path.join(tmp, "site");
 const artifacts = process.env.CASTGO_ARTIFACTS || path.join(root, "dist", "artifacts");
@@ -33,29 +30,11 @@ const vids = path.join(tmp, "videos");
 // natural.mp4 (ordinary in-gamut colours) is checked with measured tolerances instead.
 const EXACT = { pixelMax: 0, pixelMean: 0, prob: 1e-5 };
 const NATURAL = { pixelMax: 6, pixelMean: 1.5, prob: 1e-2 };
-// Colours as [Y, U, V]: every RGB channel saturates (see above).
-const YUV = { black: [0, 128, 128], white: [255, 128, 128], green: [172, 0, 0], magenta: [79, 255, 255], yellow: [228, 0, 141] };
+// The colours of the exact clips are common.mjs's YUV: every RGB channel saturates (see above).
 
 let server, serverURL, browser, cli;
 const requests = []; // every request any page or worker of the browser made: {url, page}
 const report = [];
-
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 256 << 20, ...opts });
-}
-
-// makeVideo writes a 3 s, 8 fps clip (24 frames) of size w×h: a 16×16 square of colour fg, whose top-left
-// corner is at the expressions x, y of the frame number N (even values), on a background bg; both [Y, U, V].
-function makeVideo(name, w, h, bg, fg, x, y, codecArgs) {
-  const out = path.join(vids, name);
-  // geq's X, Y are plane coordinates; X/SW, Y/SH the luma coordinates (SW = SH = 1/2 on the chroma planes).
-  const inBox = `between(X/SW,${x},${x}+15)*between(Y/SH,${y},${y}+15)`;
-  const plane = (i) => `if(${inBox},${fg[i]},${bg[i]})`;
-  sh("ffmpeg", ["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
-    `color=c=black:s=${w}x${h}:r=8:d=3,format=yuv420p,geq=lum='${plane(0)}':cb='${plane(1)}':cr='${plane(2)}'`,
-    ...codecArgs, out]);
-  return out;
-}
 
 // makeNaturalVideo writes a clip with ordinary in-gamut colours (drawn in RGB, converted by ffmpeg).
 function makeNaturalVideo(name, codecArgs) {
@@ -71,22 +50,16 @@ before(async () => {
   fs.mkdirSync(artifacts, { recursive: true });
   const t0 = Date.now();
   // $CASTGO_SITE_DIST is used as is when it holds a built site; otherwise the site is built there.
-  if (!["index.html", "app.js", "worker.js", "cast.wasm", "wasm_exec.js", "models/default-int8.safetensors"].every((f) => fs.existsSync(path.join(dist, f)))) {
-    sh(path.join(root, "site", "build.sh"), [dist], { stdio: ["ignore", "inherit", "inherit"] });
-  }
-  cli = path.join(tmp, "cast");
-  sh("go", ["build", "-o", cli, "./tools/cast"]);
-  const serveBin = path.join(tmp, "serve");
-  sh("go", ["build", "-o", serveBin, "./tools/serve"]);
+  let serveBin;
+  ({ cli, serveBin } = buildSiteAndTools(dist, tmp));
   console.log(`# built site + cast + serve in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   ({ server, url: serverURL } = await startServe(serveBin, dist));
 
-  const x264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "12"];
-  makeVideo("landscape.mp4", 96, 64, YUV.black, YUV.magenta, "80-4*N", "24", x264);
-  makeVideo("portrait.mp4", 64, 96, YUV.black, YUV.green, "24", "80-4*N", x264);
-  makeVideo("landscape.webm", 96, 64, YUV.black, YUV.yellow, "4+4*N", "24", ["-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", "-deadline", "realtime", "-cpu-used", "8"]);
-  makeNaturalVideo("natural.mp4", x264);
+  makeVideo(path.join(vids, "landscape.mp4"), 96, 64, YUV.black, YUV.magenta, "80-4*N", "24");
+  makeVideo(path.join(vids, "portrait.mp4"), 64, 96, YUV.black, YUV.green, "24", "80-4*N");
+  makeVideo(path.join(vids, "landscape.webm"), 96, 64, YUV.black, YUV.yellow, "4+4*N", "24", ["-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", "-deadline", "realtime", "-cpu-used", "8"]);
+  makeNaturalVideo("natural.mp4", X264);
   sh("ffmpeg", ["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "color=c=red:s=64x64:r=8:d=0.125",
     "-c:v", "libx264", "-pix_fmt", "yuv420p", path.join(vids, "one-frame.mp4")]);
   fs.writeFileSync(path.join(vids, "x.mp4"), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251)));
@@ -123,19 +96,7 @@ async function openPage(query = "", viewport) {
   return { page, problems };
 }
 
-function native(file) {
-  const out = JSON.parse(sh(cli, ["classify", "--model", "default-int8", "--top", "1000", "--json", file], { stdio: ["ignore", "pipe", "ignore"] }));
-  assert.equal(out.length, 1);
-  assert.ok(out[0].result, `cast classify failed: ${out[0].error}`);
-  return out[0].result;
-}
-
-// ffmpegFrames decodes every frame the way `cast classify` does (ffmpeg → packed RGB24).
-function ffmpegFrames(file, w, h) {
-  const raw = sh("ffmpeg", ["-v", "error", "-nostdin", "-i", file, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
-  const n = raw.length / (w * h * 3);
-  return Array.from({ length: n }, (_, i) => raw.subarray(i * w * h * 3, (i + 1) * w * h * 3));
-}
+const native = (file) => nativeClassify(cli, file);
 
 async function pick(page, testid, file) {
   await page.getByTestId(testid).setInputFiles(file);
@@ -200,18 +161,9 @@ for (const v of videos) {
     for (const c of last.checks) assert.ok(c.seen === null || c.seen === c.index, `frame ${c.index} was presented as ${c.seen}`);
     const ref = ffmpegFrames(file, v.w, v.h);
     assert.equal(ref.length, want.frames);
-    let maxDiff = 0, sumDiff = 0, count = 0;
-    last.neededFrames.forEach((idx, k) => {
-      const rgba = last.frames[k];
-      for (let p = 0, q = 0; q < ref[idx].length; p += 4, q += 3) {
-        for (let c = 0; c < 3; c++) {
-          const d = Math.abs(rgba[p + c] - ref[idx][q + c]);
-          maxDiff = Math.max(maxDiff, d);
-          sumDiff += d;
-          count++;
-        }
-      }
-    });
+    const diffs = frameDiffs(ref, last.neededFrames, last.frames);
+    const maxDiff = Math.max(...diffs.map((d) => d.max));
+    const sumDiff = diffs.reduce((a, d) => a + d.sum, 0), count = diffs.reduce((a, d) => a + d.count, 0);
 
     // Same predictions. want has every class's probability (--top 1000); the page's i-th label must be the CLI's
     // i-th, or (within the tolerance) a near-tie of it.

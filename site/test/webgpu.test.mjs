@@ -11,15 +11,12 @@
 // SwiftShader's speed says nothing about a GPU: the times printed are for orientation only.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { startServe } from "./serve.mjs";
+import { YUV, buildSiteAndTools, ffmpegFrames, frameDiffs, makeVideo, nativeClassify, root, sh, startServe } from "./common.mjs";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "castgo-webgpu-test-"));
 const dist = process.env.CASTGO_SITE_DIST || path.join(tmp, "site");
 const executablePath = process.env.CASTGO_CHROMIUM || "/usr/bin/chromium";
@@ -36,23 +33,11 @@ const COMMON_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disa
 let server, serverURL, gpuBrowser, cli;
 const report = [];
 
-// Go 1.27.3 with the SIMD experiment, as build.sh uses.
-const env = { ...process.env, GOTOOLCHAIN: process.env.GOTOOLCHAIN || "go1.27.3", GOEXPERIMENT: process.env.GOEXPERIMENT ?? "simd" };
-
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { cwd: root, env, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 256 << 20, ...opts });
-}
-
 before(async () => {
   const t0 = Date.now();
   assert.ok(fs.existsSync(path.join(goldens, "tiny", "model.pt")), `goldens not found at ${goldens} (set CAST_SHARED)`);
-  if (!["index.html", "app.js", "worker.js", "cast.wasm", "wasm_exec.js", "models/default-int8.safetensors"].every((f) => fs.existsSync(path.join(dist, f)))) {
-    sh(path.join(root, "site", "build.sh"), [dist], { stdio: ["ignore", "inherit", "inherit"] });
-  }
-  cli = path.join(tmp, "cast");
-  sh("go", ["build", "-o", cli, "./tools/cast"]);
-  const serveBin = path.join(tmp, "serve");
-  sh("go", ["build", "-o", serveBin, "./tools/serve"]);
+  let serveBin;
+  ({ cli, serveBin } = buildSiteAndTools(dist, tmp));
   // The golden models and inputs, served beside the page.
   const gdir = path.join(dist, "gpu-test");
   fs.mkdirSync(gdir, { recursive: true });
@@ -221,26 +206,12 @@ for (const g of ["tiny", "small"]) {
 
 // ---------------------------------------------------------------- the page
 
-// Colours as [Y, U, V] whose RGB conversion saturates every channel under BT.601 and BT.709 (see
-// site.test.mjs): the browser's frames equal ffmpeg's, so the page's top-5 must equal `cast classify`'s.
-const YUV = { black: [0, 128, 128], magenta: [79, 255, 255] };
-
-function makeVideo(name) {
-  const out = path.join(tmp, name);
-  const inBox = "between(X/SW,80-4*N,80-4*N+15)*between(Y/SH,24,24+15)";
-  const plane = (i) => `if(${inBox},${YUV.magenta[i]},${YUV.black[i]})`;
-  sh("ffmpeg", ["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
-    `color=c=black:s=96x64:r=8:d=3,format=yuv420p,geq=lum='${plane(0)}':cb='${plane(1)}':cr='${plane(2)}'`,
-    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "12", out]);
-  return out;
-}
+// The page's test clip: common.mjs's saturating colours, so the browser's frames equal ffmpeg's and the page's
+// top-5 must equal `cast classify`'s.
+const makeClip = (name) => makeVideo(path.join(tmp, name), 96, 64, YUV.black, YUV.magenta, "80-4*N", "24");
 
 // native returns every class of `cast classify --model default-int8` on file, most probable first.
-function native(file) {
-  const out = JSON.parse(sh(cli, ["classify", "--model", "default-int8", "--top", "1000", "--json", file], { stdio: ["ignore", "pipe", "ignore"] }));
-  assert.ok(out[0].result, `cast classify failed: ${out[0].error}`);
-  return out[0].result.top.logits;
-}
+const native = (file) => nativeClassify(cli, file).top.logits;
 
 async function openSite(browser, query) {
   const page = await browser.newPage();
@@ -262,17 +233,9 @@ async function classifyIn(page, file) {
     const l = globalThis.castgoSite.last;
     return { width: l.width, height: l.height, neededFrames: l.neededFrames, checks: l.checks, frames: l.frames.map((f) => Array.from(f)) };
   });
-  const raw = sh("ffmpeg", ["-v", "error", "-nostdin", "-i", file, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
-  const size = last.width * last.height * 3;
-  const wrong = [];
-  last.neededFrames.forEach((idx, k) => {
-    const ref = raw.subarray(idx * size, (idx + 1) * size);
-    let maxDiff = 0;
-    for (let p = 0, q = 0; q < size; p += 4, q += 3) {
-      for (let c = 0; c < 3; c++) maxDiff = Math.max(maxDiff, Math.abs(last.frames[k][p + c] - ref[q + c]));
-    }
-    if (maxDiff > 2) wrong.push(`#${idx} (max |Δ| ${maxDiff}, presented ${JSON.stringify(last.checks[k])})`);
-  });
+  const wrong = frameDiffs(ffmpegFrames(file, last.width, last.height), last.neededFrames, last.frames)
+    .map((d, k) => ({ ...d, presented: last.checks[k] })).filter((d) => d.max > 0)
+    .map((d) => `#${d.index} (max |Δ| ${d.max}, presented ${JSON.stringify(d.presented)})`);
   assert.deepEqual(wrong, [], "the page's frames differ from ffmpeg's at the same indices");
   return page.$$eval('[data-testid="predictions"] li[data-label]', (lis) => lis.map((li) => ({ label: li.dataset.label, prob: Number(li.dataset.prob) })));
 }
@@ -294,7 +257,7 @@ function assertTop5(got, all) {
 }
 
 test("the page runs on WebGPU: label, top-5 equal to cast classify, compare backends", async () => {
-  const video = makeVideo("gpu.mp4");
+  const video = makeClip("gpu.mp4");
   const want = native(video);
   for (const query of ["?backend=webgpu", ""]) { // chosen, and automatic
     const { page, problems } = await openSite(gpuBrowser, query);
@@ -321,7 +284,7 @@ test("the page runs on WebGPU: label, top-5 equal to cast classify, compare back
 });
 
 test("a lost WebGPU device: the page runs the video on the WASM pool and says so", async () => {
-  const video = makeVideo("lost.mp4");
+  const video = makeClip("lost.mp4");
   const want = native(video);
   const { page, problems } = await openSite(gpuBrowser, "?backend=webgpu");
   assert.equal(await page.getByTestId("backend").textContent(), "WebGPU · SwiftShader");
@@ -336,7 +299,7 @@ test("a lost WebGPU device: the page runs the video on the WASM pool and says so
 });
 
 test("without WebGPU the page falls back to the WASM pool and says so", async () => {
-  const video = makeVideo("cpu.mp4");
+  const video = makeClip("cpu.mp4");
   const want = native(video);
   // No WebGPU flags: Debian's Chromium then gives no adapter (or no navigator.gpu).
   const browser = await chromium.launchPersistentContext(path.join(tmp, "profile-nogpu"), {

@@ -1,11 +1,9 @@
 package backend_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/castvideo/castgo/backend"
-	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/internal/golden"
 )
 
@@ -13,14 +11,7 @@ import (
 // (fp32 and int8) has a WebGPU form, so that the browser runs them entirely on the GPU.
 func TestGPUProgramCoversPlans(t *testing.T) {
 	for _, name := range []string{"tiny", "small"} {
-		data, err := os.ReadFile(golden.Path(t, "goldens", name, "config.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := cast.ParseConfig(data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cfg := golden.Config(t, name)
 		for _, int8 := range []bool{false, true} {
 			exec := compiledForward(t, cfg, int8)
 			info, err := backend.GPUProgram(exec)

@@ -40,17 +40,12 @@ func BenchmarkForward(b *testing.B) {
 					cfg = cast.DemoConfig()
 					set = cast.InitWeights(cfg, 1)
 				} else {
-					data, err := os.ReadFile(golden.Path(b, "goldens", strings.TrimSuffix(name, "-int8"), "config.json"))
-					if err != nil {
-						b.Fatal(err)
-					}
-					if cfg, err = cast.ParseConfig(data); err != nil {
-						b.Fatal(err)
-					}
+					cfg = golden.Config(b, strings.TrimSuffix(name, "-int8"))
 					for _, s := range cfg.StateDict() {
 						set[s.Name] = weights.NewF32(s.Shape, hashinit.Tensor(1, s.Name, s.Shape))
 					}
 					if strings.HasSuffix(name, "-int8") {
+						var err error
 						if set, err = cast.QuantizeInt8(set, nil); err != nil {
 							b.Fatal(err)
 						}

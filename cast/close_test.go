@@ -3,12 +3,14 @@ package cast_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/castvideo/castgo/internal/golden"
 )
 
 // TestModelClose checks that a closed model refuses to run with an error (no crash, no stale result), twice
 // closing included, and that it ran before.
 func TestModelClose(t *testing.T) {
-	cfg := loadGoldenConfig(t, "tiny")
+	cfg := golden.Config(t, "tiny")
 	m := newGoModel(t, cfg, hashWeights(cfg, 1))
 	shape, x := readNPY(t, "goldens", "tiny", "input.npy")
 	_, want := readNPY(t, "goldens", "tiny", "logits.npy")

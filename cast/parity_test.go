@@ -2,7 +2,6 @@ package cast_test
 
 import (
 	"math"
-	"os"
 	"testing"
 
 	"github.com/castvideo/castgo/cast"
@@ -12,19 +11,6 @@ import (
 	"github.com/castvideo/castgo/internal/golden"
 	"github.com/castvideo/castgo/internal/npy"
 )
-
-func loadGoldenConfig(t testing.TB, name string) cast.Config {
-	t.Helper()
-	data, err := os.ReadFile(golden.Path(t, "goldens", name, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := cast.ParseConfig(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
 
 // hashWeights rebuilds a golden model's weights from the recipe in its config.json.
 func hashWeights(cfg cast.Config, seed int) weights.Set {
@@ -79,7 +65,7 @@ func newModelOn(t testing.TB, name string, cfg cast.Config, set weights.Set) *in
 // TestTinyParity runs the tiny golden model (hash-recipe weights) and compares the logits and every
 // intermediate the goldens store, so that a mismatch is localised to a module.
 func TestTinyParity(t *testing.T) {
-	cfg := loadGoldenConfig(t, "tiny")
+	cfg := golden.Config(t, "tiny")
 	m := newGoModel(t, cfg, hashWeights(cfg, 1))
 	shape, x := readNPY(t, "goldens", "tiny", "input.npy")
 	want := map[string][]float32{}
@@ -183,7 +169,7 @@ func TestLogitsParity(t *testing.T) {
 			if testing.Short() && c.name == "base" {
 				t.Skip("base takes minutes; run without -short")
 			}
-			cfg := loadGoldenConfig(t, c.name)
+			cfg := golden.Config(t, c.name)
 			m := newModelOn(t, c.backend, cfg, hashWeights(cfg, c.weightSeed))
 			shape, x := readNPY(t, "goldens", c.name, "input.npy")
 			got, err := m.Run(x, shape[0])

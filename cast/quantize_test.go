@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/castvideo/castgo/cast"
+	"github.com/castvideo/castgo/internal/golden"
 )
 
 // quantStats compares int8 logits q with float32 logits f, row by row ([rows, classes]).
@@ -72,7 +73,7 @@ func TestInt8Accuracy(t *testing.T) {
 			if testing.Short() && c.name == "base" {
 				t.Skip("base takes minutes; run without -short")
 			}
-			cfg := loadGoldenConfig(t, c.name)
+			cfg := golden.Config(t, c.name)
 			w := hashWeights(cfg, c.weightSeed)
 			fp32Bytes := w.Bytes()
 			q, err := cast.QuantizeInt8(w, nil)

@@ -71,6 +71,18 @@ func syntheticRGBA(t, w, h int) []byte {
 	return b
 }
 
+// syntheticVideo plans the views of an n-frame w×h video for the model handle and returns the plan with the
+// synthetic frames it needs (aligned with its neededFrames), as classify and viewLogits take them.
+func syntheticVideo(handle, n, w, h int) (plan js.Value, frames []any) {
+	plan = api.Call("planViews", handle, map[string]any{"numFrames": n, "width": w, "height": h})
+	needed := plan.Get("neededFrames")
+	frames = make([]any, needed.Length())
+	for i := range frames {
+		frames[i] = jsBytes(syntheticRGBA(needed.Index(i).Int(), w, h))
+	}
+	return plan, frames
+}
+
 func loadDefault(t *testing.T) (int, js.Value) {
 	t.Helper()
 	res, err := await(api.Call("loadModel", jsBytes(models.DefaultInt8Bytes())))
@@ -90,12 +102,7 @@ func TestClassifyMatchesInProcess(t *testing.T) {
 	if got := info.Get("sizeBytes").Int(); got != len(models.DefaultInt8Bytes()) {
 		t.Errorf("sizeBytes %d", got)
 	}
-	plan := api.Call("planViews", handle, map[string]any{"numFrames": n, "width": w, "height": h})
-	needed := plan.Get("neededFrames")
-	frames := make([]any, needed.Length())
-	for i := range frames {
-		frames[i] = jsBytes(syntheticRGBA(needed.Index(i).Int(), w, h))
-	}
+	plan, frames := syntheticVideo(handle, n, w, h)
 	var stages []string
 	returned := false
 	progress := js.FuncOf(func(_ js.Value, a []js.Value) any {
@@ -361,12 +368,7 @@ func TestViewLogitsMatchClassify(t *testing.T) {
 	if got := info.Get("backend").String(); got != "cpu" {
 		t.Errorf("info.backend %q, want cpu", got)
 	}
-	plan := api.Call("planViews", handle, map[string]any{"numFrames": n, "width": w, "height": h})
-	needed := plan.Get("neededFrames")
-	frames := make([]any, needed.Length())
-	for i := range frames {
-		frames[i] = jsBytes(syntheticRGBA(needed.Index(i).Int(), w, h))
-	}
+	plan, frames := syntheticVideo(handle, n, w, h)
 	spec := map[string]any{"numFrames": n, "width": w, "height": h, "frames": frames}
 	vl, err := await(api.Call("viewLogits", handle, spec))
 	if err != nil {

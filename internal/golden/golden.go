@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/castvideo/castgo/cast"
 )
 
 // SharedDir returns the shared directory (holding goldens/, labels/, reference/), or "" when not found.
@@ -45,4 +47,18 @@ func Path(t testing.TB, elem ...string) string {
 		t.Fatalf("golden file missing: %v", err)
 	}
 	return p
+}
+
+// Config reads and parses goldens/NAME/config.json, failing t when it is missing or invalid.
+func Config(t testing.TB, name string) cast.Config {
+	t.Helper()
+	data, err := os.ReadFile(Path(t, "goldens", name, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cast.ParseConfig(data)
+	if err != nil {
+		t.Fatalf("goldens/%s/config.json: %v", name, err)
+	}
+	return cfg
 }

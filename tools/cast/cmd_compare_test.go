@@ -13,20 +13,14 @@ import (
 	"github.com/castvideo/castgo/cast/infer"
 	"github.com/castvideo/castgo/cast/modelfile"
 	"github.com/castvideo/castgo/cast/preprocess"
+	"github.com/castvideo/castgo/internal/golden"
 )
 
 // compareGoldenModel converts goldens/NAME/model.pt with its config.json into a model file in dir (generic
 // labels "class 0"…, the SSv2 protocol), as float32 or, with int8, quantized.
 func compareGoldenModel(t *testing.T, dir, name string, int8 bool) string {
 	t.Helper()
-	data, err := os.ReadFile(goldenFile(t, name, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := cast.ParseConfig(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := golden.Config(t, name)
 	set, err := checkpoint.Load(goldenFile(t, name, "model.pt"))
 	if err != nil {
 		t.Fatal(err)

@@ -119,8 +119,8 @@ func (b *Backend) Capabilities() backends.Capabilities {
 
 // Buffer is a tensor's storage: a flat Go slice of the shape's dtype.
 type Buffer struct {
-	shape shapes.Shape
-	flat  any
+	Shape shapes.Shape
+	Flat  any
 }
 
 // packKey identifies a packed weight by the buffer it was packed from. The pointer is weak, so the cache
@@ -140,7 +140,7 @@ const fingerprintSamples = 64
 
 // fingerprint samples a weight (and its scale) at evenly spaced positions.
 func fingerprint(w, scale *Buffer) (fp [fingerprintSamples]uint32) {
-	switch f := w.flat.(type) {
+	switch f := w.Flat.(type) {
 	case []float32:
 		for i := range fp {
 			if len(f) > 0 {
@@ -155,7 +155,7 @@ func fingerprint(w, scale *Buffer) (fp [fingerprintSamples]uint32) {
 		}
 	}
 	if scale != nil {
-		f := scale.flat.([]float32)
+		f := scale.Flat.([]float32)
 		for i := range fp[fingerprintSamples/2:] {
 			if len(f) > 0 {
 				fp[fingerprintSamples/2+i] = math.Float32bits(f[i*(len(f)-1)/(fingerprintSamples/2-1)])
@@ -170,7 +170,7 @@ func (b *Backend) toBuffer(buffer backends.Buffer) (*Buffer, error) {
 	if !ok || buf == nil {
 		return nil, errors.Errorf("castgo backend: buffer %T is not a castgo buffer", buffer)
 	}
-	if buf.flat == nil {
+	if buf.Flat == nil {
 		return nil, errors.New("castgo backend: buffer already finalized")
 	}
 	return buf, nil
@@ -182,7 +182,7 @@ func (b *Backend) BufferFinalize(buffer backends.Buffer) error {
 		return err
 	}
 	b.dropPacks(buf)
-	buf.flat = nil
+	buf.Flat = nil
 	return nil
 }
 
@@ -202,7 +202,7 @@ func (b *Backend) BufferShape(buffer backends.Buffer) (shapes.Shape, error) {
 	if !ok {
 		return shapes.Invalid(), errors.Errorf("castgo backend: buffer %T is not a castgo buffer", buffer)
 	}
-	return buf.shape, nil
+	return buf.Shape, nil
 }
 
 func (b *Backend) BufferDeviceNum(buffer backends.Buffer) (backends.DeviceNum, error) { return 0, nil }
@@ -212,9 +212,9 @@ func (b *Backend) BufferToFlatData(buffer backends.Buffer, flat any) error {
 	if err != nil {
 		return err
 	}
-	dst, src := reflect.ValueOf(flat), reflect.ValueOf(buf.flat)
+	dst, src := reflect.ValueOf(flat), reflect.ValueOf(buf.Flat)
 	if dst.Kind() != reflect.Slice || dst.Type() != src.Type() || dst.Len() != src.Len() {
-		return errors.Errorf("castgo backend: BufferToFlatData into %T[%d], buffer is %s", flat, dst.Len(), buf.shape)
+		return errors.Errorf("castgo backend: BufferToFlatData into %T[%d], buffer is %s", flat, dst.Len(), buf.Shape)
 	}
 	reflect.Copy(dst, src)
 	return nil
@@ -229,7 +229,7 @@ func (b *Backend) BufferFromFlatData(deviceNum backends.DeviceNum, flat any, sha
 	if err != nil {
 		return nil, err
 	}
-	dst := reflect.ValueOf(buf.(*Buffer).flat)
+	dst := reflect.ValueOf(buf.(*Buffer).Flat)
 	if dst.Type() != src.Type() {
 		return nil, errors.Errorf("castgo backend: BufferFromFlatData %T for shape %s", flat, shape)
 	}
@@ -245,7 +245,7 @@ func (b *Backend) NewSharedBuffer(deviceNum backends.DeviceNum, shape shapes.Sha
 		return nil, nil, errors.Errorf("castgo backend: dtype %s not supported", shape.DType)
 	}
 	flat := reflect.MakeSlice(reflect.SliceOf(goType), shape.Size(), shape.Size()).Interface()
-	return &Buffer{shape: shape.Clone(), flat: flat}, flat, nil
+	return &Buffer{Shape: shape.Clone(), Flat: flat}, flat, nil
 }
 
 func (b *Backend) BufferData(buffer backends.Buffer) (any, error) {
@@ -253,7 +253,7 @@ func (b *Backend) BufferData(buffer backends.Buffer) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buf.flat, nil
+	return buf.Flat, nil
 }
 
 func (b *Backend) BufferCopyToDevice(source backends.Buffer, deviceNum backends.DeviceNum) (backends.Buffer, error) {

@@ -14,42 +14,44 @@ import (
 )
 
 // node is one op of the graph being built.
-type node struct {
-	id     int
-	op     backends.OpType
-	shape  shapes.Shape
-	inputs []*node
+type Node struct {
+	ID     int
+	Op     backends.OpType
+	Shape  shapes.Shape
+	Inputs []*Node
 
-	axes     []int // reduce axes, transpose permutation, broadcast axes, concatenate axis, iota axis
-	data     any   // constant flat values
-	param    int   // parameter index
-	name     string
-	dg       *dotParams
-	gather   *gatherParams
-	slice    *sliceParams
-	dtypeArg dtypes.DType
-	extra    any // parameters of the training ops (ops_train.go)
+	Axes      []int // reduce axes, transpose permutation, broadcast axes, concatenate axis, iota axis
+	Data      any   // constant flat values
+	Param     int   // parameter index
+	Name      string
+	Dot       *dotParams
+	Gather    *gatherParams
+	Slice     *sliceParams
+	ConvertTo dtypes.DType
+	Scatter   *scatterParams // ScatterSum
+	Pad       *padParams     // Pad
+	ArgMinMax *argParams     // ArgMinMax
 
-	uses int // edges from other live nodes plus one per appearance among the outputs
+	Uses int // edges from other live nodes plus one per appearance among the outputs
 }
 
-type dotParams struct{ lc, lb, rc, rb []int }
+type dotParams struct{ LhsContract, LhsBatch, RhsContract, RhsBatch []int }
 
 type gatherParams struct {
-	indexVectorAxis                                   int
-	offsetOutputAxes, collapsed, startIndexMap, sizes []int
+	IndexVectorAxis                                                 int
+	OffsetOutputAxes, CollapsedSliceAxes, StartIndexMap, SliceSizes []int
 }
 
-type sliceParams struct{ starts, limits, strides []int }
+type sliceParams struct{ Starts, Limits, Strides []int }
 
 // Builder implements backends.Builder; ops it does not implement return an error naming the op.
 type Builder struct {
 	notimplemented.Builder
-	backend  *Backend
-	name     string
-	nodes    []*node
-	params   []*node
-	compiled bool
+	backend     *Backend
+	computation string
+	nodes       []*Node
+	params      []*Node
+	compiled    bool
 }
 
 var _ backends.Builder = (*Builder)(nil)
@@ -78,14 +80,14 @@ func init() {
 
 // Builder returns a new builder for a computation called name.
 func (b *Backend) Builder(name string) backends.Builder {
-	bld := &Builder{backend: b, name: name}
+	bld := &Builder{backend: b, computation: name}
 	bld.Builder.ErrFn = func(op backends.OpType) error {
 		return errors.Errorf("castgo backend: op %s not implemented", op)
 	}
 	return bld
 }
 
-func (b *Builder) Name() string { return b.name }
+func (b *Builder) Name() string { return b.computation }
 
 func (b *Builder) DeviceAssignment(devices ...backends.DeviceNum) error {
 	for _, d := range devices {
@@ -96,23 +98,23 @@ func (b *Builder) DeviceAssignment(devices ...backends.DeviceNum) error {
 	return nil
 }
 
-func (b *Builder) newNode(op backends.OpType, shape shapes.Shape, inputs ...*node) *node {
-	n := &node{id: len(b.nodes), op: op, shape: shape, inputs: inputs}
+func (b *Builder) newNode(op backends.OpType, shape shapes.Shape, inputs ...*Node) *Node {
+	n := &Node{ID: len(b.nodes), Op: op, Shape: shape, Inputs: inputs}
 	b.nodes = append(b.nodes, n)
 	return n
 }
 
-func (b *Builder) check(op backends.OpType, ops ...backends.Op) ([]*node, error) {
+func (b *Builder) check(op backends.OpType, ops ...backends.Op) ([]*Node, error) {
 	if b.compiled {
-		return nil, errors.Errorf("castgo backend: builder %q already compiled", b.name)
+		return nil, errors.Errorf("castgo backend: builder %q already compiled", b.computation)
 	}
-	out := make([]*node, len(ops))
+	out := make([]*Node, len(ops))
 	for i, o := range ops {
-		n, ok := o.(*node)
+		n, ok := o.(*Node)
 		if !ok || n == nil {
 			return nil, errors.Errorf("castgo backend: %s: operand #%d is %T, not a castgo op", op, i, o)
 		}
-		if n.id >= len(b.nodes) || b.nodes[n.id] != n {
+		if n.ID >= len(b.nodes) || b.nodes[n.ID] != n {
 			return nil, errors.Errorf("castgo backend: %s: operand #%d is from another builder", op, i)
 		}
 		out[i] = n
@@ -121,11 +123,11 @@ func (b *Builder) check(op backends.OpType, ops ...backends.Op) ([]*node, error)
 }
 
 func (b *Builder) OpShape(op backends.Op) (shapes.Shape, error) {
-	n, ok := op.(*node)
+	n, ok := op.(*Node)
 	if !ok {
 		return shapes.Invalid(), errors.Errorf("castgo backend: %T is not a castgo op", op)
 	}
-	return n.shape, nil
+	return n.Shape, nil
 }
 
 func (b *Builder) Parameter(name string, shape shapes.Shape, _ *backends.ShardingSpec) (backends.Op, error) {
@@ -136,7 +138,7 @@ func (b *Builder) Parameter(name string, shape shapes.Shape, _ *backends.Shardin
 		return nil, errors.Errorf("castgo backend: parameter %q has unsupported dtype %s", name, shape.DType)
 	}
 	n := b.newNode(backends.OpTypeParameter, shape.Clone())
-	n.name, n.param = name, len(b.params)
+	n.Name, n.Param = name, len(b.params)
 	b.params = append(b.params, n)
 	return n, nil
 }
@@ -160,7 +162,7 @@ func (b *Builder) Constant(flat any, dims ...int) (backends.Op, error) {
 	cp := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
 	reflect.Copy(cp, v)
 	n := b.newNode(backends.OpTypeConstant, shape)
-	n.data = cp.Interface()
+	n.Data = cp.Interface()
 	return n, nil
 }
 
@@ -169,7 +171,7 @@ func (b *Builder) Identity(x backends.Op) (backends.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.newNode(backends.OpTypeIdentity, in[0].shape, in[0]), nil
+	return b.newNode(backends.OpTypeIdentity, in[0].Shape, in[0]), nil
 }
 
 var unaryOps = map[backends.OpType]bool{
@@ -196,7 +198,7 @@ func (b *Builder) unary(op backends.OpType, x backends.Op) (backends.Op, error) 
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.UnaryOp(op, in[0].shape)
+	shape, err := shapeinference.UnaryOp(op, in[0].Shape)
 	if err != nil {
 		return nil, err
 	}
@@ -213,14 +215,14 @@ func (b *Builder) binary(op backends.OpType, x, y backends.Op) (backends.Op, err
 	}
 	var shape shapes.Shape
 	if compareOps[op] {
-		shape, err = shapeinference.ComparisonOp(op, in[0].shape, in[1].shape)
+		shape, err = shapeinference.ComparisonOp(op, in[0].Shape, in[1].Shape)
 	} else {
-		shape, err = shapeinference.BinaryOp(op, in[0].shape, in[1].shape)
+		shape, err = shapeinference.BinaryOp(op, in[0].Shape, in[1].Shape)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if dt := in[0].shape.DType; !numericDType(dt) && dt != dtypes.Bool {
+	if dt := in[0].Shape.DType; !numericDType(dt) && dt != dtypes.Bool {
 		return nil, errors.Errorf("castgo backend: op %s not implemented for dtype %s", op, dt)
 	}
 	return b.newNode(op, shape, in[0], in[1]), nil
@@ -311,7 +313,7 @@ func (b *Builder) Where(cond, onTrue, onFalse backends.Op) (backends.Op, error) 
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.WhereOp(in[0].shape, in[1].shape, in[2].shape)
+	shape, err := shapeinference.WhereOp(in[0].Shape, in[1].Shape, in[2].Shape)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +325,7 @@ func (b *Builder) Reshape(x backends.Op, dims ...int) (backends.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.ReshapeOp(in[0].shape, dims)
+	shape, err := shapeinference.ReshapeOp(in[0].Shape, dims)
 	if err != nil {
 		return nil, err
 	}
@@ -335,12 +337,12 @@ func (b *Builder) Transpose(x backends.Op, perm ...int) (backends.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.TransposeOp(in[0].shape, perm)
+	shape, err := shapeinference.TransposeOp(in[0].Shape, perm)
 	if err != nil {
 		return nil, err
 	}
 	n := b.newNode(backends.OpTypeTranspose, shape, in[0])
-	n.axes = slices.Clone(perm)
+	n.Axes = slices.Clone(perm)
 	return n, nil
 }
 
@@ -349,11 +351,11 @@ func (b *Builder) BroadcastInDim(x backends.Op, outputShape shapes.Shape, broadc
 	if err != nil {
 		return nil, err
 	}
-	if err := shapeinference.BroadcastInDimOp(in[0].shape, outputShape, broadcastAxes); err != nil {
+	if err := shapeinference.BroadcastInDimOp(in[0].Shape, outputShape, broadcastAxes); err != nil {
 		return nil, err
 	}
 	n := b.newNode(backends.OpTypeBroadcastInDim, outputShape.Clone(), in[0])
-	n.axes = slices.Clone(broadcastAxes)
+	n.Axes = slices.Clone(broadcastAxes)
 	return n, nil
 }
 
@@ -362,16 +364,16 @@ func (b *Builder) Broadcast(x backends.Op, prefixDims ...int) (backends.Op, erro
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.BroadcastOp(in[0].shape, prefixDims)
+	shape, err := shapeinference.BroadcastOp(in[0].Shape, prefixDims)
 	if err != nil {
 		return nil, err
 	}
-	axes := make([]int, in[0].shape.Rank())
+	axes := make([]int, in[0].Shape.Rank())
 	for i := range axes {
 		axes[i] = len(prefixDims) + i
 	}
 	n := b.newNode(backends.OpTypeBroadcastInDim, shape, in[0])
-	n.axes = axes
+	n.Axes = axes
 	return n, nil
 }
 
@@ -381,12 +383,12 @@ func (b *Builder) reduce(op backends.OpType, x backends.Op, axes []int) (backend
 		return nil, err
 	}
 	if len(axes) == 0 {
-		axes = make([]int, in[0].shape.Rank())
+		axes = make([]int, in[0].Shape.Rank())
 		for i := range axes {
 			axes[i] = i
 		}
 	}
-	shape, err := shapeinference.ReduceOp(in[0].shape, axes)
+	shape, err := shapeinference.ReduceOp(in[0].Shape, axes)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +396,7 @@ func (b *Builder) reduce(op backends.OpType, x backends.Op, axes []int) (backend
 		return nil, errors.Errorf("castgo backend: op %s not implemented for dtype %s", op, shape.DType)
 	}
 	n := b.newNode(op, shape, in[0])
-	n.axes = slices.Clone(axes)
+	n.Axes = slices.Clone(axes)
 	return n, nil
 }
 
@@ -416,7 +418,7 @@ func (b *Builder) DotGeneral(lhs backends.Op, lc, lb []int, rhs backends.Op, rc,
 	if err != nil {
 		return nil, err
 	}
-	l, r := in[0].shape, in[1].shape
+	l, r := in[0].Shape, in[1].Shape
 	if l.DType != dtypes.Float32 || r.DType != dtypes.Float32 {
 		return nil, errors.Errorf("castgo backend: op DotGeneral not implemented for dtypes %s, %s", l.DType, r.DType)
 	}
@@ -442,7 +444,7 @@ func (b *Builder) DotGeneral(lhs backends.Op, lc, lb []int, rhs backends.Op, rc,
 		dims = append(dims, r.Dimensions[a])
 	}
 	n := b.newNode(backends.OpTypeDotGeneral, shapes.Make(dtypes.Float32, dims...), in[0], in[1])
-	n.dg = &dotParams{lc: slices.Clone(lc), lb: slices.Clone(lb), rc: slices.Clone(rc), rb: slices.Clone(rb)}
+	n.Dot = &dotParams{LhsContract: slices.Clone(lc), LhsBatch: slices.Clone(lb), RhsContract: slices.Clone(rc), RhsBatch: slices.Clone(rb)}
 	return n, nil
 }
 
@@ -451,7 +453,7 @@ func (b *Builder) Dot(lhs, rhs backends.Op) (backends.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	lr, rr := in[0].shape.Rank(), in[1].shape.Rank()
+	lr, rr := in[0].Shape.Rank(), in[1].Shape.Rank()
 	switch {
 	case lr == 1 && rr == 1:
 		return b.DotGeneral(lhs, []int{0}, nil, rhs, []int{0}, nil)
@@ -478,14 +480,14 @@ func (b *Builder) Concatenate(axis int, operands ...backends.Op) (backends.Op, e
 	}
 	ss := make([]shapes.Shape, len(in))
 	for i, n := range in {
-		ss[i] = n.shape
+		ss[i] = n.Shape
 	}
 	shape, err := shapeinference.ConcatenateOp(ss, axis)
 	if err != nil {
 		return nil, err
 	}
 	n := b.newNode(backends.OpTypeConcatenate, shape, in...)
-	n.axes = []int{axis}
+	n.Axes = []int{axis}
 	return n, nil
 }
 
@@ -495,19 +497,19 @@ func (b *Builder) Gather(operand, startIndices backends.Op, indexVectorAxis int,
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.Gather(in[0].shape, in[1].shape, indexVectorAxis, offsetOutputAxes, collapsedSliceAxes,
+	shape, err := shapeinference.Gather(in[0].Shape, in[1].Shape, indexVectorAxis, offsetOutputAxes, collapsedSliceAxes,
 		startIndexMap, sliceSizes, indicesAreSorted)
 	if err != nil {
 		return nil, err
 	}
-	switch in[1].shape.DType {
+	switch in[1].Shape.DType {
 	case dtypes.Int32, dtypes.Int64, dtypes.Int8, dtypes.Uint8:
 	default:
-		return nil, errors.Errorf("castgo backend: Gather indices of dtype %s not implemented", in[1].shape.DType)
+		return nil, errors.Errorf("castgo backend: Gather indices of dtype %s not implemented", in[1].Shape.DType)
 	}
 	n := b.newNode(backends.OpTypeGather, shape, in...)
-	n.gather = &gatherParams{indexVectorAxis: indexVectorAxis, offsetOutputAxes: slices.Clone(offsetOutputAxes),
-		collapsed: slices.Clone(collapsedSliceAxes), startIndexMap: slices.Clone(startIndexMap), sizes: slices.Clone(sliceSizes)}
+	n.Gather = &gatherParams{IndexVectorAxis: indexVectorAxis, OffsetOutputAxes: slices.Clone(offsetOutputAxes),
+		CollapsedSliceAxes: slices.Clone(collapsedSliceAxes), StartIndexMap: slices.Clone(startIndexMap), SliceSizes: slices.Clone(sliceSizes)}
 	return n, nil
 }
 
@@ -516,7 +518,7 @@ func (b *Builder) Slice(x backends.Op, starts, limits, strides []int) (backends.
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.SliceOp(in[0].shape, starts, limits, strides)
+	shape, err := shapeinference.SliceOp(in[0].Shape, starts, limits, strides)
 	if err != nil {
 		return nil, err
 	}
@@ -527,7 +529,7 @@ func (b *Builder) Slice(x backends.Op, starts, limits, strides []int) (backends.
 		}
 	}
 	n := b.newNode(backends.OpTypeSlice, shape, in[0])
-	n.slice = &sliceParams{starts: slices.Clone(starts), limits: slices.Clone(limits), strides: slices.Clone(strides)}
+	n.Slice = &sliceParams{Starts: slices.Clone(starts), Limits: slices.Clone(limits), Strides: slices.Clone(strides)}
 	return n, nil
 }
 
@@ -536,13 +538,13 @@ func (b *Builder) ConvertDType(x backends.Op, dtype dtypes.DType) (backends.Op, 
 	if err != nil {
 		return nil, err
 	}
-	if (!numericDType(dtype) && dtype != dtypes.Bool) || (!numericDType(in[0].shape.DType) && in[0].shape.DType != dtypes.Bool) {
-		return nil, errors.Errorf("castgo backend: op ConvertDType not implemented for %s → %s", in[0].shape.DType, dtype)
+	if (!numericDType(dtype) && dtype != dtypes.Bool) || (!numericDType(in[0].Shape.DType) && in[0].Shape.DType != dtypes.Bool) {
+		return nil, errors.Errorf("castgo backend: op ConvertDType not implemented for %s → %s", in[0].Shape.DType, dtype)
 	}
-	shape := in[0].shape.Clone()
+	shape := in[0].Shape.Clone()
 	shape.DType = dtype
 	n := b.newNode(backends.OpTypeConvertDType, shape, in[0])
-	n.dtypeArg = dtype
+	n.ConvertTo = dtype
 	return n, nil
 }
 
@@ -554,10 +556,10 @@ func (b *Builder) Iota(shape shapes.Shape, iotaAxis int) (backends.Op, error) {
 		return nil, errors.Errorf("castgo backend: Iota(%s, %d) not supported", shape, iotaAxis)
 	}
 	n := b.newNode(backends.OpTypeIota, shape.Clone())
-	n.axes = []int{iotaAxis}
+	n.Axes = []int{iotaAxis}
 	return n, nil
 }
 
-func (n *node) String() string {
-	return fmt.Sprintf("#%d %s %s", n.id, n.op, n.shape)
+func (n *Node) String() string {
+	return fmt.Sprintf("#%d %s %s", n.ID, n.Op, n.Shape)
 }

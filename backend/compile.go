@@ -14,34 +14,34 @@ import (
 // step is one entry of the execution plan: it computes the value of out from the values of ins.
 type step struct {
 	label string // op kind and shape, for the profile
-	out   *node
-	ins   []*node
+	out   *Node
+	ins   []*Node
 	run   func(e *env) any
 	gpu   any // device-independent description for the WebGPU executor (gpu.go), nil for generic steps
 }
 
-// view describes a node as a strided read of a materialised root node.
-type view struct {
-	root    *node
-	off     int
-	dims    []int
-	strides []int
+// View describes a node as a strided read of a materialised root node.
+type View struct {
+	Root    *Node
+	Off     int
+	Dims    []int
+	Strides []int
 }
 
-func (v view) contiguous() bool {
-	return slices.Equal(v.strides, rowMajorStrides(v.dims)) || shapes.Make(dtypes.Float32, v.dims...).Size() <= 1
+func (v View) contiguous() bool {
+	return slices.Equal(v.Strides, rowMajorStrides(v.Dims)) || shapes.Make(dtypes.Float32, v.Dims...).Size() <= 1
 }
 
 // compiler holds the state of one Compile.
 type compiler struct {
 	b       *Builder
-	outputs []*node
+	outputs []*Node
 	live    []bool
-	fused   map[*node]*step // fused step by the node it produces
-	claimed map[*node]bool  // nodes computed inside some fused step
-	views   map[*node]view
+	fused   map[*Node]*step // fused step by the node it produces
+	claimed map[*Node]bool  // nodes computed inside some fused step
+	views   map[*Node]View
 
-	consumers map[*node][]*node
+	consumers map[*Node][]*Node
 }
 
 // Compile turns the graph into an execution plan.
@@ -51,7 +51,7 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 		return nil, err
 	}
 	b.compiled = true
-	c := &compiler{b: b, outputs: outs, fused: map[*node]*step{}, claimed: map[*node]bool{}, views: map[*node]view{}}
+	c := &compiler{b: b, outputs: outs, fused: map[*Node]*step{}, claimed: map[*Node]bool{}, views: map[*Node]View{}}
 	c.markLive()
 	if err := c.foldConstants(); err != nil {
 		return nil, err
@@ -65,26 +65,26 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 func (c *compiler) markLive() {
 	c.live = make([]bool, len(c.b.nodes))
 	for _, n := range c.b.nodes {
-		n.uses = 0
+		n.Uses = 0
 	}
-	var visit func(n *node)
-	visit = func(n *node) {
-		if c.live[n.id] {
+	var visit func(n *Node)
+	visit = func(n *Node) {
+		if c.live[n.ID] {
 			return
 		}
-		c.live[n.id] = true
-		for _, in := range n.inputs {
+		c.live[n.ID] = true
+		for _, in := range n.Inputs {
 			visit(in)
 		}
 	}
 	for _, o := range c.outputs {
 		visit(o)
-		o.uses++
+		o.Uses++
 	}
 	for _, n := range c.b.nodes {
-		if c.live[n.id] {
-			for _, in := range n.inputs {
-				in.uses++
+		if c.live[n.ID] {
+			for _, in := range n.Inputs {
+				in.Uses++
 			}
 		}
 	}
@@ -94,33 +94,33 @@ func (c *compiler) markLive() {
 // would grow a constant a lot are left for the fused loops to read with stride 0).
 func (c *compiler) foldConstants() error {
 	for _, n := range c.b.nodes {
-		if !c.live[n.id] || n.op == backends.OpTypeParameter || n.op == backends.OpTypeConstant {
+		if !c.live[n.ID] || n.Op == backends.OpTypeParameter || n.Op == backends.OpTypeConstant {
 			continue
 		}
 		allConst := true
-		for _, in := range n.inputs {
-			if in.op != backends.OpTypeConstant {
+		for _, in := range n.Inputs {
+			if in.Op != backends.OpTypeConstant {
 				allConst = false
 			}
 		}
 		if !allConst {
 			continue
 		}
-		if n.op == backends.OpTypeBroadcastInDim && n.shape.Size() > 4096 && n.shape.Size() > 2*n.inputs[0].shape.Size() {
+		if n.Op == backends.OpTypeBroadcastInDim && n.Shape.Size() > 4096 && n.Shape.Size() > 2*n.Inputs[0].Shape.Size() {
 			continue
 		}
-		if n.shape.Size() > 1<<22 {
+		if n.Shape.Size() > 1<<22 {
 			continue
 		}
-		ins := make([]any, len(n.inputs))
-		for i, in := range n.inputs {
-			ins[i] = in.data
+		ins := make([]any, len(n.Inputs))
+		for i, in := range n.Inputs {
+			ins[i] = in.Data
 		}
 		v, err := eval(n, ins)
 		if err != nil {
 			return err
 		}
-		n.op, n.data, n.inputs = backends.OpTypeConstant, v, nil
+		n.Op, n.Data, n.Inputs = backends.OpTypeConstant, v, nil
 	}
 	return nil
 }
@@ -135,7 +135,7 @@ func isLayout(op backends.OpType) bool {
 }
 
 // viewOf expresses n as a strided read of a materialised node, looking through layout ops.
-func (c *compiler) viewOf(n *node) view {
+func (c *compiler) viewOf(n *Node) View {
 	if v, ok := c.views[n]; ok {
 		return v
 	}
@@ -144,62 +144,62 @@ func (c *compiler) viewOf(n *node) view {
 	return v
 }
 
-func (c *compiler) selfView(n *node) view {
-	return view{root: n, dims: n.shape.Dimensions, strides: rowMajorStrides(n.shape.Dimensions)}
+func (c *compiler) selfView(n *Node) View {
+	return View{Root: n, Dims: n.Shape.Dimensions, Strides: rowMajorStrides(n.Shape.Dimensions)}
 }
 
-func (c *compiler) computeView(n *node) view {
-	if !isLayout(n.op) || c.fused[n] != nil {
+func (c *compiler) computeView(n *Node) View {
+	if !isLayout(n.Op) || c.fused[n] != nil {
 		return c.selfView(n)
 	}
-	dims := n.shape.Dimensions
-	switch n.op {
+	dims := n.Shape.Dimensions
+	switch n.Op {
 	case backends.OpTypeIdentity:
-		return c.viewOf(n.inputs[0])
+		return c.viewOf(n.Inputs[0])
 	case backends.OpTypeReshape:
-		in := c.viewOf(n.inputs[0])
+		in := c.viewOf(n.Inputs[0])
 		if in.contiguous() {
-			return view{root: in.root, off: in.off, dims: dims, strides: rowMajorStrides(dims)}
+			return View{Root: in.Root, Off: in.Off, Dims: dims, Strides: rowMajorStrides(dims)}
 		}
-		if strides, ok := reshapeStrides(in.dims, in.strides, dims); ok {
-			return view{root: in.root, off: in.off, dims: dims, strides: strides}
+		if strides, ok := reshapeStrides(in.Dims, in.Strides, dims); ok {
+			return View{Root: in.Root, Off: in.Off, Dims: dims, Strides: strides}
 		}
 		return c.selfView(n)
 	case backends.OpTypeTranspose:
-		in := c.viewOf(n.inputs[0])
+		in := c.viewOf(n.Inputs[0])
 		strides := make([]int, len(dims))
-		for i, p := range n.axes {
-			strides[i] = in.strides[p]
+		for i, p := range n.Axes {
+			strides[i] = in.Strides[p]
 		}
-		return view{root: in.root, off: in.off, dims: dims, strides: strides}
+		return View{Root: in.Root, Off: in.Off, Dims: dims, Strides: strides}
 	case backends.OpTypeSlice:
-		in := c.viewOf(n.inputs[0])
-		off := in.off
+		in := c.viewOf(n.Inputs[0])
+		off := in.Off
 		strides := make([]int, len(dims))
 		for i := range dims {
-			off += n.slice.starts[i] * in.strides[i]
-			strides[i] = in.strides[i] * n.slice.strides[i]
+			off += n.Slice.Starts[i] * in.Strides[i]
+			strides[i] = in.Strides[i] * n.Slice.Strides[i]
 		}
-		return view{root: in.root, off: off, dims: dims, strides: strides}
+		return View{Root: in.Root, Off: off, Dims: dims, Strides: strides}
 	case backends.OpTypeBroadcastInDim:
-		in := c.viewOf(n.inputs[0])
+		in := c.viewOf(n.Inputs[0])
 		strides := make([]int, len(dims))
-		for i, a := range n.axes {
-			if in.dims[i] == dims[a] {
-				strides[a] = in.strides[i]
+		for i, a := range n.Axes {
+			if in.Dims[i] == dims[a] {
+				strides[a] = in.Strides[i]
 			}
 		}
-		return view{root: in.root, off: in.off, dims: dims, strides: strides}
+		return View{Root: in.Root, Off: in.Off, Dims: dims, Strides: strides}
 	case backends.OpTypeGather:
 		if start, step, axis, ok := gatherAsSlice(n); ok {
-			in := c.viewOf(n.inputs[0])
-			strides := []int{in.strides[axis] * step}
-			for a := range in.dims {
+			in := c.viewOf(n.Inputs[0])
+			strides := []int{in.Strides[axis] * step}
+			for a := range in.Dims {
 				if a != axis {
-					strides = append(strides, in.strides[a])
+					strides = append(strides, in.Strides[a])
 				}
 			}
-			return view{root: in.root, off: in.off + start*in.strides[axis], dims: dims, strides: strides}
+			return View{Root: in.Root, Off: in.Off + start*in.Strides[axis], Dims: dims, Strides: strides}
 		}
 	}
 	return c.selfView(n)
@@ -207,26 +207,26 @@ func (c *compiler) computeView(n *node) view {
 
 // gatherAsSlice recognises graph.Gather with constant indices [n, 1] in arithmetic progression along one
 // axis (as cast's sliceRange builds them): output [n, other axes...].
-func gatherAsSlice(n *node) (start, step, axis int, ok bool) {
-	g, idxNode := n.gather, n.inputs[1]
-	id := idxNode.shape.Dimensions
-	if idxNode.op != backends.OpTypeConstant || len(id) != 2 || id[1] != 1 || g.indexVectorAxis != 1 ||
-		len(g.startIndexMap) != 1 || !slices.Equal(g.collapsed, g.startIndexMap) {
+func gatherAsSlice(n *Node) (start, step, axis int, ok bool) {
+	g, idxNode := n.Gather, n.Inputs[1]
+	id := idxNode.Shape.Dimensions
+	if idxNode.Op != backends.OpTypeConstant || len(id) != 2 || id[1] != 1 || g.IndexVectorAxis != 1 ||
+		len(g.StartIndexMap) != 1 || !slices.Equal(g.CollapsedSliceAxes, g.StartIndexMap) {
 		return
 	}
-	operand := n.inputs[0].shape.Dimensions
-	axis = g.startIndexMap[0]
-	for a, s := range g.sizes {
+	operand := n.Inputs[0].Shape.Dimensions
+	axis = g.StartIndexMap[0]
+	for a, s := range g.SliceSizes {
 		if (a == axis && s != 1) || (a != axis && s != operand[a]) {
 			return
 		}
 	}
-	for i, a := range g.offsetOutputAxes {
+	for i, a := range g.OffsetOutputAxes {
 		if a != i+1 {
 			return
 		}
 	}
-	idx := toInts(idxNode.data)
+	idx := toInts(idxNode.Data)
 	if len(idx) == 0 {
 		return
 	}
@@ -246,20 +246,20 @@ func gatherAsSlice(n *node) (start, step, axis int, ok bool) {
 func (c *compiler) plan() (*Executable, error) {
 	nn := len(c.b.nodes)
 	e := &Executable{backend: c.b.backend, params: c.b.params, outputs: c.outputs,
-		root: make([]int, nn), rootOff: make([]int, nn), pool: map[int][][]float32{}}
-	for i := range e.root {
-		e.root[i] = i
+		Root: make([]int, nn), rootOff: make([]int, nn), pool: map[int][][]float32{}}
+	for i := range e.Root {
+		e.Root[i] = i
 	}
-	stepOf := map[*node]*step{}
+	stepOf := map[*Node]*step{}
 	visited := make([]bool, nn)
 	var firstErr error
-	var need func(n *node)
-	need = func(n *node) {
-		if visited[n.id] {
+	var need func(n *Node)
+	need = func(n *Node) {
+		if visited[n.ID] {
 			return
 		}
-		visited[n.id] = true
-		if n.op == backends.OpTypeParameter || n.op == backends.OpTypeConstant {
+		visited[n.ID] = true
+		if n.Op == backends.OpTypeParameter || n.Op == backends.OpTypeConstant {
 			return
 		}
 		if st := c.fused[n]; st != nil {
@@ -269,27 +269,27 @@ func (c *compiler) plan() (*Executable, error) {
 			stepOf[n] = st
 			return
 		}
-		if isLayout(n.op) {
+		if isLayout(n.Op) {
 			v := c.viewOf(n)
-			if v.root != n && v.contiguous() {
-				need(v.root)
-				e.root[n.id], e.rootOff[n.id] = e.root[v.root.id], e.rootOff[v.root.id]+v.off
+			if v.Root != n && v.contiguous() {
+				need(v.Root)
+				e.Root[n.ID], e.rootOff[n.ID] = e.Root[v.Root.ID], e.rootOff[v.Root.ID]+v.Off
 				return
 			}
-			if n.op == backends.OpTypeReshape || n.op == backends.OpTypeIdentity {
+			if n.Op == backends.OpTypeReshape || n.Op == backends.OpTypeIdentity {
 				// every materialised value is contiguous: a reshape of one is the same storage
-				in := n.inputs[0]
+				in := n.Inputs[0]
 				need(in)
-				e.root[n.id], e.rootOff[n.id] = e.root[in.id], e.rootOff[in.id]
+				e.Root[n.ID], e.rootOff[n.ID] = e.Root[in.ID], e.rootOff[in.ID]
 				return
 			}
-			if v.root != n {
-				need(v.root)
+			if v.Root != n {
+				need(v.Root)
 				stepOf[n] = stridedCopyStep(n, v)
 				return
 			}
 		}
-		for _, in := range n.inputs {
+		for _, in := range n.Inputs {
 			need(in)
 		}
 		st, err := genericStep(n)
@@ -310,7 +310,7 @@ func (c *compiler) plan() (*Executable, error) {
 		}
 	}
 	for _, n := range c.b.nodes {
-		if visited[n.id] && n.op == backends.OpTypeConstant {
+		if visited[n.ID] && n.Op == backends.OpTypeConstant {
 			e.consts = append(e.consts, n)
 		}
 	}
@@ -318,9 +318,9 @@ func (c *compiler) plan() (*Executable, error) {
 	return e, nil
 }
 
-func stridedCopyStep(n *node, v view) *step {
-	root, off, dims, strides := v.root, v.off, v.dims, v.strides
-	return &step{label: fmt.Sprintf("copy %v", dims), out: n, ins: []*node{root}, gpu: gpuCopyOf(v), run: func(e *env) any {
+func stridedCopyStep(n *Node, v View) *step {
+	root, off, dims, strides := v.Root, v.Off, v.Dims, v.Strides
+	return &step{label: fmt.Sprintf("copy %v", dims), out: n, ins: []*Node{root}, gpu: gpuCopyOf(v), run: func(e *env) any {
 		dst := e.alloc(n)
 		if d, ok := dst.([]float32); ok && len(dims) > 1 && len(d) >= 1<<15 {
 			src, inner := e.f32(root), len(d)/max(dims[0], 1)
@@ -335,19 +335,19 @@ func stridedCopyStep(n *node, v view) *step {
 	}}
 }
 
-func genericStep(n *node) (*step, error) {
-	switch n.op {
+func genericStep(n *Node) (*step, error) {
+	switch n.Op {
 	case backends.OpTypeDotGeneral, backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin,
 		backends.OpTypeReduceProduct, backends.OpTypeConcatenate, backends.OpTypeGather, backends.OpTypeSlice,
 		backends.OpTypeConvertDType, backends.OpTypeIota, backends.OpTypeWhere, backends.OpTypeTranspose,
 		backends.OpTypeBroadcastInDim, backends.OpTypeIdentity, backends.OpTypeReshape:
 	default:
-		if !unaryOps[n.op] && !binaryOps[n.op] && !compareOps[n.op] && trainEvals[n.op] == nil {
-			return nil, errors.Errorf("castgo backend: op %s not implemented", n.op)
+		if !unaryOps[n.Op] && !binaryOps[n.Op] && !compareOps[n.Op] && trainEvals[n.Op] == nil {
+			return nil, errors.Errorf("castgo backend: op %s not implemented", n.Op)
 		}
 	}
-	ins := n.inputs
-	return &step{label: fmt.Sprintf("%s %v", n.op, n.shape.Dimensions), out: n, ins: ins, run: func(e *env) any {
+	ins := n.Inputs
+	return &step{label: fmt.Sprintf("%s %v", n.Op, n.Shape.Dimensions), out: n, ins: ins, run: func(e *env) any {
 		vals := make([]any, len(ins))
 		for i, in := range ins {
 			vals[i] = e.val(in)
@@ -356,16 +356,16 @@ func genericStep(n *node) (*step, error) {
 		if err != nil {
 			panic(err)
 		}
-		if n.op == backends.OpTypeReshape || n.op == backends.OpTypeIdentity {
-			cp := makeFlat(n.shape.DType, n.shape.Size())
-			stridedCopyAny(cp, v, []int{n.shape.Size()}, []int{1}, 0)
+		if n.Op == backends.OpTypeReshape || n.Op == backends.OpTypeIdentity {
+			cp := makeFlat(n.Shape.DType, n.Shape.Size())
+			stridedCopyAny(cp, v, []int{n.Shape.Size()}, []int{1}, 0)
 			v = cp
 		}
 		return v
 	}}, nil
 }
 
-// reshapeStrides returns the strides of a strided view (oldDims, oldStrides) reshaped to newDims without a
+// reshapeStrides returns the strides of a strided View (oldDims, oldStrides) reshaped to newDims without a
 // copy, if possible: each group of old axes that maps onto a group of new axes must be mergeable.
 func reshapeStrides(oldDims, oldStrides, newDims []int) ([]int, bool) {
 	var od, os []int

@@ -14,11 +14,11 @@ import (
 // Executable implements backends.Executable: the plan of one compiled graph.
 type Executable struct {
 	backend *Backend
-	params  []*node
-	outputs []*node
+	params  []*Node
+	outputs []*Node
 	steps   []*step
-	consts  []*node
-	root    []int   // storage root of each node (itself unless it is a view of another node's storage)
+	consts  []*Node
+	Root    []int   // storage root of each node (itself unless it is a View of another node's storage)
 	rootOff []int   // offset of the node's values in its root's storage
 	free    [][]int // roots whose storage returns to the pool after each step
 
@@ -32,7 +32,7 @@ var _ backends.Executable = (*Executable)(nil)
 type env struct {
 	ex     *Executable
 	vals   []any
-	inputs []*Buffer
+	Inputs []*Buffer
 
 	allocated map[int]int // pooled allocations of each size in this execution (trimPool)
 }
@@ -48,28 +48,28 @@ func (e *env) trimPool() {
 	}
 }
 
-func (e *env) val(n *node) any {
-	r := e.ex.root[n.id]
+func (e *env) val(n *Node) any {
+	r := e.ex.Root[n.ID]
 	v := e.vals[r]
-	off, size := e.ex.rootOff[n.id], n.shape.Size()
+	off, size := e.ex.rootOff[n.ID], n.Shape.Size()
 	if f, ok := v.([]float32); ok {
 		return f[off : off+size]
 	}
-	if r == n.id {
+	if r == n.ID {
 		return v
 	}
 	return reflect.ValueOf(v).Slice(off, off+size).Interface()
 }
 
-func (e *env) f32(n *node) []float32 { return e.val(n).([]float32) }
+func (e *env) f32(n *Node) []float32 { return e.val(n).([]float32) }
 
 // alloc returns storage for n's value: from the pool for float32.
-func (e *env) alloc(n *node) any {
-	size := n.shape.Size()
-	if n.shape.DType == dtypes.Float32 {
+func (e *env) alloc(n *Node) any {
+	size := n.Shape.Size()
+	if n.Shape.DType == dtypes.Float32 {
 		return e.allocF32(size)
 	}
-	return makeFlat(n.shape.DType, size)
+	return makeFlat(n.Shape.DType, size)
 }
 
 func (e *env) allocF32(size int) []float32 {
@@ -94,14 +94,14 @@ func (e *Executable) computeLifetimes() {
 	last := map[int]int{}
 	produced := map[int]bool{}
 	for i, st := range e.steps {
-		produced[st.out.id] = true
+		produced[st.out.ID] = true
 		for _, in := range st.ins {
-			last[e.root[in.id]] = i
+			last[e.Root[in.ID]] = i
 		}
 	}
 	keep := map[int]bool{}
 	for _, o := range e.outputs {
-		keep[e.root[o.id]] = true
+		keep[e.Root[o.ID]] = true
 	}
 	e.free = make([][]int, len(e.steps))
 	for r, i := range last {
@@ -111,8 +111,8 @@ func (e *Executable) computeLifetimes() {
 	}
 	// a produced value nobody reads (should not happen after dead-code removal) is freed right away
 	for i, st := range e.steps {
-		if _, read := last[st.out.id]; !read && !keep[st.out.id] && e.root[st.out.id] == st.out.id {
-			e.free[i] = append(e.free[i], st.out.id)
+		if _, read := last[st.out.ID]; !read && !keep[st.out.ID] && e.Root[st.out.ID] == st.out.ID {
+			e.free[i] = append(e.free[i], st.out.ID)
 		}
 	}
 }
@@ -127,8 +127,8 @@ func (e *Executable) Finalize() {
 
 func (e *Executable) Inputs() (names []string, inputShapes []shapes.Shape) {
 	for _, p := range e.params {
-		names = append(names, p.name)
-		inputShapes = append(inputShapes, p.shape)
+		names = append(names, p.Name)
+		inputShapes = append(inputShapes, p.Shape)
 	}
 	return
 }
@@ -136,7 +136,7 @@ func (e *Executable) Inputs() (names []string, inputShapes []shapes.Shape) {
 func (e *Executable) Outputs() []shapes.Shape {
 	out := make([]shapes.Shape, len(e.outputs))
 	for i, o := range e.outputs {
-		out[i] = o.shape
+		out[i] = o.Shape
 	}
 	return out
 }
@@ -153,21 +153,21 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	en := &env{ex: e, vals: make([]any, len(e.root)), inputs: make([]*Buffer, len(inputs)), allocated: map[int]int{}}
+	en := &env{ex: e, vals: make([]any, len(e.Root)), Inputs: make([]*Buffer, len(inputs)), allocated: map[int]int{}}
 	defer en.trimPool()
 	for i, in := range inputs {
 		buf, err := e.backend.toBuffer(in)
 		if err != nil {
 			return nil, err
 		}
-		if !buf.shape.Equal(e.params[i].shape) {
-			return nil, errors.Errorf("castgo backend: input #%d (%s) has shape %s, want %s", i, e.params[i].name, buf.shape, e.params[i].shape)
+		if !buf.Shape.Equal(e.params[i].Shape) {
+			return nil, errors.Errorf("castgo backend: input #%d (%s) has shape %s, want %s", i, e.params[i].Name, buf.Shape, e.params[i].Shape)
 		}
-		en.inputs[i] = buf
-		en.vals[e.params[i].id] = buf.flat
+		en.Inputs[i] = buf
+		en.vals[e.params[i].ID] = buf.Flat
 	}
 	for _, c := range e.consts {
-		en.vals[c.id] = c.data
+		en.vals[c.ID] = c.Data
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -180,7 +180,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		if prof {
 			t0 = time.Now()
 		}
-		en.vals[st.out.id] = st.run(en)
+		en.vals[st.out.ID] = st.run(en)
 		if prof {
 			recordProfile(st.label, time.Since(t0))
 		}
@@ -192,15 +192,15 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 	outs = make([]backends.Buffer, len(e.outputs))
 	seen := map[int]bool{}
 	for i, o := range e.outputs {
-		r := e.root[o.id]
+		r := e.Root[o.ID]
 		v := en.val(o)
-		if r != o.id || seen[r] || o.op == backends.OpTypeParameter || o.op == backends.OpTypeConstant {
-			cp := makeFlat(o.shape.DType, o.shape.Size())
+		if r != o.ID || seen[r] || o.Op == backends.OpTypeParameter || o.Op == backends.OpTypeConstant {
+			cp := makeFlat(o.Shape.DType, o.Shape.Size())
 			reflect.Copy(reflect.ValueOf(cp), reflect.ValueOf(v))
 			v = cp
 		}
 		seen[r] = true
-		outs[i] = &Buffer{shape: o.shape.Clone(), flat: v}
+		outs[i] = &Buffer{Shape: o.Shape.Clone(), Flat: v}
 	}
 	return outs, nil
 }

@@ -15,10 +15,10 @@ import (
 // fuse runs the pattern matchers, recording fused steps in c.fused (by the node each produces) and the
 // nodes they compute internally in c.claimed. Nodes no fused step claims fall back to generic steps.
 func (c *compiler) fuse() {
-	c.consumers = map[*node][]*node{}
+	c.consumers = map[*Node][]*Node{}
 	for _, n := range c.b.nodes {
-		if c.live[n.id] {
-			for _, in := range n.inputs {
+		if c.live[n.ID] {
+			for _, in := range n.Inputs {
 				if !slices.Contains(c.consumers[in], n) {
 					c.consumers[in] = append(c.consumers[in], n)
 				}
@@ -27,50 +27,50 @@ func (c *compiler) fuse() {
 	}
 	c.fuseTrain()
 	for _, n := range c.b.nodes {
-		if c.live[n.id] && n.op == backends.OpTypeDotGeneral {
+		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral {
 			c.matchAttention(n)
 		}
 	}
 	for _, n := range c.b.nodes {
-		if c.live[n.id] && n.op == backends.OpTypeAdd {
+		if c.live[n.ID] && n.Op == backends.OpTypeAdd {
 			c.matchLayerNorm(n)
 		}
-		if c.live[n.id] && n.op == backends.OpTypeDiv {
+		if c.live[n.ID] && n.Op == backends.OpTypeDiv {
 			c.matchSoftmax(n)
 		}
-		if c.live[n.id] && n.op == backends.OpTypeConcatenate {
+		if c.live[n.ID] && n.Op == backends.OpTypeConcatenate {
 			c.matchConcat(n)
 		}
 	}
 	for _, n := range c.b.nodes {
-		if c.live[n.id] && n.op == backends.OpTypeDotGeneral && !c.claimed[n] {
+		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral && !c.claimed[n] {
 			c.matchGemm(n)
 		}
 	}
 	c.fuseTrainDots()
 	for i := len(c.b.nodes) - 1; i >= 0; i-- {
 		n := c.b.nodes[i]
-		if c.live[n.id] && c.isElementwise(n) && !c.claimed[n] && c.fused[n] == nil {
+		if c.live[n.ID] && c.isElementwise(n) && !c.claimed[n] && c.fused[n] == nil {
 			c.matchElementwise(n)
 		}
 	}
 }
 
 // strip looks through Identity, Reshape and BroadcastInDim.
-func strip(n *node) *node {
-	for n.op == backends.OpTypeIdentity || n.op == backends.OpTypeReshape || n.op == backends.OpTypeBroadcastInDim {
-		n = n.inputs[0]
+func strip(n *Node) *Node {
+	for n.Op == backends.OpTypeIdentity || n.Op == backends.OpTypeReshape || n.Op == backends.OpTypeBroadcastInDim {
+		n = n.Inputs[0]
 	}
 	return n
 }
 
 // constScalar returns the value of a float32 constant holding one value (possibly reshaped or broadcast).
-func constScalar(n *node) (float64, bool) {
+func constScalar(n *Node) (float64, bool) {
 	n = strip(n)
-	if n.op != backends.OpTypeConstant || n.shape.Size() != 1 {
+	if n.Op != backends.OpTypeConstant || n.Shape.Size() != 1 {
 		return 0, false
 	}
-	switch v := n.data.(type) {
+	switch v := n.Data.(type) {
 	case []float32:
 		return float64(v[0]), true
 	case []float64:
@@ -79,82 +79,82 @@ func constScalar(n *node) (float64, bool) {
 	return 0, false
 }
 
-func isConst(n *node, want float64) bool {
+func isConst(n *Node, want float64) bool {
 	v, ok := constScalar(n)
 	return ok && math.Abs(v-want) <= 1e-6*math.Max(1, math.Abs(want))
 }
 
-func (c *compiler) free(n *node) bool { return !c.claimed[n] && c.fused[n] == nil }
+func (c *compiler) free(n *Node) bool { return !c.claimed[n] && c.fused[n] == nil }
 
 // single reports whether n is used exactly once and not yet part of a fused step.
-func (c *compiler) single(n *node) bool { return n.uses == 1 && c.free(n) }
+func (c *compiler) single(n *Node) bool { return n.Uses == 1 && c.free(n) }
 
 // operands returns the operands of binary n in both orders.
-func operands(n *node) [][2]*node {
-	return [][2]*node{{n.inputs[0], n.inputs[1]}, {n.inputs[1], n.inputs[0]}}
+func operands(n *Node) [][2]*Node {
+	return [][2]*Node{{n.Inputs[0], n.Inputs[1]}, {n.Inputs[1], n.Inputs[0]}}
 }
 
 // vectorView checks that n (shape of rank ≥ 1, last dim size) is a vector along its last axis broadcast over
 // the others, and returns its root and offset.
-func (c *compiler) vectorView(n *node, size int) (*node, int, bool) {
-	if n.shape.DType != dtypes.Float32 || n.shape.Rank() == 0 || n.shape.Dimensions[n.shape.Rank()-1] != size {
+func (c *compiler) vectorView(n *Node, size int) (*Node, int, bool) {
+	if n.Shape.DType != dtypes.Float32 || n.Shape.Rank() == 0 || n.Shape.Dimensions[n.Shape.Rank()-1] != size {
 		return nil, 0, false
 	}
 	v := c.viewOf(n)
-	r := len(v.dims)
-	for i, s := range v.strides {
-		if (i < r-1 && s != 0 && v.dims[i] != 1) || (i == r-1 && s != 1 && size > 1) {
+	r := len(v.Dims)
+	for i, s := range v.Strides {
+		if (i < r-1 && s != 0 && v.Dims[i] != 1) || (i == r-1 && s != 1 && size > 1) {
 			return nil, 0, false
 		}
 	}
-	if v.root.shape.DType != dtypes.Float32 {
+	if v.Root.Shape.DType != dtypes.Float32 {
 		return nil, 0, false
 	}
-	return v.root, v.off, true
+	return v.Root, v.Off, true
 }
 
 // ---------------------------------------------------------------- GEMM with packed weights and epilogue
 
 type weightSpec struct {
-	w, scale   *node // parameter (float32, or int8 with its float32 per-output-channel scale)
+	w, scale   *Node // parameter (float32, or int8 with its float32 per-output-channel scale)
 	transposed bool
 }
 
 // weightOf recognises a right-hand operand [K, N] or [N, K] (transposed) that is a parameter, possibly
 // reshaped, or an int8 parameter dequantized in the graph: ConvertDType(w) · Reshape(scale).
-func weightOf(rhs *node, rc []int) (weightSpec, bool) {
-	if rhs.shape.Rank() != 2 || len(rc) != 1 {
+func weightOf(rhs *Node, rc []int) (weightSpec, bool) {
+	if rhs.Shape.Rank() != 2 || len(rc) != 1 {
 		return weightSpec{}, false
 	}
 	transposed := rc[0] == 1
 	s := rhs
-	for s.op == backends.OpTypeReshape || s.op == backends.OpTypeIdentity {
-		s = s.inputs[0]
+	for s.Op == backends.OpTypeReshape || s.Op == backends.OpTypeIdentity {
+		s = s.Inputs[0]
 	}
-	if s.op == backends.OpTypeParameter && s.shape.DType == dtypes.Float32 {
+	if s.Op == backends.OpTypeParameter && s.Shape.DType == dtypes.Float32 {
 		return weightSpec{w: s, transposed: transposed}, true
 	}
-	if s.op != backends.OpTypeMul || !transposed {
+	if s.Op != backends.OpTypeMul || !transposed {
 		return weightSpec{}, false
 	}
 	for _, ops := range operands(s) {
 		cv, sc := ops[0], ops[1]
-		if cv.op != backends.OpTypeConvertDType || cv.inputs[0].op != backends.OpTypeParameter ||
-			cv.inputs[0].shape.DType != dtypes.Int8 || cv.shape.Rank() < 1 {
+		if cv.Op != backends.OpTypeConvertDType || cv.Inputs[0].Op != backends.OpTypeParameter ||
+			cv.Inputs[0].Shape.DType != dtypes.Int8 || cv.Shape.Rank() < 1 {
 			continue
 		}
-		n := cv.shape.Dimensions[0]
-		if sc.shape.Dimensions[0] != n || sc.shape.Size() != n {
+		n := cv.Shape.Dimensions[0]
+		if sc.Shape.Dimensions[0] != n || sc.Shape.Size() != n {
 			continue
 		}
 		sp := strip(sc)
-		if sp.op != backends.OpTypeParameter || sp.shape.DType != dtypes.Float32 || sp.shape.Size() != n {
+		if sp.Op != backends.OpTypeParameter || sp.Shape.DType != dtypes.Float32 || sp.Shape.Size() != n {
 			continue
 		}
-		if rhs.shape.Dimensions[0] != n {
+		if rhs.Shape.Dimensions[0] != n {
 			continue
 		}
-		return weightSpec{w: cv.inputs[0], scale: sp, transposed: true}, true
+		return weightSpec{w: cv.Inputs[0], scale: sp, transposed: true}, true
 	}
 	return weightSpec{}, false
 }
@@ -172,11 +172,11 @@ func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.P
 	}
 	var p *kernels.PackedB
 	if scale != nil {
-		p = kernels.PackBInt8(w.flat.([]int8), scale.flat.([]float32), k, n)
+		p = kernels.PackBInt8(w.Flat.([]int8), scale.Flat.([]float32), k, n)
 	} else if transposed {
-		p = kernels.PackB(nil, w.flat.([]float32), k, k, n, true)
+		p = kernels.PackB(nil, w.Flat.([]float32), k, k, n, true)
 	} else {
-		p = kernels.PackB(nil, w.flat.([]float32), n, k, n, false)
+		p = kernels.PackB(nil, w.Flat.([]float32), n, k, n, false)
 	}
 	if _, had := b.packs[key]; !had {
 		runtime.AddCleanup(w, func(key packKey) {
@@ -189,37 +189,37 @@ func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.P
 	return p
 }
 
-func (c *compiler) matchGemm(d *node) {
-	p := d.dg
-	lhs, rhs := d.inputs[0], d.inputs[1]
-	if len(p.lb) != 0 || len(p.lc) != 1 || p.lc[0] != lhs.shape.Rank()-1 {
+func (c *compiler) matchGemm(d *Node) {
+	p := d.Dot
+	lhs, rhs := d.Inputs[0], d.Inputs[1]
+	if len(p.LhsBatch) != 0 || len(p.LhsContract) != 1 || p.LhsContract[0] != lhs.Shape.Rank()-1 {
 		return
 	}
-	ws, ok := weightOf(rhs, p.rc)
+	ws, ok := weightOf(rhs, p.RhsContract)
 	if !ok {
 		return
 	}
-	k := lhs.shape.Dimensions[lhs.shape.Rank()-1]
-	n := rhs.shape.Dimensions[1-p.rc[0]]
-	m := lhs.shape.Size() / max(k, 1)
+	k := lhs.Shape.Dimensions[lhs.Shape.Rank()-1]
+	n := rhs.Shape.Dimensions[1-p.RhsContract[0]]
+	m := lhs.Shape.Size() / max(k, 1)
 	var (
-		biasRoot, res *node
+		biasRoot, res *Node
 		biasOff       int
 		act           kernels.Activation
 		postScale     float32
 		parts         []string
 	)
 	cur := d
-	claim := []*node{d}
-	next := func(x *node) *node {
+	claim := []*Node{d}
+	next := func(x *Node) *Node {
 		cs := c.consumers[x]
-		if x.uses != 1 || len(cs) != 1 || !c.free(cs[0]) {
+		if x.Uses != 1 || len(cs) != 1 || !c.free(cs[0]) {
 			return nil
 		}
 		return cs[0]
 	}
 	// bias
-	if a := next(cur); a != nil && a.op == backends.OpTypeAdd && slices.Equal(a.shape.Dimensions, d.shape.Dimensions) {
+	if a := next(cur); a != nil && a.Op == backends.OpTypeAdd && slices.Equal(a.Shape.Dimensions, d.Shape.Dimensions) {
 		for _, ops := range operands(a) {
 			if ops[0] != cur {
 				continue
@@ -243,12 +243,12 @@ func (c *compiler) matchGemm(d *node) {
 		}
 	}
 	// post-scale
-	if s := next(cur); s != nil && s.op == backends.OpTypeMul {
+	if s := next(cur); s != nil && s.Op == backends.OpTypeMul {
 		for _, ops := range operands(s) {
 			if ops[0] != cur {
 				continue
 			}
-			if v, ok := constScalar(ops[1]); ok && ops[1].shape.Rank() == 0 || ok && ops[1].shape.Size() == 1 {
+			if v, ok := constScalar(ops[1]); ok && ops[1].Shape.Rank() == 0 || ok && ops[1].Shape.Size() == 1 {
 				postScale, cur = float32(v), s
 				claim = append(claim, s)
 				parts = append(parts, "scale")
@@ -257,9 +257,9 @@ func (c *compiler) matchGemm(d *node) {
 		}
 	}
 	// residual
-	if a := next(cur); a != nil && a.op == backends.OpTypeAdd {
+	if a := next(cur); a != nil && a.Op == backends.OpTypeAdd {
 		for _, ops := range operands(a) {
-			if ops[0] != cur || !slices.Equal(ops[1].shape.Dimensions, d.shape.Dimensions) || ops[1] == cur {
+			if ops[0] != cur || !slices.Equal(ops[1].Shape.Dimensions, d.Shape.Dimensions) || ops[1] == cur {
 				continue
 			}
 			res, cur = ops[1], a
@@ -272,7 +272,7 @@ func (c *compiler) matchGemm(d *node) {
 		c.claimed[x] = true
 	}
 	out := cur
-	ins := []*node{lhs, ws.w}
+	ins := []*Node{lhs, ws.w}
 	if ws.scale != nil {
 		ins = append(ins, ws.scale)
 	}
@@ -295,9 +295,9 @@ func (c *compiler) matchGemm(d *node) {
 	st.run = func(e *env) any {
 		var scaleBuf *Buffer
 		if ws.scale != nil {
-			scaleBuf = e.inputs[ws.scale.param]
+			scaleBuf = e.Inputs[ws.scale.Param]
 		}
-		pk := e.ex.backend.packed(e.inputs[ws.w.param], scaleBuf, ws.transposed, k, n)
+		pk := e.ex.backend.packed(e.Inputs[ws.w.Param], scaleBuf, ws.transposed, k, n)
 		ep := kernels.Epilogue{Act: act, PostScale: postScale}
 		if biasRoot != nil {
 			ep.Bias = e.f32(biasRoot)[biasOff : biasOff+n]
@@ -305,7 +305,7 @@ func (c *compiler) matchGemm(d *node) {
 		if res != nil {
 			ep.Residual, ep.LdRes = e.f32(res), n
 		}
-		dst := e.allocF32(out.shape.Size())
+		dst := e.allocF32(out.Shape.Size())
 		kernels.Gemm(m, e.f32(lhs), k, pk, dst, n, &ep)
 		return dst
 	}
@@ -314,13 +314,13 @@ func (c *compiler) matchGemm(d *node) {
 
 // matchAct recognises GELU 0.5·x·(1+erf(x/√2)) or QuickGELU x·σ(1.702·x) applied to x; it returns the
 // activation's output node and the nodes it spans.
-func (c *compiler) matchAct(x *node) (*node, []*node, kernels.Activation) {
+func (c *compiler) matchAct(x *Node) (*Node, []*Node, kernels.Activation) {
 	cs := c.consumers[x]
-	if x.uses != 2 || len(cs) != 2 {
+	if x.Uses != 2 || len(cs) != 2 {
 		return nil, nil, 0
 	}
-	mulBy := func(m *node, v float64) bool {
-		if m.op != backends.OpTypeMul || !c.single(m) {
+	mulBy := func(m *Node, v float64) bool {
+		if m.Op != backends.OpTypeMul || !c.single(m) {
 			return false
 		}
 		for _, ops := range operands(m) {
@@ -330,40 +330,40 @@ func (c *compiler) matchAct(x *node) (*node, []*node, kernels.Activation) {
 		}
 		return false
 	}
-	onlyConsumer := func(n *node) *node {
-		if n.uses != 1 || len(c.consumers[n]) != 1 || !c.free(c.consumers[n][0]) {
+	onlyConsumer := func(n *Node) *Node {
+		if n.Uses != 1 || len(c.consumers[n]) != 1 || !c.free(c.consumers[n][0]) {
 			return nil
 		}
 		return c.consumers[n][0]
 	}
-	for _, pair := range [][2]*node{{cs[0], cs[1]}, {cs[1], cs[0]}} {
+	for _, pair := range [][2]*Node{{cs[0], cs[1]}, {cs[1], cs[0]}} {
 		half, inner := pair[0], pair[1]
 		// GELU
 		if mulBy(half, 0.5) && mulBy(inner, 1/math.Sqrt2) {
 			erf := onlyConsumer(inner)
-			if erf == nil || erf.op != backends.OpTypeErf {
+			if erf == nil || erf.Op != backends.OpTypeErf {
 				continue
 			}
 			one := onlyConsumer(erf)
-			if one == nil || one.op != backends.OpTypeAdd || !(isConst(one.inputs[0], 1) || isConst(one.inputs[1], 1)) {
+			if one == nil || one.Op != backends.OpTypeAdd || !(isConst(one.Inputs[0], 1) || isConst(one.Inputs[1], 1)) {
 				continue
 			}
 			g := onlyConsumer(one)
-			if g == nil || g.op != backends.OpTypeMul || onlyConsumer(half) != g {
+			if g == nil || g.Op != backends.OpTypeMul || onlyConsumer(half) != g {
 				continue
 			}
-			return g, []*node{half, inner, erf, one, g}, kernels.ActGELU
+			return g, []*Node{half, inner, erf, one, g}, kernels.ActGELU
 		}
 		// QuickGELU: Mul(x, Logistic(Mul(x, 1.702)))
-		if mulBy(inner, 1.702) && half.op == backends.OpTypeMul && c.single(half) {
+		if mulBy(inner, 1.702) && half.Op == backends.OpTypeMul && c.single(half) {
 			lg := onlyConsumer(inner)
-			if lg == nil || lg.op != backends.OpTypeLogistic || onlyConsumer(lg) != half {
+			if lg == nil || lg.Op != backends.OpTypeLogistic || onlyConsumer(lg) != half {
 				continue
 			}
-			if !((half.inputs[0] == x && half.inputs[1] == lg) || (half.inputs[1] == x && half.inputs[0] == lg)) {
+			if !((half.Inputs[0] == x && half.Inputs[1] == lg) || (half.Inputs[1] == x && half.Inputs[0] == lg)) {
 				continue
 			}
-			return half, []*node{inner, lg, half}, kernels.ActQuickGELU
+			return half, []*Node{inner, lg, half}, kernels.ActQuickGELU
 		}
 	}
 	return nil, nil, 0
@@ -371,70 +371,70 @@ func (c *compiler) matchAct(x *node) (*node, []*node, kernels.Activation) {
 
 // ---------------------------------------------------------------- attention
 
-func (c *compiler) matchAttention(pv *node) {
-	p := pv.dg
-	if !slices.Equal(p.lc, []int{3}) || !slices.Equal(p.lb, []int{0, 1}) || !slices.Equal(p.rc, []int{1}) || !slices.Equal(p.rb, []int{0, 2}) {
+func (c *compiler) matchAttention(pv *Node) {
+	p := pv.Dot
+	if !slices.Equal(p.LhsContract, []int{3}) || !slices.Equal(p.LhsBatch, []int{0, 1}) || !slices.Equal(p.RhsContract, []int{1}) || !slices.Equal(p.RhsBatch, []int{0, 2}) {
 		return
 	}
-	probs, vNode := pv.inputs[0], pv.inputs[1]
-	if probs.op != backends.OpTypeDiv || !c.single(probs) {
+	probs, vNode := pv.Inputs[0], pv.Inputs[1]
+	if probs.Op != backends.OpTypeDiv || !c.single(probs) {
 		return
 	}
-	ex, den := probs.inputs[0], strip(probs.inputs[1])
-	if ex.op != backends.OpTypeExp || ex.uses != 2 || den.op != backends.OpTypeReduceSum || den.inputs[0] != ex ||
-		!slices.Equal(den.axes, []int{3}) || !c.single(den) {
+	ex, den := probs.Inputs[0], strip(probs.Inputs[1])
+	if ex.Op != backends.OpTypeExp || ex.Uses != 2 || den.Op != backends.OpTypeReduceSum || den.Inputs[0] != ex ||
+		!slices.Equal(den.Axes, []int{3}) || !c.single(den) {
 		return
 	}
-	sub := ex.inputs[0]
-	if sub.op != backends.OpTypeSub || !c.single(sub) {
+	sub := ex.Inputs[0]
+	if sub.Op != backends.OpTypeSub || !c.single(sub) {
 		return
 	}
-	scores, mx := sub.inputs[0], strip(sub.inputs[1])
-	if mx.op != backends.OpTypeReduceMax || mx.inputs[0] != scores || !slices.Equal(mx.axes, []int{3}) || !c.single(mx) {
+	scores, mx := sub.Inputs[0], strip(sub.Inputs[1])
+	if mx.Op != backends.OpTypeReduceMax || mx.Inputs[0] != scores || !slices.Equal(mx.Axes, []int{3}) || !c.single(mx) {
 		return
 	}
-	sp := scores.dg
-	if scores.op != backends.OpTypeDotGeneral || scores.uses != 2 || !slices.Equal(sp.lc, []int{3}) ||
-		!slices.Equal(sp.lb, []int{0, 2}) || !slices.Equal(sp.rc, []int{3}) || !slices.Equal(sp.rb, []int{0, 2}) {
+	sp := scores.Dot
+	if scores.Op != backends.OpTypeDotGeneral || scores.Uses != 2 || !slices.Equal(sp.LhsContract, []int{3}) ||
+		!slices.Equal(sp.LhsBatch, []int{0, 2}) || !slices.Equal(sp.RhsContract, []int{3}) || !slices.Equal(sp.RhsBatch, []int{0, 2}) {
 		return
 	}
-	qNode, kNode := scores.inputs[0], scores.inputs[1]
+	qNode, kNode := scores.Inputs[0], scores.Inputs[1]
 	scale := float32(1)
-	var qs *node
-	if qNode.op == backends.OpTypeMul && c.single(qNode) {
+	var qs *Node
+	if qNode.Op == backends.OpTypeMul && c.single(qNode) {
 		for _, ops := range operands(qNode) {
-			if v, ok := constScalar(ops[1]); ok && ops[0].shape.Rank() == 4 && slices.Equal(ops[0].shape.Dimensions, qNode.shape.Dimensions) {
+			if v, ok := constScalar(ops[1]); ok && ops[0].Shape.Rank() == 4 && slices.Equal(ops[0].Shape.Dimensions, qNode.Shape.Dimensions) {
 				scale, qs, qNode = float32(v), qNode, ops[0]
 				break
 			}
 		}
 	}
 	qv, kv, vv := c.viewOf(qNode), c.viewOf(kNode), c.viewOf(vNode)
-	for _, v := range []view{qv, kv, vv} {
-		if len(v.dims) != 4 || v.strides[3] != 1 || v.root.shape.DType != dtypes.Float32 {
+	for _, v := range []View{qv, kv, vv} {
+		if len(v.Dims) != 4 || v.Strides[3] != 1 || v.Root.Shape.DType != dtypes.Float32 {
 			return
 		}
 	}
-	b, lq, h, hd := qv.dims[0], qv.dims[1], qv.dims[2], qv.dims[3]
-	lk := kv.dims[1]
+	b, lq, h, hd := qv.Dims[0], qv.Dims[1], qv.Dims[2], qv.Dims[3]
+	lk := kv.Dims[1]
 	out, outS := c.attentionOutput(pv, h, lq, hd)
 	if out != pv {
 		c.claimed[out] = true
 	}
-	for _, x := range []*node{pv, probs, ex, den, sub, mx, scores, qs} {
+	for _, x := range []*Node{pv, probs, ex, den, sub, mx, scores, qs} {
 		if x != nil {
 			c.claimed[x] = true
 		}
 	}
 	st := &step{label: fmt.Sprintf("attention [b=%d h=%d %d×%d hd=%d]", b, h, lq, lk, hd), out: out,
-		ins: []*node{qv.root, kv.root, vv.root}}
+		ins: []*Node{qv.Root, kv.Root, vv.Root}}
 	st.gpu = gpuAttention{b: b, h: h, lq: lq, lk: lk, hd: hd, scale: scale, q: qv, k: kv, v: vv, out: outS}
 	st.run = func(e *env) any {
-		dst := e.allocF32(out.shape.Size())
+		dst := e.allocF32(out.Shape.Size())
 		a := kernels.Attention{Batch: b, Heads: h, Lq: lq, Lk: lk, HeadDim: hd, Scale: scale,
-			Q:   kernels.Strided{Data: e.f32(qv.root)[qv.off:], BatchStride: qv.strides[0], RowStride: qv.strides[1], HeadStride: qv.strides[2]},
-			K:   kernels.Strided{Data: e.f32(kv.root)[kv.off:], BatchStride: kv.strides[0], RowStride: kv.strides[1], HeadStride: kv.strides[2]},
-			V:   kernels.Strided{Data: e.f32(vv.root)[vv.off:], BatchStride: vv.strides[0], RowStride: vv.strides[1], HeadStride: vv.strides[2]},
+			Q:   kernels.Strided{Data: e.f32(qv.Root)[qv.Off:], BatchStride: qv.Strides[0], RowStride: qv.Strides[1], HeadStride: qv.Strides[2]},
+			K:   kernels.Strided{Data: e.f32(kv.Root)[kv.Off:], BatchStride: kv.Strides[0], RowStride: kv.Strides[1], HeadStride: kv.Strides[2]},
+			V:   kernels.Strided{Data: e.f32(vv.Root)[vv.Off:], BatchStride: vv.Strides[0], RowStride: vv.Strides[1], HeadStride: vv.Strides[2]},
 			Out: kernels.Strided{Data: dst, BatchStride: outS.bs, RowStride: outS.rs, HeadStride: outS.hs}}
 		a.Run()
 		return dst
@@ -445,9 +445,9 @@ func (c *compiler) matchAttention(pv *node) {
 // attentionOutput is where an attention writes its output pv ([b, h, lq, hd]): into pv, or straight into pv's
 // only consumer when that is the transpose to [b, lq, h, hd] (heads back beside each other), with the strides
 // of the chosen layout.
-func (c *compiler) attentionOutput(pv *node, h, lq, hd int) (*node, kernelsStrided) {
-	if cs := c.consumers[pv]; pv.uses == 1 && len(cs) == 1 && cs[0].op == backends.OpTypeTranspose &&
-		slices.Equal(cs[0].axes, []int{0, 2, 1, 3}) && c.free(cs[0]) {
+func (c *compiler) attentionOutput(pv *Node, h, lq, hd int) (*Node, kernelsStrided) {
+	if cs := c.consumers[pv]; pv.Uses == 1 && len(cs) == 1 && cs[0].Op == backends.OpTypeTranspose &&
+		slices.Equal(cs[0].Axes, []int{0, 2, 1, 3}) && c.free(cs[0]) {
 		return cs[0], kernelsStrided{bs: lq * h * hd, rs: h * hd, hs: hd}
 	}
 	return pv, kernelsStrided{bs: h * lq * hd, rs: hd, hs: lq * hd}
@@ -458,19 +458,19 @@ type kernelsStrided struct{ bs, rs, hs int }
 // ---------------------------------------------------------------- layer norm
 
 // matchLayerNorm recognises cast's layerNorm: (x-μ)/√(σ²+eps)·γ + β over the last axis.
-func (c *compiler) matchLayerNorm(out *node) {
-	if out.shape.DType != dtypes.Float32 || out.shape.Rank() == 0 || !c.free(out) {
+func (c *compiler) matchLayerNorm(out *Node) {
+	if out.Shape.DType != dtypes.Float32 || out.Shape.Rank() == 0 || !c.free(out) {
 		return
 	}
-	n := out.shape.Dimensions[out.shape.Rank()-1]
-	meanOf := func(m *node, of *node) bool { // m = Mul(ReduceSum(of, last), 1/n)
+	n := out.Shape.Dimensions[out.Shape.Rank()-1]
+	meanOf := func(m *Node, of *Node) bool { // m = Mul(ReduceSum(of, last), 1/n)
 		m = strip(m)
-		if m.op != backends.OpTypeMul || !c.single(m) {
+		if m.Op != backends.OpTypeMul || !c.single(m) {
 			return false
 		}
 		for _, ops := range operands(m) {
 			r := ops[0]
-			if r.op == backends.OpTypeReduceSum && r.inputs[0] == of && slices.Equal(r.axes, []int{of.shape.Rank() - 1}) &&
+			if r.Op == backends.OpTypeReduceSum && r.Inputs[0] == of && slices.Equal(r.Axes, []int{of.Shape.Rank() - 1}) &&
 				c.single(r) && isConst(ops[1], 1/float64(n)) {
 				c.claimed[m], c.claimed[r] = true, true
 				return true
@@ -481,25 +481,25 @@ func (c *compiler) matchLayerNorm(out *node) {
 	for _, o1 := range operands(out) {
 		mul, bb := o1[0], o1[1]
 		betaRoot, betaOff, ok := c.vectorView(bb, n)
-		if !ok || mul.op != backends.OpTypeMul || !c.single(mul) {
+		if !ok || mul.Op != backends.OpTypeMul || !c.single(mul) {
 			continue
 		}
 		for _, o2 := range operands(mul) {
 			y, gb := o2[0], o2[1]
 			gammaRoot, gammaOff, ok := c.vectorView(gb, n)
-			if !ok || y.op != backends.OpTypeDiv || !c.single(y) {
+			if !ok || y.Op != backends.OpTypeDiv || !c.single(y) {
 				continue
 			}
-			xc, sq := y.inputs[0], strip(y.inputs[1])
-			if xc.op != backends.OpTypeSub || xc.uses != 3 || !c.free(xc) || sq.op != backends.OpTypeSqrt || !c.single(sq) {
+			xc, sq := y.Inputs[0], strip(y.Inputs[1])
+			if xc.Op != backends.OpTypeSub || xc.Uses != 3 || !c.free(xc) || sq.Op != backends.OpTypeSqrt || !c.single(sq) {
 				continue
 			}
-			ae := sq.inputs[0]
-			if ae.op != backends.OpTypeAdd || !c.single(ae) {
+			ae := sq.Inputs[0]
+			if ae.Op != backends.OpTypeAdd || !c.single(ae) {
 				continue
 			}
 			var eps float64
-			var variance *node
+			var variance *Node
 			for _, o3 := range operands(ae) {
 				if v, ok := constScalar(o3[1]); ok {
 					eps, variance = v, o3[0]
@@ -508,34 +508,34 @@ func (c *compiler) matchLayerNorm(out *node) {
 			if variance == nil {
 				continue
 			}
-			x := xc.inputs[0]
+			x := xc.Inputs[0]
 			sqr := strip(variance)
-			if sqr.op != backends.OpTypeMul {
+			if sqr.Op != backends.OpTypeMul {
 				continue
 			}
-			var sq2 *node
+			var sq2 *Node
 			for _, o4 := range operands(sqr) {
-				if r := o4[0]; r.op == backends.OpTypeReduceSum {
-					sq2 = r.inputs[0]
+				if r := o4[0]; r.Op == backends.OpTypeReduceSum {
+					sq2 = r.Inputs[0]
 				}
 			}
-			if sq2 == nil || sq2.op != backends.OpTypeMul || sq2.inputs[0] != xc || sq2.inputs[1] != xc || !c.free(sq2) {
+			if sq2 == nil || sq2.Op != backends.OpTypeMul || sq2.Inputs[0] != xc || sq2.Inputs[1] != xc || !c.free(sq2) {
 				continue
 			}
-			if !slices.Equal(x.shape.Dimensions, out.shape.Dimensions) || x.shape.DType != dtypes.Float32 {
+			if !slices.Equal(x.Shape.Dimensions, out.Shape.Dimensions) || x.Shape.DType != dtypes.Float32 {
 				continue
 			}
-			if !meanOf(variance, sq2) || !meanOf(xc.inputs[1], x) {
+			if !meanOf(variance, sq2) || !meanOf(xc.Inputs[1], x) {
 				continue
 			}
-			for _, z := range []*node{out, mul, y, xc, sq, ae, sq2} {
+			for _, z := range []*Node{out, mul, y, xc, sq, ae, sq2} {
 				c.claimed[z] = true
 			}
-			rows := out.shape.Size() / max(n, 1)
-			st := &step{label: fmt.Sprintf("layernorm [%d×%d]", rows, n), out: out, ins: []*node{x, gammaRoot, betaRoot}}
+			rows := out.Shape.Size() / max(n, 1)
+			st := &step{label: fmt.Sprintf("layernorm [%d×%d]", rows, n), out: out, ins: []*Node{x, gammaRoot, betaRoot}}
 			st.gpu = gpuLayerNorm{rows: rows, n: n, x: x, gamma: gammaRoot, gammaOff: gammaOff, beta: betaRoot, betaOff: betaOff, eps: float32(eps)}
 			st.run = func(e *env) any {
-				dst, src := e.allocF32(out.shape.Size()), e.f32(x)
+				dst, src := e.allocF32(out.Shape.Size()), e.f32(x)
 				gamma, beta := e.f32(gammaRoot)[gammaOff:gammaOff+n], e.f32(betaRoot)[betaOff:betaOff+n]
 				kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
 					kernels.LayerNormRows(dst[lo*n:hi*n], n, src[lo*n:hi*n], n, hi-lo, n, gamma, beta, float32(eps))
@@ -550,11 +550,11 @@ func (c *compiler) matchLayerNorm(out *node) {
 
 // ---------------------------------------------------------------- elementwise
 
-func (c *compiler) isElementwise(n *node) bool {
-	if n.shape.DType != dtypes.Float32 {
+func (c *compiler) isElementwise(n *Node) bool {
+	if n.Shape.DType != dtypes.Float32 {
 		return false
 	}
-	switch n.op {
+	switch n.Op {
 	case backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv, backends.OpTypeMax,
 		backends.OpTypeMin, backends.OpTypeNeg, backends.OpTypeExp, backends.OpTypeErf, backends.OpTypeLogistic,
 		backends.OpTypeTanh, backends.OpTypeSqrt, backends.OpTypeRsqrt, backends.OpTypeAbs, backends.OpTypeLog:
@@ -565,9 +565,9 @@ func (c *compiler) isElementwise(n *node) bool {
 
 // ewLeaf is one input of a fused elementwise loop: a strided read of a materialised node, or a scalar.
 type ewLeaf struct {
-	root       *node
-	off        int
-	strides    []int // in the output's dims
+	Root       *Node
+	Off        int
+	Strides    []int // in the output's dims
 	contiguous bool
 	isScalar   bool
 	scalar     float32
@@ -575,24 +575,24 @@ type ewLeaf struct {
 
 // ewInstr computes register dst from registers a (and b) with op.
 type ewInstr struct {
-	op        backends.OpType
+	Op        backends.OpType
 	dst, a, b int
 }
 
 const ewChunk = 256
 
 // matchElementwise builds one fused loop from root over the tree of single-use float32 elementwise ops of
-// the same shape that feed it; every other input is a leaf read through its view (broadcasts and transposes
+// the same shape that feed it; every other input is a leaf read through its View (broadcasts and transposes
 // become strides).
-func (c *compiler) matchElementwise(root *node) {
-	dims := root.shape.Dimensions
+func (c *compiler) matchElementwise(root *Node) {
+	dims := root.Shape.Dimensions
 	var leaves []ewLeaf
 	var instrs []ewInstr
 	var labelOps []string
-	leafReg := map[*node]int{}
-	var build func(n *node) int
-	build = func(n *node) int {
-		if n != root && !(c.isElementwise(n) && c.single(n) && slices.Equal(n.shape.Dimensions, dims)) {
+	leafReg := map[*Node]int{}
+	var build func(n *Node) int
+	build = func(n *Node) int {
+		if n != root && !(c.isElementwise(n) && c.single(n) && slices.Equal(n.Shape.Dimensions, dims)) {
 			if r, ok := leafReg[n]; ok {
 				return r
 			}
@@ -604,14 +604,14 @@ func (c *compiler) matchElementwise(root *node) {
 				strides := make([]int, len(dims))
 				allZero := true
 				for i := range dims {
-					if i < len(v.dims) && v.dims[i] == dims[i] {
-						strides[i] = v.strides[i]
+					if i < len(v.Dims) && v.Dims[i] == dims[i] {
+						strides[i] = v.Strides[i]
 					}
 					if strides[i] != 0 && dims[i] > 1 {
 						allZero = false
 					}
 				}
-				l = ewLeaf{root: v.root, off: v.off, strides: strides,
+				l = ewLeaf{Root: v.Root, Off: v.Off, Strides: strides,
 					contiguous: slices.Equal(strides, rowMajorStrides(dims)) || len(dims) == 0}
 				if allZero && len(dims) > 0 {
 					l.contiguous = false
@@ -623,32 +623,32 @@ func (c *compiler) matchElementwise(root *node) {
 			return r
 		}
 		c.claimed[n] = true
-		a := build(n.inputs[0])
+		a := build(n.Inputs[0])
 		b := 0
-		if len(n.inputs) > 1 {
-			b = build(n.inputs[1])
+		if len(n.Inputs) > 1 {
+			b = build(n.Inputs[1])
 		}
-		instrs = append(instrs, ewInstr{op: n.op, dst: len(instrs), a: a, b: b})
-		labelOps = append(labelOps, n.op.String())
+		instrs = append(instrs, ewInstr{Op: n.Op, dst: len(instrs), a: a, b: b})
+		labelOps = append(labelOps, n.Op.String())
 		return len(instrs) - 1
 	}
 	build(root)
 	delete(c.claimed, root)
-	var ins []*node
+	var ins []*Node
 	for _, l := range leaves {
-		if l.root != nil && !slices.Contains(ins, l.root) {
-			ins = append(ins, l.root)
+		if l.Root != nil && !slices.Contains(ins, l.Root) {
+			ins = append(ins, l.Root)
 		}
 	}
-	size := root.shape.Size()
+	size := root.Shape.Size()
 	label := fmt.Sprintf("elementwise(%s) %v", joinOps(labelOps), dims)
-	st := &step{label: label, out: root, ins: ins, gpu: gpuElementwise{dims: dims, leaves: leaves, instrs: instrs}}
+	st := &step{label: label, out: root, ins: ins, gpu: gpuElementwise{Dims: dims, leaves: leaves, instrs: instrs}}
 	st.run = func(e *env) any {
 		dst := e.allocF32(size)
 		data := make([][]float32, len(leaves))
 		for i, l := range leaves {
-			if l.root != nil {
-				data[i] = e.f32(l.root)
+			if l.Root != nil {
+				data[i] = e.f32(l.Root)
 			}
 		}
 		nChunks := (size + ewChunk - 1) / ewChunk
@@ -667,13 +667,13 @@ func (c *compiler) matchElementwise(root *node) {
 					case l.isScalar:
 						lregs[i] = nil
 					case l.contiguous:
-						lregs[i] = data[i][l.off+start : l.off+start+cnt]
+						lregs[i] = data[i][l.Off+start : l.Off+start+cnt]
 					default:
 						if lregs[i] == nil || cap(lregs[i]) < ewChunk || sameBacking(lregs[i], data[i]) {
 							lregs[i] = make([]float32, ewChunk)
 						}
 						lregs[i] = lregs[i][:cnt]
-						gatherStrided(lregs[i], data[i], dims, l.strides, l.off, start, idx)
+						gatherStrided(lregs[i], data[i], dims, l.Strides, l.Off, start, idx)
 					}
 				}
 				for k, in := range instrs {
@@ -701,10 +701,10 @@ func (c *compiler) matchElementwise(root *node) {
 					var b []float32
 					var bs float32
 					var bScalar bool
-					if binaryOps[in.op] {
+					if binaryOps[in.Op] {
 						b, bs, bScalar = get(in.b)
 					}
-					ewApply(in.op, d, a, b, bs, bScalar)
+					ewApply(in.Op, d, a, b, bs, bScalar)
 				}
 			}
 		})
@@ -828,29 +828,29 @@ func ewApply(op backends.OpType, d, a, b []float32, bs float32, bScalar bool) {
 
 // softmaxParts recognises graph.Softmax over the last axis ending at Div node probs:
 // exp(x - max(x)) / Σ exp(x - max(x)). It returns x and the nodes inside the pattern.
-func (c *compiler) softmaxParts(probs *node) (*node, []*node) {
-	if probs.op != backends.OpTypeDiv || probs.shape.DType != dtypes.Float32 || probs.shape.Rank() == 0 || !c.free(probs) {
+func (c *compiler) softmaxParts(probs *Node) (*Node, []*Node) {
+	if probs.Op != backends.OpTypeDiv || probs.Shape.DType != dtypes.Float32 || probs.Shape.Rank() == 0 || !c.free(probs) {
 		return nil, nil
 	}
-	last := probs.shape.Rank() - 1
-	ex, den := probs.inputs[0], strip(probs.inputs[1])
-	if ex.op != backends.OpTypeExp || ex.uses != 2 || den.op != backends.OpTypeReduceSum || den.inputs[0] != ex ||
-		!slices.Equal(den.axes, []int{last}) || !c.single(den) || !c.free(ex) {
+	last := probs.Shape.Rank() - 1
+	ex, den := probs.Inputs[0], strip(probs.Inputs[1])
+	if ex.Op != backends.OpTypeExp || ex.Uses != 2 || den.Op != backends.OpTypeReduceSum || den.Inputs[0] != ex ||
+		!slices.Equal(den.Axes, []int{last}) || !c.single(den) || !c.free(ex) {
 		return nil, nil
 	}
-	sub := ex.inputs[0]
-	if sub.op != backends.OpTypeSub || !c.single(sub) {
+	sub := ex.Inputs[0]
+	if sub.Op != backends.OpTypeSub || !c.single(sub) {
 		return nil, nil
 	}
-	x, mx := sub.inputs[0], strip(sub.inputs[1])
-	if mx.op != backends.OpTypeReduceMax || mx.inputs[0] != x || !slices.Equal(mx.axes, []int{last}) || !c.single(mx) {
+	x, mx := sub.Inputs[0], strip(sub.Inputs[1])
+	if mx.Op != backends.OpTypeReduceMax || mx.Inputs[0] != x || !slices.Equal(mx.Axes, []int{last}) || !c.single(mx) {
 		return nil, nil
 	}
-	return x, []*node{probs, ex, den, sub, mx}
+	return x, []*Node{probs, ex, den, sub, mx}
 }
 
 // matchSoftmax turns a softmax over the last axis into kernels.SoftmaxRows on a copy of its input.
-func (c *compiler) matchSoftmax(probs *node) {
+func (c *compiler) matchSoftmax(probs *Node) {
 	x, parts := c.softmaxParts(probs)
 	if x == nil {
 		return
@@ -858,11 +858,11 @@ func (c *compiler) matchSoftmax(probs *node) {
 	for _, p := range parts {
 		c.claimed[p] = true
 	}
-	n := probs.shape.Dimensions[probs.shape.Rank()-1]
-	rows := probs.shape.Size() / max(n, 1)
-	st := &step{label: fmt.Sprintf("softmax [%d×%d]", rows, n), out: probs, ins: []*node{x}, gpu: gpuSoftmax{rows: rows, n: n, x: x}}
+	n := probs.Shape.Dimensions[probs.Shape.Rank()-1]
+	rows := probs.Shape.Size() / max(n, 1)
+	st := &step{label: fmt.Sprintf("softmax [%d×%d]", rows, n), out: probs, ins: []*Node{x}, gpu: gpuSoftmax{rows: rows, n: n, x: x}}
 	st.run = func(e *env) any {
-		dst := e.allocF32(probs.shape.Size())
+		dst := e.allocF32(probs.Shape.Size())
 		copy(dst, e.f32(x))
 		kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
 			kernels.SoftmaxRows(dst[lo*n:hi*n], hi-lo, n, n)
@@ -873,41 +873,41 @@ func (c *compiler) matchSoftmax(probs *node) {
 }
 
 // matchConcat writes each float32 operand of a Concatenate straight into its block of the output, reading
-// it through its view (slices and transposes of other values need no copy of their own).
-func (c *compiler) matchConcat(n *node) {
-	if n.shape.DType != dtypes.Float32 || !c.free(n) {
+// it through its View (slices and transposes of other values need no copy of their own).
+func (c *compiler) matchConcat(n *Node) {
+	if n.Shape.DType != dtypes.Float32 || !c.free(n) {
 		return
 	}
-	axis := n.axes[0]
-	outStrides := rowMajorStrides(n.shape.Dimensions)
+	axis := n.Axes[0]
+	outStrides := rowMajorStrides(n.Shape.Dimensions)
 	type part struct {
-		v   view
-		off int
+		v   View
+		Off int
 	}
 	var parts []part
-	var ins []*node
+	var ins []*Node
 	off := 0
-	for _, in := range n.inputs {
+	for _, in := range n.Inputs {
 		v := c.viewOf(in)
-		if v.root.shape.DType != dtypes.Float32 {
+		if v.Root.Shape.DType != dtypes.Float32 {
 			return
 		}
-		parts = append(parts, part{v: v, off: off * outStrides[axis]})
-		off += in.shape.Dimensions[axis]
-		if !slices.Contains(ins, v.root) {
-			ins = append(ins, v.root)
+		parts = append(parts, part{v: v, Off: off * outStrides[axis]})
+		off += in.Shape.Dimensions[axis]
+		if !slices.Contains(ins, v.Root) {
+			ins = append(ins, v.Root)
 		}
 	}
-	st := &step{label: fmt.Sprintf("concat %v", n.shape.Dimensions), out: n, ins: ins}
+	st := &step{label: fmt.Sprintf("concat %v", n.Shape.Dimensions), out: n, ins: ins}
 	var gpuParts gpuConcat
 	for _, p := range parts {
-		gpuParts = append(gpuParts, gpuCopy{src: p.v, dstOff: p.off, dstStrides: outStrides})
+		gpuParts = append(gpuParts, gpuCopy{src: p.v, dstOff: p.Off, dstStrides: outStrides})
 	}
 	st.gpu = gpuParts
 	st.run = func(e *env) any {
-		dst := e.allocF32(n.shape.Size())
+		dst := e.allocF32(n.Shape.Size())
 		for _, p := range parts {
-			copyStrided2(dst, p.off, outStrides, e.f32(p.v.root), p.v.off, p.v.strides, p.v.dims)
+			copyStrided2(dst, p.Off, outStrides, e.f32(p.v.Root), p.v.Off, p.v.Strides, p.v.Dims)
 		}
 		return dst
 	}

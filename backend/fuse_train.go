@@ -18,10 +18,10 @@ import (
 // fuseTrain runs the training matchers that must see the graph before the inference ones.
 func (c *compiler) fuseTrain() {
 	for _, n := range c.b.nodes {
-		if c.live[n.id] && n.op == backends.OpTypeDotGeneral && c.free(n) {
+		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral && c.free(n) {
 			c.matchTrainAttention(n)
 		}
-		if c.live[n.id] && n.op == backends.OpTypeScatterSum && c.free(n) {
+		if c.live[n.ID] && n.Op == backends.OpTypeScatterSum && c.free(n) {
 			c.matchScatterZero(n)
 		}
 	}
@@ -29,17 +29,17 @@ func (c *compiler) fuseTrain() {
 
 // matchScatterZero gives ScatterSum into zeros (Gather's gradient: the operand a broadcast 0) a step that
 // clears a pooled buffer and adds the updates, instead of materialising the zeros and copying them.
-func (c *compiler) matchScatterZero(n *node) {
-	if n.shape.DType != dtypes.Float32 || n.inputs[2].shape.DType != dtypes.Float32 {
+func (c *compiler) matchScatterZero(n *Node) {
+	if n.Shape.DType != dtypes.Float32 || n.Inputs[2].Shape.DType != dtypes.Float32 {
 		return
 	}
-	if v, ok := constScalar(n.inputs[0]); !ok || v != 0 {
+	if v, ok := constScalar(n.Inputs[0]); !ok || v != 0 {
 		return
 	}
-	idx, upd := n.inputs[1], n.inputs[2]
-	st := &step{label: fmt.Sprintf("scatter-into-zeros %v", n.shape.Dimensions), out: n, ins: []*node{idx, upd}}
+	idx, upd := n.Inputs[1], n.Inputs[2]
+	st := &step{label: fmt.Sprintf("scatter-into-zeros %v", n.Shape.Dimensions), out: n, ins: []*Node{idx, upd}}
 	st.run = func(e *env) any {
-		dst := e.allocF32(n.shape.Size())
+		dst := e.allocF32(n.Shape.Size())
 		clear(dst)
 		scatterAdd(n, dst, e.f32(upd), toInts(e.val(idx)))
 		return dst
@@ -50,18 +50,18 @@ func (c *compiler) matchScatterZero(n *node) {
 // fuseTrainDots gives every float32 DotGeneral no other matcher took a step writing into a pooled buffer.
 func (c *compiler) fuseTrainDots() {
 	for _, n := range c.b.nodes {
-		if c.live[n.id] && n.op == backends.OpTypeDotGeneral && c.free(n) && n.shape.DType == dtypes.Float32 &&
-			n.inputs[0].shape.DType == dtypes.Float32 && n.inputs[1].shape.DType == dtypes.Float32 {
+		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral && c.free(n) && n.Shape.DType == dtypes.Float32 &&
+			n.Inputs[0].Shape.DType == dtypes.Float32 && n.Inputs[1].Shape.DType == dtypes.Float32 {
 			c.matchDot(n)
 		}
 	}
 }
 
-func (c *compiler) matchDot(n *node) {
-	l, r := n.inputs[0], n.inputs[1]
-	st := &step{label: fmt.Sprintf("%s %v", n.op, n.shape.Dimensions), out: n, ins: []*node{l, r}}
+func (c *compiler) matchDot(n *Node) {
+	l, r := n.Inputs[0], n.Inputs[1]
+	st := &step{label: fmt.Sprintf("%s %v", n.Op, n.Shape.Dimensions), out: n, ins: []*Node{l, r}}
 	st.run = func(e *env) any {
-		dst := e.allocF32(n.shape.Size())
+		dst := e.allocF32(n.Shape.Size())
 		dotInto(n, e.f32(l), e.f32(r), dst, e.allocF32, e.release)
 		return dst
 	}
@@ -69,48 +69,48 @@ func (c *compiler) matchDot(n *node) {
 }
 
 // rowBroadcast reports whether n is root ([d0, …, dk]) broadcast along a new (or size-1) last axis.
-func (c *compiler) rowBroadcast(n, root *node) bool {
+func (c *compiler) rowBroadcast(n, root *Node) bool {
 	v := c.viewOf(n)
-	r := len(v.dims)
-	if v.root != root || v.off != 0 || r != root.shape.Rank()+1 || r == 0 {
+	r := len(v.Dims)
+	if v.Root != root || v.Off != 0 || r != root.Shape.Rank()+1 || r == 0 {
 		return false
 	}
-	rs := rowMajorStrides(root.shape.Dimensions)
+	rs := rowMajorStrides(root.Shape.Dimensions)
 	for i := 0; i < r-1; i++ {
-		if v.dims[i] != root.shape.Dimensions[i] || (v.strides[i] != rs[i] && v.dims[i] != 1) {
+		if v.Dims[i] != root.Shape.Dimensions[i] || (v.Strides[i] != rs[i] && v.Dims[i] != 1) {
 			return false
 		}
 	}
-	return v.dims[r-1] == 1 || v.strides[r-1] == 0
+	return v.Dims[r-1] == 1 || v.Strides[r-1] == 0
 }
 
 // other returns the operand of binary n that is not x (nil if none is x).
-func other(n, x *node) *node {
+func other(n, x *Node) *Node {
 	switch {
-	case n.inputs[0] == x:
-		return n.inputs[1]
-	case n.inputs[1] == x:
-		return n.inputs[0]
+	case n.Inputs[0] == x:
+		return n.Inputs[1]
+	case n.Inputs[1] == x:
+		return n.Inputs[0]
 	}
 	return nil
 }
 
-// attnOperand converts a 4-D view with contiguous last axis to a kernels.Strided, given which view axes are
+// attnOperand converts a 4-D View with contiguous last axis to a kernels.Strided, given which View axes are
 // the batch, row and head axes.
-func attnOperand(v view, b, row, h int) (strided, bool) {
-	if len(v.dims) != 4 || (v.strides[3] != 1 && v.dims[3] > 1) || v.root.shape.DType != dtypes.Float32 {
+func attnOperand(v View, b, row, h int) (strided, bool) {
+	if len(v.Dims) != 4 || (v.Strides[3] != 1 && v.Dims[3] > 1) || v.Root.Shape.DType != dtypes.Float32 {
 		return strided{}, false
 	}
-	return strided{v: v, bs: v.strides[b], rs: v.strides[row], hs: v.strides[h]}, true
+	return strided{v: v, bs: v.Strides[b], rs: v.Strides[row], hs: v.Strides[h]}, true
 }
 
 type strided struct {
-	v          view
+	v          View
 	bs, rs, hs int
 }
 
 func (s strided) at(e *env) kernels.Strided {
-	return kernels.Strided{Data: e.f32(s.v.root)[s.v.off:], BatchStride: s.bs, RowStride: s.rs, HeadStride: s.hs}
+	return kernels.Strided{Data: e.f32(s.v.Root)[s.v.Off:], BatchStride: s.bs, RowStride: s.rs, HeadStride: s.hs}
 }
 
 // matchTrainAttention recognises, from the scores s = DotGeneral(q [B,Lq,H,D], k [B,Lk,H,D]) → [B,H,Lq,Lk],
@@ -120,48 +120,48 @@ func (s strided) at(e *env) kernels.Strided {
 //	dS = (dP / d + bcast(Σ −(dP · E / (d·d)))) · E      (d = Σ E, dP = DotGeneral(dOᵀ [B,H,Lq,D], v [B,Lk,H,D]))
 //
 // that backward too.
-func (c *compiler) matchTrainAttention(s *node) {
-	p := s.dg
-	if s.shape.DType != dtypes.Float32 || s.shape.Rank() != 4 || !slices.Equal(p.lc, []int{3}) ||
-		!slices.Equal(p.lb, []int{0, 2}) || !slices.Equal(p.rc, []int{3}) || !slices.Equal(p.rb, []int{0, 2}) {
+func (c *compiler) matchTrainAttention(s *Node) {
+	p := s.Dot
+	if s.Shape.DType != dtypes.Float32 || s.Shape.Rank() != 4 || !slices.Equal(p.LhsContract, []int{3}) ||
+		!slices.Equal(p.LhsBatch, []int{0, 2}) || !slices.Equal(p.RhsContract, []int{3}) || !slices.Equal(p.RhsBatch, []int{0, 2}) {
 		return
 	}
 	cs := c.consumers[s]
-	if s.uses != 2 || len(cs) != 2 {
+	if s.Uses != 2 || len(cs) != 2 {
 		return
 	}
-	var mx, sub *node
+	var mx, sub *Node
 	for _, x := range cs {
-		switch x.op {
+		switch x.Op {
 		case backends.OpTypeReduceMax:
 			mx = x
 		case backends.OpTypeSub:
 			sub = x
 		}
 	}
-	if mx == nil || sub == nil || !slices.Equal(mx.axes, []int{3}) || !c.single(mx) || !c.single(sub) ||
-		sub.inputs[0] != s || !c.rowBroadcast(sub.inputs[1], mx) {
+	if mx == nil || sub == nil || !slices.Equal(mx.Axes, []int{3}) || !c.single(mx) || !c.single(sub) ||
+		sub.Inputs[0] != s || !c.rowBroadcast(sub.Inputs[1], mx) {
 		return
 	}
 	ecs := c.consumers[sub]
-	if len(ecs) != 1 || ecs[0].op != backends.OpTypeExp || !c.free(ecs[0]) {
+	if len(ecs) != 1 || ecs[0].Op != backends.OpTypeExp || !c.free(ecs[0]) {
 		return
 	}
 	ex := ecs[0]
-	var den, probs *node
+	var den, probs *Node
 	for _, x := range c.consumers[ex] {
-		if x.op == backends.OpTypeReduceSum && x.inputs[0] == ex && slices.Equal(x.axes, []int{3}) && c.single(x) {
+		if x.Op == backends.OpTypeReduceSum && x.Inputs[0] == ex && slices.Equal(x.Axes, []int{3}) && c.single(x) {
 			den = x
 		}
 	}
 	if den == nil {
 		return
 	}
-	var rest []*node
+	var rest []*Node
 	for _, x := range c.consumers[ex] {
 		switch {
 		case x == den:
-		case probs == nil && x.op == backends.OpTypeDiv && x.inputs[0] == ex && c.rowBroadcast(x.inputs[1], den) && c.free(x):
+		case probs == nil && x.Op == backends.OpTypeDiv && x.Inputs[0] == ex && c.rowBroadcast(x.Inputs[1], den) && c.free(x):
 			probs = x
 		default:
 			rest = append(rest, x)
@@ -175,24 +175,24 @@ func (c *compiler) matchTrainAttention(s *node) {
 		if bwd = c.matchSoftmaxBwd(ex, den, rest); bwd == nil {
 			return
 		}
-	} else if probs.uses == 1 {
+	} else if probs.Uses == 1 {
 		return // inference: matchAttention fuses the whole attention
 	}
-	qv, kv := c.viewOf(s.inputs[0]), c.viewOf(s.inputs[1])
+	qv, kv := c.viewOf(s.Inputs[0]), c.viewOf(s.Inputs[1])
 	q, ok1 := attnOperand(qv, 0, 1, 2)
 	k, ok2 := attnOperand(kv, 0, 1, 2)
 	if !ok1 || !ok2 {
 		return
 	}
-	B, H, lq, lk, hd := s.shape.Dimensions[0], s.shape.Dimensions[1], s.shape.Dimensions[2], s.shape.Dimensions[3], qv.dims[3]
-	for _, x := range []*node{s, mx, sub, ex, den} {
+	B, H, lq, lk, hd := s.Shape.Dimensions[0], s.Shape.Dimensions[1], s.Shape.Dimensions[2], s.Shape.Dimensions[3], qv.Dims[3]
+	for _, x := range []*Node{s, mx, sub, ex, den} {
 		c.claimed[x] = true
 	}
 	if !c.matchAttentionForward(probs, q, k, B, H, lq, lk, hd) {
 		st := &step{label: fmt.Sprintf("attention-probs [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: probs,
-			ins: []*node{qv.root, kv.root}}
+			ins: []*Node{qv.Root, kv.Root}}
 		st.run = func(e *env) any {
-			dst := e.allocF32(probs.shape.Size())
+			dst := e.allocF32(probs.Shape.Size())
 			a := kernels.AttentionProbs{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd, Scale: 1, Q: q.at(e), K: k.at(e), P: dst}
 			a.Run()
 			return dst
@@ -210,10 +210,10 @@ func (c *compiler) matchTrainAttention(s *node) {
 	}
 	out := bwd.out
 	bst := &step{label: fmt.Sprintf("attention-scores-grad [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: out,
-		ins: []*node{bwd.do.v.root, bwd.v.v.root, probs}}
+		ins: []*Node{bwd.do.v.Root, bwd.v.v.Root, probs}}
 	do, v := bwd.do, bwd.v
 	bst.run = func(e *env) any {
-		dst := e.allocF32(out.shape.Size())
+		dst := e.allocF32(out.Shape.Size())
 		a := kernels.AttentionScoresGrad{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: bwd.hd, DO: do.at(e), V: v.at(e),
 			P: e.f32(probs), DS: dst}
 		a.Run()
@@ -223,25 +223,25 @@ func (c *compiler) matchTrainAttention(s *node) {
 }
 
 type softmaxBwd struct {
-	out   *node // the scores' gradient
-	claim []*node
+	out   *Node // the scores' gradient
+	claim []*Node
 	do, v strided
 	hd    int
-	dOT   *node // dOᵀ [B,H,Lq,D], dP's left-hand operand
+	dOT   *Node // dOᵀ [B,H,Lq,D], dP's left-hand operand
 }
 
 // matchSoftmaxBwd matches the softmax backward (see matchTrainAttention) among rest, the uses of ex other
 // than den and the probabilities.
-func (c *compiler) matchSoftmaxBwd(ex, den *node, rest []*node) *softmaxBwd {
+func (c *compiler) matchSoftmaxBwd(ex, den *Node, rest []*Node) *softmaxBwd {
 	if len(rest) != 2 {
 		return nil
 	}
-	var out, d2 *node
+	var out, d2 *Node
 	for _, x := range rest {
 		switch {
-		case x.op == backends.OpTypeMul && other(x, ex) != nil:
+		case x.Op == backends.OpTypeMul && other(x, ex) != nil:
 			out = x
-		case x.op == backends.OpTypeDiv && x.inputs[0] == ex:
+		case x.Op == backends.OpTypeDiv && x.Inputs[0] == ex:
 			d2 = x
 		}
 	}
@@ -249,68 +249,68 @@ func (c *compiler) matchSoftmaxBwd(ex, den *node, rest []*node) *softmaxBwd {
 		return nil
 	}
 	// d2 = E / (d·d)
-	sq := d2.inputs[1]
-	if sq.op != backends.OpTypeMul || !c.single(sq) || !c.rowBroadcast(sq.inputs[0], den) || !c.rowBroadcast(sq.inputs[1], den) {
+	sq := d2.Inputs[1]
+	if sq.Op != backends.OpTypeMul || !c.single(sq) || !c.rowBroadcast(sq.Inputs[0], den) || !c.rowBroadcast(sq.Inputs[1], den) {
 		return nil
 	}
 	// m2 = dP · d2, ng = −m2, rs = Σ ng
 	m2cs := c.consumers[d2]
-	if len(m2cs) != 1 || m2cs[0].op != backends.OpTypeMul || !c.single(m2cs[0]) {
+	if len(m2cs) != 1 || m2cs[0].Op != backends.OpTypeMul || !c.single(m2cs[0]) {
 		return nil
 	}
 	m2 := m2cs[0]
 	dP := other(m2, d2)
 	ngcs := c.consumers[m2]
-	if len(ngcs) != 1 || ngcs[0].op != backends.OpTypeNeg || !c.single(ngcs[0]) {
+	if len(ngcs) != 1 || ngcs[0].Op != backends.OpTypeNeg || !c.single(ngcs[0]) {
 		return nil
 	}
 	ng := ngcs[0]
 	rscs := c.consumers[ng]
-	if len(rscs) != 1 || rscs[0].op != backends.OpTypeReduceSum || !slices.Equal(rscs[0].axes, []int{3}) || !c.single(rscs[0]) {
+	if len(rscs) != 1 || rscs[0].Op != backends.OpTypeReduceSum || !slices.Equal(rscs[0].Axes, []int{3}) || !c.single(rscs[0]) {
 		return nil
 	}
 	rs := rscs[0]
 	// out = (dP / d + bcast(rs)) · E
 	add := other(out, ex)
-	if add.op != backends.OpTypeAdd || !c.single(add) {
+	if add.Op != backends.OpTypeAdd || !c.single(add) {
 		return nil
 	}
-	var x *node
+	var x *Node
 	switch {
-	case c.rowBroadcast(add.inputs[1], rs):
-		x = add.inputs[0]
-	case c.rowBroadcast(add.inputs[0], rs):
-		x = add.inputs[1]
+	case c.rowBroadcast(add.Inputs[1], rs):
+		x = add.Inputs[0]
+	case c.rowBroadcast(add.Inputs[0], rs):
+		x = add.Inputs[1]
 	default:
 		return nil
 	}
-	if x.op != backends.OpTypeDiv || !c.single(x) || x.inputs[0] != dP || !c.rowBroadcast(x.inputs[1], den) {
+	if x.Op != backends.OpTypeDiv || !c.single(x) || x.Inputs[0] != dP || !c.rowBroadcast(x.Inputs[1], den) {
 		return nil
 	}
 	// dP = DotGeneral(dOᵀ [B,H,Lq,D], v [B,Lk,H,D])
-	pp := dP.dg
-	if dP.op != backends.OpTypeDotGeneral || dP.uses != 2 || !c.free(dP) || dP.shape.DType != dtypes.Float32 ||
-		!slices.Equal(pp.lc, []int{3}) || !slices.Equal(pp.lb, []int{0, 1}) || !slices.Equal(pp.rc, []int{3}) ||
-		!slices.Equal(pp.rb, []int{0, 2}) || !slices.Equal(dP.shape.Dimensions, ex.shape.Dimensions) {
+	pp := dP.Dot
+	if dP.Op != backends.OpTypeDotGeneral || dP.Uses != 2 || !c.free(dP) || dP.Shape.DType != dtypes.Float32 ||
+		!slices.Equal(pp.LhsContract, []int{3}) || !slices.Equal(pp.LhsBatch, []int{0, 1}) || !slices.Equal(pp.RhsContract, []int{3}) ||
+		!slices.Equal(pp.RhsBatch, []int{0, 2}) || !slices.Equal(dP.Shape.Dimensions, ex.Shape.Dimensions) {
 		return nil
 	}
-	dov, vv := c.viewOf(dP.inputs[0]), c.viewOf(dP.inputs[1])
+	dov, vv := c.viewOf(dP.Inputs[0]), c.viewOf(dP.Inputs[1])
 	do, ok1 := attnOperand(dov, 0, 2, 1)
 	v, ok2 := attnOperand(vv, 0, 1, 2)
 	if !ok1 || !ok2 {
 		return nil
 	}
-	return &softmaxBwd{out: out, claim: []*node{d2, sq, m2, ng, rs, add, x, dP}, do: do, v: v, hd: dov.dims[3],
-		dOT: dP.inputs[0]}
+	return &softmaxBwd{out: out, claim: []*Node{d2, sq, m2, ng, rs, add, x, dP}, do: do, v: v, hd: dov.Dims[3],
+		dOT: dP.Inputs[0]}
 }
 
 // dotIs reports whether n is a float32 DotGeneral of lhs and rhs with the given axes.
-func dotIs(n, lhs, rhs *node, lc, lb, rc, rb []int) bool {
-	if n.op != backends.OpTypeDotGeneral || n.inputs[0] != lhs || n.inputs[1] != rhs || n.shape.DType != dtypes.Float32 {
+func dotIs(n, lhs, rhs *Node, lc, lb, rc, rb []int) bool {
+	if n.Op != backends.OpTypeDotGeneral || n.Inputs[0] != lhs || n.Inputs[1] != rhs || n.Shape.DType != dtypes.Float32 {
 		return false
 	}
-	p := n.dg
-	return slices.Equal(p.lc, lc) && slices.Equal(p.lb, lb) && slices.Equal(p.rc, rc) && slices.Equal(p.rb, rb)
+	p := n.Dot
+	return slices.Equal(p.LhsContract, lc) && slices.Equal(p.LhsBatch, lb) && slices.Equal(p.RhsContract, rc) && slices.Equal(p.RhsBatch, rb)
 }
 
 // matchAttentionBackward extends a matched softmax backward to the whole attention backward when the
@@ -318,17 +318,17 @@ func dotIs(n, lhs, rhs *node, lc, lb, rc, rb []int) bool {
 // dVᵀ = DotGeneral(dOᵀ, P): one kernels.AttentionBackward step computes the three (dS is never
 // materialised). The step produces the first of them; the other two are handed over by steps that read
 // it (a plan step has one output).
-func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *node, B, H, lq, lk int) bool {
+func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *Node, B, H, lq, lk int) bool {
 	ds := bwd.out
-	if ds.uses != 2 || len(c.consumers[ds]) != 2 {
+	if ds.Uses != 2 || len(c.consumers[ds]) != 2 {
 		return false
 	}
-	var dq, dk, dv *node
+	var dq, dk, dv *Node
 	for _, x := range c.consumers[ds] {
 		switch {
-		case dotIs(x, ds, x.inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}):
+		case dotIs(x, ds, x.Inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}):
 			dq = x
-		case dotIs(x, ds, x.inputs[1], []int{2}, []int{0, 1}, []int{1}, []int{0, 2}):
+		case dotIs(x, ds, x.Inputs[1], []int{2}, []int{0, 1}, []int{1}, []int{0, 2}):
 			dk = x
 		}
 	}
@@ -340,19 +340,19 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *node, B, H, lq
 	if dq == nil || dk == nil || dv == nil || !c.free(dq) || !c.free(dk) || !c.free(dv) {
 		return false
 	}
-	kv, qv := c.viewOf(dq.inputs[1]), c.viewOf(dk.inputs[1])
+	kv, qv := c.viewOf(dq.Inputs[1]), c.viewOf(dk.Inputs[1])
 	k, ok1 := attnOperand(kv, 0, 1, 2)
 	q, ok2 := attnOperand(qv, 0, 1, 2)
 	hd := bwd.hd
-	if !ok1 || !ok2 || kv.dims[3] != hd || qv.dims[3] != hd {
+	if !ok1 || !ok2 || kv.Dims[3] != hd || qv.Dims[3] != hd {
 		return false
 	}
-	outs := []*node{dq, dk, dv}
-	slices.SortFunc(outs, func(a, b *node) int { return a.id - b.id })
+	outs := []*Node{dq, dk, dv}
+	slices.SortFunc(outs, func(a, b *Node) int { return a.ID - b.ID })
 	main := outs[0]
-	ins := []*node{qv.root, kv.root, bwd.v.v.root, bwd.do.v.root, probs}
+	ins := []*Node{qv.Root, kv.Root, bwd.v.v.Root, bwd.do.v.Root, probs}
 	for _, in := range ins {
-		if in.id >= main.id {
+		if in.ID >= main.ID {
 			return false
 		}
 	}
@@ -362,12 +362,12 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *node, B, H, lq
 	c.claimed[ds] = true
 	// output layouts: dq [B,H,Lq,D], dk [B,H,Lk,D], dv [B,H,D,Lk]
 	rowsOut := func(rows int) (bs, rs, hs, dstr int) { return H * rows * hd, hd, rows * hd, 1 }
-	var bufs map[*node][]float32 // this execution's outputs (an executable runs one execution at a time)
+	var bufs map[*Node][]float32 // this execution's outputs (an executable runs one execution at a time)
 	do, v := bwd.do, bwd.v
 	st := &step{label: fmt.Sprintf("attention-backward [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: main, ins: ins}
 	st.run = func(e *env) any {
-		bufs = map[*node][]float32{dq: e.allocF32(dq.shape.Size()), dk: e.allocF32(dk.shape.Size()), dv: e.allocF32(dv.shape.Size())}
-		s4 := func(n *node, bs, rs, hs, dstr int) kernels.Strided4 {
+		bufs = map[*Node][]float32{dq: e.allocF32(dq.Shape.Size()), dk: e.allocF32(dk.Shape.Size()), dv: e.allocF32(dv.Shape.Size())}
+		s4 := func(n *Node, bs, rs, hs, dstr int) kernels.Strided4 {
 			return kernels.Strided4{Data: bufs[n], BatchStride: bs, RowStride: rs, HeadStride: hs, DimStride: dstr}
 		}
 		qb, qr, qh, qd := rowsOut(lq)
@@ -381,7 +381,7 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *node, B, H, lq
 	c.fused[main] = st
 	for _, o := range outs[1:] {
 		o := o
-		c.fused[o] = &step{label: "attention-backward (output)", out: o, ins: []*node{main}, run: func(e *env) any {
+		c.fused[o] = &step{label: "attention-backward (output)", out: o, ins: []*Node{main}, run: func(e *env) any {
 			b := bufs[o]
 			delete(bufs, o)
 			return b
@@ -393,24 +393,24 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *node, B, H, lq
 // matchAttentionForward fuses the attention's output O = DotGeneral(P, v [B,Lk,H,D]) (or its transpose to
 // [B,Lq,H,D]) into the step of the probabilities: kernels.Attention with Probs computes both in one pass.
 // The step produces P; O is handed over by a step that reads it.
-func (c *compiler) matchAttentionForward(probs *node, q, k strided, B, H, lq, lk, hd int) bool {
-	var pv *node
+func (c *compiler) matchAttentionForward(probs *Node, q, k strided, B, H, lq, lk, hd int) bool {
+	var pv *Node
 	for _, x := range c.consumers[probs] {
-		if dotIs(x, probs, x.inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}) && c.free(x) {
+		if dotIs(x, probs, x.Inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}) && c.free(x) {
 			pv = x
 		}
 	}
 	if pv == nil {
 		return false
 	}
-	vv := c.viewOf(pv.inputs[1])
+	vv := c.viewOf(pv.Inputs[1])
 	v, ok := attnOperand(vv, 0, 1, 2)
-	if !ok || vv.dims[3] != hd {
+	if !ok || vv.Dims[3] != hd {
 		return false
 	}
-	ins := []*node{q.v.root, k.v.root, vv.root}
+	ins := []*Node{q.v.Root, k.v.Root, vv.Root}
 	for _, in := range ins {
-		if in.id >= probs.id {
+		if in.ID >= probs.ID {
 			return false
 		}
 	}
@@ -421,15 +421,15 @@ func (c *compiler) matchAttentionForward(probs *node, q, k strided, B, H, lq, lk
 	var o []float32 // this execution's output (an executable runs one execution at a time)
 	st := &step{label: fmt.Sprintf("attention+probs [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: probs, ins: ins}
 	st.run = func(e *env) any {
-		dst := e.allocF32(probs.shape.Size())
-		o = e.allocF32(out.shape.Size())
+		dst := e.allocF32(probs.Shape.Size())
+		o = e.allocF32(out.Shape.Size())
 		a := kernels.Attention{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd, Scale: 1, Q: q.at(e), K: k.at(e), V: v.at(e),
 			Out: kernels.Strided{Data: o, BatchStride: outS.bs, RowStride: outS.rs, HeadStride: outS.hs}, Probs: dst}
 		a.Run()
 		return dst
 	}
 	c.fused[probs] = st
-	c.fused[out] = &step{label: "attention+probs (output)", out: out, ins: []*node{probs}, run: func(e *env) any {
+	c.fused[out] = &step{label: "attention+probs (output)", out: out, ins: []*Node{probs}, run: func(e *env) any {
 		r := o
 		o = nil
 		return r

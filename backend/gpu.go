@@ -33,11 +33,11 @@ func wgsl(name string) string {
 
 type gpuGemm struct {
 	m, k, n       int
-	lhs, w, scale *node
+	lhs, w, scale *Node
 	transposed    bool
-	bias          *node
+	bias          *Node
 	biasOff       int
-	res           *node
+	res           *Node
 	act           kernels.Activation
 	postScale     float32
 }
@@ -45,39 +45,39 @@ type gpuGemm struct {
 type gpuAttention struct {
 	b, h, lq, lk, hd int
 	scale            float32
-	q, k, v          view
+	q, k, v          View
 	out              kernelsStrided
 }
 
 type gpuLayerNorm struct {
 	rows, n           int
-	x, gamma, beta    *node
+	x, gamma, beta    *Node
 	gammaOff, betaOff int
 	eps               float32
 }
 
 type gpuSoftmax struct {
 	rows, n int
-	x       *node
+	x       *Node
 }
 
 type gpuElementwise struct {
-	dims   []int
+	Dims   []int
 	leaves []ewLeaf
 	instrs []ewInstr
 }
 
 // gpuCopy writes the strided block src into the output at dstOff with strides dstStrides.
 type gpuCopy struct {
-	src        view
+	src        View
 	dstOff     int
 	dstStrides []int
 }
 
 type gpuConcat []gpuCopy
 
-func gpuCopyOf(v view) gpuCopy {
-	return gpuCopy{src: v, dstStrides: rowMajorStrides(v.dims)}
+func gpuCopyOf(v View) gpuCopy {
+	return gpuCopy{src: v, dstStrides: rowMajorStrides(v.Dims)}
 }
 
 // ---------------------------------------------------------------- program
@@ -93,8 +93,8 @@ const (
 // gpuSlot is one GPU storage buffer of a program.
 type gpuSlot struct {
 	kind  gpuSlotKind
-	param int   // gpuSlotParam: parameter index
-	node  *node // gpuSlotConst: the constant
+	Param int   // gpuSlotParam: parameter index
+	node  *Node // gpuSlotConst: the constant
 	bytes int   // size, a multiple of 4
 }
 
@@ -111,7 +111,7 @@ type gpuDispatch struct {
 
 // gpuOutput is where one output of the graph is read back from.
 type gpuOutput struct {
-	slot, off, size int
+	slot, Off, size int
 }
 
 type gpuProgram struct {
@@ -132,40 +132,40 @@ func gpuProgramOf(e *Executable) (*gpuProgram, error) {
 	}
 	rootSlot := map[int]int{}
 	pool := map[int][]int{}
-	slotOfRoot := func(r *node) (int, error) {
-		if s, ok := rootSlot[r.id]; ok {
+	slotOfRoot := func(r *Node) (int, error) {
+		if s, ok := rootSlot[r.ID]; ok {
 			return s, nil
 		}
-		switch r.op {
+		switch r.Op {
 		case backends.OpTypeParameter:
 			var bytes int
-			switch r.shape.DType {
+			switch r.Shape.DType {
 			case dtypes.Float32:
-				bytes = 4 * r.shape.Size()
+				bytes = 4 * r.Shape.Size()
 			case dtypes.Int8:
-				bytes = (r.shape.Size() + 3) &^ 3
+				bytes = (r.Shape.Size() + 3) &^ 3
 			default:
-				return 0, errors.Errorf("webgpu: parameter %q has dtype %s (float32 and int8 only)", r.name, r.shape.DType)
+				return 0, errors.Errorf("webgpu: parameter %q has dtype %s (float32 and int8 only)", r.Name, r.Shape.DType)
 			}
-			p.slots = append(p.slots, gpuSlot{kind: gpuSlotParam, param: r.param, bytes: max(bytes, 4)})
-			p.paramSlot[r.param] = len(p.slots) - 1
+			p.slots = append(p.slots, gpuSlot{kind: gpuSlotParam, Param: r.Param, bytes: max(bytes, 4)})
+			p.paramSlot[r.Param] = len(p.slots) - 1
 		case backends.OpTypeConstant:
-			if r.shape.DType != dtypes.Float32 {
-				return 0, errors.Errorf("webgpu: a %s constant is read on the device (float32 only)", r.shape.DType)
+			if r.Shape.DType != dtypes.Float32 {
+				return 0, errors.Errorf("webgpu: a %s constant is read on the device (float32 only)", r.Shape.DType)
 			}
-			p.slots = append(p.slots, gpuSlot{kind: gpuSlotConst, node: r, bytes: max(4*r.shape.Size(), 4)})
+			p.slots = append(p.slots, gpuSlot{kind: gpuSlotConst, node: r, bytes: max(4*r.Shape.Size(), 4)})
 		default:
-			return 0, errors.Errorf("webgpu: internal error: node #%d (%s) read before it is computed", r.id, r.op)
+			return 0, errors.Errorf("webgpu: internal error: node #%d (%s) read before it is computed", r.ID, r.Op)
 		}
-		rootSlot[r.id] = len(p.slots) - 1
+		rootSlot[r.ID] = len(p.slots) - 1
 		return len(p.slots) - 1, nil
 	}
-	byID := map[int]*node{}
-	var walk func(x *node)
-	walk = func(x *node) {
-		if _, ok := byID[x.id]; !ok {
-			byID[x.id] = x
-			for _, in := range x.inputs {
+	byID := map[int]*Node{}
+	var walk func(x *Node)
+	walk = func(x *Node) {
+		if _, ok := byID[x.ID]; !ok {
+			byID[x.ID] = x
+			for _, in := range x.Inputs {
 				walk(in)
 			}
 		}
@@ -180,19 +180,19 @@ func gpuProgramOf(e *Executable) (*gpuProgram, error) {
 		walk(o)
 	}
 	// addr returns the slot and element offset of node n's values.
-	addr := func(n *node) (int, int, error) {
-		r := byID[e.root[n.id]]
+	addr := func(n *Node) (int, int, error) {
+		r := byID[e.Root[n.ID]]
 		if r == nil {
-			return 0, 0, errors.Errorf("webgpu: internal error: no storage root for node #%d", n.id)
+			return 0, 0, errors.Errorf("webgpu: internal error: no storage root for node #%d", n.ID)
 		}
 		s, err := slotOfRoot(r)
-		return s, e.rootOff[n.id], err
+		return s, e.rootOff[n.ID], err
 	}
 	for i, st := range e.steps {
-		if st.out.shape.DType != dtypes.Float32 {
-			return nil, errors.Errorf("webgpu: step %q produces %s (float32 only)", st.label, st.out.shape.DType)
+		if st.out.Shape.DType != dtypes.Float32 {
+			return nil, errors.Errorf("webgpu: step %q produces %s (float32 only)", st.label, st.out.Shape.DType)
 		}
-		bytes := max(4*st.out.shape.Size(), 4)
+		bytes := max(4*st.out.Shape.Size(), 4)
 		var out int
 		if l := pool[bytes]; len(l) > 0 {
 			out, pool[bytes] = l[len(l)-1], l[:len(l)-1]
@@ -208,7 +208,7 @@ func gpuProgramOf(e *Executable) (*gpuProgram, error) {
 			ds[k].out = out
 			ds[k].label = st.label
 		}
-		rootSlot[st.out.id] = out
+		rootSlot[st.out.ID] = out
 		p.dispatches = append(p.dispatches, ds...)
 		for _, r := range e.free[i] {
 			if s, ok := rootSlot[r]; ok && p.slots[s].kind == gpuSlotTemp {
@@ -217,14 +217,14 @@ func gpuProgramOf(e *Executable) (*gpuProgram, error) {
 		}
 	}
 	for _, o := range e.outputs {
-		if o.shape.DType != dtypes.Float32 {
-			return nil, errors.Errorf("webgpu: output of dtype %s (float32 only)", o.shape.DType)
+		if o.Shape.DType != dtypes.Float32 {
+			return nil, errors.Errorf("webgpu: output of dtype %s (float32 only)", o.Shape.DType)
 		}
 		s, off, err := addr(o)
 		if err != nil {
 			return nil, err
 		}
-		p.outputs = append(p.outputs, gpuOutput{slot: s, off: off, size: o.shape.Size()})
+		p.outputs = append(p.outputs, gpuOutput{slot: s, Off: off, size: o.Shape.Size()})
 	}
 	return p, nil
 }
@@ -248,7 +248,7 @@ func groups1D(n int) [3]int {
 	return [3]int{65535, (n + 65534) / 65535, 1}
 }
 
-type addrFunc func(n *node) (slot, off int, err error)
+type addrFunc func(n *Node) (slot, off int, err error)
 
 func gpuDispatches(p *gpuProgram, st *step, addr addrFunc) ([]gpuDispatch, error) {
 	switch g := st.gpu.(type) {
@@ -367,13 +367,13 @@ func gpuAttentionDispatch(p *gpuProgram, g gpuAttention, addr addrFunc) ([]gpuDi
 	var ins []int
 	meta := u32s(g.b, g.h, g.lq, g.lk)
 	meta = append(meta, f32bits(g.scale))
-	for _, v := range []view{g.q, g.k, g.v} {
-		s, off, err := addr(v.root)
+	for _, v := range []View{g.q, g.k, g.v} {
+		s, off, err := addr(v.Root)
 		if err != nil {
 			return nil, err
 		}
 		ins = append(ins, s)
-		meta = append(meta, u32s(off+v.off, v.strides[0], v.strides[1], v.strides[2])...)
+		meta = append(meta, u32s(off+v.Off, v.Strides[0], v.Strides[1], v.Strides[2])...)
 	}
 	meta = append(meta, u32s(g.out.bs, g.out.rs, g.out.hs)...)
 	p.flops += 4 * int64(g.b) * int64(g.h) * int64(g.lq) * int64(g.lk) * int64(g.hd)
@@ -382,23 +382,23 @@ func gpuAttentionDispatch(p *gpuProgram, g gpuAttention, addr addrFunc) ([]gpuDi
 }
 
 func gpuCopyDispatch(c gpuCopy, addr addrFunc) (gpuDispatch, error) {
-	s, off, err := addr(c.src.root)
+	s, off, err := addr(c.src.Root)
 	if err != nil {
 		return gpuDispatch{}, err
 	}
-	r := len(c.src.dims)
+	r := len(c.src.Dims)
 	if r > gpuMaxRank {
 		return gpuDispatch{}, errors.Errorf("webgpu: copy of rank %d (at most %d)", r, gpuMaxRank)
 	}
 	total := 1
-	for _, d := range c.src.dims {
+	for _, d := range c.src.Dims {
 		total *= d
 	}
 	meta := make([]uint32, 4+3*gpuMaxRank)
-	copy(meta, u32s(total, r, off+c.src.off, c.dstOff))
+	copy(meta, u32s(total, r, off+c.src.Off, c.dstOff))
 	for a := 0; a < r; a++ {
-		meta[4+a] = uint32(c.src.dims[a])
-		meta[4+gpuMaxRank+a] = uint32(c.src.strides[a])
+		meta[4+a] = uint32(c.src.Dims[a])
+		meta[4+gpuMaxRank+a] = uint32(c.src.Strides[a])
 		meta[4+2*gpuMaxRank+a] = uint32(c.dstStrides[a])
 	}
 	return gpuDispatch{kernel: wgsl("copy.wgsl"), ins: []int{s}, meta: meta, groups: groups1D((total + 255) / 256)}, nil
@@ -406,89 +406,89 @@ func gpuCopyDispatch(c gpuCopy, addr addrFunc) (gpuDispatch, error) {
 
 // gpuGenericDispatch handles the plan's single-op steps: layout ops as strided copies, reductions, and
 // float32 unary/binary ops as one-instruction elementwise loops.
-func gpuGenericDispatch(n *node, addr addrFunc) ([]gpuDispatch, error) {
-	dims := n.shape.Dimensions
-	if len(n.inputs) > 0 && n.inputs[0].shape.DType != dtypes.Float32 && n.op != backends.OpTypeGather {
-		return nil, errors.Errorf("webgpu: %s of a %s input (float32 only)", n.op, n.inputs[0].shape.DType)
+func gpuGenericDispatch(n *Node, addr addrFunc) ([]gpuDispatch, error) {
+	dims := n.Shape.Dimensions
+	if len(n.Inputs) > 0 && n.Inputs[0].Shape.DType != dtypes.Float32 && n.Op != backends.OpTypeGather {
+		return nil, errors.Errorf("webgpu: %s of a %s input (float32 only)", n.Op, n.Inputs[0].Shape.DType)
 	}
-	inView := func(in *node) view {
-		return view{root: in, dims: in.shape.Dimensions, strides: rowMajorStrides(in.shape.Dimensions)}
+	inView := func(in *Node) View {
+		return View{Root: in, Dims: in.Shape.Dimensions, Strides: rowMajorStrides(in.Shape.Dimensions)}
 	}
-	copyOf := func(v view) ([]gpuDispatch, error) {
-		d, err := gpuCopyDispatch(gpuCopy{src: v, dstStrides: rowMajorStrides(v.dims)}, addr)
+	copyOf := func(v View) ([]gpuDispatch, error) {
+		d, err := gpuCopyDispatch(gpuCopy{src: v, dstStrides: rowMajorStrides(v.Dims)}, addr)
 		return []gpuDispatch{d}, err
 	}
-	switch n.op {
+	switch n.Op {
 	case backends.OpTypeReshape, backends.OpTypeIdentity:
-		return copyOf(view{root: n.inputs[0], dims: []int{n.shape.Size()}, strides: []int{1}})
+		return copyOf(View{Root: n.Inputs[0], Dims: []int{n.Shape.Size()}, Strides: []int{1}})
 	case backends.OpTypeTranspose:
-		in := inView(n.inputs[0])
+		in := inView(n.Inputs[0])
 		strides := make([]int, len(dims))
-		for i, a := range n.axes {
-			strides[i] = in.strides[a]
+		for i, a := range n.Axes {
+			strides[i] = in.Strides[a]
 		}
-		return copyOf(view{root: in.root, dims: dims, strides: strides})
+		return copyOf(View{Root: in.Root, Dims: dims, Strides: strides})
 	case backends.OpTypeBroadcastInDim:
-		in := inView(n.inputs[0])
+		in := inView(n.Inputs[0])
 		strides := make([]int, len(dims))
-		for i, a := range n.axes {
-			if in.dims[i] == dims[a] {
-				strides[a] = in.strides[i]
+		for i, a := range n.Axes {
+			if in.Dims[i] == dims[a] {
+				strides[a] = in.Strides[i]
 			}
 		}
-		return copyOf(view{root: in.root, dims: dims, strides: strides})
+		return copyOf(View{Root: in.Root, Dims: dims, Strides: strides})
 	case backends.OpTypeSlice:
-		in := inView(n.inputs[0])
+		in := inView(n.Inputs[0])
 		off := 0
 		strides := make([]int, len(dims))
 		for i := range dims {
-			off += n.slice.starts[i] * in.strides[i]
-			strides[i] = in.strides[i] * n.slice.strides[i]
+			off += n.Slice.Starts[i] * in.Strides[i]
+			strides[i] = in.Strides[i] * n.Slice.Strides[i]
 		}
-		return copyOf(view{root: in.root, off: off, dims: dims, strides: strides})
+		return copyOf(View{Root: in.Root, Off: off, Dims: dims, Strides: strides})
 	case backends.OpTypeGather:
-		if start, step, axis, ok := gatherAsSlice(n); ok && n.inputs[0].shape.DType == dtypes.Float32 {
-			in := inView(n.inputs[0])
-			strides := []int{in.strides[axis] * step}
-			for a := range in.dims {
+		if start, step, axis, ok := gatherAsSlice(n); ok && n.Inputs[0].Shape.DType == dtypes.Float32 {
+			in := inView(n.Inputs[0])
+			strides := []int{in.Strides[axis] * step}
+			for a := range in.Dims {
 				if a != axis {
-					strides = append(strides, in.strides[a])
+					strides = append(strides, in.Strides[a])
 				}
 			}
-			return copyOf(view{root: in.root, off: start * in.strides[axis], dims: dims, strides: strides})
+			return copyOf(View{Root: in.Root, Off: start * in.Strides[axis], Dims: dims, Strides: strides})
 		}
 	case backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin:
 		return gpuReduceDispatch(n, addr)
 	}
 	if c := (&compiler{}); c.isElementwise(n) {
-		leaves := make([]ewLeaf, len(n.inputs))
-		for i, in := range n.inputs {
-			if !slices.Equal(in.shape.Dimensions, dims) {
-				return nil, errors.Errorf("webgpu: %s of shapes %v and %v", n.op, in.shape.Dimensions, dims)
+		leaves := make([]ewLeaf, len(n.Inputs))
+		for i, in := range n.Inputs {
+			if !slices.Equal(in.Shape.Dimensions, dims) {
+				return nil, errors.Errorf("webgpu: %s of shapes %v and %v", n.Op, in.Shape.Dimensions, dims)
 			}
-			leaves[i] = ewLeaf{root: in, strides: rowMajorStrides(dims), contiguous: true}
+			leaves[i] = ewLeaf{Root: in, Strides: rowMajorStrides(dims), contiguous: true}
 		}
-		ins := ewInstr{op: n.op, a: -1}
-		if len(n.inputs) > 1 {
+		ins := ewInstr{Op: n.Op, a: -1}
+		if len(n.Inputs) > 1 {
 			ins.b = -2
 		}
-		return gpuElementwiseDispatch(gpuElementwise{dims: dims, leaves: leaves, instrs: []ewInstr{ins}}, addr)
+		return gpuElementwiseDispatch(gpuElementwise{Dims: dims, leaves: leaves, instrs: []ewInstr{ins}}, addr)
 	}
-	return nil, errors.Errorf("webgpu: op %s %v has no GPU kernel", n.op, dims)
+	return nil, errors.Errorf("webgpu: op %s %v has no GPU kernel", n.Op, dims)
 }
 
-func gpuReduceDispatch(n *node, addr addrFunc) ([]gpuDispatch, error) {
-	in := n.inputs[0]
+func gpuReduceDispatch(n *Node, addr addrFunc) ([]gpuDispatch, error) {
+	in := n.Inputs[0]
 	s, off, err := addr(in)
 	if err != nil {
 		return nil, err
 	}
-	idims := in.shape.Dimensions
+	idims := in.Shape.Dimensions
 	istr := rowMajorStrides(idims)
 	var kd, ks, rd, rs []int
 	redTotal := 1
 	for a, d := range idims {
-		if slices.Contains(n.axes, a) {
+		if slices.Contains(n.Axes, a) {
 			rd, rs = append(rd, d), append(rs, istr[a])
 			redTotal *= d
 		} else {
@@ -499,13 +499,13 @@ func gpuReduceDispatch(n *node, addr addrFunc) ([]gpuDispatch, error) {
 		return nil, errors.Errorf("webgpu: reduction of rank %d", len(idims))
 	}
 	op := 0
-	switch n.op {
+	switch n.Op {
 	case backends.OpTypeReduceMax:
 		op = 1
 	case backends.OpTypeReduceMin:
 		op = 2
 	}
-	total := n.shape.Size()
+	total := n.Shape.Size()
 	meta := make([]uint32, 6+4*gpuMaxRank)
 	copy(meta, u32s(total, len(kd), len(rd), redTotal, off, op))
 	for i := range kd {
@@ -549,18 +549,18 @@ var wgslElementwise = map[backends.OpType]string{
 // gpuElementwiseDispatch generates the WGSL of one fused elementwise loop: every leaf is read through its
 // strides (parameter words), scalars are literals, the instructions are straight-line code.
 func gpuElementwiseDispatch(g gpuElementwise, addr addrFunc) ([]gpuDispatch, error) {
-	r := len(g.dims)
+	r := len(g.Dims)
 	if r > gpuMaxRank {
 		return nil, errors.Errorf("webgpu: elementwise loop of rank %d (at most %d)", r, gpuMaxRank)
 	}
 	total := 1
-	for _, d := range g.dims {
+	for _, d := range g.Dims {
 		total *= d
 	}
 	var ins []int
 	binding := map[int]int{}
 	meta := u32s(total, r)
-	meta = append(meta, u32s(g.dims...)...)
+	meta = append(meta, u32s(g.Dims...)...)
 	var sb strings.Builder
 	var body strings.Builder
 	metaPos := 2 + r
@@ -568,7 +568,7 @@ func gpuElementwiseDispatch(g gpuElementwise, addr addrFunc) ([]gpuDispatch, err
 		if l.isScalar {
 			continue
 		}
-		s, off, err := addr(l.root)
+		s, off, err := addr(l.Root)
 		if err != nil {
 			return nil, err
 		}
@@ -579,10 +579,10 @@ func gpuElementwiseDispatch(g gpuElementwise, addr addrFunc) ([]gpuDispatch, err
 			binding[s] = b
 		}
 		fmt.Fprintf(&body, "  var p%d = prm[%du];\n", li, metaPos)
-		meta = append(meta, uint32(off+l.off))
+		meta = append(meta, uint32(off+l.Off))
 		for a := 0; a < r; a++ {
 			fmt.Fprintf(&body, "  p%d += idx[%d] * prm[%du];\n", li, a, metaPos+1+a)
-			meta = append(meta, uint32(l.strides[a]))
+			meta = append(meta, uint32(l.Strides[a]))
 		}
 		fmt.Fprintf(&body, "  let l%d = X%d[p%d];\n", li, b, li)
 		metaPos += 1 + r
@@ -602,12 +602,12 @@ func gpuElementwiseDispatch(g gpuElementwise, addr addrFunc) ([]gpuDispatch, err
 	}
 	for k, in := range g.instrs {
 		a, b := reg(in.a), ""
-		if binaryOps[in.op] {
+		if binaryOps[in.Op] {
 			b = reg(in.b)
 		}
-		form, ok := wgslElementwise[in.op]
+		form, ok := wgslElementwise[in.Op]
 		if !ok {
-			return nil, errors.Errorf("webgpu: elementwise op %s has no GPU form", in.op)
+			return nil, errors.Errorf("webgpu: elementwise op %s has no GPU form", in.Op)
 		}
 		expr := fmt.Sprintf(form, a, b)
 		fmt.Fprintf(&body, "  let r%d = %s;\n", k, expr)

@@ -329,7 +329,7 @@ func newGPUExec(e *Executable, d *gpuDevice) (*gpuExec, error) {
 			g.bufs = append(g.bufs, b)
 			g.bytes += int64(s.bytes)
 			if s.kind == gpuSlotConst {
-				d.write(b, bytesOf(s.node.data), s.bytes)
+				d.write(b, bytesOf(s.node.Data), s.bytes)
 			}
 		}
 		// all parameter words in one buffer, each dispatch's at an aligned offset
@@ -496,8 +496,8 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 		if err != nil {
 			return nil, true, err
 		}
-		if !b.shape.Equal(e.params[i].shape) {
-			return nil, true, errors.Errorf("castgo backend: input #%d (%s) has shape %s, want %s", i, e.params[i].name, b.shape, e.params[i].shape)
+		if !b.Shape.Equal(e.params[i].Shape) {
+			return nil, true, errors.Errorf("castgo backend: input #%d (%s) has shape %s, want %s", i, e.params[i].Name, b.Shape, e.params[i].Shape)
 		}
 		bufs[i] = b
 	}
@@ -530,7 +530,7 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 			}
 			// Variables (GoMLX names them "var:…": the weights) stay on the device while the same buffer
 			// with the same sampled values is passed; every other parameter (the clip) is written each run.
-			variable := strings.HasPrefix(e.params[i].name, "var:")
+			variable := strings.HasPrefix(e.params[i].Name, "var:")
 			if variable {
 				st := paramStamp{buf: weak.Make(b), print: fingerprint(b, nil), ok: true}
 				if g.stamps[i] == st {
@@ -538,7 +538,7 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 				}
 				g.stamps[i] = st
 			}
-			d.write(g.bufs[s], bytesOf(b.flat), g.prog.slots[s].bytes)
+			d.write(g.bufs[s], bytesOf(b.Flat), g.prog.slots[s].bytes)
 			gpuMu.Lock()
 			if variable {
 				gpuStats.WeightBytes += int64(g.prog.slots[s].bytes)
@@ -556,7 +556,7 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 		}
 		pass.Call("end")
 		for i, o := range g.prog.outputs {
-			enc.Call("copyBufferToBuffer", g.bufs[o.slot], 4*o.off, g.readback, g.outOffsets[i], 4*o.size)
+			enc.Call("copyBufferToBuffer", g.bufs[o.slot], 4*o.Off, g.readback, g.outOffsets[i], 4*o.size)
 		}
 		d.queue.Call("submit", js.Global().Get("Array").Call("of", enc.Call("finish")))
 	})
@@ -570,7 +570,7 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 	for i, o := range g.prog.outputs {
 		flat := make([]float32, o.size)
 		js.CopyBytesToGo(bytesOf(flat), u8.Call("subarray", g.outOffsets[i], g.outOffsets[i]+4*o.size))
-		outs = append(outs, &Buffer{shape: e.outputs[i].shape.Clone(), flat: flat})
+		outs = append(outs, &Buffer{Shape: e.outputs[i].Shape.Clone(), Flat: flat})
 	}
 	g.readback.Call("unmap")
 	return outs, nil

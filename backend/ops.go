@@ -319,30 +319,30 @@ func compareT[T number](op backends.OpType, d []bool, a, b []T) error {
 	return nil
 }
 
-func evalBinary(n *node, a, b any) (any, error) {
-	out := n.shape.Dimensions
-	dt := n.inputs[0].shape.DType
-	a = materializeBroadcast(a, n.inputs[0].shape.Dimensions, out, dt)
-	b = materializeBroadcast(b, n.inputs[1].shape.Dimensions, out, dt)
-	size := n.shape.Size()
-	if compareOps[n.op] {
+func evalBinary(n *Node, a, b any) (any, error) {
+	out := n.Shape.Dimensions
+	dt := n.Inputs[0].Shape.DType
+	a = materializeBroadcast(a, n.Inputs[0].Shape.Dimensions, out, dt)
+	b = materializeBroadcast(b, n.Inputs[1].Shape.Dimensions, out, dt)
+	size := n.Shape.Size()
+	if compareOps[n.Op] {
 		d := make([]bool, size)
 		var err error
 		switch av := a.(type) {
 		case []float32:
-			err = compareT(n.op, d, av, b.([]float32))
+			err = compareT(n.Op, d, av, b.([]float32))
 		case []float64:
-			err = compareT(n.op, d, av, b.([]float64))
+			err = compareT(n.Op, d, av, b.([]float64))
 		case []int8:
-			err = compareT(n.op, d, av, b.([]int8))
+			err = compareT(n.Op, d, av, b.([]int8))
 		case []int32:
-			err = compareT(n.op, d, av, b.([]int32))
+			err = compareT(n.Op, d, av, b.([]int32))
 		case []int64:
-			err = compareT(n.op, d, av, b.([]int64))
+			err = compareT(n.Op, d, av, b.([]int64))
 		case []uint8:
-			err = compareT(n.op, d, av, b.([]uint8))
+			err = compareT(n.Op, d, av, b.([]uint8))
 		default:
-			err = errors.Errorf("castgo backend: %s of %T", n.op, a)
+			err = errors.Errorf("castgo backend: %s of %T", n.Op, a)
 		}
 		return d, err
 	}
@@ -350,7 +350,7 @@ func evalBinary(n *node, a, b any) (any, error) {
 	case []float32:
 		d := make([]float32, size)
 		bv := b.([]float32)
-		switch n.op {
+		switch n.Op {
 		case backends.OpTypeAdd:
 			kernels.Add(d, av, bv)
 		case backends.OpTypeSub:
@@ -360,40 +360,40 @@ func evalBinary(n *node, a, b any) (any, error) {
 		case backends.OpTypeDiv:
 			kernels.Div(d, av, bv)
 		default:
-			return d, binaryT(n.op, d, av, bv)
+			return d, binaryT(n.Op, d, av, bv)
 		}
 		return d, nil
 	case []float64:
 		d := make([]float64, size)
-		return d, binaryT(n.op, d, av, b.([]float64))
+		return d, binaryT(n.Op, d, av, b.([]float64))
 	case []int8:
 		d := make([]int8, size)
-		return d, binaryT(n.op, d, av, b.([]int8))
+		return d, binaryT(n.Op, d, av, b.([]int8))
 	case []int32:
 		d := make([]int32, size)
-		return d, binaryT(n.op, d, av, b.([]int32))
+		return d, binaryT(n.Op, d, av, b.([]int32))
 	case []int64:
 		d := make([]int64, size)
-		return d, binaryT(n.op, d, av, b.([]int64))
+		return d, binaryT(n.Op, d, av, b.([]int64))
 	case []uint8:
 		d := make([]uint8, size)
-		return d, binaryT(n.op, d, av, b.([]uint8))
+		return d, binaryT(n.Op, d, av, b.([]uint8))
 	case []bool:
 		d := make([]bool, size)
 		bv := b.([]bool)
 		for i := range d {
-			switch n.op {
+			switch n.Op {
 			case backends.OpTypeLogicalAnd:
 				d[i] = av[i] && bv[i]
 			case backends.OpTypeLogicalOr:
 				d[i] = av[i] || bv[i]
 			default:
-				return nil, errors.Errorf("castgo backend: op %s not implemented for bool", n.op)
+				return nil, errors.Errorf("castgo backend: op %s not implemented for bool", n.Op)
 			}
 		}
 		return d, nil
 	}
-	return nil, errors.Errorf("castgo backend: op %s not implemented for %T", n.op, a)
+	return nil, errors.Errorf("castgo backend: op %s not implemented for %T", n.Op, a)
 }
 
 func reduceT[T number](op backends.OpType, dst, src []T, inDims, outStrides []int) {
@@ -438,17 +438,17 @@ func reduceT[T number](op backends.OpType, dst, src []T, inDims, outStrides []in
 	}
 }
 
-func evalReduce(n *node, x any) (any, error) {
+func evalReduce(n *Node, x any) (any, error) {
 	if v, ok := fastReduce(n, x); ok { // ops_train.go
 		return v, nil
 	}
-	in := n.inputs[0].shape.Dimensions
+	in := n.Inputs[0].Shape.Dimensions
 	// strides into the output for each input axis (0 for reduced axes)
 	outStrides := make([]int, len(in))
 	acc := 1
 	for a := len(in) - 1; a >= 0; a-- {
 		reduced := false
-		for _, r := range n.axes {
+		for _, r := range n.Axes {
 			if r == a {
 				reduced = true
 			}
@@ -458,37 +458,37 @@ func evalReduce(n *node, x any) (any, error) {
 			acc *= in[a]
 		}
 	}
-	size := n.shape.Size()
-	if n.inputs[0].shape.Size() == 0 {
-		return makeFlat(n.shape.DType, size), nil
+	size := n.Shape.Size()
+	if n.Inputs[0].Shape.Size() == 0 {
+		return makeFlat(n.Shape.DType, size), nil
 	}
 	switch v := x.(type) {
 	case []float32:
 		d := make([]float32, size)
-		reduceT(n.op, d, v, in, outStrides)
+		reduceT(n.Op, d, v, in, outStrides)
 		return d, nil
 	case []float64:
 		d := make([]float64, size)
-		reduceT(n.op, d, v, in, outStrides)
+		reduceT(n.Op, d, v, in, outStrides)
 		return d, nil
 	case []int32:
 		d := make([]int32, size)
-		reduceT(n.op, d, v, in, outStrides)
+		reduceT(n.Op, d, v, in, outStrides)
 		return d, nil
 	case []int64:
 		d := make([]int64, size)
-		reduceT(n.op, d, v, in, outStrides)
+		reduceT(n.Op, d, v, in, outStrides)
 		return d, nil
 	case []int8:
 		d := make([]int8, size)
-		reduceT(n.op, d, v, in, outStrides)
+		reduceT(n.Op, d, v, in, outStrides)
 		return d, nil
 	case []uint8:
 		d := make([]uint8, size)
-		reduceT(n.op, d, v, in, outStrides)
+		reduceT(n.Op, d, v, in, outStrides)
 		return d, nil
 	}
-	return nil, errors.Errorf("castgo backend: %s of %T", n.op, x)
+	return nil, errors.Errorf("castgo backend: %s of %T", n.Op, x)
 }
 
 // transposeInto copies x (dims in) permuted by perm into a new contiguous slice.
@@ -504,23 +504,23 @@ func evalTranspose(x any, in []int, perm []int, dt dtypes.DType) any {
 	return d
 }
 
-func evalBroadcastInDim(n *node, x any) any {
-	in := n.inputs[0].shape.Dimensions
+func evalBroadcastInDim(n *Node, x any) any {
+	in := n.Inputs[0].Shape.Dimensions
 	rs := rowMajorStrides(in)
-	strides := make([]int, n.shape.Rank())
-	for i, a := range n.axes {
-		if in[i] == n.shape.Dimensions[a] {
+	strides := make([]int, n.Shape.Rank())
+	for i, a := range n.Axes {
+		if in[i] == n.Shape.Dimensions[a] {
 			strides[a] = rs[i]
 		}
 	}
-	d := makeFlat(n.shape.DType, n.shape.Size())
-	stridedCopyAny(d, x, n.shape.Dimensions, strides, 0)
+	d := makeFlat(n.Shape.DType, n.Shape.Size())
+	stridedCopyAny(d, x, n.Shape.Dimensions, strides, 0)
 	return d
 }
 
-func evalConcat(n *node, xs []any) any {
-	axis := n.axes[0]
-	out := n.shape.Dimensions
+func evalConcat(n *Node, xs []any) any {
+	axis := n.Axes[0]
+	out := n.Shape.Dimensions
 	outer := 1
 	for _, d := range out[:axis] {
 		outer *= d
@@ -529,11 +529,11 @@ func evalConcat(n *node, xs []any) any {
 	for _, d := range out[axis+1:] {
 		inner *= d
 	}
-	dst := reflect.ValueOf(makeFlat(n.shape.DType, n.shape.Size()))
+	dst := reflect.ValueOf(makeFlat(n.Shape.DType, n.Shape.Size()))
 	rowOut := out[axis] * inner
 	off := 0
 	for i, x := range xs {
-		w := n.inputs[i].shape.Dimensions[axis] * inner
+		w := n.Inputs[i].Shape.Dimensions[axis] * inner
 		src := reflect.ValueOf(x)
 		for o := 0; o < outer; o++ {
 			reflect.Copy(dst.Slice(o*rowOut+off, o*rowOut+off+w), src.Slice(o*w, (o+1)*w))
@@ -543,18 +543,18 @@ func evalConcat(n *node, xs []any) any {
 	return dst.Interface()
 }
 
-func evalSlice(n *node, x any) any {
-	p := n.slice
-	in := n.inputs[0].shape.Dimensions
+func evalSlice(n *Node, x any) any {
+	p := n.Slice
+	in := n.Inputs[0].Shape.Dimensions
 	rs := rowMajorStrides(in)
 	off := 0
 	strides := make([]int, len(in))
 	for i := range in {
-		off += p.starts[i] * rs[i]
-		strides[i] = rs[i] * p.strides[i]
+		off += p.Starts[i] * rs[i]
+		strides[i] = rs[i] * p.Strides[i]
 	}
-	d := makeFlat(n.shape.DType, n.shape.Size())
-	stridedCopyAny(d, x, n.shape.Dimensions, strides, off)
+	d := makeFlat(n.Shape.DType, n.Shape.Size())
+	stridedCopyAny(d, x, n.Shape.Dimensions, strides, off)
 	return d
 }
 
@@ -573,24 +573,24 @@ func toInts(x any) []int {
 }
 
 // evalGather implements XLA's Gather semantics in general.
-func evalGather(n *node, x, idxAny any) any {
-	g := n.gather
-	operand := n.inputs[0].shape.Dimensions
-	idxDims := n.inputs[1].shape.Dimensions
+func evalGather(n *Node, x, idxAny any) any {
+	g := n.Gather
+	operand := n.Inputs[0].Shape.Dimensions
+	idxDims := n.Inputs[1].Shape.Dimensions
 	idx := toInts(idxAny)
 	ors := rowMajorStrides(operand)
-	outDims := n.shape.Dimensions
-	out := reflect.ValueOf(makeFlat(n.shape.DType, n.shape.Size()))
+	outDims := n.Shape.Dimensions
+	out := reflect.ValueOf(makeFlat(n.Shape.DType, n.Shape.Size()))
 	src := reflect.ValueOf(x)
 	isOffset := make([]bool, len(outDims))
-	for _, a := range g.offsetOutputAxes {
+	for _, a := range g.OffsetOutputAxes {
 		isOffset[a] = true
 	}
 	// operand axes that carry offsets (not collapsed), in order
 	var offAxes []int
 	for a := range operand {
 		collapsed := false
-		for _, c := range g.collapsed {
+		for _, c := range g.CollapsedSliceAxes {
 			if c == a {
 				collapsed = true
 			}
@@ -599,10 +599,10 @@ func evalGather(n *node, x, idxAny any) any {
 			offAxes = append(offAxes, a)
 		}
 	}
-	ivAxis := g.indexVectorAxis
+	ivAxis := g.IndexVectorAxis
 	idxStrides := rowMajorStrides(idxDims)
 	outIdx := make([]int, len(outDims))
-	total := n.shape.Size()
+	total := n.Shape.Size()
 	for o := 0; o < total; o++ {
 		// batch index → position in indices (index vector axis inserted)
 		pos := 0
@@ -619,16 +619,16 @@ func evalGather(n *node, x, idxAny any) any {
 			bi++
 		}
 		srcOff := 0
-		for k, oa := range g.startIndexMap {
+		for k, oa := range g.StartIndexMap {
 			p := pos
 			if ivAxis < len(idxDims) {
 				p += k * idxStrides[ivAxis]
 			}
 			s := idx[p]
-			s = max(0, min(s, operand[oa]-g.sizes[oa]))
+			s = max(0, min(s, operand[oa]-g.SliceSizes[oa]))
 			srcOff += s * ors[oa]
 		}
-		for k, a := range g.offsetOutputAxes {
+		for k, a := range g.OffsetOutputAxes {
 			srcOff += outIdx[a] * ors[offAxes[k]]
 		}
 		out.Index(o).Set(src.Index(srcOff))
@@ -649,10 +649,10 @@ func convertT[S, D number](dst []D, src []S) {
 	}
 }
 
-func evalConvert(n *node, x any) (any, error) {
-	size := n.shape.Size()
+func evalConvert(n *Node, x any) (any, error) {
+	size := n.Shape.Size()
 	if b, ok := x.([]bool); ok {
-		f := reflect.ValueOf(makeFlat(n.shape.DType, size))
+		f := reflect.ValueOf(makeFlat(n.Shape.DType, size))
 		for i, v := range b {
 			if v {
 				f.Index(i).Set(reflect.ValueOf(1).Convert(f.Type().Elem()))
@@ -660,7 +660,7 @@ func evalConvert(n *node, x any) (any, error) {
 		}
 		return f.Interface(), nil
 	}
-	if n.shape.DType == dtypes.Bool {
+	if n.Shape.DType == dtypes.Bool {
 		src := reflect.ValueOf(x)
 		d := make([]bool, size)
 		for i := range d {
@@ -668,7 +668,7 @@ func evalConvert(n *node, x any) (any, error) {
 		}
 		return d, nil
 	}
-	switch d := makeFlat(n.shape.DType, size).(type) {
+	switch d := makeFlat(n.Shape.DType, size).(type) {
 	case []float32:
 		return d, convertAny(d, x)
 	case []float64:
@@ -682,7 +682,7 @@ func evalConvert(n *node, x any) (any, error) {
 	case []uint8:
 		return d, convertAny(d, x)
 	}
-	return nil, errors.Errorf("castgo backend: ConvertDType to %s", n.shape.DType)
+	return nil, errors.Errorf("castgo backend: ConvertDType to %s", n.Shape.DType)
 }
 
 func convertAny[D number](d []D, x any) error {
@@ -705,14 +705,14 @@ func convertAny[D number](d []D, x any) error {
 	return nil
 }
 
-func evalIota(n *node) any {
-	dims := n.shape.Dimensions
-	axis := n.axes[0]
+func evalIota(n *Node) any {
+	dims := n.Shape.Dimensions
+	axis := n.Axes[0]
 	inner := 1
 	for _, d := range dims[axis+1:] {
 		inner *= d
 	}
-	f := reflect.ValueOf(makeFlat(n.shape.DType, n.shape.Size()))
+	f := reflect.ValueOf(makeFlat(n.Shape.DType, n.Shape.Size()))
 	et := f.Type().Elem()
 	for i := 0; i < f.Len(); i++ {
 		v := (i / inner) % dims[axis]
@@ -721,15 +721,15 @@ func evalIota(n *node) any {
 	return f.Interface()
 }
 
-func evalWhere(n *node, c, a, b any) any {
-	out := n.shape.Dimensions
-	dt := n.shape.DType
-	c = materializeBroadcast(c, n.inputs[0].shape.Dimensions, out, dtypes.Bool)
-	a = materializeBroadcast(a, n.inputs[1].shape.Dimensions, out, dt)
-	b = materializeBroadcast(b, n.inputs[2].shape.Dimensions, out, dt)
+func evalWhere(n *Node, c, a, b any) any {
+	out := n.Shape.Dimensions
+	dt := n.Shape.DType
+	c = materializeBroadcast(c, n.Inputs[0].Shape.Dimensions, out, dtypes.Bool)
+	a = materializeBroadcast(a, n.Inputs[1].Shape.Dimensions, out, dt)
+	b = materializeBroadcast(b, n.Inputs[2].Shape.Dimensions, out, dt)
 	cv := c.([]bool)
 	av, bv := reflect.ValueOf(a), reflect.ValueOf(b)
-	d := reflect.ValueOf(makeFlat(dt, n.shape.Size()))
+	d := reflect.ValueOf(makeFlat(dt, n.Shape.Size()))
 	for i, t := range cv {
 		if t {
 			d.Index(i).Set(av.Index(i))
@@ -741,18 +741,18 @@ func evalWhere(n *node, c, a, b any) any {
 }
 
 // eval computes node n from its input values with the generic implementations.
-func eval(n *node, ins []any) (any, error) {
+func eval(n *Node, ins []any) (any, error) {
 	switch {
-	case unaryOps[n.op]:
-		return evalUnary(n.op, ins[0])
-	case binaryOps[n.op], compareOps[n.op]:
+	case unaryOps[n.Op]:
+		return evalUnary(n.Op, ins[0])
+	case binaryOps[n.Op], compareOps[n.Op]:
 		return evalBinary(n, ins[0], ins[1])
 	}
-	switch n.op {
+	switch n.Op {
 	case backends.OpTypeIdentity, backends.OpTypeReshape:
 		return ins[0], nil
 	case backends.OpTypeTranspose:
-		return evalTranspose(ins[0], n.inputs[0].shape.Dimensions, n.axes, n.shape.DType), nil
+		return evalTranspose(ins[0], n.Inputs[0].Shape.Dimensions, n.Axes, n.Shape.DType), nil
 	case backends.OpTypeBroadcastInDim:
 		return evalBroadcastInDim(n, ins[0]), nil
 	case backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin, backends.OpTypeReduceProduct:
@@ -772,8 +772,8 @@ func eval(n *node, ins []any) (any, error) {
 	case backends.OpTypeWhere:
 		return evalWhere(n, ins[0], ins[1], ins[2]), nil
 	}
-	if f := trainEvals[n.op]; f != nil {
+	if f := trainEvals[n.Op]; f != nil {
 		return f(n, ins)
 	}
-	return nil, errors.Errorf("castgo backend: op %s has no implementation", n.op)
+	return nil, errors.Errorf("castgo backend: op %s has no implementation", n.Op)
 }

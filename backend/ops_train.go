@@ -19,19 +19,19 @@ import (
 )
 
 type scatterParams struct {
-	indexVectorAxis                                            int
-	updateWindowAxes, insertedWindowAxes, scatterAxesToOperand []int
+	IndexVectorAxis                                            int
+	UpdateWindowAxes, InsertedWindowAxes, ScatterAxesToOperand []int
 }
 
-type padParams struct{ axes []backends.PadAxis }
+type padParams struct{ Axes []backends.PadAxis }
 
 type argParams struct {
-	axis  int
-	isMin bool
+	Axis  int
+	IsMin bool
 }
 
 // trainEvals holds the generic implementation of each training op (see eval).
-var trainEvals = map[backends.OpType]func(n *node, ins []any) (any, error){}
+var trainEvals = map[backends.OpType]func(n *Node, ins []any) (any, error){}
 
 func init() {
 	trainEvals[backends.OpTypeScatterSum] = evalScatterSum
@@ -54,7 +54,7 @@ func (b *Builder) ScatterSum(operand, scatterIndices, updates backends.Op, index
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.ScatterOp(in[0].shape, in[1].shape, in[2].shape, indexVectorAxis, updateWindowAxes,
+	shape, err := shapeinference.ScatterOp(in[0].Shape, in[1].Shape, in[2].Shape, indexVectorAxis, updateWindowAxes,
 		insertedWindowAxes, scatterAxesToOperandAxes)
 	if err != nil {
 		return nil, err
@@ -63,14 +63,14 @@ func (b *Builder) ScatterSum(operand, scatterIndices, updates backends.Op, index
 		return nil, errors.Errorf("castgo backend: ScatterSum of dtype %s not implemented", shape.DType)
 	}
 	n := b.newNode(backends.OpTypeScatterSum, shape, in...)
-	n.extra = &scatterParams{indexVectorAxis: indexVectorAxis, updateWindowAxes: slices.Clone(updateWindowAxes),
-		insertedWindowAxes: slices.Clone(insertedWindowAxes), scatterAxesToOperand: slices.Clone(scatterAxesToOperandAxes)}
+	n.Scatter = &scatterParams{IndexVectorAxis: indexVectorAxis, UpdateWindowAxes: slices.Clone(updateWindowAxes),
+		InsertedWindowAxes: slices.Clone(insertedWindowAxes), ScatterAxesToOperand: slices.Clone(scatterAxesToOperandAxes)}
 	return n, nil
 }
 
-func evalScatterSum(n *node, ins []any) (any, error) {
-	out := makeFlat(n.shape.DType, n.shape.Size())
-	stridedCopyAny(out, ins[0], []int{n.shape.Size()}, []int{1}, 0)
+func evalScatterSum(n *Node, ins []any) (any, error) {
+	out := makeFlat(n.Shape.DType, n.Shape.Size())
+	stridedCopyAny(out, ins[0], []int{n.Shape.Size()}, []int{1}, 0)
 	switch d := out.(type) {
 	case []float32:
 		scatterAdd(n, d, ins[2].([]float32), toInts(ins[1]))
@@ -91,22 +91,22 @@ func evalScatterSum(n *node, ins []any) (any, error) {
 }
 
 // scatterAdd does out[operand position] += updates[u] for every update element u.
-func scatterAdd[T number](n *node, out, upd []T, idx []int) {
-	p := n.extra.(*scatterParams)
-	od := n.inputs[0].shape.Dimensions
-	id := n.inputs[1].shape.Dimensions
-	ud := n.inputs[2].shape.Dimensions
+func scatterAdd[T number](n *Node, out, upd []T, idx []int) {
+	p := n.Scatter
+	od := n.Inputs[0].Shape.Dimensions
+	id := n.Inputs[1].Shape.Dimensions
+	ud := n.Inputs[2].Shape.Dimensions
 	ostr, istr, ustr := rowMajorStrides(od), rowMajorStrides(id), rowMajorStrides(ud)
 	// operand axes receiving the window axes of the updates, in order
 	var owa []int
 	for a := range od {
-		if !slices.Contains(p.insertedWindowAxes, a) {
+		if !slices.Contains(p.InsertedWindowAxes, a) {
 			owa = append(owa, a)
 		}
 	}
 	var batchAxes []int
 	for a := range ud {
-		if !slices.Contains(p.updateWindowAxes, a) {
+		if !slices.Contains(p.UpdateWindowAxes, a) {
 			batchAxes = append(batchAxes, a)
 		}
 	}
@@ -114,16 +114,16 @@ func scatterAdd[T number](n *node, out, upd []T, idx []int) {
 	idxAxis := make([]int, len(batchAxes))
 	for i := range batchAxes {
 		idxAxis[i] = i
-		if i >= p.indexVectorAxis {
+		if i >= p.IndexVectorAxis {
 			idxAxis[i] = i + 1
 		}
 	}
 	nIdx := 1
 	ivStride := 0
-	if p.indexVectorAxis < len(id) {
-		nIdx, ivStride = id[p.indexVectorAxis], istr[p.indexVectorAxis]
+	if p.IndexVectorAxis < len(id) {
+		nIdx, ivStride = id[p.IndexVectorAxis], istr[p.IndexVectorAxis]
 	}
-	W := p.updateWindowAxes
+	W := p.UpdateWindowAxes
 	wdims := make([]int, len(W))
 	wu := make([]int, len(W)) // update strides of the window axes
 	wo := make([]int, len(W)) // operand strides of the window axes
@@ -148,7 +148,7 @@ func scatterAdd[T number](n *node, out, upd []T, idx []int) {
 		clear(start)
 		obase := 0
 		for k := 0; k < nIdx; k++ {
-			a := p.scatterAxesToOperand[k]
+			a := p.ScatterAxesToOperand[k]
 			start[a] = idx[ipos+k*ivStride]
 			obase += start[a] * ostr[a]
 		}
@@ -162,7 +162,7 @@ func scatterAdd[T number](n *node, out, upd []T, idx []int) {
 				ok = false // a window starting below 0 or empty: rare (never in cast's graphs); take the slow path
 			}
 		}
-		for _, a := range p.insertedWindowAxes {
+		for _, a := range p.InsertedWindowAxes {
 			if start[a] < 0 || start[a] >= od[a] {
 				ok = false
 			}
@@ -276,9 +276,9 @@ func (b *Builder) Pad(x, fillValue backends.Op, axesConfig ...backends.PadAxis) 
 	if err != nil {
 		return nil, err
 	}
-	xs := in[0].shape
-	if in[1].shape.Rank() != 0 || in[1].shape.DType != xs.DType || len(axesConfig) > xs.Rank() {
-		return nil, errors.Errorf("castgo backend: Pad of %s with fill %s and %d axes", xs, in[1].shape, len(axesConfig))
+	xs := in[0].Shape
+	if in[1].Shape.Rank() != 0 || in[1].Shape.DType != xs.DType || len(axesConfig) > xs.Rank() {
+		return nil, errors.Errorf("castgo backend: Pad of %s with fill %s and %d axes", xs, in[1].Shape, len(axesConfig))
 	}
 	cfg := make([]backends.PadAxis, xs.Rank())
 	copy(cfg, axesConfig)
@@ -291,11 +291,11 @@ func (b *Builder) Pad(x, fillValue backends.Op, axesConfig ...backends.PadAxis) 
 		}
 	}
 	n := b.newNode(backends.OpTypePad, shapes.Make(xs.DType, dims...), in...)
-	n.extra = &padParams{axes: cfg}
+	n.Pad = &padParams{Axes: cfg}
 	return n, nil
 }
 
-func evalPad(n *node, ins []any) (any, error) {
+func evalPad(n *Node, ins []any) (any, error) {
 	switch x := ins[0].(type) {
 	case []float32:
 		return padT(n, x, ins[1].([]float32)[0]), nil
@@ -315,10 +315,10 @@ func evalPad(n *node, ins []any) (any, error) {
 	return nil, errors.Errorf("castgo backend: Pad of %T", ins[0])
 }
 
-func padT[T any](n *node, x []T, fill T) []T {
-	p := n.extra.(*padParams)
-	in, outD := n.inputs[0].shape.Dimensions, n.shape.Dimensions
-	out := make([]T, n.shape.Size())
+func padT[T any](n *Node, x []T, fill T) []T {
+	p := n.Pad
+	in, outD := n.Inputs[0].Shape.Dimensions, n.Shape.Dimensions
+	out := make([]T, n.Shape.Size())
 	var zero T
 	if any(fill) != any(zero) {
 		for i := range out {
@@ -338,7 +338,7 @@ func padT[T any](n *node, x []T, fill T) []T {
 	for _, v := range x {
 		o, ok := 0, true
 		for a := 0; a < r; a++ {
-			pos := p.axes[a].Start + idx[a]*(p.axes[a].Interior+1)
+			pos := p.Axes[a].Start + idx[a]*(p.Axes[a].Interior+1)
 			if pos < 0 || pos >= outD[a] {
 				ok = false
 				break
@@ -366,31 +366,31 @@ func (b *Builder) ArgMinMax(x backends.Op, axis int, outputDType dtypes.DType, i
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.ArgMinMaxOp(in[0].shape, axis, outputDType)
+	shape, err := shapeinference.ArgMinMaxOp(in[0].Shape, axis, outputDType)
 	if err != nil {
 		return nil, err
 	}
-	if !numericDType(outputDType) || !numericDType(in[0].shape.DType) {
-		return nil, errors.Errorf("castgo backend: ArgMinMax %s → %s not implemented", in[0].shape.DType, outputDType)
+	if !numericDType(outputDType) || !numericDType(in[0].Shape.DType) {
+		return nil, errors.Errorf("castgo backend: ArgMinMax %s → %s not implemented", in[0].Shape.DType, outputDType)
 	}
 	n := b.newNode(backends.OpTypeArgMinMax, shape, in...)
-	n.extra = &argParams{axis: axis, isMin: isMin}
+	n.ArgMinMax = &argParams{Axis: axis, IsMin: isMin}
 	return n, nil
 }
 
-func evalArgMinMax(n *node, ins []any) (any, error) {
-	p := n.extra.(*argParams)
-	dims := n.inputs[0].shape.Dimensions
+func evalArgMinMax(n *Node, ins []any) (any, error) {
+	p := n.ArgMinMax
+	dims := n.Inputs[0].Shape.Dimensions
 	outer, inner := 1, 1
-	for _, d := range dims[:p.axis] {
+	for _, d := range dims[:p.Axis] {
 		outer *= d
 	}
-	for _, d := range dims[p.axis+1:] {
+	for _, d := range dims[p.Axis+1:] {
 		inner *= d
 	}
 	x := toFloat64s(ins[0])
-	res := make([]int, n.shape.Size())
-	k := dims[p.axis]
+	res := make([]int, n.Shape.Size())
+	k := dims[p.Axis]
 	for o := 0; o < outer; o++ {
 		for i := 0; i < inner; i++ {
 			best, bi := x[o*k*inner+i], 0
@@ -399,14 +399,14 @@ func evalArgMinMax(n *node, ins []any) (any, error) {
 				if math.IsNaN(best) {
 					break
 				}
-				if math.IsNaN(v) || (p.isMin && v < best) || (!p.isMin && v > best) {
+				if math.IsNaN(v) || (p.IsMin && v < best) || (!p.IsMin && v > best) {
 					best, bi = v, j
 				}
 			}
 			res[o*inner+i] = bi
 		}
 	}
-	out := makeFlat(n.shape.DType, len(res))
+	out := makeFlat(n.Shape.DType, len(res))
 	if err := convertAny2(out, res); err != nil {
 		return nil, err
 	}
@@ -480,21 +480,21 @@ func (b *Builder) Reverse(x backends.Op, axes ...int) (backends.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := b.newNode(backends.OpTypeReverse, in[0].shape.Clone(), in...)
-	n.axes = slices.Clone(axes)
+	n := b.newNode(backends.OpTypeReverse, in[0].Shape.Clone(), in...)
+	n.Axes = slices.Clone(axes)
 	return n, nil
 }
 
-func evalReverse(n *node, ins []any) (any, error) {
-	dims := n.shape.Dimensions
+func evalReverse(n *Node, ins []any) (any, error) {
+	dims := n.Shape.Dimensions
 	st := rowMajorStrides(dims)
 	off := 0
 	strides := slices.Clone(st)
-	for _, a := range n.axes {
+	for _, a := range n.Axes {
 		off += (dims[a] - 1) * st[a]
 		strides[a] = -st[a]
 	}
-	out := makeFlat(n.shape.DType, n.shape.Size())
+	out := makeFlat(n.Shape.DType, n.Shape.Size())
 	stridedCopyAny(out, ins[0], dims, strides, off)
 	return out, nil
 }
@@ -512,19 +512,19 @@ func (b *Builder) boolUnary(op backends.OpType, x backends.Op) (backends.Op, err
 	if err != nil {
 		return nil, err
 	}
-	if !in[0].shape.DType.IsFloat() || !numericDType(in[0].shape.DType) {
-		return nil, errors.Errorf("castgo backend: %s of %s", op, in[0].shape.DType)
+	if !in[0].Shape.DType.IsFloat() || !numericDType(in[0].Shape.DType) {
+		return nil, errors.Errorf("castgo backend: %s of %s", op, in[0].Shape.DType)
 	}
-	shape := in[0].shape.Clone()
+	shape := in[0].Shape.Clone()
 	shape.DType = dtypes.Bool
 	return b.newNode(op, shape, in...), nil
 }
 
-func evalIsFinite(n *node, ins []any) (any, error) {
+func evalIsFinite(n *Node, ins []any) (any, error) {
 	x := toFloat64s(ins[0])
 	out := make([]bool, len(x))
 	for i, v := range x {
-		if n.op == backends.OpTypeIsNaN {
+		if n.Op == backends.OpTypeIsNaN {
 			out[i] = math.IsNaN(v)
 		} else {
 			out[i] = !math.IsNaN(v) && !math.IsInf(v, 0)
@@ -538,17 +538,17 @@ func (b *Builder) LogicalXor(x, y backends.Op) (backends.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	shape, err := shapeinference.BinaryOp(backends.OpTypeLogicalXor, in[0].shape, in[1].shape)
+	shape, err := shapeinference.BinaryOp(backends.OpTypeLogicalXor, in[0].Shape, in[1].Shape)
 	if err != nil {
 		return nil, err
 	}
 	return b.newNode(backends.OpTypeLogicalXor, shape, in...), nil
 }
 
-func evalLogicalXor(n *node, ins []any) (any, error) {
-	out := n.shape.Dimensions
-	a := materializeBroadcast(ins[0], n.inputs[0].shape.Dimensions, out, dtypes.Bool).([]bool)
-	c := materializeBroadcast(ins[1], n.inputs[1].shape.Dimensions, out, dtypes.Bool).([]bool)
+func evalLogicalXor(n *Node, ins []any) (any, error) {
+	out := n.Shape.Dimensions
+	a := materializeBroadcast(ins[0], n.Inputs[0].Shape.Dimensions, out, dtypes.Bool).([]bool)
+	c := materializeBroadcast(ins[1], n.Inputs[1].Shape.Dimensions, out, dtypes.Bool).([]bool)
 	d := make([]bool, shapes.Make(dtypes.Bool, out...).Size())
 	for i := range d {
 		d[i] = a[i] != c[i]
@@ -559,20 +559,20 @@ func evalLogicalXor(n *node, ins []any) (any, error) {
 // fastReduce reduces float32 x when, after merging neighbouring axes, the input is [outer, reduced, inner]
 // (the shapes of every reduction in CAST's forward and backward graphs: softmax and layer-norm rows, bias
 // gradients over batch and tokens), in parallel over outer (or over inner when outer is 1).
-func fastReduce(n *node, x any) (any, bool) {
+func fastReduce(n *Node, x any) (any, bool) {
 	xs, ok := x.([]float32)
 	if !ok || len(xs) == 0 {
 		return nil, false
 	}
-	op := n.op
+	op := n.Op
 	if op != backends.OpTypeReduceSum && op != backends.OpTypeReduceMax && op != backends.OpTypeReduceMin {
 		return nil, false
 	}
-	dims := n.inputs[0].shape.Dimensions
+	dims := n.Inputs[0].Shape.Dimensions
 	outer, red, inner := 1, 1, 1
 	phase := 0 // 0: leading kept axes, 1: reduced axes, 2: trailing kept axes
 	for a, d := range dims {
-		r := slices.Contains(n.axes, a)
+		r := slices.Contains(n.Axes, a)
 		if d == 1 {
 			continue
 		}
@@ -664,16 +664,16 @@ func fastReduce(n *node, x any) (any, bool) {
 // C = L·R and Cᵀ = Rᵀ·Lᵀ so that no large operand is transposed: the right-hand operand is packed straight
 // from either of its layouts, and the output of the swapped form (small in training's dots: the
 // gradients of attention's P·V and of weights) is transposed instead. Batches run in parallel.
-func dotNoTranspose(n *node, l, r []float32) []float32 {
+func dotNoTranspose(n *Node, l, r []float32) []float32 {
 	return dotInto(n, l, r, nil, func(size int) []float32 { return make([]float32, size) }, func(any) {})
 }
 
 // dotInto is dotNoTranspose writing into out (allocated when nil), with its temporaries from alloc (each
 // handed to release once used).
-func dotInto(n *node, l, r, out []float32, alloc func(int) []float32, release func(any)) []float32 {
-	p := n.dg
-	ls, rs := n.inputs[0].shape.Dimensions, n.inputs[1].shape.Dimensions
-	lf, rf := freeAxes(len(ls), p.lc, p.lb), freeAxes(len(rs), p.rc, p.rb)
+func dotInto(n *Node, l, r, out []float32, alloc func(int) []float32, release func(any)) []float32 {
+	p := n.Dot
+	ls, rs := n.Inputs[0].Shape.Dimensions, n.Inputs[1].Shape.Dimensions
+	lf, rf := freeAxes(len(ls), p.LhsContract, p.LhsBatch), freeAxes(len(rs), p.RhsContract, p.RhsBatch)
 	prod := func(dims []int, axes []int) int {
 		s := 1
 		for _, a := range axes {
@@ -690,9 +690,9 @@ func dotInto(n *node, l, r, out []float32, alloc func(int) []float32, release fu
 		}
 		return true
 	}
-	B, M, K, N := prod(ls, p.lb), prod(ls, lf), prod(ls, p.lc), prod(rs, rf)
-	lMK, lKM := ident(cat(p.lb, lf, p.lc)), ident(cat(p.lb, p.lc, lf))
-	rKN, rNK := ident(cat(p.rb, p.rc, rf)), ident(cat(p.rb, rf, p.rc))
+	B, M, K, N := prod(ls, p.LhsBatch), prod(ls, lf), prod(ls, p.LhsContract), prod(rs, rf)
+	lMK, lKM := ident(cat(p.LhsBatch, lf, p.LhsContract)), ident(cat(p.LhsBatch, p.LhsContract, lf))
+	rKN, rNK := ident(cat(p.RhsBatch, p.RhsContract, rf)), ident(cat(p.RhsBatch, rf, p.RhsContract))
 	cost := func(free bool, size int) int {
 		if free {
 			return 0
@@ -710,7 +710,7 @@ func dotInto(n *node, l, r, out []float32, alloc func(int) []float32, release fu
 		rows, cols = M, N
 		a = l
 		if !lMK {
-			a = transposeInto(alloc(len(l)), l, ls, cat(p.lb, lf, p.lc))
+			a = transposeInto(alloc(len(l)), l, ls, cat(p.LhsBatch, lf, p.LhsContract))
 			defer release(a)
 		}
 		switch {
@@ -719,14 +719,14 @@ func dotInto(n *node, l, r, out []float32, alloc func(int) []float32, release fu
 		case rNK:
 			bm, bT = r, true
 		default:
-			bm = transposeInto(alloc(len(r)), r, rs, cat(p.rb, p.rc, rf))
+			bm = transposeInto(alloc(len(r)), r, rs, cat(p.RhsBatch, p.RhsContract, rf))
 			defer release(bm)
 		}
 	} else {
 		rows, cols = N, M
 		a = r
 		if !rNK {
-			a = transposeInto(alloc(len(r)), r, rs, cat(p.rb, rf, p.rc))
+			a = transposeInto(alloc(len(r)), r, rs, cat(p.RhsBatch, rf, p.RhsContract))
 			defer release(a)
 		}
 		switch {
@@ -735,7 +735,7 @@ func dotInto(n *node, l, r, out []float32, alloc func(int) []float32, release fu
 		case lMK:
 			bm, bT = l, true
 		default:
-			bm = transposeInto(alloc(len(l)), l, ls, cat(p.lb, p.lc, lf))
+			bm = transposeInto(alloc(len(l)), l, ls, cat(p.LhsBatch, p.LhsContract, lf))
 			defer release(bm)
 		}
 	}

@@ -1,24 +1,26 @@
-// Package backend is castgo's own GoMLX backend, registered as "castgo": it compiles a GoMLX graph into a
-// plan of fused steps (weight-packed GEMMs with epilogues, fused attention, layer norm, chunked elementwise
-// loops) executed by the kernels of package backend/kernels, with buffers reused by liveness.
+// Package backend is castgo's own GoMLX backend, registered as "castgo": the facade GoMLX talks to. Its
+// Builder records a graph of plan.Node; Compile hands it to package backend/plan, which fuses it into a
+// target-neutral plan of typed steps (weight-packed GEMMs with epilogues, fused attention, layer norm,
+// chunked elementwise loops, views, generic ops), and lowers the plan onto the CPU executor (package
+// backend/cpu, over the kernels of package backend/kernels). A Target registered by its package (the
+// WebGPU executor, package backend/webgpu, registers itself in js/wasm when imported) runs the plan on a
+// device instead when the config selects it.
 //
 // Config string (comma separated): "threads=N" (kernel goroutines; default GOMAXPROCS, 1 in js/wasm),
 // "profile" (record the wall time of each plan step, see Profile), "webgpu" (run compiled plans on the
-// WebGPU device of the page or worker, js/wasm only: see gpu.go and gpu_js.go). The environment variable
-// CASTGO_PROFILE=1 also turns profiling on.
+// WebGPU device of the page or worker: js/wasm with package backend/webgpu linked in). The environment
+// variable CASTGO_PROFILE=1 also turns profiling on.
 package backend
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"weak"
 
+	"github.com/castvideo/castgo/backend/cpu"
 	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -26,7 +28,8 @@ import (
 	"github.com/pkg/errors"
 )
 
-// Name is the name under which the backend is registered with GoMLX.
+// Name is the name under which the backend is registered with GoMLX. ("go", the name cast/infer also
+// accepts for it, is simplego's registered name.)
 const Name = "castgo"
 
 func init() {
@@ -38,18 +41,17 @@ type Backend struct {
 	config    string
 	threads   int
 	profile   bool
-	webgpu    bool
+	target    Target // nil: the CPU
 	finalized bool
 
-	packMu sync.Mutex
-	packs  map[packKey]*packEntry
+	packs *cpu.PackCache
 }
 
 var _ backends.Backend = (*Backend)(nil)
 
 // New returns a castgo backend configured by config (see the package documentation).
 func New(config string) (*Backend, error) {
-	b := &Backend{config: config, threads: runtime.GOMAXPROCS(0), packs: map[packKey]*packEntry{}}
+	b := &Backend{config: config, threads: runtime.GOMAXPROCS(0), packs: cpu.NewPackCache()}
 	if runtime.GOOS == "js" {
 		b.threads = 1
 	}
@@ -64,10 +66,11 @@ func New(config string) (*Backend, error) {
 		case "profile":
 			b.profile = true
 		case "webgpu":
-			if !webgpuAvailable {
-				return nil, fmt.Errorf("castgo backend: the webgpu option needs js/wasm (a browser with WebGPU)")
+			t := registeredTarget(key)
+			if t == nil {
+				return nil, fmt.Errorf("castgo backend: the webgpu option needs js/wasm with the WebGPU executor (package backend/webgpu) linked in")
 			}
-			b.webgpu = true
+			b.target = t
 		case "threads", "parallelism":
 			n, err := strconv.Atoi(val)
 			if err != nil {
@@ -87,22 +90,26 @@ func New(config string) (*Backend, error) {
 	return b, nil
 }
 
-func (b *Backend) Name() string   { return Name }
+func (b *Backend) Name() string { return Name }
+
 func (b *Backend) String() string { return Name }
+
 func (b *Backend) Description() string {
-	if b.webgpu {
-		return "castgo, WebGPU"
+	if b.target != nil {
+		return "castgo, " + b.target.Description()
 	}
 	return fmt.Sprintf("castgo, %d threads", b.threads)
 }
-func (b *Backend) NumDevices() int                                       { return 1 }
+
+func (b *Backend) NumDevices() int { return 1 }
+
 func (b *Backend) DeviceDescription(deviceNum backends.DeviceNum) string { return "cpu" }
+
 func (b *Backend) Finalize() {
-	b.packMu.Lock()
-	b.packs = map[packKey]*packEntry{}
-	b.packMu.Unlock()
+	b.packs.Clear()
 	b.finalized = true
 }
+
 func (b *Backend) IsFinalized() bool { return b.finalized }
 
 // Capabilities lists the ops and dtypes this backend implements.
@@ -115,54 +122,6 @@ func (b *Backend) Capabilities() backends.Capabilities {
 		c.DTypes[dt] = true
 	}
 	return c
-}
-
-// Buffer is a tensor's storage: a flat Go slice of the shape's dtype.
-type Buffer struct {
-	Shape shapes.Shape
-	Flat  any
-}
-
-// packKey identifies a packed weight by the buffer it was packed from. The pointer is weak, so the cache
-// never keeps a weight alive: an entry goes when its buffer is finalized or collected.
-type packKey struct {
-	buf        weak.Pointer[Buffer]
-	transposed bool
-}
-
-type packEntry struct {
-	p     *kernels.PackedB
-	scale weak.Pointer[Buffer]
-	print [fingerprintSamples]uint32 // bits of sampled values, to notice a shared buffer mutated in place
-}
-
-const fingerprintSamples = 64
-
-// fingerprint samples a weight (and its scale) at evenly spaced positions.
-func fingerprint(w, scale *Buffer) (fp [fingerprintSamples]uint32) {
-	switch f := w.Flat.(type) {
-	case []float32:
-		for i := range fp {
-			if len(f) > 0 {
-				fp[i] = math.Float32bits(f[i*(len(f)-1)/(fingerprintSamples-1)])
-			}
-		}
-	case []int8:
-		for i := range fp[:fingerprintSamples/2] {
-			if len(f) > 0 {
-				fp[i] = uint32(uint8(f[i*(len(f)-1)/(fingerprintSamples/2-1)]))
-			}
-		}
-	}
-	if scale != nil {
-		f := scale.Flat.([]float32)
-		for i := range fp[fingerprintSamples/2:] {
-			if len(f) > 0 {
-				fp[fingerprintSamples/2+i] = math.Float32bits(f[i*(len(f)-1)/(fingerprintSamples/2-1)])
-			}
-		}
-	}
-	return fp
 }
 
 func (b *Backend) toBuffer(buffer backends.Buffer) (*Buffer, error) {
@@ -181,20 +140,9 @@ func (b *Backend) BufferFinalize(buffer backends.Buffer) error {
 	if err != nil {
 		return err
 	}
-	b.dropPacks(buf)
+	b.packs.Drop(buf)
 	buf.Flat = nil
 	return nil
-}
-
-func (b *Backend) dropPacks(buf *Buffer) {
-	b.packMu.Lock()
-	wp := weak.Make(buf)
-	for k, e := range b.packs {
-		if k.buf == wp || e.scale == wp {
-			delete(b.packs, k)
-		}
-	}
-	b.packMu.Unlock()
 }
 
 func (b *Backend) BufferShape(buffer backends.Buffer) (shapes.Shape, error) {

@@ -1,10 +1,10 @@
 package backend
 
 import (
-	"fmt"
 	"reflect"
 	"slices"
 
+	"github.com/castvideo/castgo/backend/plan"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/notimplemented"
 	"github.com/gomlx/gomlx/backends/shapeinference"
@@ -13,44 +13,13 @@ import (
 	"github.com/pkg/errors"
 )
 
-// node is one op of the graph being built.
-type Node struct {
-	ID     int
-	Op     backends.OpType
-	Shape  shapes.Shape
-	Inputs []*Node
-
-	Axes      []int // reduce axes, transpose permutation, broadcast axes, concatenate axis, iota axis
-	Data      any   // constant flat values
-	Param     int   // parameter index
-	Name      string
-	Dot       *dotParams
-	Gather    *gatherParams
-	Slice     *sliceParams
-	ConvertTo dtypes.DType
-	Scatter   *scatterParams // ScatterSum
-	Pad       *padParams     // Pad
-	ArgMinMax *argParams     // ArgMinMax
-
-	Uses int // edges from other live nodes plus one per appearance among the outputs
-}
-
-type dotParams struct{ LhsContract, LhsBatch, RhsContract, RhsBatch []int }
-
-type gatherParams struct {
-	IndexVectorAxis                                                 int
-	OffsetOutputAxes, CollapsedSliceAxes, StartIndexMap, SliceSizes []int
-}
-
-type sliceParams struct{ Starts, Limits, Strides []int }
-
 // Builder implements backends.Builder; ops it does not implement return an error naming the op.
 type Builder struct {
 	notimplemented.Builder
 	backend     *Backend
 	computation string
-	nodes       []*Node
-	params      []*Node
+	nodes       []*plan.Node
+	params      []*plan.Node
 	compiled    bool
 }
 
@@ -67,13 +36,12 @@ func init() {
 		backends.OpTypeReduceMax, backends.OpTypeReduceMin, backends.OpTypeReduceProduct} {
 		supportedOps[op] = true
 	}
-	for op := range unaryOps {
+	for _, op := range plan.ElementwiseOps() {
 		supportedOps[op] = true
 	}
-	for op := range binaryOps {
-		supportedOps[op] = true
-	}
-	for op := range compareOps {
+	// the training ops (builder_train.go)
+	for _, op := range []backends.OpType{backends.OpTypeScatterSum, backends.OpTypePad, backends.OpTypeArgMinMax,
+		backends.OpTypeReverse, backends.OpTypeIsFinite, backends.OpTypeIsNaN, backends.OpTypeLogicalXor} {
 		supportedOps[op] = true
 	}
 }
@@ -98,19 +66,19 @@ func (b *Builder) DeviceAssignment(devices ...backends.DeviceNum) error {
 	return nil
 }
 
-func (b *Builder) newNode(op backends.OpType, shape shapes.Shape, inputs ...*Node) *Node {
-	n := &Node{ID: len(b.nodes), Op: op, Shape: shape, Inputs: inputs}
+func (b *Builder) newNode(op backends.OpType, shape shapes.Shape, inputs ...*plan.Node) *plan.Node {
+	n := &plan.Node{ID: len(b.nodes), Op: op, Shape: shape, Inputs: inputs}
 	b.nodes = append(b.nodes, n)
 	return n
 }
 
-func (b *Builder) check(op backends.OpType, ops ...backends.Op) ([]*Node, error) {
+func (b *Builder) check(op backends.OpType, ops ...backends.Op) ([]*plan.Node, error) {
 	if b.compiled {
 		return nil, errors.Errorf("castgo backend: builder %q already compiled", b.computation)
 	}
-	out := make([]*Node, len(ops))
+	out := make([]*plan.Node, len(ops))
 	for i, o := range ops {
-		n, ok := o.(*Node)
+		n, ok := o.(*plan.Node)
 		if !ok || n == nil {
 			return nil, errors.Errorf("castgo backend: %s: operand #%d is %T, not a castgo op", op, i, o)
 		}
@@ -123,7 +91,7 @@ func (b *Builder) check(op backends.OpType, ops ...backends.Op) ([]*Node, error)
 }
 
 func (b *Builder) OpShape(op backends.Op) (shapes.Shape, error) {
-	n, ok := op.(*Node)
+	n, ok := op.(*plan.Node)
 	if !ok {
 		return shapes.Invalid(), errors.Errorf("castgo backend: %T is not a castgo op", op)
 	}
@@ -174,25 +142,6 @@ func (b *Builder) Identity(x backends.Op) (backends.Op, error) {
 	return b.newNode(backends.OpTypeIdentity, in[0].Shape, in[0]), nil
 }
 
-var unaryOps = map[backends.OpType]bool{
-	backends.OpTypeNeg: true, backends.OpTypeExp: true, backends.OpTypeErf: true, backends.OpTypeLogistic: true,
-	backends.OpTypeTanh: true, backends.OpTypeSqrt: true, backends.OpTypeRsqrt: true, backends.OpTypeAbs: true,
-	backends.OpTypeLog: true, backends.OpTypeLog1p: true, backends.OpTypeExpm1: true, backends.OpTypeSign: true,
-	backends.OpTypeCos: true, backends.OpTypeSin: true, backends.OpTypeFloor: true, backends.OpTypeCeil: true,
-	backends.OpTypeRound: true, backends.OpTypeLogicalNot: true,
-}
-
-var binaryOps = map[backends.OpType]bool{
-	backends.OpTypeAdd: true, backends.OpTypeSub: true, backends.OpTypeMul: true, backends.OpTypeDiv: true,
-	backends.OpTypeMax: true, backends.OpTypeMin: true, backends.OpTypePow: true, backends.OpTypeRem: true,
-	backends.OpTypeLogicalAnd: true, backends.OpTypeLogicalOr: true,
-}
-
-var compareOps = map[backends.OpType]bool{
-	backends.OpTypeEqual: true, backends.OpTypeNotEqual: true, backends.OpTypeGreaterThan: true,
-	backends.OpTypeGreaterOrEqual: true, backends.OpTypeLessThan: true, backends.OpTypeLessOrEqual: true,
-}
-
 func (b *Builder) unary(op backends.OpType, x backends.Op) (backends.Op, error) {
 	in, err := b.check(op, x)
 	if err != nil {
@@ -214,7 +163,7 @@ func (b *Builder) binary(op backends.OpType, x, y backends.Op) (backends.Op, err
 		return nil, err
 	}
 	var shape shapes.Shape
-	if compareOps[op] {
+	if plan.IsCompare(op) {
 		shape, err = shapeinference.ComparisonOp(op, in[0].Shape, in[1].Shape)
 	} else {
 		shape, err = shapeinference.BinaryOp(op, in[0].Shape, in[1].Shape)
@@ -237,24 +186,41 @@ func numericDType(dt dtypes.DType) bool {
 }
 
 func (b *Builder) Neg(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeNeg, x) }
+
 func (b *Builder) Exp(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeExp, x) }
+
 func (b *Builder) Erf(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeErf, x) }
+
 func (b *Builder) Logistic(x backends.Op) (backends.Op, error) {
 	return b.unary(backends.OpTypeLogistic, x)
 }
-func (b *Builder) Tanh(x backends.Op) (backends.Op, error)  { return b.unary(backends.OpTypeTanh, x) }
-func (b *Builder) Sqrt(x backends.Op) (backends.Op, error)  { return b.unary(backends.OpTypeSqrt, x) }
+
+func (b *Builder) Tanh(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeTanh, x) }
+
+func (b *Builder) Sqrt(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeSqrt, x) }
+
 func (b *Builder) Rsqrt(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeRsqrt, x) }
-func (b *Builder) Abs(x backends.Op) (backends.Op, error)   { return b.unary(backends.OpTypeAbs, x) }
-func (b *Builder) Log(x backends.Op) (backends.Op, error)   { return b.unary(backends.OpTypeLog, x) }
+
+func (b *Builder) Abs(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeAbs, x) }
+
+func (b *Builder) Log(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeLog, x) }
+
 func (b *Builder) Log1p(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeLog1p, x) }
+
 func (b *Builder) Expm1(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeExpm1, x) }
-func (b *Builder) Sign(x backends.Op) (backends.Op, error)  { return b.unary(backends.OpTypeSign, x) }
-func (b *Builder) Cos(x backends.Op) (backends.Op, error)   { return b.unary(backends.OpTypeCos, x) }
-func (b *Builder) Sin(x backends.Op) (backends.Op, error)   { return b.unary(backends.OpTypeSin, x) }
+
+func (b *Builder) Sign(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeSign, x) }
+
+func (b *Builder) Cos(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeCos, x) }
+
+func (b *Builder) Sin(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeSin, x) }
+
 func (b *Builder) Floor(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeFloor, x) }
-func (b *Builder) Ceil(x backends.Op) (backends.Op, error)  { return b.unary(backends.OpTypeCeil, x) }
+
+func (b *Builder) Ceil(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeCeil, x) }
+
 func (b *Builder) Round(x backends.Op) (backends.Op, error) { return b.unary(backends.OpTypeRound, x) }
+
 func (b *Builder) LogicalNot(x backends.Op) (backends.Op, error) {
 	return b.unary(backends.OpTypeLogicalNot, x)
 }
@@ -262,48 +228,63 @@ func (b *Builder) LogicalNot(x backends.Op) (backends.Op, error) {
 func (b *Builder) Add(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeAdd, x, y)
 }
+
 func (b *Builder) Sub(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeSub, x, y)
 }
+
 func (b *Builder) Mul(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeMul, x, y)
 }
+
 func (b *Builder) Div(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeDiv, x, y)
 }
+
 func (b *Builder) Max(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeMax, x, y)
 }
+
 func (b *Builder) Min(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeMin, x, y)
 }
+
 func (b *Builder) Pow(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypePow, x, y)
 }
+
 func (b *Builder) Rem(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeRem, x, y)
 }
+
 func (b *Builder) LogicalAnd(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeLogicalAnd, x, y)
 }
+
 func (b *Builder) LogicalOr(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeLogicalOr, x, y)
 }
+
 func (b *Builder) Equal(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeEqual, x, y)
 }
+
 func (b *Builder) NotEqual(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeNotEqual, x, y)
 }
+
 func (b *Builder) GreaterThan(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeGreaterThan, x, y)
 }
+
 func (b *Builder) GreaterOrEqual(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeGreaterOrEqual, x, y)
 }
+
 func (b *Builder) LessThan(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeLessThan, x, y)
 }
+
 func (b *Builder) LessOrEqual(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeLessOrEqual, x, y)
 }
@@ -403,12 +384,15 @@ func (b *Builder) reduce(op backends.OpType, x backends.Op, axes []int) (backend
 func (b *Builder) ReduceSum(x backends.Op, axes ...int) (backends.Op, error) {
 	return b.reduce(backends.OpTypeReduceSum, x, axes)
 }
+
 func (b *Builder) ReduceMax(x backends.Op, axes ...int) (backends.Op, error) {
 	return b.reduce(backends.OpTypeReduceMax, x, axes)
 }
+
 func (b *Builder) ReduceMin(x backends.Op, axes ...int) (backends.Op, error) {
 	return b.reduce(backends.OpTypeReduceMin, x, axes)
 }
+
 func (b *Builder) ReduceProduct(x backends.Op, axes ...int) (backends.Op, error) {
 	return b.reduce(backends.OpTypeReduceProduct, x, axes)
 }
@@ -437,14 +421,14 @@ func (b *Builder) DotGeneral(lhs backends.Op, lc, lb []int, rhs backends.Op, rc,
 			return nil, errors.Errorf("castgo backend: DotGeneral contracting dims mismatch %s %s", l, r)
 		}
 	}
-	for _, a := range freeAxes(l.Rank(), lc, lb) {
+	for _, a := range plan.FreeAxes(l.Rank(), lc, lb) {
 		dims = append(dims, l.Dimensions[a])
 	}
-	for _, a := range freeAxes(r.Rank(), rc, rb) {
+	for _, a := range plan.FreeAxes(r.Rank(), rc, rb) {
 		dims = append(dims, r.Dimensions[a])
 	}
 	n := b.newNode(backends.OpTypeDotGeneral, shapes.Make(dtypes.Float32, dims...), in[0], in[1])
-	n.Dot = &dotParams{LhsContract: slices.Clone(lc), LhsBatch: slices.Clone(lb), RhsContract: slices.Clone(rc), RhsBatch: slices.Clone(rb)}
+	n.Dot = &plan.DotParams{LhsContract: slices.Clone(lc), LhsBatch: slices.Clone(lb), RhsContract: slices.Clone(rc), RhsBatch: slices.Clone(rb)}
 	return n, nil
 }
 
@@ -461,16 +445,6 @@ func (b *Builder) Dot(lhs, rhs backends.Op) (backends.Op, error) {
 		return b.DotGeneral(lhs, []int{1}, nil, rhs, []int{0}, nil)
 	}
 	return nil, errors.Errorf("castgo backend: Dot of ranks %d and %d", lr, rr)
-}
-
-func freeAxes(rank int, contracting, batch []int) []int {
-	var out []int
-	for a := 0; a < rank; a++ {
-		if !slices.Contains(contracting, a) && !slices.Contains(batch, a) {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 func (b *Builder) Concatenate(axis int, operands ...backends.Op) (backends.Op, error) {
@@ -508,7 +482,7 @@ func (b *Builder) Gather(operand, startIndices backends.Op, indexVectorAxis int,
 		return nil, errors.Errorf("castgo backend: Gather indices of dtype %s not implemented", in[1].Shape.DType)
 	}
 	n := b.newNode(backends.OpTypeGather, shape, in...)
-	n.Gather = &gatherParams{IndexVectorAxis: indexVectorAxis, OffsetOutputAxes: slices.Clone(offsetOutputAxes),
+	n.Gather = &plan.GatherParams{IndexVectorAxis: indexVectorAxis, OffsetOutputAxes: slices.Clone(offsetOutputAxes),
 		CollapsedSliceAxes: slices.Clone(collapsedSliceAxes), StartIndexMap: slices.Clone(startIndexMap), SliceSizes: slices.Clone(sliceSizes)}
 	return n, nil
 }
@@ -529,7 +503,7 @@ func (b *Builder) Slice(x backends.Op, starts, limits, strides []int) (backends.
 		}
 	}
 	n := b.newNode(backends.OpTypeSlice, shape, in[0])
-	n.Slice = &sliceParams{Starts: slices.Clone(starts), Limits: slices.Clone(limits), Strides: slices.Clone(strides)}
+	n.Slice = &plan.SliceParams{Starts: slices.Clone(starts), Limits: slices.Clone(limits), Strides: slices.Clone(strides)}
 	return n, nil
 }
 
@@ -558,8 +532,4 @@ func (b *Builder) Iota(shape shapes.Shape, iotaAxis int) (backends.Op, error) {
 	n := b.newNode(backends.OpTypeIota, shape.Clone())
 	n.Axes = []int{iotaAxis}
 	return n, nil
-}
-
-func (n *Node) String() string {
-	return fmt.Sprintf("#%d %s %s", n.ID, n.Op, n.Shape)
 }

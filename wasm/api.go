@@ -11,7 +11,7 @@ import (
 	"syscall/js"
 	"time"
 
-	castbackend "github.com/castvideo/castgo/backend"
+	"github.com/castvideo/castgo/backend/webgpu"
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/classify"
 	"github.com/castvideo/castgo/cast/infer"
@@ -120,14 +120,14 @@ func getBackend(kind string) (backends.Backend, error) {
 	if b := openBackends[kind]; b != nil {
 		return b, nil
 	}
-	name := "go"
+	name := "castgo"
 	switch kind {
 	case BackendCPU:
 	case BackendWebGPU:
-		if _, err := castbackend.WebGPUDevice(); err != nil {
+		if _, err := webgpu.Device(); err != nil {
 			return nil, err
 		}
-		name = "go:webgpu"
+		name = "castgo:webgpu"
 	default:
 		return nil, fmt.Errorf("unknown backend %q: use %q or %q", kind, BackendCPU, BackendWebGPU)
 	}
@@ -144,7 +144,7 @@ func getBackend(kind string) (backends.Backend, error) {
 // it rejects when WebGPU is not available.
 func gpuInfo(args []js.Value) (func(progressFunc) (any, error), error) {
 	return func(progressFunc) (any, error) {
-		info, err := castbackend.WebGPUDevice()
+		info, err := webgpu.Device()
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +162,7 @@ func install() js.Value {
 	api.Set("gpuInfo", asyncFunc("gpuInfo", gpuInfo))
 	api.Set("viewLogits", asyncFunc("viewLogits", viewLogits))
 	api.Set("destroyGPU", syncFunc("destroyGPU", func([]js.Value) (any, error) {
-		castbackend.DestroyWebGPUDevice()
+		webgpu.DestroyDevice()
 		return true, nil
 	}))
 	api.Set("modelInfo", syncFunc("modelInfo", modelInfoFunc))

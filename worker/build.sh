@@ -31,8 +31,9 @@ cd "$root"
 # Inlining is turned off everywhere except in the backend (kernels) and the preprocessing, whose loops are hot:
 # that alone took the compressed script from 3.19 to 2.94 MB gzip for app.wasm (before the training fusions) at no
 # measurable cost per request.
-# castgo_nowebgpu leaves out the backend's WebGPU executor (Workers have no WebGPU): 0.1 MB gzip.
-GOOS=js GOARCH=wasm go build -tags castgo_nowebgpu -trimpath -ldflags='-s -w' -gcflags='all=-l' \
+# The worker does not import backend/webgpu, so the backend's WebGPU executor is not linked in (Workers have no
+# WebGPU): 0.1 MB gzip less. backend/webgpu's TestWorkerLinksNoWebGPU checks the dependency lists.
+GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -gcflags='all=-l' \
 	-gcflags='github.com/castvideo/castgo/backend/...=' -gcflags='github.com/castvideo/castgo/cast/preprocess=' \
 	-o "$dist/app.wasm" ./worker
 

@@ -1,10 +1,11 @@
-package backend
+package cpu
 
 import (
 	"math"
 	"reflect"
 
 	"github.com/castvideo/castgo/backend/kernels"
+	"github.com/castvideo/castgo/backend/plan"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -16,16 +17,6 @@ import (
 
 type number interface {
 	~float32 | ~float64 | ~int8 | ~int32 | ~int64 | ~uint8
-}
-
-func rowMajorStrides(dims []int) []int {
-	s := make([]int, len(dims))
-	acc := 1
-	for i := len(dims) - 1; i >= 0; i-- {
-		s[i] = acc
-		acc *= dims[i]
-	}
-	return s
 }
 
 func makeFlat(dt dtypes.DType, n int) any {
@@ -101,7 +92,7 @@ func broadcastStrides(in, out []int) []int {
 	if len(in) == 0 {
 		return s
 	}
-	rs := rowMajorStrides(in)
+	rs := plan.RowMajorStrides(in)
 	for i := range out {
 		if in[i] != 1 || out[i] == 1 {
 			s[i] = rs[i]
@@ -319,13 +310,13 @@ func compareT[T number](op backends.OpType, d []bool, a, b []T) error {
 	return nil
 }
 
-func evalBinary(n *Node, a, b any) (any, error) {
+func evalBinary(n *plan.Node, a, b any) (any, error) {
 	out := n.Shape.Dimensions
 	dt := n.Inputs[0].Shape.DType
 	a = materializeBroadcast(a, n.Inputs[0].Shape.Dimensions, out, dt)
 	b = materializeBroadcast(b, n.Inputs[1].Shape.Dimensions, out, dt)
 	size := n.Shape.Size()
-	if compareOps[n.Op] {
+	if plan.IsCompare(n.Op) {
 		d := make([]bool, size)
 		var err error
 		switch av := a.(type) {
@@ -438,7 +429,7 @@ func reduceT[T number](op backends.OpType, dst, src []T, inDims, outStrides []in
 	}
 }
 
-func evalReduce(n *Node, x any) (any, error) {
+func evalReduce(n *plan.Node, x any) (any, error) {
 	if v, ok := fastReduce(n, x); ok { // ops_train.go
 		return v, nil
 	}
@@ -493,7 +484,7 @@ func evalReduce(n *Node, x any) (any, error) {
 
 // transposeInto copies x (dims in) permuted by perm into a new contiguous slice.
 func evalTranspose(x any, in []int, perm []int, dt dtypes.DType) any {
-	rs := rowMajorStrides(in)
+	rs := plan.RowMajorStrides(in)
 	dims := make([]int, len(perm))
 	strides := make([]int, len(perm))
 	for i, p := range perm {
@@ -504,9 +495,9 @@ func evalTranspose(x any, in []int, perm []int, dt dtypes.DType) any {
 	return d
 }
 
-func evalBroadcastInDim(n *Node, x any) any {
+func evalBroadcastInDim(n *plan.Node, x any) any {
 	in := n.Inputs[0].Shape.Dimensions
-	rs := rowMajorStrides(in)
+	rs := plan.RowMajorStrides(in)
 	strides := make([]int, n.Shape.Rank())
 	for i, a := range n.Axes {
 		if in[i] == n.Shape.Dimensions[a] {
@@ -518,7 +509,7 @@ func evalBroadcastInDim(n *Node, x any) any {
 	return d
 }
 
-func evalConcat(n *Node, xs []any) any {
+func evalConcat(n *plan.Node, xs []any) any {
 	axis := n.Axes[0]
 	out := n.Shape.Dimensions
 	outer := 1
@@ -543,10 +534,10 @@ func evalConcat(n *Node, xs []any) any {
 	return dst.Interface()
 }
 
-func evalSlice(n *Node, x any) any {
+func evalSlice(n *plan.Node, x any) any {
 	p := n.Slice
 	in := n.Inputs[0].Shape.Dimensions
-	rs := rowMajorStrides(in)
+	rs := plan.RowMajorStrides(in)
 	off := 0
 	strides := make([]int, len(in))
 	for i := range in {
@@ -558,27 +549,13 @@ func evalSlice(n *Node, x any) any {
 	return d
 }
 
-func toInts(x any) []int {
-	v := reflect.ValueOf(x)
-	out := make([]int, v.Len())
-	for i := range out {
-		switch e := v.Index(i); e.Kind() {
-		case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Int:
-			out[i] = int(e.Int())
-		default:
-			out[i] = int(e.Uint())
-		}
-	}
-	return out
-}
-
 // evalGather implements XLA's Gather semantics in general.
-func evalGather(n *Node, x, idxAny any) any {
+func evalGather(n *plan.Node, x, idxAny any) any {
 	g := n.Gather
 	operand := n.Inputs[0].Shape.Dimensions
 	idxDims := n.Inputs[1].Shape.Dimensions
-	idx := toInts(idxAny)
-	ors := rowMajorStrides(operand)
+	idx := plan.ToInts(idxAny)
+	ors := plan.RowMajorStrides(operand)
 	outDims := n.Shape.Dimensions
 	out := reflect.ValueOf(makeFlat(n.Shape.DType, n.Shape.Size()))
 	src := reflect.ValueOf(x)
@@ -600,7 +577,7 @@ func evalGather(n *Node, x, idxAny any) any {
 		}
 	}
 	ivAxis := g.IndexVectorAxis
-	idxStrides := rowMajorStrides(idxDims)
+	idxStrides := plan.RowMajorStrides(idxDims)
 	outIdx := make([]int, len(outDims))
 	total := n.Shape.Size()
 	for o := 0; o < total; o++ {
@@ -649,7 +626,7 @@ func convertT[S, D number](dst []D, src []S) {
 	}
 }
 
-func evalConvert(n *Node, x any) (any, error) {
+func evalConvert(n *plan.Node, x any) (any, error) {
 	size := n.Shape.Size()
 	if b, ok := x.([]bool); ok {
 		f := reflect.ValueOf(makeFlat(n.Shape.DType, size))
@@ -705,7 +682,7 @@ func convertAny[D number](d []D, x any) error {
 	return nil
 }
 
-func evalIota(n *Node) any {
+func evalIota(n *plan.Node) any {
 	dims := n.Shape.Dimensions
 	axis := n.Axes[0]
 	inner := 1
@@ -721,7 +698,7 @@ func evalIota(n *Node) any {
 	return f.Interface()
 }
 
-func evalWhere(n *Node, c, a, b any) any {
+func evalWhere(n *plan.Node, c, a, b any) any {
 	out := n.Shape.Dimensions
 	dt := n.Shape.DType
 	c = materializeBroadcast(c, n.Inputs[0].Shape.Dimensions, out, dtypes.Bool)
@@ -740,12 +717,25 @@ func evalWhere(n *Node, c, a, b any) any {
 	return d.Interface()
 }
 
-// eval computes node n from its input values with the generic implementations.
-func eval(n *Node, ins []any) (any, error) {
+// Implements reports whether Eval has an implementation of op.
+func Implements(op backends.OpType) bool {
+	switch op {
+	case backends.OpTypeIdentity, backends.OpTypeReshape, backends.OpTypeTranspose, backends.OpTypeBroadcastInDim,
+		backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin, backends.OpTypeReduceProduct,
+		backends.OpTypeDotGeneral, backends.OpTypeConcatenate, backends.OpTypeGather, backends.OpTypeSlice,
+		backends.OpTypeConvertDType, backends.OpTypeIota, backends.OpTypeWhere:
+		return true
+	}
+	return plan.IsUnary(op) || plan.IsBinary(op) || plan.IsCompare(op) || trainEvals[op] != nil
+}
+
+// Eval computes node n from its input values with the generic implementations (a plan's generic steps,
+// and the planner's constant folding).
+func Eval(n *plan.Node, ins []any) (any, error) {
 	switch {
-	case unaryOps[n.Op]:
+	case plan.IsUnary(n.Op):
 		return evalUnary(n.Op, ins[0])
-	case binaryOps[n.Op], compareOps[n.Op]:
+	case plan.IsBinary(n.Op), plan.IsCompare(n.Op):
 		return evalBinary(n, ins[0], ins[1])
 	}
 	switch n.Op {

@@ -1,4 +1,4 @@
-package backend
+package webgpu
 
 import (
 	"embed"
@@ -7,16 +7,16 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/castvideo/castgo/backend/kernels"
+	"github.com/castvideo/castgo/backend/plan"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/pkg/errors"
 )
 
-// This file turns a compiled plan into a device-independent GPU program: storage slots (one per parameter,
-// constant and pooled intermediate buffer), and per step one or more compute dispatches, each a WGSL kernel,
-// the slots it reads, the slot it writes and its parameter words. gpu_js.go runs such a program on WebGPU;
-// nothing here depends on js, so the translation is tested natively (gpu_test.go).
+// This file turns a plan into a device-independent GPU program: storage slots (one per parameter, constant
+// and pooled intermediate buffer), and per step one or more compute dispatches, each a WGSL kernel, the
+// slots it reads, the slot it writes and its parameter words. device_js.go runs such a program on WebGPU;
+// nothing here depends on js, so the translation is tested natively (Describe, backend's webgpu_test.go).
 
 //go:embed wgsl/*.wgsl
 var wgslFS embed.FS
@@ -27,57 +27,6 @@ func wgsl(name string) string {
 		panic(err) // embedded at build time
 	}
 	return string(b)
-}
-
-// ---------------------------------------------------------------- step descriptions (set where the steps are built)
-
-type gpuGemm struct {
-	m, k, n       int
-	lhs, w, scale *Node
-	transposed    bool
-	bias          *Node
-	biasOff       int
-	res           *Node
-	act           kernels.Activation
-	postScale     float32
-}
-
-type gpuAttention struct {
-	b, h, lq, lk, hd int
-	scale            float32
-	q, k, v          View
-	out              kernelsStrided
-}
-
-type gpuLayerNorm struct {
-	rows, n           int
-	x, gamma, beta    *Node
-	gammaOff, betaOff int
-	eps               float32
-}
-
-type gpuSoftmax struct {
-	rows, n int
-	x       *Node
-}
-
-type gpuElementwise struct {
-	Dims   []int
-	leaves []ewLeaf
-	instrs []ewInstr
-}
-
-// gpuCopy writes the strided block src into the output at dstOff with strides dstStrides.
-type gpuCopy struct {
-	src        View
-	dstOff     int
-	dstStrides []int
-}
-
-type gpuConcat []gpuCopy
-
-func gpuCopyOf(v View) gpuCopy {
-	return gpuCopy{src: v, dstStrides: rowMajorStrides(v.Dims)}
 }
 
 // ---------------------------------------------------------------- program
@@ -93,9 +42,9 @@ const (
 // gpuSlot is one GPU storage buffer of a program.
 type gpuSlot struct {
 	kind  gpuSlotKind
-	Param int   // gpuSlotParam: parameter index
-	node  *Node // gpuSlotConst: the constant
-	bytes int   // size, a multiple of 4
+	Param int        // gpuSlotParam: parameter index
+	node  *plan.Node // gpuSlotConst: the constant
+	bytes int        // size, a multiple of 4
 }
 
 // gpuDispatch is one compute dispatch: binding 0 is its parameter words, 1… the slots ins (read-only), then
@@ -125,14 +74,14 @@ type gpuProgram struct {
 const gpuMaxRank = 8
 
 // gpuProgramOf translates a compiled plan; it fails (naming the step) when a step has no GPU form.
-func gpuProgramOf(e *Executable) (*gpuProgram, error) {
-	p := &gpuProgram{paramSlot: make([]int, len(e.params))}
+func programOf(e *plan.Plan) (*gpuProgram, error) {
+	p := &gpuProgram{paramSlot: make([]int, len(e.Params))}
 	for i := range p.paramSlot {
 		p.paramSlot[i] = -1
 	}
 	rootSlot := map[int]int{}
 	pool := map[int][]int{}
-	slotOfRoot := func(r *Node) (int, error) {
+	slotOfRoot := func(r *plan.Node) (int, error) {
 		if s, ok := rootSlot[r.ID]; ok {
 			return s, nil
 		}
@@ -160,9 +109,9 @@ func gpuProgramOf(e *Executable) (*gpuProgram, error) {
 		rootSlot[r.ID] = len(p.slots) - 1
 		return len(p.slots) - 1, nil
 	}
-	byID := map[int]*Node{}
-	var walk func(x *Node)
-	walk = func(x *Node) {
+	byID := map[int]*plan.Node{}
+	var walk func(x *plan.Node)
+	walk = func(x *plan.Node) {
 		if _, ok := byID[x.ID]; !ok {
 			byID[x.ID] = x
 			for _, in := range x.Inputs {
@@ -170,29 +119,29 @@ func gpuProgramOf(e *Executable) (*gpuProgram, error) {
 			}
 		}
 	}
-	for _, st := range e.steps {
-		walk(st.out)
-		for _, in := range st.ins {
+	for _, st := range e.Steps {
+		walk(st.Out)
+		for _, in := range st.Ins {
 			walk(in)
 		}
 	}
-	for _, o := range e.outputs {
+	for _, o := range e.Outputs {
 		walk(o)
 	}
 	// addr returns the slot and element offset of node n's values.
-	addr := func(n *Node) (int, int, error) {
+	addr := func(n *plan.Node) (int, int, error) {
 		r := byID[e.Root[n.ID]]
 		if r == nil {
 			return 0, 0, errors.Errorf("webgpu: internal error: no storage root for node #%d", n.ID)
 		}
 		s, err := slotOfRoot(r)
-		return s, e.rootOff[n.ID], err
+		return s, e.RootOff[n.ID], err
 	}
-	for i, st := range e.steps {
-		if st.out.Shape.DType != dtypes.Float32 {
-			return nil, errors.Errorf("webgpu: step %q produces %s (float32 only)", st.label, st.out.Shape.DType)
+	for i, st := range e.Steps {
+		if st.Out.Shape.DType != dtypes.Float32 {
+			return nil, errors.Errorf("webgpu: step %q produces %s (float32 only)", st.Label, st.Out.Shape.DType)
 		}
-		bytes := max(4*st.out.Shape.Size(), 4)
+		bytes := max(4*st.Out.Shape.Size(), 4)
 		var out int
 		if l := pool[bytes]; len(l) > 0 {
 			out, pool[bytes] = l[len(l)-1], l[:len(l)-1]
@@ -200,23 +149,23 @@ func gpuProgramOf(e *Executable) (*gpuProgram, error) {
 			p.slots = append(p.slots, gpuSlot{kind: gpuSlotTemp, bytes: bytes})
 			out = len(p.slots) - 1
 		}
-		ds, err := gpuDispatches(p, st, addr)
+		ds, err := dispatchesOf(p, st, addr)
 		if err != nil {
 			return nil, err
 		}
 		for k := range ds {
 			ds[k].out = out
-			ds[k].label = st.label
+			ds[k].label = st.Label
 		}
-		rootSlot[st.out.ID] = out
+		rootSlot[st.Out.ID] = out
 		p.dispatches = append(p.dispatches, ds...)
-		for _, r := range e.free[i] {
+		for _, r := range e.ReleaseAfter[i] {
 			if s, ok := rootSlot[r]; ok && p.slots[s].kind == gpuSlotTemp {
 				pool[p.slots[s].bytes] = append(pool[p.slots[s].bytes], s)
 			}
 		}
 	}
-	for _, o := range e.outputs {
+	for _, o := range e.Outputs {
 		if o.Shape.DType != dtypes.Float32 {
 			return nil, errors.Errorf("webgpu: output of dtype %s (float32 only)", o.Shape.DType)
 		}
@@ -248,98 +197,98 @@ func groups1D(n int) [3]int {
 	return [3]int{65535, (n + 65534) / 65535, 1}
 }
 
-type addrFunc func(n *Node) (slot, off int, err error)
+type addrFunc func(n *plan.Node) (slot, off int, err error)
 
-func gpuDispatches(p *gpuProgram, st *step, addr addrFunc) ([]gpuDispatch, error) {
-	switch g := st.gpu.(type) {
-	case gpuGemm:
-		return gpuGemmDispatch(p, g, addr)
-	case gpuAttention:
-		return gpuAttentionDispatch(p, g, addr)
-	case gpuLayerNorm:
-		x, xo, err := addr(g.x)
+func dispatchesOf(p *gpuProgram, st *plan.Step, addr addrFunc) ([]gpuDispatch, error) {
+	switch g := st.Kind.(type) {
+	case *plan.Gemm:
+		return gemmDispatch(p, g, addr)
+	case *plan.Attention:
+		return attentionDispatch(p, g, addr)
+	case *plan.LayerNorm:
+		x, xo, err := addr(g.X)
 		if err != nil {
 			return nil, err
 		}
-		gs, gOff, err := addr(g.gamma)
+		gs, gOff, err := addr(g.Gamma)
 		if err != nil {
 			return nil, err
 		}
-		bs, bOff, err := addr(g.beta)
+		bs, bOff, err := addr(g.Beta)
 		if err != nil {
 			return nil, err
 		}
 		return []gpuDispatch{{kernel: wgsl("layernorm.wgsl"), ins: []int{x, gs, bs},
-			meta: append(u32s(g.rows, g.n, xo, gOff+g.gammaOff, bOff+g.betaOff), f32bits(g.eps)), groups: groups1D(g.rows)}}, nil
-	case gpuSoftmax:
-		x, xo, err := addr(g.x)
+			meta: append(u32s(g.Rows, g.N, xo, gOff+g.GammaOff, bOff+g.BetaOff), f32bits(g.Eps)), groups: groups1D(g.Rows)}}, nil
+	case *plan.Softmax:
+		x, xo, err := addr(g.X)
 		if err != nil {
 			return nil, err
 		}
-		return []gpuDispatch{{kernel: wgsl("softmax.wgsl"), ins: []int{x}, meta: u32s(g.rows, g.n, xo), groups: groups1D(g.rows)}}, nil
-	case gpuElementwise:
-		return gpuElementwiseDispatch(g, addr)
-	case gpuCopy:
-		d, err := gpuCopyDispatch(g, addr)
+		return []gpuDispatch{{kernel: wgsl("softmax.wgsl"), ins: []int{x}, meta: u32s(g.Rows, g.N, xo), groups: groups1D(g.Rows)}}, nil
+	case *plan.Elementwise:
+		return elementwiseDispatch(g, addr)
+	case *plan.Copy:
+		d, err := copyDispatch(*g, addr)
 		return []gpuDispatch{d}, err
-	case gpuConcat:
+	case *plan.Concat:
 		var out []gpuDispatch
-		for _, c := range g {
-			d, err := gpuCopyDispatch(c, addr)
+		for _, c := range g.Parts {
+			d, err := copyDispatch(c, addr)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, d)
 		}
 		return out, nil
-	case nil:
-		return gpuGenericDispatch(st.out, addr)
+	case *plan.Generic:
+		return genericDispatch(st.Out, addr)
 	}
-	return nil, errors.Errorf("webgpu: step %q has no GPU form", st.label)
+	return nil, errors.Errorf("webgpu: step %q has no GPU form", st.Label)
 }
 
-func gpuGemmDispatch(p *gpuProgram, g gpuGemm, addr addrFunc) ([]gpuDispatch, error) {
-	a, aOff, err := addr(g.lhs)
+func gemmDispatch(p *gpuProgram, g *plan.Gemm, addr addrFunc) ([]gpuDispatch, error) {
+	a, aOff, err := addr(g.LHS)
 	if err != nil {
 		return nil, err
 	}
-	w, wOff, err := addr(g.w)
+	w, wOff, err := addr(g.W)
 	if err != nil {
 		return nil, err
 	}
 	s, sOff, b, bOff, r, rOff := a, 0, a, 0, a, 0
 	flags := 0
-	if g.scale != nil {
-		if s, sOff, err = addr(g.scale); err != nil {
+	if g.Scale != nil {
+		if s, sOff, err = addr(g.Scale); err != nil {
 			return nil, err
 		}
 	}
-	if g.bias != nil {
-		if b, bOff, err = addr(g.bias); err != nil {
+	if g.Bias != nil {
+		if b, bOff, err = addr(g.Bias); err != nil {
 			return nil, err
 		}
-		bOff += g.biasOff
+		bOff += g.BiasOff
 		flags |= 1
 	}
-	if g.res != nil {
-		if r, rOff, err = addr(g.res); err != nil {
+	if g.Residual != nil {
+		if r, rOff, err = addr(g.Residual); err != nil {
 			return nil, err
 		}
 		flags |= 2
 	}
-	if g.transposed {
+	if g.Transposed {
 		flags |= 4
 	}
 	act := 0
-	switch g.act {
-	case kernels.ActGELU:
+	switch g.Act {
+	case plan.ActGELU:
 		act = 1
-	case kernels.ActQuickGELU:
+	case plan.ActQuickGELU:
 		act = 2
 	}
 	src := wgsl("gemm.wgsl")
-	if g.scale != nil {
-		if !g.transposed {
+	if g.Scale != nil {
+		if !g.Transposed {
 			return nil, errors.New("webgpu: int8 weights must be [N, K]")
 		}
 		src = strings.ReplaceAll(src, "WTYPE", "u32")
@@ -351,23 +300,23 @@ func gpuGemmDispatch(p *gpuProgram, g gpuGemm, addr addrFunc) ([]gpuDispatch, er
 		src = strings.Replace(src, "WLOAD", `if (transposed) { return W[wOff + j * K + k]; }
   return W[wOff + k * N + j];`, 1)
 	}
-	p.flops += 2 * int64(g.m) * int64(g.k) * int64(g.n)
-	meta := append(u32s(g.m, g.k, g.n, aOff, wOff, sOff, bOff, rOff, act), f32bits(g.postScale), uint32(flags))
+	p.flops += 2 * int64(g.M) * int64(g.K) * int64(g.N)
+	meta := append(u32s(g.M, g.K, g.N, aOff, wOff, sOff, bOff, rOff, act), f32bits(g.PostScale), uint32(flags))
 	return []gpuDispatch{{kernel: src, ins: []int{a, w, s, b, r}, meta: meta,
-		groups: [3]int{(g.n + 31) / 32, (g.m + 31) / 32, 1}}}, nil
+		groups: [3]int{(g.N + 31) / 32, (g.M + 31) / 32, 1}}}, nil
 }
 
-func gpuAttentionDispatch(p *gpuProgram, g gpuAttention, addr addrFunc) ([]gpuDispatch, error) {
-	if g.hd > 128 || g.hd < 1 {
-		return nil, errors.Errorf("webgpu: attention head dim %d (at most 128)", g.hd)
+func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDispatch, error) {
+	if g.HD > 128 || g.HD < 1 {
+		return nil, errors.Errorf("webgpu: attention head dim %d (at most 128)", g.HD)
 	}
-	if g.b > 65535 || g.h > 65535 || (g.lq+63)/64 > 65535 {
-		return nil, errors.Errorf("webgpu: attention of %d×%d×%d rows is too large", g.b, g.h, g.lq)
+	if g.B > 65535 || g.H > 65535 || (g.Lq+63)/64 > 65535 {
+		return nil, errors.Errorf("webgpu: attention of %d×%d×%d rows is too large", g.B, g.H, g.Lq)
 	}
 	var ins []int
-	meta := u32s(g.b, g.h, g.lq, g.lk)
-	meta = append(meta, f32bits(g.scale))
-	for _, v := range []View{g.q, g.k, g.v} {
+	meta := u32s(g.B, g.H, g.Lq, g.Lk)
+	meta = append(meta, f32bits(g.Scale))
+	for _, v := range []plan.View{g.Q, g.K, g.V} {
 		s, off, err := addr(v.Root)
 		if err != nil {
 			return nil, err
@@ -375,59 +324,59 @@ func gpuAttentionDispatch(p *gpuProgram, g gpuAttention, addr addrFunc) ([]gpuDi
 		ins = append(ins, s)
 		meta = append(meta, u32s(off+v.Off, v.Strides[0], v.Strides[1], v.Strides[2])...)
 	}
-	meta = append(meta, u32s(g.out.bs, g.out.rs, g.out.hs)...)
-	p.flops += 4 * int64(g.b) * int64(g.h) * int64(g.lq) * int64(g.lk) * int64(g.hd)
-	src := wgslAttention(g.hd)
-	return []gpuDispatch{{kernel: src, ins: ins, meta: meta, groups: [3]int{(g.lq + 63) / 64, g.h, g.b}}}, nil
+	meta = append(meta, u32s(g.Out.Batch, g.Out.Row, g.Out.Head)...)
+	p.flops += 4 * int64(g.B) * int64(g.H) * int64(g.Lq) * int64(g.Lk) * int64(g.HD)
+	src := wgslAttention(g.HD)
+	return []gpuDispatch{{kernel: src, ins: ins, meta: meta, groups: [3]int{(g.Lq + 63) / 64, g.H, g.B}}}, nil
 }
 
-func gpuCopyDispatch(c gpuCopy, addr addrFunc) (gpuDispatch, error) {
-	s, off, err := addr(c.src.Root)
+func copyDispatch(c plan.Copy, addr addrFunc) (gpuDispatch, error) {
+	s, off, err := addr(c.Src.Root)
 	if err != nil {
 		return gpuDispatch{}, err
 	}
-	r := len(c.src.Dims)
+	r := len(c.Src.Dims)
 	if r > gpuMaxRank {
 		return gpuDispatch{}, errors.Errorf("webgpu: copy of rank %d (at most %d)", r, gpuMaxRank)
 	}
 	total := 1
-	for _, d := range c.src.Dims {
+	for _, d := range c.Src.Dims {
 		total *= d
 	}
 	meta := make([]uint32, 4+3*gpuMaxRank)
-	copy(meta, u32s(total, r, off+c.src.Off, c.dstOff))
+	copy(meta, u32s(total, r, off+c.Src.Off, c.DstOff))
 	for a := 0; a < r; a++ {
-		meta[4+a] = uint32(c.src.Dims[a])
-		meta[4+gpuMaxRank+a] = uint32(c.src.Strides[a])
-		meta[4+2*gpuMaxRank+a] = uint32(c.dstStrides[a])
+		meta[4+a] = uint32(c.Src.Dims[a])
+		meta[4+gpuMaxRank+a] = uint32(c.Src.Strides[a])
+		meta[4+2*gpuMaxRank+a] = uint32(c.DstStrides[a])
 	}
 	return gpuDispatch{kernel: wgsl("copy.wgsl"), ins: []int{s}, meta: meta, groups: groups1D((total + 255) / 256)}, nil
 }
 
-// gpuGenericDispatch handles the plan's single-op steps: layout ops as strided copies, reductions, and
+// genericDispatch handles the plan's single-op steps: layout ops as strided copies, reductions, and
 // float32 unary/binary ops as one-instruction elementwise loops.
-func gpuGenericDispatch(n *Node, addr addrFunc) ([]gpuDispatch, error) {
+func genericDispatch(n *plan.Node, addr addrFunc) ([]gpuDispatch, error) {
 	dims := n.Shape.Dimensions
 	if len(n.Inputs) > 0 && n.Inputs[0].Shape.DType != dtypes.Float32 && n.Op != backends.OpTypeGather {
 		return nil, errors.Errorf("webgpu: %s of a %s input (float32 only)", n.Op, n.Inputs[0].Shape.DType)
 	}
-	inView := func(in *Node) View {
-		return View{Root: in, Dims: in.Shape.Dimensions, Strides: rowMajorStrides(in.Shape.Dimensions)}
+	inView := func(in *plan.Node) plan.View {
+		return plan.View{Root: in, Dims: in.Shape.Dimensions, Strides: plan.RowMajorStrides(in.Shape.Dimensions)}
 	}
-	copyOf := func(v View) ([]gpuDispatch, error) {
-		d, err := gpuCopyDispatch(gpuCopy{src: v, dstStrides: rowMajorStrides(v.Dims)}, addr)
+	copyOf := func(v plan.View) ([]gpuDispatch, error) {
+		d, err := copyDispatch(plan.CopyOf(v), addr)
 		return []gpuDispatch{d}, err
 	}
 	switch n.Op {
 	case backends.OpTypeReshape, backends.OpTypeIdentity:
-		return copyOf(View{Root: n.Inputs[0], Dims: []int{n.Shape.Size()}, Strides: []int{1}})
+		return copyOf(plan.View{Root: n.Inputs[0], Dims: []int{n.Shape.Size()}, Strides: []int{1}})
 	case backends.OpTypeTranspose:
 		in := inView(n.Inputs[0])
 		strides := make([]int, len(dims))
 		for i, a := range n.Axes {
 			strides[i] = in.Strides[a]
 		}
-		return copyOf(View{Root: in.Root, Dims: dims, Strides: strides})
+		return copyOf(plan.View{Root: in.Root, Dims: dims, Strides: strides})
 	case backends.OpTypeBroadcastInDim:
 		in := inView(n.Inputs[0])
 		strides := make([]int, len(dims))
@@ -436,7 +385,7 @@ func gpuGenericDispatch(n *Node, addr addrFunc) ([]gpuDispatch, error) {
 				strides[a] = in.Strides[i]
 			}
 		}
-		return copyOf(View{Root: in.Root, Dims: dims, Strides: strides})
+		return copyOf(plan.View{Root: in.Root, Dims: dims, Strides: strides})
 	case backends.OpTypeSlice:
 		in := inView(n.Inputs[0])
 		off := 0
@@ -445,9 +394,9 @@ func gpuGenericDispatch(n *Node, addr addrFunc) ([]gpuDispatch, error) {
 			off += n.Slice.Starts[i] * in.Strides[i]
 			strides[i] = in.Strides[i] * n.Slice.Strides[i]
 		}
-		return copyOf(View{Root: in.Root, Off: off, Dims: dims, Strides: strides})
+		return copyOf(plan.View{Root: in.Root, Off: off, Dims: dims, Strides: strides})
 	case backends.OpTypeGather:
-		if start, step, axis, ok := gatherAsSlice(n); ok && n.Inputs[0].Shape.DType == dtypes.Float32 {
+		if start, step, axis, ok := plan.GatherAsSlice(n); ok && n.Inputs[0].Shape.DType == dtypes.Float32 {
 			in := inView(n.Inputs[0])
 			strides := []int{in.Strides[axis] * step}
 			for a := range in.Dims {
@@ -455,36 +404,36 @@ func gpuGenericDispatch(n *Node, addr addrFunc) ([]gpuDispatch, error) {
 					strides = append(strides, in.Strides[a])
 				}
 			}
-			return copyOf(View{Root: in.Root, Off: start * in.Strides[axis], Dims: dims, Strides: strides})
+			return copyOf(plan.View{Root: in.Root, Off: start * in.Strides[axis], Dims: dims, Strides: strides})
 		}
 	case backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin:
-		return gpuReduceDispatch(n, addr)
+		return reduceDispatch(n, addr)
 	}
-	if c := (&compiler{}); c.isElementwise(n) {
-		leaves := make([]ewLeaf, len(n.Inputs))
+	if plan.IsElementwise(n) {
+		leaves := make([]plan.Leaf, len(n.Inputs))
 		for i, in := range n.Inputs {
 			if !slices.Equal(in.Shape.Dimensions, dims) {
 				return nil, errors.Errorf("webgpu: %s of shapes %v and %v", n.Op, in.Shape.Dimensions, dims)
 			}
-			leaves[i] = ewLeaf{Root: in, Strides: rowMajorStrides(dims), contiguous: true}
+			leaves[i] = plan.Leaf{Root: in, Strides: plan.RowMajorStrides(dims), Contiguous: true}
 		}
-		ins := ewInstr{Op: n.Op, a: -1}
+		ins := plan.Instr{Op: n.Op, A: -1}
 		if len(n.Inputs) > 1 {
-			ins.b = -2
+			ins.B = -2
 		}
-		return gpuElementwiseDispatch(gpuElementwise{Dims: dims, leaves: leaves, instrs: []ewInstr{ins}}, addr)
+		return elementwiseDispatch(&plan.Elementwise{Dims: dims, Leaves: leaves, Instrs: []plan.Instr{ins}}, addr)
 	}
 	return nil, errors.Errorf("webgpu: op %s %v has no GPU kernel", n.Op, dims)
 }
 
-func gpuReduceDispatch(n *Node, addr addrFunc) ([]gpuDispatch, error) {
+func reduceDispatch(n *plan.Node, addr addrFunc) ([]gpuDispatch, error) {
 	in := n.Inputs[0]
 	s, off, err := addr(in)
 	if err != nil {
 		return nil, err
 	}
 	idims := in.Shape.Dimensions
-	istr := rowMajorStrides(idims)
+	istr := plan.RowMajorStrides(idims)
 	var kd, ks, rd, rs []int
 	redTotal := 1
 	for a, d := range idims {
@@ -546,9 +495,9 @@ var wgslElementwise = map[backends.OpType]string{
 	backends.OpTypeLog:      "log(%[1]s)",
 }
 
-// gpuElementwiseDispatch generates the WGSL of one fused elementwise loop: every leaf is read through its
+// elementwiseDispatch generates the WGSL of one fused elementwise loop: every leaf is read through its
 // strides (parameter words), scalars are literals, the instructions are straight-line code.
-func gpuElementwiseDispatch(g gpuElementwise, addr addrFunc) ([]gpuDispatch, error) {
+func elementwiseDispatch(g *plan.Elementwise, addr addrFunc) ([]gpuDispatch, error) {
 	r := len(g.Dims)
 	if r > gpuMaxRank {
 		return nil, errors.Errorf("webgpu: elementwise loop of rank %d (at most %d)", r, gpuMaxRank)
@@ -564,8 +513,8 @@ func gpuElementwiseDispatch(g gpuElementwise, addr addrFunc) ([]gpuDispatch, err
 	var sb strings.Builder
 	var body strings.Builder
 	metaPos := 2 + r
-	for li, l := range g.leaves {
-		if l.isScalar {
+	for li, l := range g.Leaves {
+		if l.IsScalar {
 			continue
 		}
 		s, off, err := addr(l.Root)
@@ -592,18 +541,18 @@ func gpuElementwiseDispatch(g gpuElementwise, addr addrFunc) ([]gpuDispatch, err
 	}
 	reg := func(x int) string {
 		if x < 0 {
-			l := g.leaves[-x-1]
-			if l.isScalar {
-				return fmt.Sprintf("bitcast<f32>(%du)", math.Float32bits(l.scalar))
+			l := g.Leaves[-x-1]
+			if l.IsScalar {
+				return fmt.Sprintf("bitcast<f32>(%du)", math.Float32bits(l.Scalar))
 			}
 			return fmt.Sprintf("l%d", -x-1)
 		}
 		return fmt.Sprintf("r%d", x)
 	}
-	for k, in := range g.instrs {
-		a, b := reg(in.a), ""
-		if binaryOps[in.Op] {
-			b = reg(in.b)
+	for k, in := range g.Instrs {
+		a, b := reg(in.A), ""
+		if in.Binary() {
+			b = reg(in.B)
 		}
 		form, ok := wgslElementwise[in.Op]
 		if !ok {
@@ -629,30 +578,26 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 		fmt.Fprintf(&sb, "  idx[%d] = rem %% prm[%du]; rem = rem / prm[%du];\n", a, 2+a, 2+a)
 	}
 	sb.WriteString(body.String())
-	fmt.Fprintf(&sb, "  OUT[i] = r%d;\n}\n", len(g.instrs)-1)
+	fmt.Fprintf(&sb, "  OUT[i] = r%d;\n}\n", len(g.Instrs)-1)
 	return []gpuDispatch{{kernel: sb.String(), ins: ins, meta: meta, groups: groups1D((total + 255) / 256)}}, nil
 }
 
-// GPUProgramInfo describes the WebGPU program a compiled executable of this backend translates to: the
-// number of dispatches, storage buffers and distinct kernels, and the GEMM + attention FLOPs per execution.
-type GPUProgramInfo struct {
+// ProgramInfo describes the WebGPU program a plan translates to: the number of dispatches, storage buffers
+// and distinct kernels, and the GEMM + attention FLOPs per execution.
+type ProgramInfo struct {
 	Dispatches, Buffers, Kernels int
 	BufferBytes                  int64
 	FLOPs                        int64
 }
 
-// GPUProgram translates a compiled executable of this backend into its WebGPU program (without a device)
-// and describes it; the error names the first step without a GPU form. For tests and tools.
-func GPUProgram(exec any) (GPUProgramInfo, error) {
-	e, ok := exec.(*Executable)
-	if !ok {
-		return GPUProgramInfo{}, errors.Errorf("webgpu: %T is not a castgo executable", exec)
-	}
-	p, err := gpuProgramOf(e)
+// Describe translates a plan into its WebGPU program (without a device) and describes it; the error names
+// the first step without a GPU form. For tests and tools.
+func Describe(pl *plan.Plan) (ProgramInfo, error) {
+	p, err := programOf(pl)
 	if err != nil {
-		return GPUProgramInfo{}, err
+		return ProgramInfo{}, err
 	}
-	info := GPUProgramInfo{Dispatches: len(p.dispatches), Buffers: len(p.slots), FLOPs: p.flops}
+	info := ProgramInfo{Dispatches: len(p.dispatches), Buffers: len(p.slots), FLOPs: p.flops}
 	kernels := map[string]bool{}
 	for _, d := range p.dispatches {
 		kernels[d.kernel] = true

@@ -1,13 +1,10 @@
-package backend
+package plan
 
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
-	"weak"
 
-	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
@@ -16,7 +13,7 @@ import (
 // nodes they compute internally in c.claimed. Nodes no fused step claims fall back to generic steps.
 func (c *compiler) fuse() {
 	c.consumers = map[*Node][]*Node{}
-	for _, n := range c.b.nodes {
+	for _, n := range c.nodes {
 		if c.live[n.ID] {
 			for _, in := range n.Inputs {
 				if !slices.Contains(c.consumers[in], n) {
@@ -26,12 +23,12 @@ func (c *compiler) fuse() {
 		}
 	}
 	c.fuseTrain()
-	for _, n := range c.b.nodes {
+	for _, n := range c.nodes {
 		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral {
 			c.matchAttention(n)
 		}
 	}
-	for _, n := range c.b.nodes {
+	for _, n := range c.nodes {
 		if c.live[n.ID] && n.Op == backends.OpTypeAdd {
 			c.matchLayerNorm(n)
 		}
@@ -42,15 +39,15 @@ func (c *compiler) fuse() {
 			c.matchConcat(n)
 		}
 	}
-	for _, n := range c.b.nodes {
+	for _, n := range c.nodes {
 		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral && !c.claimed[n] {
 			c.matchGemm(n)
 		}
 	}
 	c.fuseTrainDots()
-	for i := len(c.b.nodes) - 1; i >= 0; i-- {
-		n := c.b.nodes[i]
-		if c.live[n.ID] && c.isElementwise(n) && !c.claimed[n] && c.fused[n] == nil {
+	for i := len(c.nodes) - 1; i >= 0; i-- {
+		n := c.nodes[i]
+		if c.live[n.ID] && IsElementwise(n) && !c.claimed[n] && c.fused[n] == nil {
 			c.matchElementwise(n)
 		}
 	}
@@ -84,10 +81,10 @@ func isConst(n *Node, want float64) bool {
 	return ok && math.Abs(v-want) <= 1e-6*math.Max(1, math.Abs(want))
 }
 
-func (c *compiler) free(n *Node) bool { return !c.claimed[n] && c.fused[n] == nil }
+func (c *compiler) unclaimed(n *Node) bool { return !c.claimed[n] && c.fused[n] == nil }
 
 // single reports whether n is used exactly once and not yet part of a fused step.
-func (c *compiler) single(n *Node) bool { return n.Uses == 1 && c.free(n) }
+func (c *compiler) single(n *Node) bool { return n.Uses == 1 && c.unclaimed(n) }
 
 // operands returns the operands of binary n in both orders.
 func operands(n *Node) [][2]*Node {
@@ -159,36 +156,10 @@ func weightOf(rhs *Node, rc []int) (weightSpec, bool) {
 	return weightSpec{}, false
 }
 
-// packed returns the packed form of a weight, packing it on first use per weight buffer (shared by every
-// executable of this backend: the forward graph of each batch size, the taps graph).
-func (b *Backend) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.PackedB {
-	key := packKey{buf: weak.Make(w), transposed: transposed}
-	ws := weak.Make(scale)
-	fp := fingerprint(w, scale)
-	b.packMu.Lock()
-	defer b.packMu.Unlock()
-	if e := b.packs[key]; e != nil && e.p.K == k && e.p.N == n && e.scale == ws && e.print == fp {
-		return e.p
-	}
-	var p *kernels.PackedB
-	if scale != nil {
-		p = kernels.PackBInt8(w.Flat.([]int8), scale.Flat.([]float32), k, n)
-	} else if transposed {
-		p = kernels.PackB(nil, w.Flat.([]float32), k, k, n, true)
-	} else {
-		p = kernels.PackB(nil, w.Flat.([]float32), n, k, n, false)
-	}
-	if _, had := b.packs[key]; !had {
-		runtime.AddCleanup(w, func(key packKey) {
-			b.packMu.Lock()
-			delete(b.packs, key)
-			b.packMu.Unlock()
-		}, key)
-	}
-	b.packs[key] = &packEntry{p: p, scale: ws, print: fp}
-	return p
-}
-
+// matchGemm recognises a DotGeneral d of activations [..., K] by a weight W (a float32 parameter [K, N] or
+// [N, K], or an int8 parameter [N, K] dequantized in the graph by its per-channel scale) and the single-use
+// chain after it: + bias vector, GELU or QuickGELU, · scalar, + residual. It claims them as one Gemm step
+// (the weight is packed once by the executor).
 func (c *compiler) matchGemm(d *Node) {
 	p := d.Dot
 	lhs, rhs := d.Inputs[0], d.Inputs[1]
@@ -205,7 +176,7 @@ func (c *compiler) matchGemm(d *Node) {
 	var (
 		biasRoot, res *Node
 		biasOff       int
-		act           kernels.Activation
+		act           Activation
 		postScale     float32
 		parts         []string
 	)
@@ -213,7 +184,7 @@ func (c *compiler) matchGemm(d *Node) {
 	claim := []*Node{d}
 	next := func(x *Node) *Node {
 		cs := c.consumers[x]
-		if x.Uses != 1 || len(cs) != 1 || !c.free(cs[0]) {
+		if x.Uses != 1 || len(cs) != 1 || !c.unclaimed(cs[0]) {
 			return nil
 		}
 		return cs[0]
@@ -236,7 +207,7 @@ func (c *compiler) matchGemm(d *Node) {
 	if g, extra, a := c.matchAct(cur); g != nil {
 		act, cur = a, g
 		claim = append(claim, extra...)
-		if a == kernels.ActGELU {
+		if a == ActGELU {
 			parts = append(parts, "gelu")
 		} else {
 			parts = append(parts, "quickgelu")
@@ -289,32 +260,14 @@ func (c *compiler) matchGemm(d *Node) {
 	for _, p := range parts {
 		kind += "+" + p
 	}
-	st := &step{label: fmt.Sprintf("%s [%d×%d×%d]", kind, m, k, n), out: out, ins: ins}
-	st.gpu = gpuGemm{m: m, k: k, n: n, lhs: lhs, w: ws.w, scale: ws.scale, transposed: ws.transposed,
-		bias: biasRoot, biasOff: biasOff, res: res, act: act, postScale: postScale}
-	st.run = func(e *env) any {
-		var scaleBuf *Buffer
-		if ws.scale != nil {
-			scaleBuf = e.Inputs[ws.scale.Param]
-		}
-		pk := e.ex.backend.packed(e.Inputs[ws.w.Param], scaleBuf, ws.transposed, k, n)
-		ep := kernels.Epilogue{Act: act, PostScale: postScale}
-		if biasRoot != nil {
-			ep.Bias = e.f32(biasRoot)[biasOff : biasOff+n]
-		}
-		if res != nil {
-			ep.Residual, ep.LdRes = e.f32(res), n
-		}
-		dst := e.allocF32(out.Shape.Size())
-		kernels.Gemm(m, e.f32(lhs), k, pk, dst, n, &ep)
-		return dst
-	}
-	c.fused[out] = st
+	c.fused[out] = &Step{Label: fmt.Sprintf("%s [%d×%d×%d]", kind, m, k, n), Out: out, Ins: ins,
+		Kind: &Gemm{M: m, K: k, N: n, LHS: lhs, W: ws.w, Scale: ws.scale, Transposed: ws.transposed,
+			Bias: biasRoot, BiasOff: biasOff, Residual: res, Act: act, PostScale: postScale}}
 }
 
 // matchAct recognises GELU 0.5·x·(1+erf(x/√2)) or QuickGELU x·σ(1.702·x) applied to x; it returns the
 // activation's output node and the nodes it spans.
-func (c *compiler) matchAct(x *Node) (*Node, []*Node, kernels.Activation) {
+func (c *compiler) matchAct(x *Node) (*Node, []*Node, Activation) {
 	cs := c.consumers[x]
 	if x.Uses != 2 || len(cs) != 2 {
 		return nil, nil, 0
@@ -331,7 +284,7 @@ func (c *compiler) matchAct(x *Node) (*Node, []*Node, kernels.Activation) {
 		return false
 	}
 	onlyConsumer := func(n *Node) *Node {
-		if n.Uses != 1 || len(c.consumers[n]) != 1 || !c.free(c.consumers[n][0]) {
+		if n.Uses != 1 || len(c.consumers[n]) != 1 || !c.unclaimed(c.consumers[n][0]) {
 			return nil
 		}
 		return c.consumers[n][0]
@@ -352,7 +305,7 @@ func (c *compiler) matchAct(x *Node) (*Node, []*Node, kernels.Activation) {
 			if g == nil || g.Op != backends.OpTypeMul || onlyConsumer(half) != g {
 				continue
 			}
-			return g, []*Node{half, inner, erf, one, g}, kernels.ActGELU
+			return g, []*Node{half, inner, erf, one, g}, ActGELU
 		}
 		// QuickGELU: Mul(x, Logistic(Mul(x, 1.702)))
 		if mulBy(inner, 1.702) && half.Op == backends.OpTypeMul && c.single(half) {
@@ -363,7 +316,7 @@ func (c *compiler) matchAct(x *Node) (*Node, []*Node, kernels.Activation) {
 			if !((half.Inputs[0] == x && half.Inputs[1] == lg) || (half.Inputs[1] == x && half.Inputs[0] == lg)) {
 				continue
 			}
-			return half, []*Node{inner, lg, half}, kernels.ActQuickGELU
+			return half, []*Node{inner, lg, half}, ActQuickGELU
 		}
 	}
 	return nil, nil, 0
@@ -371,6 +324,10 @@ func (c *compiler) matchAct(x *Node) (*Node, []*Node, kernels.Activation) {
 
 // ---------------------------------------------------------------- attention
 
+// matchAttention recognises, from the output pv = DotGeneral(P [B,H,Lq,Lk], v [B,Lk,H,D]), cast's attention
+// softmax((q·scale)·kᵀ)·v with the softmax exp(s − max s) / Σ exp(s − max s) over the keys, q, k and v read
+// through their views (the head split is a transpose, no copy), and claims it as one Attention step whose
+// output is pv or, when pv only feeds the transpose back to [B,Lq,H,D], that transpose.
 func (c *compiler) matchAttention(pv *Node) {
 	p := pv.Dot
 	if !slices.Equal(p.LhsContract, []int{3}) || !slices.Equal(p.LhsBatch, []int{0, 1}) || !slices.Equal(p.RhsContract, []int{1}) || !slices.Equal(p.RhsBatch, []int{0, 2}) {
@@ -426,40 +383,27 @@ func (c *compiler) matchAttention(pv *Node) {
 			c.claimed[x] = true
 		}
 	}
-	st := &step{label: fmt.Sprintf("attention [b=%d h=%d %d×%d hd=%d]", b, h, lq, lk, hd), out: out,
-		ins: []*Node{qv.Root, kv.Root, vv.Root}}
-	st.gpu = gpuAttention{b: b, h: h, lq: lq, lk: lk, hd: hd, scale: scale, q: qv, k: kv, v: vv, out: outS}
-	st.run = func(e *env) any {
-		dst := e.allocF32(out.Shape.Size())
-		a := kernels.Attention{Batch: b, Heads: h, Lq: lq, Lk: lk, HeadDim: hd, Scale: scale,
-			Q:   kernels.Strided{Data: e.f32(qv.Root)[qv.Off:], BatchStride: qv.Strides[0], RowStride: qv.Strides[1], HeadStride: qv.Strides[2]},
-			K:   kernels.Strided{Data: e.f32(kv.Root)[kv.Off:], BatchStride: kv.Strides[0], RowStride: kv.Strides[1], HeadStride: kv.Strides[2]},
-			V:   kernels.Strided{Data: e.f32(vv.Root)[vv.Off:], BatchStride: vv.Strides[0], RowStride: vv.Strides[1], HeadStride: vv.Strides[2]},
-			Out: kernels.Strided{Data: dst, BatchStride: outS.bs, RowStride: outS.rs, HeadStride: outS.hs}}
-		a.Run()
-		return dst
-	}
-	c.fused[out] = st
+	c.fused[out] = &Step{Label: fmt.Sprintf("attention [b=%d h=%d %d×%d hd=%d]", b, h, lq, lk, hd), Out: out,
+		Ins:  []*Node{qv.Root, kv.Root, vv.Root},
+		Kind: &Attention{B: b, H: h, Lq: lq, Lk: lk, HD: hd, Scale: scale, Q: qv, K: kv, V: vv, Out: outS}}
 }
 
 // attentionOutput is where an attention writes its output pv ([b, h, lq, hd]): into pv, or straight into pv's
 // only consumer when that is the transpose to [b, lq, h, hd] (heads back beside each other), with the strides
 // of the chosen layout.
-func (c *compiler) attentionOutput(pv *Node, h, lq, hd int) (*Node, kernelsStrided) {
+func (c *compiler) attentionOutput(pv *Node, h, lq, hd int) (*Node, HeadStrides) {
 	if cs := c.consumers[pv]; pv.Uses == 1 && len(cs) == 1 && cs[0].Op == backends.OpTypeTranspose &&
-		slices.Equal(cs[0].Axes, []int{0, 2, 1, 3}) && c.free(cs[0]) {
-		return cs[0], kernelsStrided{bs: lq * h * hd, rs: h * hd, hs: hd}
+		slices.Equal(cs[0].Axes, []int{0, 2, 1, 3}) && c.unclaimed(cs[0]) {
+		return cs[0], HeadStrides{Batch: lq * h * hd, Row: h * hd, Head: hd}
 	}
-	return pv, kernelsStrided{bs: h * lq * hd, rs: hd, hs: lq * hd}
+	return pv, HeadStrides{Batch: h * lq * hd, Row: hd, Head: lq * hd}
 }
-
-type kernelsStrided struct{ bs, rs, hs int }
 
 // ---------------------------------------------------------------- layer norm
 
 // matchLayerNorm recognises cast's layerNorm: (x-μ)/√(σ²+eps)·γ + β over the last axis.
 func (c *compiler) matchLayerNorm(out *Node) {
-	if out.Shape.DType != dtypes.Float32 || out.Shape.Rank() == 0 || !c.free(out) {
+	if out.Shape.DType != dtypes.Float32 || out.Shape.Rank() == 0 || !c.unclaimed(out) {
 		return
 	}
 	n := out.Shape.Dimensions[out.Shape.Rank()-1]
@@ -491,7 +435,7 @@ func (c *compiler) matchLayerNorm(out *Node) {
 				continue
 			}
 			xc, sq := y.Inputs[0], strip(y.Inputs[1])
-			if xc.Op != backends.OpTypeSub || xc.Uses != 3 || !c.free(xc) || sq.Op != backends.OpTypeSqrt || !c.single(sq) {
+			if xc.Op != backends.OpTypeSub || xc.Uses != 3 || !c.unclaimed(xc) || sq.Op != backends.OpTypeSqrt || !c.single(sq) {
 				continue
 			}
 			ae := sq.Inputs[0]
@@ -519,7 +463,7 @@ func (c *compiler) matchLayerNorm(out *Node) {
 					sq2 = r.Inputs[0]
 				}
 			}
-			if sq2 == nil || sq2.Op != backends.OpTypeMul || sq2.Inputs[0] != xc || sq2.Inputs[1] != xc || !c.free(sq2) {
+			if sq2 == nil || sq2.Op != backends.OpTypeMul || sq2.Inputs[0] != xc || sq2.Inputs[1] != xc || !c.unclaimed(sq2) {
 				continue
 			}
 			if !slices.Equal(x.Shape.Dimensions, out.Shape.Dimensions) || x.Shape.DType != dtypes.Float32 {
@@ -532,17 +476,8 @@ func (c *compiler) matchLayerNorm(out *Node) {
 				c.claimed[z] = true
 			}
 			rows := out.Shape.Size() / max(n, 1)
-			st := &step{label: fmt.Sprintf("layernorm [%d×%d]", rows, n), out: out, ins: []*Node{x, gammaRoot, betaRoot}}
-			st.gpu = gpuLayerNorm{rows: rows, n: n, x: x, gamma: gammaRoot, gammaOff: gammaOff, beta: betaRoot, betaOff: betaOff, eps: float32(eps)}
-			st.run = func(e *env) any {
-				dst, src := e.allocF32(out.Shape.Size()), e.f32(x)
-				gamma, beta := e.f32(gammaRoot)[gammaOff:gammaOff+n], e.f32(betaRoot)[betaOff:betaOff+n]
-				kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
-					kernels.LayerNormRows(dst[lo*n:hi*n], n, src[lo*n:hi*n], n, hi-lo, n, gamma, beta, float32(eps))
-				})
-				return dst
-			}
-			c.fused[out] = st
+			c.fused[out] = &Step{Label: fmt.Sprintf("layernorm [%d×%d]", rows, n), Out: out, Ins: []*Node{x, gammaRoot, betaRoot},
+				Kind: &LayerNorm{Rows: rows, N: n, X: x, Gamma: gammaRoot, GammaOff: gammaOff, Beta: betaRoot, BetaOff: betaOff, Eps: float32(eps)}}
 			return
 		}
 	}
@@ -550,7 +485,7 @@ func (c *compiler) matchLayerNorm(out *Node) {
 
 // ---------------------------------------------------------------- elementwise
 
-func (c *compiler) isElementwise(n *Node) bool {
+func IsElementwise(n *Node) bool {
 	if n.Shape.DType != dtypes.Float32 {
 		return false
 	}
@@ -563,42 +498,24 @@ func (c *compiler) isElementwise(n *Node) bool {
 	return false
 }
 
-// ewLeaf is one input of a fused elementwise loop: a strided read of a materialised node, or a scalar.
-type ewLeaf struct {
-	Root       *Node
-	Off        int
-	Strides    []int // in the output's dims
-	contiguous bool
-	isScalar   bool
-	scalar     float32
-}
-
-// ewInstr computes register dst from registers a (and b) with op.
-type ewInstr struct {
-	Op        backends.OpType
-	dst, a, b int
-}
-
-const ewChunk = 256
-
 // matchElementwise builds one fused loop from root over the tree of single-use float32 elementwise ops of
 // the same shape that feed it; every other input is a leaf read through its View (broadcasts and transposes
 // become strides).
 func (c *compiler) matchElementwise(root *Node) {
 	dims := root.Shape.Dimensions
-	var leaves []ewLeaf
-	var instrs []ewInstr
+	var leaves []Leaf
+	var instrs []Instr
 	var labelOps []string
 	leafReg := map[*Node]int{}
 	var build func(n *Node) int
 	build = func(n *Node) int {
-		if n != root && !(c.isElementwise(n) && c.single(n) && slices.Equal(n.Shape.Dimensions, dims)) {
+		if n != root && !(IsElementwise(n) && c.single(n) && slices.Equal(n.Shape.Dimensions, dims)) {
 			if r, ok := leafReg[n]; ok {
 				return r
 			}
-			var l ewLeaf
+			var l Leaf
 			if v, ok := constScalar(n); ok {
-				l = ewLeaf{isScalar: true, scalar: float32(v)}
+				l = Leaf{IsScalar: true, Scalar: float32(v)}
 			} else {
 				v := c.viewOf(n)
 				strides := make([]int, len(dims))
@@ -611,10 +528,10 @@ func (c *compiler) matchElementwise(root *Node) {
 						allZero = false
 					}
 				}
-				l = ewLeaf{Root: v.Root, Off: v.Off, Strides: strides,
-					contiguous: slices.Equal(strides, rowMajorStrides(dims)) || len(dims) == 0}
+				l = Leaf{Root: v.Root, Off: v.Off, Strides: strides,
+					Contiguous: slices.Equal(strides, RowMajorStrides(dims)) || len(dims) == 0}
 				if allZero && len(dims) > 0 {
-					l.contiguous = false
+					l.Contiguous = false
 				}
 			}
 			leaves = append(leaves, l)
@@ -628,7 +545,7 @@ func (c *compiler) matchElementwise(root *Node) {
 		if len(n.Inputs) > 1 {
 			b = build(n.Inputs[1])
 		}
-		instrs = append(instrs, ewInstr{Op: n.Op, dst: len(instrs), a: a, b: b})
+		instrs = append(instrs, Instr{Op: n.Op, Dst: len(instrs), A: a, B: b})
 		labelOps = append(labelOps, n.Op.String())
 		return len(instrs) - 1
 	}
@@ -640,77 +557,8 @@ func (c *compiler) matchElementwise(root *Node) {
 			ins = append(ins, l.Root)
 		}
 	}
-	size := root.Shape.Size()
 	label := fmt.Sprintf("elementwise(%s) %v", joinOps(labelOps), dims)
-	st := &step{label: label, out: root, ins: ins, gpu: gpuElementwise{Dims: dims, leaves: leaves, instrs: instrs}}
-	st.run = func(e *env) any {
-		dst := e.allocF32(size)
-		data := make([][]float32, len(leaves))
-		for i, l := range leaves {
-			if l.Root != nil {
-				data[i] = e.f32(l.Root)
-			}
-		}
-		nChunks := (size + ewChunk - 1) / ewChunk
-		kernels.ParallelFor(nChunks, 16, func(lo, hi int) {
-			regs := make([][]float32, len(instrs))
-			for i := range regs {
-				regs[i] = make([]float32, ewChunk)
-			}
-			lregs := make([][]float32, len(leaves))
-			idx := make([]int, len(dims))
-			for ch := lo; ch < hi; ch++ {
-				start := ch * ewChunk
-				cnt := min(ewChunk, size-start)
-				for i, l := range leaves {
-					switch {
-					case l.isScalar:
-						lregs[i] = nil
-					case l.contiguous:
-						lregs[i] = data[i][l.Off+start : l.Off+start+cnt]
-					default:
-						if lregs[i] == nil || cap(lregs[i]) < ewChunk || sameBacking(lregs[i], data[i]) {
-							lregs[i] = make([]float32, ewChunk)
-						}
-						lregs[i] = lregs[i][:cnt]
-						gatherStrided(lregs[i], data[i], dims, l.Strides, l.Off, start, idx)
-					}
-				}
-				for k, in := range instrs {
-					d := regs[k][:cnt]
-					if k == len(instrs)-1 {
-						d = dst[start : start+cnt]
-					}
-					get := func(r int) ([]float32, float32, bool) {
-						if r < 0 {
-							l := leaves[-r-1]
-							if l.isScalar {
-								return nil, l.scalar, true
-							}
-							return lregs[-r-1], 0, false
-						}
-						return regs[r][:cnt], 0, false
-					}
-					a, as, aScalar := get(in.a)
-					if aScalar { // a scalar first operand (rare): materialise it
-						a = fill(regs[k][:cnt], as)
-						if k == len(instrs)-1 {
-							a = fill(make([]float32, cnt), as)
-						}
-					}
-					var b []float32
-					var bs float32
-					var bScalar bool
-					if binaryOps[in.Op] {
-						b, bs, bScalar = get(in.b)
-					}
-					ewApply(in.Op, d, a, b, bs, bScalar)
-				}
-			}
-		})
-		return dst
-	}
-	c.fused[root] = st
+	c.fused[root] = &Step{Label: label, Out: root, Ins: ins, Kind: &Elementwise{Dims: dims, Leaves: leaves, Instrs: instrs}}
 }
 
 func joinOps(ops []string) string {
@@ -724,118 +572,18 @@ func joinOps(ops []string) string {
 	return s
 }
 
-func sameBacking(a, b []float32) bool {
-	return len(a) > 0 && len(b) > 0 && &a[:cap(a)][cap(a)-1] == &b[:cap(b)][cap(b)-1]
-}
-
-func fill(d []float32, v float32) []float32 {
-	for i := range d {
-		d[i] = v
-	}
-	return d
-}
-
-// gatherStrided reads dst[i] = src[off + Σ idx(start+i)[a]·strides[a]] for the output multi-index of the
-// flat positions start, start+1, ….
-func gatherStrided(dst, src []float32, dims, strides []int, off, start int, idx []int) {
-	r := len(dims)
-	p := off
-	rem := start
-	for a := r - 1; a >= 0; a-- {
-		idx[a] = rem % dims[a]
-		rem /= dims[a]
-		p += idx[a] * strides[a]
-	}
-	if r == 0 {
-		fill(dst, src[off])
-		return
-	}
-	gatherRuns(dst, src, dims, strides, p, idx)
-}
-
-func ewApply(op backends.OpType, d, a, b []float32, bs float32, bScalar bool) {
-	switch op {
-	case backends.OpTypeAdd:
-		if bScalar {
-			kernels.AddScalar(d, a, bs)
-		} else {
-			kernels.Add(d, a, b)
-		}
-	case backends.OpTypeSub:
-		if bScalar {
-			kernels.AddScalar(d, a, -bs)
-		} else {
-			kernels.Sub(d, a, b)
-		}
-	case backends.OpTypeMul:
-		if bScalar {
-			kernels.MulScalar(d, a, bs)
-		} else {
-			kernels.Mul(d, a, b)
-		}
-	case backends.OpTypeDiv:
-		if bScalar {
-			for i := range d {
-				d[i] = a[i] / bs
-			}
-		} else {
-			kernels.Div(d, a, b)
-		}
-	case backends.OpTypeMax, backends.OpTypeMin:
-		for i := range d {
-			y := bs
-			if !bScalar {
-				y = b[i]
-			}
-			if op == backends.OpTypeMax {
-				d[i] = max(a[i], y)
-			} else {
-				d[i] = min(a[i], y)
-			}
-		}
-	case backends.OpTypeNeg:
-		for i := range d {
-			d[i] = -a[i]
-		}
-	case backends.OpTypeExp:
-		kernels.Exp(d, a)
-	case backends.OpTypeErf:
-		kernels.Erf(d, a)
-	case backends.OpTypeLogistic:
-		kernels.Logistic(d, a)
-	case backends.OpTypeTanh:
-		kernels.Tanh(d, a)
-	case backends.OpTypeSqrt:
-		for i := range d {
-			d[i] = float32(math.Sqrt(float64(a[i])))
-		}
-	case backends.OpTypeRsqrt:
-		for i := range d {
-			d[i] = float32(1 / math.Sqrt(float64(a[i])))
-		}
-	case backends.OpTypeAbs:
-		for i := range d {
-			d[i] = float32(math.Abs(float64(a[i])))
-		}
-	case backends.OpTypeLog:
-		for i := range d {
-			d[i] = float32(math.Log(float64(a[i])))
-		}
-	}
-}
-
 // ---------------------------------------------------------------- softmax and concatenation
 
 // softmaxParts recognises graph.Softmax over the last axis ending at Div node probs:
 // exp(x - max(x)) / Σ exp(x - max(x)). It returns x and the nodes inside the pattern.
 func (c *compiler) softmaxParts(probs *Node) (*Node, []*Node) {
-	if probs.Op != backends.OpTypeDiv || probs.Shape.DType != dtypes.Float32 || probs.Shape.Rank() == 0 || !c.free(probs) {
+	if probs.Op != backends.OpTypeDiv || probs.Shape.DType != dtypes.Float32 || probs.Shape.Rank() == 0 || !c.unclaimed(probs) {
 		return nil, nil
 	}
 	last := probs.Shape.Rank() - 1
 	ex, den := probs.Inputs[0], strip(probs.Inputs[1])
 	if ex.Op != backends.OpTypeExp || ex.Uses != 2 || den.Op != backends.OpTypeReduceSum || den.Inputs[0] != ex ||
-		!slices.Equal(den.Axes, []int{last}) || !c.single(den) || !c.free(ex) {
+		!slices.Equal(den.Axes, []int{last}) || !c.single(den) || !c.unclaimed(ex) {
 		return nil, nil
 	}
 	sub := ex.Inputs[0]
@@ -860,29 +608,20 @@ func (c *compiler) matchSoftmax(probs *Node) {
 	}
 	n := probs.Shape.Dimensions[probs.Shape.Rank()-1]
 	rows := probs.Shape.Size() / max(n, 1)
-	st := &step{label: fmt.Sprintf("softmax [%d×%d]", rows, n), out: probs, ins: []*Node{x}, gpu: gpuSoftmax{rows: rows, n: n, x: x}}
-	st.run = func(e *env) any {
-		dst := e.allocF32(probs.Shape.Size())
-		copy(dst, e.f32(x))
-		kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
-			kernels.SoftmaxRows(dst[lo*n:hi*n], hi-lo, n, n)
-		})
-		return dst
-	}
-	c.fused[probs] = st
+	c.fused[probs] = &Step{Label: fmt.Sprintf("softmax [%d×%d]", rows, n), Out: probs, Ins: []*Node{x}, Kind: &Softmax{Rows: rows, N: n, X: x}}
 }
 
 // matchConcat writes each float32 operand of a Concatenate straight into its block of the output, reading
 // it through its View (slices and transposes of other values need no copy of their own).
 func (c *compiler) matchConcat(n *Node) {
-	if n.Shape.DType != dtypes.Float32 || !c.free(n) {
+	if n.Shape.DType != dtypes.Float32 || !c.unclaimed(n) {
 		return
 	}
 	axis := n.Axes[0]
-	outStrides := rowMajorStrides(n.Shape.Dimensions)
+	outStrides := RowMajorStrides(n.Shape.Dimensions)
 	type part struct {
 		v   View
-		Off int
+		off int
 	}
 	var parts []part
 	var ins []*Node
@@ -892,64 +631,15 @@ func (c *compiler) matchConcat(n *Node) {
 		if v.Root.Shape.DType != dtypes.Float32 {
 			return
 		}
-		parts = append(parts, part{v: v, Off: off * outStrides[axis]})
+		parts = append(parts, part{v: v, off: off * outStrides[axis]})
 		off += in.Shape.Dimensions[axis]
 		if !slices.Contains(ins, v.Root) {
 			ins = append(ins, v.Root)
 		}
 	}
-	st := &step{label: fmt.Sprintf("concat %v", n.Shape.Dimensions), out: n, ins: ins}
-	var gpuParts gpuConcat
+	concat := &Concat{}
 	for _, p := range parts {
-		gpuParts = append(gpuParts, gpuCopy{src: p.v, dstOff: p.Off, dstStrides: outStrides})
+		concat.Parts = append(concat.Parts, Copy{Src: p.v, DstOff: p.off, DstStrides: outStrides})
 	}
-	st.gpu = gpuParts
-	st.run = func(e *env) any {
-		dst := e.allocF32(n.Shape.Size())
-		for _, p := range parts {
-			copyStrided2(dst, p.Off, outStrides, e.f32(p.v.Root), p.v.Off, p.v.Strides, p.v.Dims)
-		}
-		return dst
-	}
-	c.fused[n] = st
-}
-
-// copyStrided2 copies the strided block dims of src (offset so, strides ss) to dst (offset do, strides ds).
-func copyStrided2(dst []float32, do int, ds []int, src []float32, so int, ss []int, dims []int) {
-	r := len(dims)
-	if r == 0 {
-		dst[do] = src[so]
-		return
-	}
-	for _, d := range dims {
-		if d == 0 {
-			return
-		}
-	}
-	last := dims[r-1]
-	idx := make([]int, r)
-	for {
-		if ds[r-1] == 1 && ss[r-1] == 1 {
-			copy(dst[do:do+last], src[so:so+last])
-		} else {
-			for j := 0; j < last; j++ {
-				dst[do+j*ds[r-1]] = src[so+j*ss[r-1]]
-			}
-		}
-		a := r - 2
-		for ; a >= 0; a-- {
-			idx[a]++
-			do += ds[a]
-			so += ss[a]
-			if idx[a] < dims[a] {
-				break
-			}
-			do -= ds[a] * dims[a]
-			so -= ss[a] * dims[a]
-			idx[a] = 0
-		}
-		if a < 0 {
-			return
-		}
-	}
+	c.fused[n] = &Step{Label: fmt.Sprintf("concat %v", n.Shape.Dimensions), Out: n, Ins: ins, Kind: concat}
 }

@@ -1,4 +1,4 @@
-package backend
+package cpu
 
 import (
 	"math/rand"

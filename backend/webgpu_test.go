@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/castvideo/castgo/backend"
+	"github.com/castvideo/castgo/backend/webgpu"
 	"github.com/castvideo/castgo/internal/golden"
 )
 
@@ -14,7 +15,11 @@ func TestGPUProgramCoversPlans(t *testing.T) {
 		cfg := golden.Config(t, name)
 		for _, int8 := range []bool{false, true} {
 			exec := compiledForward(t, cfg, int8)
-			info, err := backend.GPUProgram(exec)
+			p, ok := backend.PlanOf(exec)
+			if !ok {
+				t.Fatalf("%s int8=%v: %T is not a castgo executable", name, int8, exec)
+			}
+			info, err := webgpu.Describe(p)
 			if err != nil {
 				t.Fatalf("%s int8=%v: %v", name, int8, err)
 			}

@@ -1,9 +1,4 @@
-package backend
-
-// The ops that training needs beyond inference: the gradient graph of cast.Forward (ScatterSum is Gather's
-// gradient, Pad is Slice's), the optimizer and the metrics (ArgMinMax), plus a few small elementwise ones.
-// Each has a generic implementation here (used by constant folding and as a plan step); ScatterSum of the
-// arithmetic-progression indices that cast's slicing builds gets a strided-add fast path.
+package cpu
 
 import (
 	"fmt"
@@ -11,27 +6,20 @@ import (
 	"slices"
 
 	"github.com/castvideo/castgo/backend/kernels"
+	"github.com/castvideo/castgo/backend/plan"
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/shapeinference"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/pkg/errors"
 )
 
-type scatterParams struct {
-	IndexVectorAxis                                            int
-	UpdateWindowAxes, InsertedWindowAxes, ScatterAxesToOperand []int
-}
+// The generic implementations of the ops that training needs beyond inference: the gradient graph of
+// cast.Forward (ScatterSum is Gather's gradient, Pad is Slice's), the optimizer and the metrics (ArgMinMax),
+// plus a few small elementwise ones. ScatterSum of the arithmetic-progression indices that cast's slicing
+// builds gets a strided-add fast path; reductions and DotGeneral get parallel fast paths.
 
-type padParams struct{ Axes []backends.PadAxis }
-
-type argParams struct {
-	Axis  int
-	IsMin bool
-}
-
-// trainEvals holds the generic implementation of each training op (see eval).
-var trainEvals = map[backends.OpType]func(n *Node, ins []any) (any, error){}
+// trainEvals holds the generic implementation of each training op (see Eval).
+var trainEvals = map[backends.OpType]func(n *plan.Node, ins []any) (any, error){}
 
 func init() {
 	trainEvals[backends.OpTypeScatterSum] = evalScatterSum
@@ -41,49 +29,24 @@ func init() {
 	trainEvals[backends.OpTypeIsFinite] = evalIsFinite
 	trainEvals[backends.OpTypeIsNaN] = evalIsFinite
 	trainEvals[backends.OpTypeLogicalXor] = evalLogicalXor
-	for op := range trainEvals {
-		supportedOps[op] = true
-	}
 }
 
-// ScatterSum adds updates into a copy of operand at the positions scatterIndices point to (XLA semantics;
-// windows that would fall outside the operand are skipped element by element).
-func (b *Builder) ScatterSum(operand, scatterIndices, updates backends.Op, indexVectorAxis int,
-	updateWindowAxes, insertedWindowAxes, scatterAxesToOperandAxes []int, indicesAreSorted, uniqueIndices bool) (backends.Op, error) {
-	in, err := b.check(backends.OpTypeScatterSum, operand, scatterIndices, updates)
-	if err != nil {
-		return nil, err
-	}
-	shape, err := shapeinference.ScatterOp(in[0].Shape, in[1].Shape, in[2].Shape, indexVectorAxis, updateWindowAxes,
-		insertedWindowAxes, scatterAxesToOperandAxes)
-	if err != nil {
-		return nil, err
-	}
-	if !numericDType(shape.DType) {
-		return nil, errors.Errorf("castgo backend: ScatterSum of dtype %s not implemented", shape.DType)
-	}
-	n := b.newNode(backends.OpTypeScatterSum, shape, in...)
-	n.Scatter = &scatterParams{IndexVectorAxis: indexVectorAxis, UpdateWindowAxes: slices.Clone(updateWindowAxes),
-		InsertedWindowAxes: slices.Clone(insertedWindowAxes), ScatterAxesToOperand: slices.Clone(scatterAxesToOperandAxes)}
-	return n, nil
-}
-
-func evalScatterSum(n *Node, ins []any) (any, error) {
+func evalScatterSum(n *plan.Node, ins []any) (any, error) {
 	out := makeFlat(n.Shape.DType, n.Shape.Size())
 	stridedCopyAny(out, ins[0], []int{n.Shape.Size()}, []int{1}, 0)
 	switch d := out.(type) {
 	case []float32:
-		scatterAdd(n, d, ins[2].([]float32), toInts(ins[1]))
+		scatterAdd(n, d, ins[2].([]float32), plan.ToInts(ins[1]))
 	case []float64:
-		scatterAdd(n, d, ins[2].([]float64), toInts(ins[1]))
+		scatterAdd(n, d, ins[2].([]float64), plan.ToInts(ins[1]))
 	case []int32:
-		scatterAdd(n, d, ins[2].([]int32), toInts(ins[1]))
+		scatterAdd(n, d, ins[2].([]int32), plan.ToInts(ins[1]))
 	case []int64:
-		scatterAdd(n, d, ins[2].([]int64), toInts(ins[1]))
+		scatterAdd(n, d, ins[2].([]int64), plan.ToInts(ins[1]))
 	case []int8:
-		scatterAdd(n, d, ins[2].([]int8), toInts(ins[1]))
+		scatterAdd(n, d, ins[2].([]int8), plan.ToInts(ins[1]))
 	case []uint8:
-		scatterAdd(n, d, ins[2].([]uint8), toInts(ins[1]))
+		scatterAdd(n, d, ins[2].([]uint8), plan.ToInts(ins[1]))
 	default:
 		return nil, errors.Errorf("castgo backend: ScatterSum of %T", out)
 	}
@@ -91,12 +54,12 @@ func evalScatterSum(n *Node, ins []any) (any, error) {
 }
 
 // scatterAdd does out[operand position] += updates[u] for every update element u.
-func scatterAdd[T number](n *Node, out, upd []T, idx []int) {
+func scatterAdd[T number](n *plan.Node, out, upd []T, idx []int) {
 	p := n.Scatter
 	od := n.Inputs[0].Shape.Dimensions
 	id := n.Inputs[1].Shape.Dimensions
 	ud := n.Inputs[2].Shape.Dimensions
-	ostr, istr, ustr := rowMajorStrides(od), rowMajorStrides(id), rowMajorStrides(ud)
+	ostr, istr, ustr := plan.RowMajorStrides(od), plan.RowMajorStrides(id), plan.RowMajorStrides(ud)
 	// operand axes receiving the window axes of the updates, in order
 	var owa []int
 	for a := range od {
@@ -269,33 +232,7 @@ func slowWindow[T number](out, upd []T, start, owa, od, ostr []int, ubase int, w
 	}
 }
 
-// Pad pads x with fillValue (a scalar): Start/End elements before/after each axis (negative crops) and
-// Interior elements between neighbours.
-func (b *Builder) Pad(x, fillValue backends.Op, axesConfig ...backends.PadAxis) (backends.Op, error) {
-	in, err := b.check(backends.OpTypePad, x, fillValue)
-	if err != nil {
-		return nil, err
-	}
-	xs := in[0].Shape
-	if in[1].Shape.Rank() != 0 || in[1].Shape.DType != xs.DType || len(axesConfig) > xs.Rank() {
-		return nil, errors.Errorf("castgo backend: Pad of %s with fill %s and %d axes", xs, in[1].Shape, len(axesConfig))
-	}
-	cfg := make([]backends.PadAxis, xs.Rank())
-	copy(cfg, axesConfig)
-	dims := make([]int, xs.Rank())
-	for a, d := range xs.Dimensions {
-		c := cfg[a]
-		dims[a] = c.Start + c.End + d + max(d-1, 0)*c.Interior
-		if c.Interior < 0 || dims[a] < 0 {
-			return nil, errors.Errorf("castgo backend: Pad of %s: bad configuration %+v", xs, cfg)
-		}
-	}
-	n := b.newNode(backends.OpTypePad, shapes.Make(xs.DType, dims...), in...)
-	n.Pad = &padParams{Axes: cfg}
-	return n, nil
-}
-
-func evalPad(n *Node, ins []any) (any, error) {
+func evalPad(n *plan.Node, ins []any) (any, error) {
 	switch x := ins[0].(type) {
 	case []float32:
 		return padT(n, x, ins[1].([]float32)[0]), nil
@@ -315,7 +252,7 @@ func evalPad(n *Node, ins []any) (any, error) {
 	return nil, errors.Errorf("castgo backend: Pad of %T", ins[0])
 }
 
-func padT[T any](n *Node, x []T, fill T) []T {
+func padT[T any](n *plan.Node, x []T, fill T) []T {
 	p := n.Pad
 	in, outD := n.Inputs[0].Shape.Dimensions, n.Shape.Dimensions
 	out := make([]T, n.Shape.Size())
@@ -328,7 +265,7 @@ func padT[T any](n *Node, x []T, fill T) []T {
 	if len(x) == 0 {
 		return out
 	}
-	ostr := rowMajorStrides(outD)
+	ostr := plan.RowMajorStrides(outD)
 	r := len(in)
 	if r == 0 {
 		out[0] = x[0]
@@ -359,26 +296,7 @@ func padT[T any](n *Node, x []T, fill T) []T {
 	return out
 }
 
-// ArgMinMax returns the index of the smallest (isMin) or largest value along axis (the first one on ties;
-// NaN wins, like XLA).
-func (b *Builder) ArgMinMax(x backends.Op, axis int, outputDType dtypes.DType, isMin bool) (backends.Op, error) {
-	in, err := b.check(backends.OpTypeArgMinMax, x)
-	if err != nil {
-		return nil, err
-	}
-	shape, err := shapeinference.ArgMinMaxOp(in[0].Shape, axis, outputDType)
-	if err != nil {
-		return nil, err
-	}
-	if !numericDType(outputDType) || !numericDType(in[0].Shape.DType) {
-		return nil, errors.Errorf("castgo backend: ArgMinMax %s → %s not implemented", in[0].Shape.DType, outputDType)
-	}
-	n := b.newNode(backends.OpTypeArgMinMax, shape, in...)
-	n.ArgMinMax = &argParams{Axis: axis, IsMin: isMin}
-	return n, nil
-}
-
-func evalArgMinMax(n *Node, ins []any) (any, error) {
+func evalArgMinMax(n *plan.Node, ins []any) (any, error) {
 	p := n.ArgMinMax
 	dims := n.Inputs[0].Shape.Dimensions
 	outer, inner := 1, 1
@@ -465,29 +383,9 @@ func convertAny2(dst any, src0 []int) error {
 	return nil
 }
 
-// Clamp returns min(max(x, lo), hi); lo and hi may be scalars.
-func (b *Builder) Clamp(lo, x, hi backends.Op) (backends.Op, error) {
-	mx, err := b.Max(x, lo)
-	if err != nil {
-		return nil, err
-	}
-	return b.Min(mx, hi)
-}
-
-// Reverse reverses x along axes.
-func (b *Builder) Reverse(x backends.Op, axes ...int) (backends.Op, error) {
-	in, err := b.check(backends.OpTypeReverse, x)
-	if err != nil {
-		return nil, err
-	}
-	n := b.newNode(backends.OpTypeReverse, in[0].Shape.Clone(), in...)
-	n.Axes = slices.Clone(axes)
-	return n, nil
-}
-
-func evalReverse(n *Node, ins []any) (any, error) {
+func evalReverse(n *plan.Node, ins []any) (any, error) {
 	dims := n.Shape.Dimensions
-	st := rowMajorStrides(dims)
+	st := plan.RowMajorStrides(dims)
 	off := 0
 	strides := slices.Clone(st)
 	for _, a := range n.Axes {
@@ -499,28 +397,7 @@ func evalReverse(n *Node, ins []any) (any, error) {
 	return out, nil
 }
 
-func (b *Builder) IsFinite(x backends.Op) (backends.Op, error) {
-	return b.boolUnary(backends.OpTypeIsFinite, x)
-}
-
-func (b *Builder) IsNaN(x backends.Op) (backends.Op, error) {
-	return b.boolUnary(backends.OpTypeIsNaN, x)
-}
-
-func (b *Builder) boolUnary(op backends.OpType, x backends.Op) (backends.Op, error) {
-	in, err := b.check(op, x)
-	if err != nil {
-		return nil, err
-	}
-	if !in[0].Shape.DType.IsFloat() || !numericDType(in[0].Shape.DType) {
-		return nil, errors.Errorf("castgo backend: %s of %s", op, in[0].Shape.DType)
-	}
-	shape := in[0].Shape.Clone()
-	shape.DType = dtypes.Bool
-	return b.newNode(op, shape, in...), nil
-}
-
-func evalIsFinite(n *Node, ins []any) (any, error) {
+func evalIsFinite(n *plan.Node, ins []any) (any, error) {
 	x := toFloat64s(ins[0])
 	out := make([]bool, len(x))
 	for i, v := range x {
@@ -533,19 +410,7 @@ func evalIsFinite(n *Node, ins []any) (any, error) {
 	return out, nil
 }
 
-func (b *Builder) LogicalXor(x, y backends.Op) (backends.Op, error) {
-	in, err := b.check(backends.OpTypeLogicalXor, x, y)
-	if err != nil {
-		return nil, err
-	}
-	shape, err := shapeinference.BinaryOp(backends.OpTypeLogicalXor, in[0].Shape, in[1].Shape)
-	if err != nil {
-		return nil, err
-	}
-	return b.newNode(backends.OpTypeLogicalXor, shape, in...), nil
-}
-
-func evalLogicalXor(n *Node, ins []any) (any, error) {
+func evalLogicalXor(n *plan.Node, ins []any) (any, error) {
 	out := n.Shape.Dimensions
 	a := materializeBroadcast(ins[0], n.Inputs[0].Shape.Dimensions, out, dtypes.Bool).([]bool)
 	c := materializeBroadcast(ins[1], n.Inputs[1].Shape.Dimensions, out, dtypes.Bool).([]bool)
@@ -559,7 +424,7 @@ func evalLogicalXor(n *Node, ins []any) (any, error) {
 // fastReduce reduces float32 x when, after merging neighbouring axes, the input is [outer, reduced, inner]
 // (the shapes of every reduction in CAST's forward and backward graphs: softmax and layer-norm rows, bias
 // gradients over batch and tokens), in parallel over outer (or over inner when outer is 1).
-func fastReduce(n *Node, x any) (any, bool) {
+func fastReduce(n *plan.Node, x any) (any, bool) {
 	xs, ok := x.([]float32)
 	if !ok || len(xs) == 0 {
 		return nil, false
@@ -664,16 +529,16 @@ func fastReduce(n *Node, x any) (any, bool) {
 // C = L·R and Cᵀ = Rᵀ·Lᵀ so that no large operand is transposed: the right-hand operand is packed straight
 // from either of its layouts, and the output of the swapped form (small in training's dots: the
 // gradients of attention's P·V and of weights) is transposed instead. Batches run in parallel.
-func dotNoTranspose(n *Node, l, r []float32) []float32 {
+func dotNoTranspose(n *plan.Node, l, r []float32) []float32 {
 	return dotInto(n, l, r, nil, func(size int) []float32 { return make([]float32, size) }, func(any) {})
 }
 
 // dotInto is dotNoTranspose writing into out (allocated when nil), with its temporaries from alloc (each
 // handed to release once used).
-func dotInto(n *Node, l, r, out []float32, alloc func(int) []float32, release func(any)) []float32 {
+func dotInto(n *plan.Node, l, r, out []float32, alloc func(int) []float32, release func(any)) []float32 {
 	p := n.Dot
 	ls, rs := n.Inputs[0].Shape.Dimensions, n.Inputs[1].Shape.Dimensions
-	lf, rf := freeAxes(len(ls), p.LhsContract, p.LhsBatch), freeAxes(len(rs), p.RhsContract, p.RhsBatch)
+	lf, rf := plan.FreeAxes(len(ls), p.LhsContract, p.LhsBatch), plan.FreeAxes(len(rs), p.RhsContract, p.RhsBatch)
 	prod := func(dims []int, axes []int) int {
 		s := 1
 		for _, a := range axes {
@@ -809,7 +674,7 @@ func smallDots(B, rows, K, cols int, a, bm []float32, bT bool, c []float32) {
 
 // transposeInto writes the float32 x of dims transposed by perm into dst and returns dst.
 func transposeInto(dst, x []float32, dims, perm []int) []float32 {
-	st := rowMajorStrides(dims)
+	st := plan.RowMajorStrides(dims)
 	od := make([]int, len(dims))
 	os := make([]int, len(dims))
 	for i, p := range perm {

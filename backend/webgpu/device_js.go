@@ -1,6 +1,4 @@
-//go:build js && !castgo_nowebgpu
-
-package backend
+package webgpu
 
 import (
 	"fmt"
@@ -11,17 +9,29 @@ import (
 	"unsafe"
 	"weak"
 
-	"github.com/gomlx/gomlx/backends"
+	"github.com/castvideo/castgo/backend"
+	"github.com/castvideo/castgo/backend/cpu"
+	"github.com/castvideo/castgo/backend/plan"
 	"github.com/pkg/errors"
 )
 
-// The WebGPU executor: a compiled plan (gpu.go translates it) runs as one command encoder of compute
-// dispatches per execution. Variables (the weights) are uploaded once per executable and again only when a
-// different buffer (or changed values) is passed, other parameters (the clip) on every execution; intermediate values live in pooled GPU buffers; only the
-// outputs (the logits) are read back. Calls block the calling goroutine on the JavaScript Promises of
-// WebGPU (requestAdapter, mapAsync, popErrorScope), so they must not run inside a js.FuncOf callback.
+// The WebGPU executor: a plan (program.go translates it) runs as one command encoder of compute dispatches
+// per execution. Variables (the weights) are uploaded once per plan and again only when a different buffer
+// (or changed values) is passed, other parameters (the clip) on every execution; intermediate values live
+// in pooled GPU buffers; only the outputs (the logits) are read back. Calls block the calling goroutine on
+// the JavaScript Promises of WebGPU (requestAdapter, mapAsync, popErrorScope), so they must not run inside
+// a js.FuncOf callback.
 
-const webgpuAvailable = true
+// init registers the executor as the castgo backend's "webgpu" target: importing this package is what
+// makes the option available (the wasm module does; the edge worker, which has no WebGPU, does not).
+func init() { backend.RegisterTarget("webgpu", target{}) }
+
+// target implements backend.Target on the WebGPU device of the page or worker.
+type target struct{}
+
+func (target) Description() string { return "WebGPU" }
+
+func (target) Release(p *plan.Plan) { releaseGPUExec(weak.Make(p)) }
 
 // GPU buffer usage and map mode flags (WebGPU constants).
 const (
@@ -32,8 +42,8 @@ const (
 	gpuMapModeR = 1
 )
 
-// WebGPUInfo describes the WebGPU adapter the "webgpu" option of the backend runs on.
-type WebGPUInfo struct {
+// Info describes the WebGPU adapter the "webgpu" option of the castgo backend runs on, and what ran there.
+type Info struct {
 	Vendor       string `json:"vendor"`
 	Architecture string `json:"architecture"`
 	Device       string `json:"device"`
@@ -59,7 +69,7 @@ type WebGPUInfo struct {
 
 type gpuDevice struct {
 	device, queue js.Value
-	info          WebGPUInfo
+	info          Info
 	align         int
 	maxStorage    int // storage buffers per shader stage
 
@@ -72,11 +82,11 @@ var (
 	gpuMu      sync.Mutex
 	gpuDev     *gpuDevice
 	gpuDevErr  error
-	gpuStats   WebGPUInfo
+	gpuStats   Info
 	gpuExecsMu sync.Mutex
 	// gpuExecs holds the device side of each executable run so far (nil: it has no GPU form). The key is
 	// weak: when an executable is collected (its model disposed), its GPU buffers are destroyed.
-	gpuExecs = map[weak.Pointer[Executable]]*gpuExec{}
+	gpuExecs = map[weak.Pointer[plan.Plan]]*gpuExec{}
 )
 
 // await blocks until promise p settles: its value, or an error with the rejection's message.
@@ -125,9 +135,9 @@ func jsString(v js.Value) string {
 	return ""
 }
 
-// WebGPUDevice opens (once) the WebGPU device of this page or worker and describes its adapter; it fails
+// Device opens (once) the WebGPU device of this page or worker and describes its adapter; it fails
 // when navigator.gpu is missing or yields no adapter, and after a device loss.
-func WebGPUDevice() (WebGPUInfo, error) {
+func Device() (Info, error) {
 	d, err := openGPU()
 	gpuMu.Lock()
 	defer gpuMu.Unlock()
@@ -281,8 +291,8 @@ type gpuExec struct {
 }
 
 type paramStamp struct {
-	buf   weak.Pointer[Buffer]
-	print [fingerprintSamples]uint32
+	buf   weak.Pointer[cpu.Buffer]
+	print [cpu.FingerprintSamples]uint32
 	ok    bool
 }
 
@@ -308,8 +318,8 @@ func (d *gpuDevice) withErrorScope(what string, f func()) error {
 // newGPUExec comes from the device and fails the execution.
 type errNoGPUForm struct{ error }
 
-func newGPUExec(e *Executable, d *gpuDevice) (*gpuExec, error) {
-	prog, err := gpuProgramOf(e)
+func newGPUExec(e *plan.Plan, d *gpuDevice) (*gpuExec, error) {
+	prog, err := programOf(e)
 	if err != nil {
 		return nil, errNoGPUForm{err}
 	}
@@ -318,7 +328,7 @@ func newGPUExec(e *Executable, d *gpuDevice) (*gpuExec, error) {
 			return nil, errNoGPUForm{errors.Errorf("webgpu: step %q needs %d storage buffers, the device allows %d", ds.label, len(ds.ins)+2, d.maxStorage)}
 		}
 	}
-	g := &gpuExec{prog: prog, dev: d, stamps: make([]paramStamp, len(e.params))}
+	g := &gpuExec{prog: prog, dev: d, stamps: make([]paramStamp, len(e.Params))}
 	err = d.withErrorScope("preparing the plan", func() {
 		dev := d.device
 		for _, s := range prog.slots {
@@ -414,11 +424,8 @@ func (g *gpuExec) destroy() {
 	g.bytes = 0
 }
 
-// releaseGPU destroys the GPU buffers of e now (Finalize), rather than when e is collected.
-func (e *Executable) releaseGPU() { releaseGPUExec(weak.Make(e)) }
-
 // releaseGPUExec forgets the device side of the executable key and destroys its buffers.
-func releaseGPUExec(key weak.Pointer[Executable]) {
+func releaseGPUExec(key weak.Pointer[plan.Plan]) {
 	gpuExecsMu.Lock()
 	g := gpuExecs[key]
 	delete(gpuExecs, key)
@@ -448,8 +455,8 @@ func (d *gpuDevice) write(b js.Value, data []byte, size int) {
 	d.queue.Call("writeBuffer", b, 0, u8)
 }
 
-// gpuExecute runs e on the WebGPU device. handled is false when e has no GPU form (it then runs on the CPU).
-func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffer, handled bool, err error) {
+// Run runs e on the WebGPU device. handled is false when e has no GPU form (it then runs on the CPU).
+func (target) Run(e *plan.Plan, inputs []*cpu.Buffer) (outs []*cpu.Buffer, handled bool, err error) {
 	if lost := gpuLost(); lost != "" {
 		return nil, true, errors.Errorf("webgpu: device lost: %s", lost)
 	}
@@ -487,21 +494,7 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 		gpuMu.Unlock()
 		return nil, false, nil
 	}
-	if len(inputs) != len(e.params) {
-		return nil, true, errors.Errorf("castgo backend: %d inputs given, the graph has %d parameters", len(inputs), len(e.params))
-	}
-	bufs := make([]*Buffer, len(inputs))
-	for i, in := range inputs {
-		b, err := e.backend.toBuffer(in)
-		if err != nil {
-			return nil, true, err
-		}
-		if !b.Shape.Equal(e.params[i].Shape) {
-			return nil, true, errors.Errorf("castgo backend: input #%d (%s) has shape %s, want %s", i, e.params[i].Name, b.Shape, e.params[i].Shape)
-		}
-		bufs[i] = b
-	}
-	outs, err = g.run(e, bufs)
+	outs, err = g.run(e, inputs)
 	if err != nil {
 		if lost := gpuLost(); lost != "" {
 			err = errors.Errorf("webgpu: device lost: %s (%v)", lost, err)
@@ -514,14 +507,14 @@ func (e *Executable) gpuExecute(inputs []backends.Buffer) (outs []backends.Buffe
 	return outs, true, nil
 }
 
-func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error) {
+func (g *gpuExec) run(e *plan.Plan, inputs []*cpu.Buffer) ([]*cpu.Buffer, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.bufs == nil {
 		return nil, errors.New("castgo backend: the executable was finalized")
 	}
 	d := g.dev
-	var outs []backends.Buffer
+	var outs []*cpu.Buffer
 	err := d.withErrorScope("running the plan", func() {
 		for i, b := range inputs {
 			s := g.prog.paramSlot[i]
@@ -530,9 +523,9 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 			}
 			// Variables (GoMLX names them "var:…": the weights) stay on the device while the same buffer
 			// with the same sampled values is passed; every other parameter (the clip) is written each run.
-			variable := strings.HasPrefix(e.params[i].Name, "var:")
+			variable := strings.HasPrefix(e.Params[i].Name, "var:")
 			if variable {
-				st := paramStamp{buf: weak.Make(b), print: fingerprint(b, nil), ok: true}
+				st := paramStamp{buf: weak.Make(b), print: cpu.Fingerprint(b, nil), ok: true}
 				if g.stamps[i] == st {
 					continue
 				}
@@ -570,15 +563,15 @@ func (g *gpuExec) run(e *Executable, inputs []*Buffer) ([]backends.Buffer, error
 	for i, o := range g.prog.outputs {
 		flat := make([]float32, o.size)
 		js.CopyBytesToGo(bytesOf(flat), u8.Call("subarray", g.outOffsets[i], g.outOffsets[i]+4*o.size))
-		outs = append(outs, &Buffer{Shape: e.outputs[i].Shape.Clone(), Flat: flat})
+		outs = append(outs, &cpu.Buffer{Shape: e.Outputs[i].Shape.Clone(), Flat: flat})
 	}
 	g.readback.Call("unmap")
 	return outs, nil
 }
 
-// DestroyWebGPUDevice destroys the WebGPU device (if one is open), as a device loss would: every later
+// DestroyDevice destroys the WebGPU device (if one is open), as a device loss would: every later
 // execution on it fails with a "device lost" error. For tests of the callers' fallback.
-func DestroyWebGPUDevice() {
+func DestroyDevice() {
 	gpuMu.Lock()
 	d := gpuDev
 	gpuMu.Unlock()

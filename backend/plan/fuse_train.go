@@ -1,27 +1,25 @@
-package backend
-
 // Fusions of the training graph (GoMLX autodiff of cast.Forward): an attention's forward scores and
 // softmax as one step that writes the probabilities P, and the softmax backward together with the gradient
 // of P (dP = dO·Vᵀ) as one step that writes the scores' gradient P ⊙ (dP − rowsum(dP ⊙ P)); neither the
 // scores, exp(scores − max) nor dP is materialised. The remaining DotGenerals (not weight GEMMs) get steps
 // that write into pooled buffers.
+package plan
 
 import (
 	"fmt"
 	"slices"
 
-	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
 // fuseTrain runs the training matchers that must see the graph before the inference ones.
 func (c *compiler) fuseTrain() {
-	for _, n := range c.b.nodes {
-		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral && c.free(n) {
+	for _, n := range c.nodes {
+		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral && c.unclaimed(n) {
 			c.matchTrainAttention(n)
 		}
-		if c.live[n.ID] && n.Op == backends.OpTypeScatterSum && c.free(n) {
+		if c.live[n.ID] && n.Op == backends.OpTypeScatterSum && c.unclaimed(n) {
 			c.matchScatterZero(n)
 		}
 	}
@@ -37,20 +35,14 @@ func (c *compiler) matchScatterZero(n *Node) {
 		return
 	}
 	idx, upd := n.Inputs[1], n.Inputs[2]
-	st := &step{label: fmt.Sprintf("scatter-into-zeros %v", n.Shape.Dimensions), out: n, ins: []*Node{idx, upd}}
-	st.run = func(e *env) any {
-		dst := e.allocF32(n.Shape.Size())
-		clear(dst)
-		scatterAdd(n, dst, e.f32(upd), toInts(e.val(idx)))
-		return dst
-	}
-	c.fused[n] = st
+	c.fused[n] = &Step{Label: fmt.Sprintf("scatter-into-zeros %v", n.Shape.Dimensions), Out: n, Ins: []*Node{idx, upd},
+		Kind: &ScatterZeros{Indices: idx, Updates: upd}}
 }
 
 // fuseTrainDots gives every float32 DotGeneral no other matcher took a step writing into a pooled buffer.
 func (c *compiler) fuseTrainDots() {
-	for _, n := range c.b.nodes {
-		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral && c.free(n) && n.Shape.DType == dtypes.Float32 &&
+	for _, n := range c.nodes {
+		if c.live[n.ID] && n.Op == backends.OpTypeDotGeneral && c.unclaimed(n) && n.Shape.DType == dtypes.Float32 &&
 			n.Inputs[0].Shape.DType == dtypes.Float32 && n.Inputs[1].Shape.DType == dtypes.Float32 {
 			c.matchDot(n)
 		}
@@ -59,13 +51,7 @@ func (c *compiler) fuseTrainDots() {
 
 func (c *compiler) matchDot(n *Node) {
 	l, r := n.Inputs[0], n.Inputs[1]
-	st := &step{label: fmt.Sprintf("%s %v", n.Op, n.Shape.Dimensions), out: n, ins: []*Node{l, r}}
-	st.run = func(e *env) any {
-		dst := e.allocF32(n.Shape.Size())
-		dotInto(n, e.f32(l), e.f32(r), dst, e.allocF32, e.release)
-		return dst
-	}
-	c.fused[n] = st
+	c.fused[n] = &Step{Label: fmt.Sprintf("%s %v", n.Op, n.Shape.Dimensions), Out: n, Ins: []*Node{l, r}, Kind: &Dot{}}
 }
 
 // rowBroadcast reports whether n is root ([d0, …, dk]) broadcast along a new (or size-1) last axis.
@@ -75,7 +61,7 @@ func (c *compiler) rowBroadcast(n, root *Node) bool {
 	if v.Root != root || v.Off != 0 || r != root.Shape.Rank()+1 || r == 0 {
 		return false
 	}
-	rs := rowMajorStrides(root.Shape.Dimensions)
+	rs := RowMajorStrides(root.Shape.Dimensions)
 	for i := 0; i < r-1; i++ {
 		if v.Dims[i] != root.Shape.Dimensions[i] || (v.Strides[i] != rs[i] && v.Dims[i] != 1) {
 			return false
@@ -95,22 +81,13 @@ func other(n, x *Node) *Node {
 	return nil
 }
 
-// attnOperand converts a 4-D View with contiguous last axis to a kernels.Strided, given which View axes are
+// attnOperand converts a 4-D view with contiguous last axis to an AttnOperand, given which view axes are
 // the batch, row and head axes.
-func attnOperand(v View, b, row, h int) (strided, bool) {
+func attnOperand(v View, b, row, h int) (AttnOperand, bool) {
 	if len(v.Dims) != 4 || (v.Strides[3] != 1 && v.Dims[3] > 1) || v.Root.Shape.DType != dtypes.Float32 {
-		return strided{}, false
+		return AttnOperand{}, false
 	}
-	return strided{v: v, bs: v.Strides[b], rs: v.Strides[row], hs: v.Strides[h]}, true
-}
-
-type strided struct {
-	v          View
-	bs, rs, hs int
-}
-
-func (s strided) at(e *env) kernels.Strided {
-	return kernels.Strided{Data: e.f32(s.v.Root)[s.v.Off:], BatchStride: s.bs, RowStride: s.rs, HeadStride: s.hs}
+	return AttnOperand{View: v, HeadStrides: HeadStrides{Batch: v.Strides[b], Row: v.Strides[row], Head: v.Strides[h]}}, true
 }
 
 // matchTrainAttention recognises, from the scores s = DotGeneral(q [B,Lq,H,D], k [B,Lk,H,D]) → [B,H,Lq,Lk],
@@ -144,7 +121,7 @@ func (c *compiler) matchTrainAttention(s *Node) {
 		return
 	}
 	ecs := c.consumers[sub]
-	if len(ecs) != 1 || ecs[0].Op != backends.OpTypeExp || !c.free(ecs[0]) {
+	if len(ecs) != 1 || ecs[0].Op != backends.OpTypeExp || !c.unclaimed(ecs[0]) {
 		return
 	}
 	ex := ecs[0]
@@ -161,7 +138,7 @@ func (c *compiler) matchTrainAttention(s *Node) {
 	for _, x := range c.consumers[ex] {
 		switch {
 		case x == den:
-		case probs == nil && x.Op == backends.OpTypeDiv && x.Inputs[0] == ex && c.rowBroadcast(x.Inputs[1], den) && c.free(x):
+		case probs == nil && x.Op == backends.OpTypeDiv && x.Inputs[0] == ex && c.rowBroadcast(x.Inputs[1], den) && c.unclaimed(x):
 			probs = x
 		default:
 			rest = append(rest, x)
@@ -189,15 +166,8 @@ func (c *compiler) matchTrainAttention(s *Node) {
 		c.claimed[x] = true
 	}
 	if !c.matchAttentionForward(probs, q, k, B, H, lq, lk, hd) {
-		st := &step{label: fmt.Sprintf("attention-probs [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: probs,
-			ins: []*Node{qv.Root, kv.Root}}
-		st.run = func(e *env) any {
-			dst := e.allocF32(probs.Shape.Size())
-			a := kernels.AttentionProbs{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd, Scale: 1, Q: q.at(e), K: k.at(e), P: dst}
-			a.Run()
-			return dst
-		}
-		c.fused[probs] = st
+		c.fused[probs] = &Step{Label: fmt.Sprintf("attention-probs [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), Out: probs,
+			Ins: []*Node{qv.Root, kv.Root}, Kind: &AttentionProbs{B: B, H: H, Lq: lq, Lk: lk, HD: hd, Q: q, K: k}}
 	}
 	if bwd == nil {
 		return
@@ -209,23 +179,15 @@ func (c *compiler) matchTrainAttention(s *Node) {
 		c.claimed[x] = true
 	}
 	out := bwd.out
-	bst := &step{label: fmt.Sprintf("attention-scores-grad [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: out,
-		ins: []*Node{bwd.do.v.Root, bwd.v.v.Root, probs}}
-	do, v := bwd.do, bwd.v
-	bst.run = func(e *env) any {
-		dst := e.allocF32(out.Shape.Size())
-		a := kernels.AttentionScoresGrad{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: bwd.hd, DO: do.at(e), V: v.at(e),
-			P: e.f32(probs), DS: dst}
-		a.Run()
-		return dst
-	}
-	c.fused[out] = bst
+	c.fused[out] = &Step{Label: fmt.Sprintf("attention-scores-grad [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), Out: out,
+		Ins:  []*Node{bwd.do.View.Root, bwd.v.View.Root, probs},
+		Kind: &AttentionScoresGrad{B: B, H: H, Lq: lq, Lk: lk, HD: bwd.hd, DO: bwd.do, V: bwd.v, P: probs}}
 }
 
 type softmaxBwd struct {
 	out   *Node // the scores' gradient
 	claim []*Node
-	do, v strided
+	do, v AttnOperand
 	hd    int
 	dOT   *Node // dOᵀ [B,H,Lq,D], dP's left-hand operand
 }
@@ -245,7 +207,7 @@ func (c *compiler) matchSoftmaxBwd(ex, den *Node, rest []*Node) *softmaxBwd {
 			d2 = x
 		}
 	}
-	if out == nil || d2 == nil || !c.free(out) || !c.single(d2) {
+	if out == nil || d2 == nil || !c.unclaimed(out) || !c.single(d2) {
 		return nil
 	}
 	// d2 = E / (d·d)
@@ -289,7 +251,7 @@ func (c *compiler) matchSoftmaxBwd(ex, den *Node, rest []*Node) *softmaxBwd {
 	}
 	// dP = DotGeneral(dOᵀ [B,H,Lq,D], v [B,Lk,H,D])
 	pp := dP.Dot
-	if dP.Op != backends.OpTypeDotGeneral || dP.Uses != 2 || !c.free(dP) || dP.Shape.DType != dtypes.Float32 ||
+	if dP.Op != backends.OpTypeDotGeneral || dP.Uses != 2 || !c.unclaimed(dP) || dP.Shape.DType != dtypes.Float32 ||
 		!slices.Equal(pp.LhsContract, []int{3}) || !slices.Equal(pp.LhsBatch, []int{0, 1}) || !slices.Equal(pp.RhsContract, []int{3}) ||
 		!slices.Equal(pp.RhsBatch, []int{0, 2}) || !slices.Equal(dP.Shape.Dimensions, ex.Shape.Dimensions) {
 		return nil
@@ -337,7 +299,7 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *Node, B, H, lq
 			dv = x
 		}
 	}
-	if dq == nil || dk == nil || dv == nil || !c.free(dq) || !c.free(dk) || !c.free(dv) {
+	if dq == nil || dk == nil || dv == nil || !c.unclaimed(dq) || !c.unclaimed(dk) || !c.unclaimed(dv) {
 		return false
 	}
 	kv, qv := c.viewOf(dq.Inputs[1]), c.viewOf(dk.Inputs[1])
@@ -350,7 +312,7 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *Node, B, H, lq
 	outs := []*Node{dq, dk, dv}
 	slices.SortFunc(outs, func(a, b *Node) int { return a.ID - b.ID })
 	main := outs[0]
-	ins := []*Node{qv.Root, kv.Root, bwd.v.v.Root, bwd.do.v.Root, probs}
+	ins := []*Node{qv.Root, kv.Root, bwd.v.View.Root, bwd.do.View.Root, probs}
 	for _, in := range ins {
 		if in.ID >= main.ID {
 			return false
@@ -360,32 +322,12 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *Node, B, H, lq
 		c.claimed[x] = true
 	}
 	c.claimed[ds] = true
-	// output layouts: dq [B,H,Lq,D], dk [B,H,Lk,D], dv [B,H,D,Lk]
-	rowsOut := func(rows int) (bs, rs, hs, dstr int) { return H * rows * hd, hd, rows * hd, 1 }
-	var bufs map[*Node][]float32 // this execution's outputs (an executable runs one execution at a time)
-	do, v := bwd.do, bwd.v
-	st := &step{label: fmt.Sprintf("attention-backward [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: main, ins: ins}
-	st.run = func(e *env) any {
-		bufs = map[*Node][]float32{dq: e.allocF32(dq.Shape.Size()), dk: e.allocF32(dk.Shape.Size()), dv: e.allocF32(dv.Shape.Size())}
-		s4 := func(n *Node, bs, rs, hs, dstr int) kernels.Strided4 {
-			return kernels.Strided4{Data: bufs[n], BatchStride: bs, RowStride: rs, HeadStride: hs, DimStride: dstr}
-		}
-		qb, qr, qh, qd := rowsOut(lq)
-		kb, kr, kh, kd := rowsOut(lk)
-		a := kernels.AttentionBackward{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd,
-			Q: q.at(e), K: k.at(e), V: v.at(e), DO: do.at(e), P: e.f32(probs),
-			DQ: s4(dq, qb, qr, qh, qd), DK: s4(dk, kb, kr, kh, kd), DV: s4(dv, H*hd*lk, 1, hd*lk, lk)}
-		a.Run()
-		return bufs[main]
-	}
+	st := &Step{Label: fmt.Sprintf("attention-backward [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), Out: main, Ins: ins,
+		Kind: &AttentionBackward{B: B, H: H, Lq: lq, Lk: lk, HD: hd, Q: q, K: k, V: bwd.v, DO: bwd.do, P: probs,
+			DQ: dq, DK: dk, DV: dv}}
 	c.fused[main] = st
 	for _, o := range outs[1:] {
-		o := o
-		c.fused[o] = &step{label: "attention-backward (output)", out: o, ins: []*Node{main}, run: func(e *env) any {
-			b := bufs[o]
-			delete(bufs, o)
-			return b
-		}}
+		c.fused[o] = &Step{Label: "attention-backward (output)", Out: o, Ins: []*Node{main}, Kind: &Handover{From: st}}
 	}
 	return true
 }
@@ -393,10 +335,10 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *Node, B, H, lq
 // matchAttentionForward fuses the attention's output O = DotGeneral(P, v [B,Lk,H,D]) (or its transpose to
 // [B,Lq,H,D]) into the step of the probabilities: kernels.Attention with Probs computes both in one pass.
 // The step produces P; O is handed over by a step that reads it.
-func (c *compiler) matchAttentionForward(probs *Node, q, k strided, B, H, lq, lk, hd int) bool {
+func (c *compiler) matchAttentionForward(probs *Node, q, k AttnOperand, B, H, lq, lk, hd int) bool {
 	var pv *Node
 	for _, x := range c.consumers[probs] {
-		if dotIs(x, probs, x.Inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}) && c.free(x) {
+		if dotIs(x, probs, x.Inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}) && c.unclaimed(x) {
 			pv = x
 		}
 	}
@@ -408,7 +350,7 @@ func (c *compiler) matchAttentionForward(probs *Node, q, k strided, B, H, lq, lk
 	if !ok || vv.Dims[3] != hd {
 		return false
 	}
-	ins := []*Node{q.v.Root, k.v.Root, vv.Root}
+	ins := []*Node{q.View.Root, k.View.Root, vv.Root}
 	for _, in := range ins {
 		if in.ID >= probs.ID {
 			return false
@@ -418,63 +360,9 @@ func (c *compiler) matchAttentionForward(probs *Node, q, k strided, B, H, lq, lk
 	if out != pv {
 		c.claimed[pv] = true
 	}
-	var o []float32 // this execution's output (an executable runs one execution at a time)
-	st := &step{label: fmt.Sprintf("attention+probs [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), out: probs, ins: ins}
-	st.run = func(e *env) any {
-		dst := e.allocF32(probs.Shape.Size())
-		o = e.allocF32(out.Shape.Size())
-		a := kernels.Attention{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd, Scale: 1, Q: q.at(e), K: k.at(e), V: v.at(e),
-			Out: kernels.Strided{Data: o, BatchStride: outS.bs, RowStride: outS.rs, HeadStride: outS.hs}, Probs: dst}
-		a.Run()
-		return dst
-	}
+	st := &Step{Label: fmt.Sprintf("attention+probs [b=%d h=%d %d×%d hd=%d]", B, H, lq, lk, hd), Out: probs, Ins: ins,
+		Kind: &AttentionWithProbs{B: B, H: H, Lq: lq, Lk: lk, HD: hd, Q: q, K: k, V: v, Output: out, OutStrides: outS}}
 	c.fused[probs] = st
-	c.fused[out] = &step{label: "attention+probs (output)", out: out, ins: []*Node{probs}, run: func(e *env) any {
-		r := o
-		o = nil
-		return r
-	}}
+	c.fused[out] = &Step{Label: "attention+probs (output)", Out: out, Ins: []*Node{probs}, Kind: &Handover{From: st}}
 	return true
-}
-
-// gatherRuns is gatherStrided's loop from source position p and output multi-index idx: a run along the last
-// axis at a time (a fill for a broadcast axis, a copy for a contiguous one), the carry once per run.
-func gatherRuns(dst, src []float32, dims, strides []int, p int, idx []int) {
-	r := len(dims)
-	ls, ld := strides[r-1], dims[r-1]
-	for i := 0; i < len(dst); {
-		n := min(ld-idx[r-1], len(dst)-i)
-		run := dst[i : i+n]
-		switch ls {
-		case 0:
-			v := src[p]
-			for j := range run {
-				run[j] = v
-			}
-		case 1:
-			copy(run, src[p:p+n])
-		default:
-			q := p
-			for j := range run {
-				run[j] = src[q]
-				q += ls
-			}
-		}
-		i += n
-		idx[r-1] += n
-		p += n * ls
-		if idx[r-1] == ld {
-			for a := r - 1; a >= 0; a-- {
-				if idx[a] < dims[a] {
-					break
-				}
-				p -= strides[a] * dims[a]
-				idx[a] = 0
-				if a > 0 {
-					idx[a-1]++
-					p += strides[a-1]
-				}
-			}
-		}
-	}
 }

@@ -1,0 +1,123 @@
+// Package cpu is castgo's CPU executor: it lowers the steps of a plan (package backend/plan) onto the
+// kernels of package backend/kernels (Lower), runs them with pooled buffers (Program.Run), and holds the
+// generic implementation of every op (Eval: the fallback step and the planner's constant folding) and the
+// cache of packed weights shared by a backend's programs (PackCache).
+package cpu
+
+import (
+	"math"
+	"runtime"
+	"sync"
+	"weak"
+
+	"github.com/castvideo/castgo/backend/kernels"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// Buffer is a tensor's storage: a flat Go slice of the shape's dtype.
+type Buffer struct {
+	Shape shapes.Shape
+	Flat  any
+}
+
+// packKey identifies a packed weight by the buffer it was packed from. The pointer is weak, so the cache
+// never keeps a weight alive: an entry goes when its buffer is finalized or collected.
+type packKey struct {
+	buf        weak.Pointer[Buffer]
+	transposed bool
+}
+
+type packEntry struct {
+	p     *kernels.PackedB
+	scale weak.Pointer[Buffer]
+	print [FingerprintSamples]uint32 // bits of sampled values, to notice a shared buffer mutated in place
+}
+
+// FingerprintSamples is the number of values Fingerprint samples.
+const FingerprintSamples = 64
+
+// PackCache holds the packed form of the weights (kernels.PackedB) by the buffer they were packed from,
+// shared by every program of a backend (the forward graph of each batch size, the taps graph).
+type PackCache struct {
+	mu    sync.Mutex
+	packs map[packKey]*packEntry
+}
+
+// NewPackCache returns an empty cache.
+func NewPackCache() *PackCache { return &PackCache{packs: map[packKey]*packEntry{}} }
+
+// Clear forgets every packed weight.
+func (c *PackCache) Clear() {
+	c.mu.Lock()
+	c.packs = map[packKey]*packEntry{}
+	c.mu.Unlock()
+}
+
+// Fingerprint samples a weight (and its scale) at evenly spaced positions.
+func Fingerprint(w, scale *Buffer) (fp [FingerprintSamples]uint32) {
+	switch f := w.Flat.(type) {
+	case []float32:
+		for i := range fp {
+			if len(f) > 0 {
+				fp[i] = math.Float32bits(f[i*(len(f)-1)/(FingerprintSamples-1)])
+			}
+		}
+	case []int8:
+		for i := range fp[:FingerprintSamples/2] {
+			if len(f) > 0 {
+				fp[i] = uint32(uint8(f[i*(len(f)-1)/(FingerprintSamples/2-1)]))
+			}
+		}
+	}
+	if scale != nil {
+		f := scale.Flat.([]float32)
+		for i := range fp[FingerprintSamples/2:] {
+			if len(f) > 0 {
+				fp[FingerprintSamples/2+i] = math.Float32bits(f[i*(len(f)-1)/(FingerprintSamples/2-1)])
+			}
+		}
+	}
+	return fp
+}
+
+// Drop forgets the packed weights packed from buf or scaled by it (buf is being finalized).
+func (c *PackCache) Drop(buf *Buffer) {
+	c.mu.Lock()
+	wp := weak.Make(buf)
+	for k, e := range c.packs {
+		if k.buf == wp || e.scale == wp {
+			delete(c.packs, k)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// packed returns the packed form of a weight, packing it on first use per weight buffer (shared by every
+// executable of this backend: the forward graph of each batch size, the taps graph).
+func (c *PackCache) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.PackedB {
+	key := packKey{buf: weak.Make(w), transposed: transposed}
+	ws := weak.Make(scale)
+	fp := Fingerprint(w, scale)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.packs[key]; e != nil && e.p.K == k && e.p.N == n && e.scale == ws && e.print == fp {
+		return e.p
+	}
+	var p *kernels.PackedB
+	if scale != nil {
+		p = kernels.PackBInt8(w.Flat.([]int8), scale.Flat.([]float32), k, n)
+	} else if transposed {
+		p = kernels.PackB(nil, w.Flat.([]float32), k, k, n, true)
+	} else {
+		p = kernels.PackB(nil, w.Flat.([]float32), n, k, n, false)
+	}
+	if _, had := c.packs[key]; !had {
+		runtime.AddCleanup(w, func(key packKey) {
+			c.mu.Lock()
+			delete(c.packs, key)
+			c.mu.Unlock()
+		}, key)
+	}
+	c.packs[key] = &packEntry{p: p, scale: ws, print: fp}
+	return p
+}

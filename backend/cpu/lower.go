@@ -1,0 +1,258 @@
+package cpu
+
+import (
+	"github.com/castvideo/castgo/backend/kernels"
+	"github.com/castvideo/castgo/backend/plan"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/pkg/errors"
+)
+
+// Lower turns each step of p into a function over the kernels of package backend/kernels; packs holds the
+// packed weights (shared by the programs of one backend). It fails for a generic step whose op has no CPU
+// implementation.
+func Lower(p *plan.Plan, packs *PackCache) (*Program, error) {
+	prog := &Program{plan: p, packs: packs, pool: map[int][][]float32{}}
+	handovers := map[*plan.Step]*handover{}
+	for _, st := range p.Steps {
+		f, err := lowerStep(st, handovers)
+		if err != nil {
+			return nil, err
+		}
+		prog.runs = append(prog.runs, f)
+	}
+	return prog, nil
+}
+
+// handover holds the extra outputs of one execution of a step that has several (AttentionWithProbs,
+// AttentionBackward) until the Handover steps take them (a program runs one execution at a time).
+type handover struct{ outs map[*plan.Node][]float32 }
+
+func (h *handover) take(n *plan.Node) []float32 {
+	v := h.outs[n]
+	delete(h.outs, n)
+	return v
+}
+
+func handoverOf(st *plan.Step, hs map[*plan.Step]*handover) *handover {
+	if hs[st] == nil {
+		hs[st] = &handover{outs: map[*plan.Node][]float32{}}
+	}
+	return hs[st]
+}
+
+func lowerStep(st *plan.Step, hs map[*plan.Step]*handover) (stepFunc, error) {
+	out := st.Out
+	switch k := st.Kind.(type) {
+	case *plan.Gemm:
+		return lowerGemm(k, out), nil
+	case *plan.Attention:
+		return lowerAttention(k, out), nil
+	case *plan.LayerNorm:
+		rows, n, x, eps := k.Rows, k.N, k.X, k.Eps
+		gammaRoot, gammaOff, betaRoot, betaOff := k.Gamma, k.GammaOff, k.Beta, k.BetaOff
+		return func(e *env) any {
+			dst, src := e.allocF32(out.Shape.Size()), e.f32(x)
+			gamma, beta := e.f32(gammaRoot)[gammaOff:gammaOff+n], e.f32(betaRoot)[betaOff:betaOff+n]
+			kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
+				kernels.LayerNormRows(dst[lo*n:hi*n], n, src[lo*n:hi*n], n, hi-lo, n, gamma, beta, eps)
+			})
+			return dst
+		}, nil
+	case *plan.Softmax:
+		rows, n, x := k.Rows, k.N, k.X
+		return func(e *env) any {
+			dst := e.allocF32(out.Shape.Size())
+			copy(dst, e.f32(x))
+			kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
+				kernels.SoftmaxRows(dst[lo*n:hi*n], hi-lo, n, n)
+			})
+			return dst
+		}, nil
+	case *plan.Elementwise:
+		return lowerElementwise(k, out), nil
+	case *plan.Copy:
+		return lowerCopy(k, out), nil
+	case *plan.Concat:
+		parts := k.Parts
+		return func(e *env) any {
+			dst := e.allocF32(out.Shape.Size())
+			for _, p := range parts {
+				copyStrided2(dst, p.DstOff, p.DstStrides, e.f32(p.Src.Root), p.Src.Off, p.Src.Strides, p.Src.Dims)
+			}
+			return dst
+		}, nil
+	case *plan.ScatterZeros:
+		idx, upd := k.Indices, k.Updates
+		return func(e *env) any {
+			dst := e.allocF32(out.Shape.Size())
+			clear(dst)
+			scatterAdd(out, dst, e.f32(upd), plan.ToInts(e.val(idx)))
+			return dst
+		}, nil
+	case *plan.Dot:
+		l, r := out.Inputs[0], out.Inputs[1]
+		return func(e *env) any {
+			dst := e.allocF32(out.Shape.Size())
+			dotInto(out, e.f32(l), e.f32(r), dst, e.allocF32, e.release)
+			return dst
+		}, nil
+	case *plan.AttentionProbs:
+		a := *k
+		return func(e *env) any {
+			dst := e.allocF32(out.Shape.Size())
+			k := kernels.AttentionProbs{Batch: a.B, Heads: a.H, Lq: a.Lq, Lk: a.Lk, HeadDim: a.HD, Scale: 1,
+				Q: strided(e, a.Q), K: strided(e, a.K), P: dst}
+			k.Run()
+			return dst
+		}, nil
+	case *plan.AttentionScoresGrad:
+		a := *k
+		return func(e *env) any {
+			dst := e.allocF32(out.Shape.Size())
+			k := kernels.AttentionScoresGrad{Batch: a.B, Heads: a.H, Lq: a.Lq, Lk: a.Lk, HeadDim: a.HD,
+				DO: strided(e, a.DO), V: strided(e, a.V), P: e.f32(a.P), DS: dst}
+			k.Run()
+			return dst
+		}, nil
+	case *plan.AttentionWithProbs:
+		a, h := *k, handoverOf(st, hs)
+		return func(e *env) any {
+			dst := e.allocF32(out.Shape.Size())
+			o := e.allocF32(a.Output.Shape.Size())
+			h.outs[a.Output] = o
+			k := kernels.Attention{Batch: a.B, Heads: a.H, Lq: a.Lq, Lk: a.Lk, HeadDim: a.HD, Scale: 1,
+				Q: strided(e, a.Q), K: strided(e, a.K), V: strided(e, a.V),
+				Out:   kernels.Strided{Data: o, BatchStride: a.OutStrides.Batch, RowStride: a.OutStrides.Row, HeadStride: a.OutStrides.Head},
+				Probs: dst}
+			k.Run()
+			return dst
+		}, nil
+	case *plan.AttentionBackward:
+		return lowerAttentionBackward(k, out, handoverOf(st, hs)), nil
+	case *plan.Handover:
+		h := handoverOf(k.From, hs)
+		return func(e *env) any { return h.take(out) }, nil
+	case *plan.Generic:
+		return lowerGeneric(out)
+	}
+	return nil, errors.Errorf("castgo backend: step %q of kind %T has no CPU form", st.Label, st.Kind)
+}
+
+// activations maps the plan's GEMM activations to the kernels'.
+var activations = map[plan.Activation]kernels.Activation{
+	plan.ActNone: kernels.ActNone, plan.ActGELU: kernels.ActGELU, plan.ActQuickGELU: kernels.ActQuickGELU,
+}
+
+func lowerGemm(g *plan.Gemm, out *plan.Node) stepFunc {
+	m, k, n := g.M, g.K, g.N
+	lhs, w, scale, transposed := g.LHS, g.W, g.Scale, g.Transposed
+	biasRoot, biasOff, res := g.Bias, g.BiasOff, g.Residual
+	act, postScale := activations[g.Act], g.PostScale
+	return func(e *env) any {
+		var scaleBuf *Buffer
+		if scale != nil {
+			scaleBuf = e.inputs[scale.Param]
+		}
+		pk := e.ex.packs.packed(e.inputs[w.Param], scaleBuf, transposed, k, n)
+		ep := kernels.Epilogue{Act: act, PostScale: postScale}
+		if biasRoot != nil {
+			ep.Bias = e.f32(biasRoot)[biasOff : biasOff+n]
+		}
+		if res != nil {
+			ep.Residual, ep.LdRes = e.f32(res), n
+		}
+		dst := e.allocF32(out.Shape.Size())
+		kernels.Gemm(m, e.f32(lhs), k, pk, dst, n, &ep)
+		return dst
+	}
+}
+
+// viewStrided is a 4-D view ([batch, rows, heads, headDim], last axis contiguous) as a kernels.Strided.
+func viewStrided(e *env, v plan.View) kernels.Strided {
+	return kernels.Strided{Data: e.f32(v.Root)[v.Off:], BatchStride: v.Strides[0], RowStride: v.Strides[1], HeadStride: v.Strides[2]}
+}
+
+// strided is an attention operand of a training step as a kernels.Strided.
+func strided(e *env, s plan.AttnOperand) kernels.Strided {
+	return kernels.Strided{Data: e.f32(s.View.Root)[s.View.Off:], BatchStride: s.Batch, RowStride: s.Row, HeadStride: s.Head}
+}
+
+func lowerAttention(a *plan.Attention, out *plan.Node) stepFunc {
+	b, h, lq, lk, hd, scale := a.B, a.H, a.Lq, a.Lk, a.HD, a.Scale
+	qv, kv, vv, outS := a.Q, a.K, a.V, a.Out
+	return func(e *env) any {
+		dst := e.allocF32(out.Shape.Size())
+		k := kernels.Attention{Batch: b, Heads: h, Lq: lq, Lk: lk, HeadDim: hd, Scale: scale,
+			Q: viewStrided(e, qv), K: viewStrided(e, kv), V: viewStrided(e, vv),
+			Out: kernels.Strided{Data: dst, BatchStride: outS.Batch, RowStride: outS.Row, HeadStride: outS.Head}}
+		k.Run()
+		return dst
+	}
+}
+
+func lowerAttentionBackward(a *plan.AttentionBackward, out *plan.Node, h *handover) stepFunc {
+	B, H, lq, lk, hd := a.B, a.H, a.Lq, a.Lk, a.HD
+	dq, dk, dv := a.DQ, a.DK, a.DV
+	// output layouts: dq [B,H,Lq,D], dk [B,H,Lk,D], dv [B,H,D,Lk]
+	rowsOut := func(rows int) (bs, rs, hs, dstr int) { return H * rows * hd, hd, rows * hd, 1 }
+	return func(e *env) any {
+		bufs := map[*plan.Node][]float32{dq: e.allocF32(dq.Shape.Size()), dk: e.allocF32(dk.Shape.Size()), dv: e.allocF32(dv.Shape.Size())}
+		s4 := func(n *plan.Node, bs, rs, hs, dstr int) kernels.Strided4 {
+			return kernels.Strided4{Data: bufs[n], BatchStride: bs, RowStride: rs, HeadStride: hs, DimStride: dstr}
+		}
+		qb, qr, qh, qd := rowsOut(lq)
+		kb, kr, kh, kd := rowsOut(lk)
+		k := kernels.AttentionBackward{Batch: B, Heads: H, Lq: lq, Lk: lk, HeadDim: hd,
+			Q: strided(e, a.Q), K: strided(e, a.K), V: strided(e, a.V), DO: strided(e, a.DO), P: e.f32(a.P),
+			DQ: s4(dq, qb, qr, qh, qd), DK: s4(dk, kb, kr, kh, kd), DV: s4(dv, H*hd*lk, 1, hd*lk, lk)}
+		k.Run()
+		for n, b := range bufs {
+			if n != out {
+				h.outs[n] = b
+			}
+		}
+		return bufs[out]
+	}
+}
+
+// lowerCopy materialises a strided view (in parallel over the first axis when large).
+func lowerCopy(c *plan.Copy, out *plan.Node) stepFunc {
+	root, off, dims, strides := c.Src.Root, c.Src.Off, c.Src.Dims, c.Src.Strides
+	return func(e *env) any {
+		dst := e.alloc(out)
+		if d, ok := dst.([]float32); ok && len(dims) > 1 && len(d) >= 1<<15 {
+			src, inner := e.f32(root), len(d)/max(dims[0], 1)
+			kernels.ParallelFor(dims[0], max(1, (1<<14)/max(inner, 1)), func(lo, hi int) {
+				sub := append([]int{hi - lo}, dims[1:]...)
+				stridedCopy(d[lo*inner:hi*inner], src, sub, strides, off+lo*strides[0])
+			})
+			return dst
+		}
+		stridedCopyAny(dst, e.val(root), dims, strides, off)
+		return dst
+	}
+}
+
+// lowerGeneric computes one op with its generic implementation (Eval).
+func lowerGeneric(n *plan.Node) (stepFunc, error) {
+	if !Implements(n.Op) {
+		return nil, errors.Errorf("castgo backend: op %s not implemented", n.Op)
+	}
+	ins := n.Inputs
+	return func(e *env) any {
+		vals := make([]any, len(ins))
+		for i, in := range ins {
+			vals[i] = e.val(in)
+		}
+		v, err := Eval(n, vals)
+		if err != nil {
+			panic(err)
+		}
+		if n.Op == backends.OpTypeReshape || n.Op == backends.OpTypeIdentity {
+			cp := makeFlat(n.Shape.DType, n.Shape.Size())
+			stridedCopyAny(cp, v, []int{n.Shape.Size()}, []int{1}, 0)
+			v = cp
+		}
+		return v
+	}, nil
+}

@@ -1,0 +1,150 @@
+package cpu
+
+import (
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/castvideo/castgo/backend/plan"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/pkg/errors"
+)
+
+// Program is a plan lowered onto the CPU: one function per step, run in order, with float32 intermediate
+// buffers pooled by size and reused as the plan releases their storage.
+type Program struct {
+	plan  *plan.Plan
+	runs  []stepFunc
+	packs *PackCache
+
+	mu   sync.Mutex
+	pool map[int][][]float32
+}
+
+// stepFunc computes the value of one step's output in an execution.
+type stepFunc func(e *env) any
+
+// Plan returns the plan p runs.
+func (p *Program) Plan() *plan.Plan { return p.plan }
+
+// Finalize drops p's buffer pool.
+func (p *Program) Finalize() {
+	p.mu.Lock()
+	p.pool = map[int][][]float32{}
+	p.mu.Unlock()
+}
+
+// env is the state of one execution.
+type env struct {
+	ex     *Program
+	vals   []any
+	inputs []*Buffer
+
+	allocated map[int]int // pooled allocations of each size in this execution (trimPool)
+}
+
+// trimPool keeps at most as many pooled buffers of each size as one execution allocates: generic steps
+// return fresh slices that are released into the pool too, which would otherwise grow it every execution.
+func (e *env) trimPool() {
+	for size, l := range e.ex.pool {
+		if n := e.allocated[size]; len(l) > n {
+			clear(l[n:])
+			e.ex.pool[size] = l[:n]
+		}
+	}
+}
+
+func (e *env) val(n *plan.Node) any {
+	r := e.ex.plan.Root[n.ID]
+	v := e.vals[r]
+	off, size := e.ex.plan.RootOff[n.ID], n.Shape.Size()
+	if f, ok := v.([]float32); ok {
+		return f[off : off+size]
+	}
+	if r == n.ID {
+		return v
+	}
+	return reflect.ValueOf(v).Slice(off, off+size).Interface()
+}
+
+func (e *env) f32(n *plan.Node) []float32 { return e.val(n).([]float32) }
+
+// alloc returns storage for n's value: from the pool for float32.
+func (e *env) alloc(n *plan.Node) any {
+	size := n.Shape.Size()
+	if n.Shape.DType == dtypes.Float32 {
+		return e.allocF32(size)
+	}
+	return makeFlat(n.Shape.DType, size)
+}
+
+func (e *env) allocF32(size int) []float32 {
+	e.allocated[size]++
+	p := e.ex.pool
+	if l := p[size]; len(l) > 0 {
+		b := l[len(l)-1]
+		p[size] = l[:len(l)-1]
+		return b
+	}
+	return make([]float32, size)
+}
+
+// release returns a float32 value's storage to the pool.
+func (e *env) release(v any) {
+	if f, ok := v.([]float32); ok && cap(f) > 0 {
+		e.ex.pool[len(f)] = append(e.ex.pool[len(f)], f)
+	}
+}
+
+// Run executes the program on inputs (one per parameter of the plan, shapes already checked by the caller).
+func (p *Program) Run(inputs []*Buffer) (outs []*Buffer, err error) {
+	pl := p.plan
+	if len(inputs) != len(pl.Params) {
+		return nil, errors.Errorf("castgo backend: %d inputs given, the graph has %d parameters", len(inputs), len(pl.Params))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	en := &env{ex: p, vals: make([]any, len(pl.Root)), inputs: inputs, allocated: map[int]int{}}
+	defer en.trimPool()
+	for i, buf := range inputs {
+		en.vals[pl.Params[i].ID] = buf.Flat
+	}
+	for _, c := range pl.Consts {
+		en.vals[c.ID] = c.Data
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.Errorf("castgo backend: %v", r)
+		}
+	}()
+	prof := profiling()
+	for i, st := range pl.Steps {
+		var t0 time.Time
+		if prof {
+			t0 = time.Now()
+		}
+		en.vals[st.Out.ID] = p.runs[i](en)
+		if prof {
+			recordProfile(st.Label, time.Since(t0))
+		}
+		for _, r := range pl.ReleaseAfter[i] {
+			en.release(en.vals[r])
+			en.vals[r] = nil
+		}
+	}
+	outs = make([]*Buffer, len(pl.Outputs))
+	seen := map[int]bool{}
+	for i, o := range pl.Outputs {
+		r := pl.Root[o.ID]
+		v := en.val(o)
+		if r != o.ID || seen[r] || o.Op == backends.OpTypeParameter || o.Op == backends.OpTypeConstant {
+			cp := makeFlat(o.Shape.DType, o.Shape.Size())
+			reflect.Copy(reflect.ValueOf(cp), reflect.ValueOf(v))
+			v = cp
+		}
+		seen[r] = true
+		outs[i] = &Buffer{Shape: o.Shape.Clone(), Flat: v}
+	}
+	return outs, nil
+}

@@ -14,16 +14,17 @@ import (
 	"github.com/gomlx/gomlx/backends"
 )
 
-// BackendEnv names the environment variable that selects the backend when no flag does ("go", "simplego"
-// or "xla").
+// BackendEnv names the environment variable that selects the backend when no flag does ("castgo" or its
+// alias "go", "simplego" or "xla").
 const BackendEnv = "CAST_BACKEND"
 
 // ErrXLAUnavailable wraps every reason the XLA backend cannot be used here (no -tags xla build, no plugin).
 var ErrXLAUnavailable = errors.New("xla backend unavailable")
 
-// NewBackend returns the backend called name: "go" or "go:CONFIG" (castgo's own fused pure-Go backend,
-// package backend, the default when name is empty and CAST_BACKEND is unset; CONFIG is e.g. "profile" or
-// "threads=2"), "simplego" (GoMLX's reference pure-Go backend: training and cross-checks) or "xla" /
+// NewBackend returns the backend called name: "castgo" or "castgo:CONFIG" (castgo's own fused pure-Go
+// backend, package backend, the default when name is empty and CAST_BACKEND is unset; CONFIG is e.g.
+// "profile" or "threads=2"; "go" and "go:CONFIG" are aliases kept for existing scripts, although GoMLX
+// registers its simplego under "go"), "simplego" (GoMLX's reference pure-Go backend: training and cross-checks) or "xla" /
 // "xla:PLUGIN" (XLA through PJRT; needs a build with -tags xla and an installed PJRT plugin, never
 // downloaded). The second result describes the backend in words.
 func NewBackend(name string) (backends.Backend, string, error) {
@@ -31,11 +32,11 @@ func NewBackend(name string) (backends.Backend, string, error) {
 		name = os.Getenv(BackendEnv)
 	}
 	if name == "" {
-		name = "go"
+		name = backend.Name
 	}
 	kind, config, _ := strings.Cut(name, ":")
 	switch kind {
-	case "go", backend.Name:
+	case backend.Name, "go": // "go": the alias of earlier releases
 		b, err := backend.New(config)
 		if err != nil {
 			return nil, "", fmt.Errorf("pure-Go backend: %w", err)
@@ -46,6 +47,6 @@ func NewBackend(name string) (backends.Backend, string, error) {
 	case "xla":
 		return newXLA(config)
 	default:
-		return nil, "", fmt.Errorf("unknown backend %q: use go[:config], simplego or xla[:plugin]", name)
+		return nil, "", fmt.Errorf("unknown backend %q: use castgo[:config] (alias go), simplego or xla[:plugin]", name)
 	}
 }

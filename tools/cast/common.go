@@ -26,11 +26,12 @@ import (
 	"golang.org/x/term"
 )
 
-// backendFlag is the global --backend flag ("go" or "xla"; default from $CAST_BACKEND, else go).
+// backendFlag is the global --backend flag ("castgo" (alias "go"), "simplego" or "xla"; default from
+// $CAST_BACKEND, else castgo).
 var backendFlag string
 
 func init() {
-	rootCmd.PersistentFlags().StringVar(&backendFlag, "backend", "", "compute backend: go[:config] (castgo's pure-Go backend, default), simplego (GoMLX's reference pure-Go backend), xla[:plugin] (needs -tags xla and a PJRT plugin), or, for bench only, wasm (the WASM module under Node); default $"+infer.BackendEnv)
+	rootCmd.PersistentFlags().StringVar(&backendFlag, "backend", "", "compute backend: castgo[:config] (castgo's pure-Go backend, default; alias go[:config]), simplego (GoMLX's reference pure-Go backend), xla[:plugin] (needs -tags xla and a PJRT plugin), or, for bench only, wasm (the WASM module under Node); default $"+infer.BackendEnv)
 }
 
 // newBackend opens the backend chosen by --backend / $CAST_BACKEND and says which one on stderr.

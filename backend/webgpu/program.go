@@ -21,6 +21,14 @@ import (
 //go:embed wgsl/*.wgsl
 var wgslFS embed.FS
 
+// wgslFragment returns the code of a fragment file: its lines after the first (a comment saying where it
+// goes), without the final newline.
+func wgslFragment(name string) string {
+	_, code, _ := strings.Cut(wgsl(name), "\n")
+	return strings.TrimSuffix(code, "\n")
+}
+
+// wgsl returns an embedded shader file.
 func wgsl(name string) string {
 	b, err := wgslFS.ReadFile("wgsl/" + name)
 	if err != nil {
@@ -292,13 +300,10 @@ func gemmDispatch(p *gpuProgram, g *plan.Gemm, addr addrFunc) ([]gpuDispatch, er
 			return nil, errors.New("webgpu: int8 weights must be [N, K]")
 		}
 		src = strings.ReplaceAll(src, "WTYPE", "u32")
-		src = strings.Replace(src, "WLOAD", `let idx = wOff + j * K + k;
-  let word = bitcast<i32>(W[idx / 4u]);
-  return f32(extractBits(word, (idx % 4u) * 8u, 8u)) * S[sOff + j];`, 1)
+		src = strings.Replace(src, "WLOAD", wgslFragment("gemm_load_int8.wgsl"), 1)
 	} else {
 		src = strings.ReplaceAll(src, "WTYPE", "f32")
-		src = strings.Replace(src, "WLOAD", `if (transposed) { return W[wOff + j * K + k]; }
-  return W[wOff + k * N + j];`, 1)
+		src = strings.Replace(src, "WLOAD", wgslFragment("gemm_load_f32.wgsl"), 1)
 	}
 	p.flops += 2 * int64(g.M) * int64(g.K) * int64(g.N)
 	meta := append(u32s(g.M, g.K, g.N, aOff, wOff, sOff, bOff, rOff, act), f32bits(g.PostScale), uint32(flags))
@@ -466,15 +471,6 @@ func reduceDispatch(n *plan.Node, addr addrFunc) ([]gpuDispatch, error) {
 	return []gpuDispatch{{kernel: wgsl("reduce.wgsl"), ins: []int{s}, meta: meta, groups: groups1D((total + 255) / 256)}}, nil
 }
 
-const wgslErf = `fn erf_(x: f32) -> f32 {
-  let ax = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * ax);
-  let p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
-  let y = 1.0 - p * exp(-ax * ax);
-  return select(y, -y, x < 0.0);
-}
-`
-
 // wgslElementwise is the WGSL expression of each elementwise op over its operands' registers, %[1]s and
 // (binary ops) %[2]s; an op missing here has no GPU form.
 var wgslElementwise = map[backends.OpType]string{
@@ -567,7 +563,7 @@ func elementwiseDispatch(g *plan.Elementwise, addr addrFunc) ([]gpuDispatch, err
 		fmt.Fprintf(&sb, "@group(0) @binding(%d) var<storage, read> X%d: array<f32>;\n", i+1, i+1)
 	}
 	fmt.Fprintf(&sb, "@group(0) @binding(%d) var<storage, read_write> OUT: array<f32>;\n", len(ins)+1)
-	sb.WriteString(wgslErf)
+	sb.WriteString(wgsl("erf.wgsl"))
 	sb.WriteString(`@compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let i = (wid.y * nwg.x + wid.x) * 256u + li;

@@ -597,7 +597,7 @@ func (c *compiler) softmaxParts(probs *Node) (*Node, []*Node) {
 	return x, []*Node{probs, ex, den, sub, mx}
 }
 
-// matchSoftmax turns a softmax over the last axis into kernels.SoftmaxRows on a copy of its input.
+// matchSoftmax claims a softmax over the last axis as one Softmax step.
 func (c *compiler) matchSoftmax(probs *Node) {
 	x, parts := c.softmaxParts(probs)
 	if x == nil {

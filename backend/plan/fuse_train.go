@@ -1,9 +1,10 @@
+package plan
+
 // Fusions of the training graph (GoMLX autodiff of cast.Forward): an attention's forward scores and
 // softmax as one step that writes the probabilities P, and the softmax backward together with the gradient
 // of P (dP = dO·Vᵀ) as one step that writes the scores' gradient P ⊙ (dP − rowsum(dP ⊙ P)); neither the
 // scores, exp(scores − max) nor dP is materialised. The remaining DotGenerals (not weight GEMMs) get steps
 // that write into pooled buffers.
-package plan
 
 import (
 	"fmt"
@@ -277,7 +278,7 @@ func dotIs(n, lhs, rhs *Node, lc, lb, rc, rb []int) bool {
 
 // matchAttentionBackward extends a matched softmax backward to the whole attention backward when the
 // scores' gradient dS only feeds dQ = DotGeneral(dS, k) and dK = DotGeneral(dS, q), and dOᵀ also feeds
-// dVᵀ = DotGeneral(dOᵀ, P): one kernels.AttentionBackward step computes the three (dS is never
+// dVᵀ = DotGeneral(dOᵀ, P): one AttentionBackward step computes the three (dS is never
 // materialised). The step produces the first of them; the other two are handed over by steps that read
 // it (a plan step has one output).
 func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *Node, B, H, lq, lk int) bool {
@@ -333,7 +334,7 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *Node, B, H, lq
 }
 
 // matchAttentionForward fuses the attention's output O = DotGeneral(P, v [B,Lk,H,D]) (or its transpose to
-// [B,Lq,H,D]) into the step of the probabilities: kernels.Attention with Probs computes both in one pass.
+// [B,Lq,H,D]) into the step of the probabilities: one AttentionWithProbs step computes both in one pass.
 // The step produces P; O is handed over by a step that reads it.
 func (c *compiler) matchAttentionForward(probs *Node, q, k AttnOperand, B, H, lq, lk, hd int) bool {
 	var pv *Node

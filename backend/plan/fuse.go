@@ -10,7 +10,17 @@ import (
 )
 
 // fuse runs the pattern matchers, recording fused steps in c.fused (by the node each produces) and the
-// nodes they compute internally in c.claimed. Nodes no fused step claims fall back to generic steps.
+// nodes they compute internally in c.claimed. Nodes no fused step claims fall back to generic steps. A
+// matcher only claims unclaimed nodes, so the order decides which pattern wins where they overlap:
+//
+//  1. the training attention (fuse_train.go), which must see the softmax before matchSoftmax takes it,
+//     and ScatterSum into zeros;
+//  2. inference attention (it contains a softmax and two DotGenerals);
+//  3. layer norm, softmax and concatenation;
+//  4. weight GEMMs with their epilogues (bias, activation, scale, residual: elementwise ops the last pass
+//     would otherwise take);
+//  5. the remaining float32 DotGenerals of training;
+//  6. elementwise chains, from the last node backwards so each loop starts at a chain's root.
 func (c *compiler) fuse() {
 	c.consumers = map[*Node][]*Node{}
 	for _, n := range c.nodes {

@@ -65,11 +65,11 @@ func randomSet(cfg cast.Config, seed int) weights.Set {
 }
 
 // Bounds of the training cross-checks against simplego, relative errors: about three times the worst
-// measured over the AVX2, portable and WASM SIMD128 kernel tiers (2026-12-06: gradients 1.0e-6, weights after
-// two Adam steps 3.1e-6, losses ≤ 1.1e-7).
+// measured over the AVX2, portable and WASM SIMD128 kernel tiers (2026-12-06, AVX2 / portable / WASM:
+// gradients 9.6e-7 / 1.0e-6 / 1.1e-6, weights after two Adam steps 2.9e-6 / 3.1e-6 / 6.8e-6, losses ≤ 1.1e-7).
 const (
 	gradTol = 3e-6 // every weight's gradient of one batch
-	stepTol = 1e-5 // every weight after two optimizer steps
+	stepTol = 2e-5 // every weight after two optimizer steps
 	lossTol = 1e-6 // the loss
 )
 

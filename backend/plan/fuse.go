@@ -495,6 +495,7 @@ func (c *compiler) matchLayerNorm(out *Node) {
 
 // ---------------------------------------------------------------- elementwise
 
+// IsElementwise reports whether n is a float32 elementwise op that a fused elementwise loop implements.
 func IsElementwise(n *Node) bool {
 	if n.Shape.DType != dtypes.Float32 {
 		return false

@@ -17,6 +17,7 @@ type View struct {
 	Strides []int
 }
 
+// Contiguous reports whether v reads its root's values in row-major order without gaps.
 func (v View) Contiguous() bool {
 	return slices.Equal(v.Strides, RowMajorStrides(v.Dims)) || shapes.Make(dtypes.Float32, v.Dims...).Size() <= 1
 }
@@ -193,6 +194,7 @@ func reshapeStrides(oldDims, oldStrides, newDims []int) ([]int, bool) {
 	return ns, true
 }
 
+// RowMajorStrides returns the strides of a contiguous row-major array of dims.
 func RowMajorStrides(dims []int) []int {
 	s := make([]int, len(dims))
 	acc := 1
@@ -203,6 +205,7 @@ func RowMajorStrides(dims []int) []int {
 	return s
 }
 
+// ToInts converts a flat slice of integers (signed or unsigned) to ints.
 func ToInts(x any) []int {
 	v := reflect.ValueOf(x)
 	out := make([]int, v.Len())

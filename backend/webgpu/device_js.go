@@ -29,8 +29,10 @@ func init() { backend.RegisterTarget("webgpu", target{}) }
 // target implements backend.Target on the WebGPU device of the page or worker.
 type target struct{}
 
+// Description names the device kind.
 func (target) Description() string { return "WebGPU" }
 
+// Release destroys the GPU buffers held for p now, rather than when p is collected.
 func (target) Release(p *plan.Plan) { releaseGPUExec(weak.Make(p)) }
 
 // GPU buffer usage and map mode flags (WebGPU constants).

@@ -18,6 +18,8 @@ type Map struct {
 	Frame int         `json:"frame"`
 	Rect  [4]float64  `json:"rect"`
 	Grid  [][]float64 `json:"grid"`
+	// Pos is the frame's position among the view's frames (0 … T-1; not in the JSON).
+	Pos int `json:"-"`
 }
 
 // ViewInfo is one explained view: its place in the plan and the top class the maps explain.
@@ -108,7 +110,7 @@ func Views(clf *classify.Classifier, e *Explainer, frames map[int]preprocess.Fra
 		for _, m := range methods {
 			for k, g := range c.Grids[m] {
 				if g != nil {
-					res.Methods[m] = append(res.Methods[m], Map{View: first + i, Frame: v.FrameIndices[k], Rect: rect, Grid: rows(g)})
+					res.Methods[m] = append(res.Methods[m], Map{View: first + i, Frame: v.FrameIndices[k], Rect: rect, Grid: rows(g), Pos: k})
 				}
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/castvideo/castgo/cast/classify"
@@ -63,10 +64,12 @@ video), "rect": [x0,y0,x1,y1] (video pixels the grid covers), "grid": [[…] × 
 --pointing DIR plays the pointing game on a dataset written by cast dataset --boxes: a map scores when its
 top cell's centre lies in the moving shape's box grown by half a cell. It prints, per method, the share of maps
 that score, over all views and split by whether the view's top class got the what (colour and shape) and the
-how (motion) right, beside the box-area baseline (the chance of a random cell). See docs/demo-model.md.`,
+how (motion) right, beside the box-area baseline (the chance of a random cell). --pointing seed:N --clips K
+renders clips 0…K-1 of seed N in memory instead (no ffmpeg, no H.264 round trip). See docs/demo-model.md.`,
 		Example: `  cast explain --out maps clip.mp4
   cast explain --json --method cast-rollout,gradient-x-input --view 0 clip.mp4 > maps.json
-  cast dataset --seed 31337 --clips 200 --boxes --out pointing && cast explain --pointing pointing`,
+  cast dataset --seed 31337 --clips 200 --boxes --out pointing && cast explain --pointing pointing
+  cast explain --pointing seed:31337 --clips 1000`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.videos = args
 			opts.stdout, opts.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -83,7 +86,7 @@ how (motion) right, beside the box-area baseline (the chance of a random cell). 
 	fl.StringVar(&opts.out, "out", "", "write PNG overlays to this folder (created if needed)")
 	fl.IntVar(&opts.scale, "scale", 2, "PNG overlays: pixels per video pixel")
 	fl.BoolVar(&opts.asJSON, "json", false, "print the maps as JSON, one object per video and line")
-	fl.StringVar(&opts.pointing, "pointing", "", "play the pointing game on this dataset folder (annotations.csv + boxes.json)")
+	fl.StringVar(&opts.pointing, "pointing", "", "play the pointing game on this dataset folder (annotations.csv + boxes.json), or on seed:N rendered in memory")
 	fl.IntVar(&opts.clips, "clips", 0, "--pointing: only the first N clips (default: all)")
 	return cmd
 }
@@ -223,48 +226,102 @@ func writePNG(path string, img image.Image) error {
 // The pointing game's groups of views, by what the view's top class got right (labels what·4 + how).
 var pointingGroups = []string{"all", "what right", "what wrong", "how right", "how wrong"}
 
-// pointingGame plays the pointing game on the clips of a dataset folder with boxes.json.
-func pointingGame(ctx context.Context, clf *classify.Classifier, e *explain.Explainer, methods []string, opts explainOptions) error {
+// pointingClip is one clip of the pointing game: its name, label, boxes per frame and its maps.
+type pointingClip struct {
+	name   string
+	label  int
+	boxes  []synth.Box
+	result *explain.Result
+}
+
+// pointingSource returns the number of clips of the pointing game's source and a function that explains
+// clip i: opts.pointing is a folder written by cast dataset --boxes, or seed:N to render clips 0 … --clips-1
+// of the procedural dataset of seed N in memory (the same pixels, without the H.264 round trip).
+func pointingSource(ctx context.Context, clf *classify.Classifier, e *explain.Explainer, methods []string,
+	opts explainOptions) (int, func(i int) (*pointingClip, error), error) {
+	if s, ok := strings.CutPrefix(opts.pointing, "seed:"); ok {
+		seed, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, nil, fmt.Errorf("--pointing %s: want seed:N with an integer N", opts.pointing)
+		}
+		if opts.clips < 1 {
+			return 0, nil, fmt.Errorf("--pointing %s needs --clips N", opts.pointing)
+		}
+		return opts.clips, func(i int) (*pointingClip, error) {
+			frames, label := synth.Clip(seed, i, synth.Options{})
+			fm := make(map[int]preprocess.Frame, len(frames))
+			for k, f := range frames {
+				fm[k] = f
+			}
+			v := classify.Video{NumFrames: len(frames), Width: frames[0].Width, Height: frames[0].Height,
+				Frames: func([]int) (map[int]preprocess.Frame, error) { return fm, nil }}
+			r, err := explain.Video(clf, e, v, explain.Options{Views: opts.views, View: opts.view, Methods: methods})
+			if err != nil {
+				return nil, err
+			}
+			return &pointingClip{name: synth.ClipName(i), label: label, boxes: synth.Boxes(seed, i, synth.Options{}), result: r}, nil
+		}, nil
+	}
 	af, err := os.Open(filepath.Join(opts.pointing, "annotations.csv"))
 	if err != nil {
-		return fmt.Errorf("--pointing: %w", err)
+		return 0, nil, fmt.Errorf("--pointing: %w", err)
 	}
 	anns, err := synth.ParseAnnotations(af)
 	af.Close()
 	if err != nil {
-		return fmt.Errorf("--pointing: %w", err)
+		return 0, nil, fmt.Errorf("--pointing: %w", err)
 	}
 	boxes, err := synth.ReadBoxes(filepath.Join(opts.pointing, synth.BoxesFile))
 	if err != nil {
-		return fmt.Errorf("--pointing: %w (write it with cast dataset --boxes)", err)
-	}
-	if n := len(clf.Meta.Labels["logits"]); n != len(synth.Classes) {
-		return fmt.Errorf("--pointing: the model has %d classes, the procedural dataset %d", n, len(synth.Classes))
+		return 0, nil, fmt.Errorf("--pointing: %w (write it with cast dataset --boxes)", err)
 	}
 	if opts.clips > 0 && opts.clips < len(anns) {
 		anns = anns[:opts.clips]
 	}
-	tallies := map[string]map[string]*explain.Tally{} // group → method → tally
-	views := map[string]int{}
-	bar := newProgress(opts.stderr, len(anns), "pointing game")
-	for i, a := range anns {
+	return len(anns), func(i int) (*pointingClip, error) {
+		a := anns[i]
 		bx, ok := boxes[a.Video]
 		if !ok {
-			bar.Finish()
-			return fmt.Errorf("--pointing: %s has no boxes in %s", a.Video, synth.BoxesFile)
+			return nil, fmt.Errorf("--pointing: %s has no boxes in %s", a.Video, synth.BoxesFile)
 		}
 		r, _, err := explainVideo(ctx, clf, e, filepath.Join(opts.pointing, a.Video), methods, opts.views, opts.view)
 		if err != nil {
-			bar.Finish()
-			return fmt.Errorf("%s: %w", a.Video, err)
+			return nil, fmt.Errorf("%s: %w", a.Video, err)
 		}
+		return &pointingClip{name: a.Video, label: a.Label, boxes: bx, result: r}, nil
+	}, nil
+}
+
+// pointingGame plays the pointing game on procedural clips with their boxes (see pointingSource).
+func pointingGame(ctx context.Context, clf *classify.Classifier, e *explain.Explainer, methods []string, opts explainOptions) error {
+	if n := len(clf.Meta.Labels["logits"]); n != len(synth.Classes) {
+		return fmt.Errorf("--pointing: the model has %d classes, the procedural dataset %d", n, len(synth.Classes))
+	}
+	n, get, err := pointingSource(ctx, clf, e, methods, opts)
+	if err != nil {
+		return err
+	}
+	tallies := map[string]map[string]*explain.Tally{} // group → method → tally
+	views := map[string]int{}
+	bar := newProgress(opts.stderr, n, "pointing game")
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			bar.Finish()
+			return fmt.Errorf("interrupted: %w", err)
+		}
+		c, err := get(i)
+		if err != nil {
+			bar.Finish()
+			return err
+		}
+		r, a, bx := c.result, c, c.boxes
 		for _, v := range r.Views {
 			pred := v.Top[0].Index
 			groups := []string{"all", "what right", "how right"}
-			if pred/synth.HowCount != a.Label/synth.HowCount {
+			if pred/synth.HowCount != a.label/synth.HowCount {
 				groups[1] = "what wrong"
 			}
-			if pred%synth.HowCount != a.Label%synth.HowCount {
+			if pred%synth.HowCount != a.label%synth.HowCount {
 				groups[2] = "how wrong"
 			}
 			one := &explain.Result{Views: []explain.ViewInfo{v}, Methods: map[string][]explain.Map{}}
@@ -282,7 +339,7 @@ func pointingGame(ctx context.Context, clf *classify.Classifier, e *explain.Expl
 				}
 				if err := explain.Score(one, bx, tallies[g]); err != nil {
 					bar.Finish()
-					return fmt.Errorf("%s: %w", a.Video, err)
+					return fmt.Errorf("%s: %w", a.name, err)
 				}
 			}
 		}
@@ -291,7 +348,7 @@ func pointingGame(ctx context.Context, clf *classify.Classifier, e *explain.Expl
 	bar.Finish()
 	w := opts.stdout
 	fmt.Fprintf(w, "pointing game: %d clips of %s, model %s; a map scores when its top cell lands on the shape's box grown by half a cell\n\n",
-		len(anns), opts.pointing, clf.Meta.Name)
+		n, opts.pointing, clf.Meta.Name)
 	fmt.Fprint(w, "| method |")
 	for _, g := range pointingGroups {
 		fmt.Fprintf(w, " %s (%d views) |", g, views[g])

@@ -70,6 +70,11 @@ func TestExplainCommand(t *testing.T) {
 		t.Errorf("the pointing table does not count 4 views:\n%s", r.stdout)
 	}
 
+	r = mustRun(t, "explain", "--pointing", "seed:31337", "--clips", "1", "--method", "spatial-rollout")
+	if !strings.Contains(r.stdout, "| spatial-rollout |") || !strings.Contains(r.stdout, "all (2 views)") {
+		t.Errorf("--pointing seed:31337 --clips 1:\n%s", r.stdout)
+	}
+
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -80,6 +85,8 @@ func TestExplainCommand(t *testing.T) {
 		{[]string{"explain", "--json", "--view", "5", clip}, "the plan has 2 views"},
 		{[]string{"explain", "--pointing", dir, clip}, "give no videos"},
 		{[]string{"explain", "--pointing", t.TempDir()}, "annotations.csv"},
+		{[]string{"explain", "--pointing", "seed:x", "--clips", "2"}, "want seed:N"},
+		{[]string{"explain", "--pointing", "seed:3"}, "needs --clips N"},
 	} {
 		r := runCLI(t, tc.args...)
 		msg := ""

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall/js"
 	"testing"
+	"time"
 
 	"github.com/castvideo/castgo/cast/explain"
 	"github.com/castvideo/castgo/cast/synth"
@@ -50,10 +51,12 @@ func TestExplain(t *testing.T) {
 		}
 		req := map[string]any{"numFrames": n, "width": w, "height": h, "frames": given, "view": view,
 			"methods": []any{"cast-rollout", "gradient-x-input"}}
+		start := time.Now()
 		res, err := await(api.Call("explain", handle, req))
 		if err != nil {
 			t.Fatalf("explain: %v", err)
 		}
+		t.Logf("clip %d view %d, cast-rollout and gradient-x-input: %v (the first call compiles the graph)", index, view, time.Since(start).Round(time.Millisecond))
 		var got explain.Result
 		if err := json.Unmarshal([]byte(js.Global().Get("JSON").Call("stringify", res).String()), &got); err != nil {
 			t.Fatal(err)
@@ -79,6 +82,17 @@ func TestExplain(t *testing.T) {
 		}
 		if err := explain.Score(&got, synth.Boxes(seed, index, synth.Options{}), tally); err != nil {
 			t.Fatal(err)
+		}
+		// The rollout alone runs the forward graph only (compiled on its first call).
+		req["methods"] = []any{"cast-rollout"}
+		start = time.Now()
+		res, err = await(api.Call("explain", handle, req))
+		if err != nil {
+			t.Fatalf("explain cast-rollout: %v", err)
+		}
+		t.Logf("clip %d view %d, cast-rollout alone: %v", index, view, time.Since(start).Round(time.Millisecond))
+		if n := res.Get("methods").Get("cast-rollout").Length(); n != viewFrames.Length() {
+			t.Fatalf("cast-rollout alone: %d maps", n)
 		}
 	}
 	t.Logf("\n%s", explain.Table(explain.Methods, tally))

@@ -81,9 +81,11 @@ func ParseMethods(names []string) ([]string, error) {
 
 // Explainer computes the maps of one loaded model. It is safe for concurrent use; runs are serialised.
 type Explainer struct {
-	cfg  cast.Config
-	exec *context.Exec
-	mu   sync.Mutex
+	cfg cast.Config
+	// attn computes the logits and attention probabilities only (the rollouts); full adds the gradients.
+	// Each compiles on its first run.
+	attn, full *context.Exec
+	mu         sync.Mutex
 }
 
 // New compiles the maps' graph over m's weights. Close it before closing m.
@@ -93,11 +95,14 @@ func New(m *infer.Model) (*Explainer, error) {
 		return nil, fmt.Errorf("explain: %d CLIP frames but %d VideoMAE tubelets", cfg.SpatialFrames(), cfg.TemporalSlots())
 	}
 	e := &Explainer{cfg: cfg}
-	exec, err := m.NewExec(e.graph)
-	if err != nil {
+	var err error
+	if e.attn, err = m.NewExec(func(ctx *context.Context, x *Node) []*Node { return e.graph(ctx, x, false) }); err != nil {
 		return nil, fmt.Errorf("explain: %w", err)
 	}
-	e.exec = exec
+	if e.full, err = m.NewExec(func(ctx *context.Context, x *Node) []*Node { return e.graph(ctx, x, true) }); err != nil {
+		e.attn.Finalize()
+		return nil, fmt.Errorf("explain: %w", err)
+	}
 	return e, nil
 }
 
@@ -105,18 +110,19 @@ func New(m *infer.Model) (*Explainer, error) {
 func (e *Explainer) Close() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.exec != nil {
-		e.exec.Finalize()
-		e.exec = nil
+	if e.full != nil {
+		e.attn.Finalize()
+		e.full.Finalize()
+		e.attn, e.full = nil, nil
 	}
 }
 
 // graph builds the forward pass of one clip x [1, 3, T, H, W] with its taps and returns, in order: the
 // logits of each head; per block, the head-averaged probabilities of the attentions the model has
 // (CLIP [Ts, N+1, N+1], VideoMAE [1, Tt·N, Tt·N], T2S [N, Ts, Tt], S2T [Tt, N, N]); then per stream
-// (CLIP, VideoMAE) gradient × input on the embeddings ([Ts, N+1], [1, Tt·N]) and the tokens entering the
-// last block with their gradients ([Ts, N+1, D] twice, [1, Tt·N, D] twice).
-func (e *Explainer) graph(ctx *context.Context, x *Node) []*Node {
+// (CLIP, VideoMAE), when withGrad is set, gradient × input on the embeddings ([Ts, N+1], [1, Tt·N]) and the
+// tokens entering the last block with their gradients ([Ts, N+1, D] twice, [1, Tt·N, D] twice).
+func (e *Explainer) graph(ctx *context.Context, x *Node, withGrad bool) []*Node {
 	cfg := e.cfg
 	taps := cast.Taps{}
 	logits := cast.Forward(ctx, cfg, x, taps)
@@ -129,6 +135,9 @@ func (e *Explainer) graph(ctx *context.Context, x *Node) []*Node {
 			probs := taps["blocks."+strconv.Itoa(i)+"."+name+".probs"] // [batch, h, Lq, Lk]
 			outs = append(outs, ReduceSum(MulScalar(probs, 1/float64(probs.Shape().Dimensions[1])), 1))
 		}
+	}
+	if !withGrad {
+		return outs
 	}
 	// The top class's logit of each head: a one-hot of the maximum, held constant.
 	var loss *Node
@@ -210,7 +219,8 @@ type ClipMaps struct {
 	Grids map[string][][]float64
 }
 
-// Explain computes the maps of methods (nil: all) for one normalised clip x [3, T, H, W] (C order).
+// Explain computes the maps of methods (nil: all) for one normalised clip x [3, T, H, W] (C order). Rollouts
+// alone run a forward graph; a gradient method runs the forward and backward graph.
 func (e *Explainer) Explain(x []float32, methods []string) (res *ClipMaps, err error) {
 	cfg := e.cfg
 	if n := cfg.InChans * cfg.AllFrames * cfg.ImgSize * cfg.ImgSize; len(x) != n {
@@ -222,8 +232,14 @@ func (e *Explainer) Explain(x []float32, methods []string) (res *ClipMaps, err e
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.exec == nil {
+	if e.full == nil {
 		return nil, fmt.Errorf("explain: the explainer was closed")
+	}
+	exec := e.attn
+	for _, m := range methods {
+		if m == MethodGradInput || m == MethodGradCAM {
+			exec = e.full
+		}
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -232,7 +248,7 @@ func (e *Explainer) Explain(x []float32, methods []string) (res *ClipMaps, err e
 	}()
 	in := tensors.FromFlatDataAndDimensions(x, 1, cfg.InChans, cfg.AllFrames, cfg.ImgSize, cfg.ImgSize)
 	defer in.FinalizeAll()
-	outs, err := e.exec.Exec(in)
+	outs, err := exec.Exec(in)
 	if err != nil {
 		return nil, fmt.Errorf("explain: %w", err)
 	}
@@ -251,7 +267,10 @@ func (e *Explainer) maps(flat [][]float32, methods []string) (*ClipMaps, error) 
 	res := &ClipMaps{Logits: flat[:heads], Grids: map[string][][]float64{}}
 	res.Class = argmax(flat[0])
 	a := newAttn(cfg, flat[heads:heads+cfg.Depth*len(e.attentions())], e.attentions())
-	g := newGrads(cfg, flat[heads+cfg.Depth*len(e.attentions()):], e.streams())
+	var g *grads
+	if rest := flat[heads+cfg.Depth*len(e.attentions()):]; len(rest) > 0 {
+		g = newGrads(cfg, rest, e.streams())
+	}
 	for _, m := range methods {
 		var grids [][]float64
 		switch m {
@@ -270,10 +289,17 @@ func (e *Explainer) maps(flat [][]float32, methods []string) (*ClipMaps, error) 
 				return nil, fmt.Errorf("explain: %s needs the temporal expert", m)
 			}
 			grids = e.perFrame(nil, a.temporalRollout())
-		case MethodGradInput:
-			grids = e.perFrame(g.gradInput())
-		case MethodGradCAM:
-			grids = e.perFrame(g.gradCAM())
+		case MethodGradInput, MethodGradCAM:
+			if g == nil {
+				return nil, fmt.Errorf("explain: %s needs the gradient graph", m)
+			}
+			if m == MethodGradInput {
+				grids = e.perFrame(g.gradInput())
+			} else {
+				grids = e.perFrame(g.gradCAM())
+			}
+		default:
+			return nil, fmt.Errorf("explain: unknown method %q", m)
 		}
 		res.Grids[m] = grids
 	}

@@ -45,6 +45,24 @@ func TestLogitsMatchRun(t *testing.T) {
 	if got.Class != argmax(want[0]) {
 		t.Errorf("class %d, want %d", got.Class, argmax(want[0]))
 	}
+	// The rollouts alone run the graph without gradients (castgo fuses its attention differently): the same
+	// maps up to float32 rounding.
+	att, err := e.Explain(x, []string{MethodCAST, MethodTemporal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(att.Grids) != 2 {
+		t.Fatalf("%d methods, want 2", len(att.Grids))
+	}
+	for m, grids := range att.Grids {
+		for k, g := range grids {
+			for i, v := range g {
+				if d := math.Abs(v - got.Grids[m][k][i]); d > 1e-6 {
+					t.Fatalf("%s frame %d cell %d: %v without gradients, %v with", m, k, i, v, got.Grids[m][k][i])
+				}
+			}
+		}
+	}
 	for _, m := range Methods {
 		grids := got.Grids[m]
 		if len(grids) != cfg.AllFrames {

@@ -10,8 +10,9 @@
 //     (gradient × input on the patch tokens of both experts' embeddings) and MethodGradCAM (Grad-CAM on the
 //     tokens entering the last block).
 //
-// The maps are computed by a second graph over a loaded model's weights (infer.Model.NewExec), from the
-// attention probabilities and embeddings that cast.Forward taps.
+// The maps are computed by graphs of their own over a loaded model's weights (infer.Model.NewExec), from the
+// attention probabilities and embeddings that cast.Forward taps: a forward graph for the rollouts, and a
+// forward and backward graph when a gradient method is asked for.
 package explain
 
 import (

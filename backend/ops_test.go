@@ -330,3 +330,18 @@ func TestLargeStridedCopy(t *testing.T) {
 	x := randTensor(rng, false, 3, 40, 30, 20)
 	compareOnBackends(t, "large-transpose", one(func(xs []*Node) *Node { return TransposeAllDims(xs[0], 2, 0, 3, 1) }), x)
 }
+
+// TestAttentionProbsWithOtherConsumers: attention probabilities that feed P·V and also a one-input op (a mean
+// over heads, as an explanation map takes) compile and match simplego (the training fusion once read a second
+// input of every consumer of P and panicked).
+func TestAttentionProbsWithOtherConsumers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const b, l, h, hd = 2, 5, 3, 4
+	compareOnBackends(t, "probs consumed by P·V and a head mean", func(xs []*Node) []*Node {
+		q, k, v := xs[0], xs[1], xs[2]                                           // [b, l, h, hd]
+		scores := DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}) // [b, h, l, l]
+		probs := Softmax(scores, -1)
+		o := DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [b, h, l, hd]
+		return []*Node{o, ReduceMean(probs, 1)}
+	}, randTensor(rng, false, b, l, h, hd), randTensor(rng, false, b, l, h, hd), randTensor(rng, false, b, l, h, hd))
+}

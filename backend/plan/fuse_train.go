@@ -339,7 +339,8 @@ func (c *compiler) matchAttentionBackward(bwd *softmaxBwd, probs *Node, B, H, lq
 func (c *compiler) matchAttentionForward(probs *Node, q, k AttnOperand, B, H, lq, lk, hd int) bool {
 	var pv *Node
 	for _, x := range c.consumers[probs] {
-		if dotIs(x, probs, x.Inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}) && c.unclaimed(x) {
+		// Other consumers of P (a mean over heads for an explanation map, say) may have one input.
+		if x.Op == backends.OpTypeDotGeneral && dotIs(x, probs, x.Inputs[1], []int{3}, []int{0, 1}, []int{1}, []int{0, 2}) && c.unclaimed(x) {
 			pv = x
 		}
 	}

@@ -144,3 +144,23 @@ func BenchmarkElementwise(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGemmTiers compares the vector tiers this CPU has on the ViT-B GEMM shapes, each shape's tiers back
+// to back (the machine's load changes less between them).
+func BenchmarkGemmTiers(b *testing.B) {
+	def := Tier()
+	defer func() { _ = setTier(def) }()
+	for _, s := range []struct{ m, k, n int }{{1568, 768, 2304}, {1568, 768, 3072}} {
+		for _, name := range Tiers() {
+			if name == "portable" {
+				continue
+			}
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", s.m, s.k, s.n, name), func(b *testing.B) {
+				if err := setTier(name); err != nil {
+					b.Fatal(err)
+				}
+				benchGemm(b, s.m, s.k, s.n, false, nil)
+			})
+		}
+	}
+}

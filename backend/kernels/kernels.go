@@ -12,6 +12,8 @@
 // implementations; faster ones replace them behind the same signatures.
 package kernels
 
+//go:generate go run ./internal/gen
+
 // Activation is applied elementwise in a GEMM epilogue, after the bias.
 type Activation int
 

@@ -229,7 +229,7 @@ func TestUnary(t *testing.T) {
 		{"QuickGELU", QuickGELU, func(x float64) float64 { return x / (1 + math.Exp(-1.702*x)) }, 1e-5, 1e-30},
 	}
 	for _, f := range fns {
-		for _, n := range []int{len(xs), 1, 3, 8, 13} {
+		for _, n := range []int{len(xs), 1, 3, 8, 13, 16, 17, 33, 300} {
 			dst := make([]float32, n)
 			f.f(dst, xs[:n])
 			for i := 0; i < n; i++ {
@@ -261,7 +261,7 @@ func TestUnary(t *testing.T) {
 
 func TestBinary(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
-	for _, n := range []int{0, 1, 7, 8, 9, 31, 100} {
+	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 100} {
 		a, b := randSlice(r, n), randSlice(r, n)
 		dst := make([]float32, n)
 		ops := []struct {
@@ -305,7 +305,7 @@ func TestBinary(t *testing.T) {
 
 func TestSoftmaxLayerNorm(t *testing.T) {
 	r := rand.New(rand.NewSource(6))
-	for _, n := range []int{1, 2, 7, 8, 9, 17, 197, 768, 1568} {
+	for _, n := range []int{1, 2, 7, 8, 9, 15, 16, 17, 33, 197, 768, 1568} {
 		rows, ld := 3, n+3
 		x := randSlice(r, rows*ld)
 		for i := range x {

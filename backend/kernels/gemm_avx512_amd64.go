@@ -41,6 +41,10 @@ func microAVX512x8(k int, a []float32, lda, rows int, bp []float32, tile *[tileM
 // generation spills this tile's sixteen accumulators (it hoists all eight broadcasts and has only the 213 form
 // of FMA). Rows past rows-1 read row rows-1.
 func microAVX512x8Strided(k int, a []float32, lda, rows int, b []float32, ldb int, tile *[tileMax]float32) {
+	if k <= 0 { // the assembly loop needs k ≥ 1
+		clear(tile[:8*32])
+		return
+	}
 	_ = a[(rows-1)*lda+k-1]
 	_ = b[(k-1)*ldb+31]
 	var rp [8]unsafe.Pointer
@@ -101,15 +105,25 @@ func storeTileAVX512(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, 
 	if ep.Bias != nil {
 		b0, b1 = ldz(ep.Bias, j0), ldz(ep.Bias, j0+16)
 	}
+	if ep.Act != ActNone {
+		// The activation over the whole tile at once: GELU/QuickGELU's exps in one loop (expSubLoopAVX512)
+		// instead of a call per vector, which spills every register.
+		for r := 0; r < rows; r++ {
+			stz(ldz(t, r*32).MulAdd(av, b0), t, r*32)
+			stz(ldz(t, r*32+16).MulAdd(av, b1), t, r*32+16)
+		}
+		var e [tileMax]float32
+		y := t[:rows*32]
+		if ep.Act == ActGELU {
+			geluChunkAVX512(y, y, e[:rows*32])
+		} else {
+			quickgeluChunkAVX512(y, y, e[:rows*32])
+		}
+		av, b0, b1 = bcz(1), f16{}, f16{}
+	}
 	for r := 0; r < rows; r++ {
 		y0 := ldz(t, r*32).MulAdd(av, b0)
 		y1 := ldz(t, r*32+16).MulAdd(av, b1)
-		switch ep.Act {
-		case ActGELU:
-			y0, y1 = gelu16(y0), gelu16(y1)
-		case ActQuickGELU:
-			y0, y1 = quickgelu16(y0), quickgelu16(y1)
-		}
 		y0, y1 = y0.Mul(pv), y1.Mul(pv)
 		if ep.Residual != nil {
 			o := (i0+r)*ep.LdRes + j0

@@ -86,26 +86,38 @@ func tree(op, conv string, lo, hi int) string {
 }
 
 func main() {
-	t := template.Must(template.New("math").Funcs(template.FuncMap{
-		"sumTree": func(w int) string { return tree("+", "float64", 0, w) },
-		"maxTree": func(w int) string { return tree("max", "", 0, w) },
-		"mask":    func(w int) int { return w - 1 },
-		"ops":     func() []binOp { return binOps },
-		"unary":   func() []string { return []string{"tanh", "logistic"} },
-	}).Parse(mathTmpl))
 	for _, tr := range tiers {
-		var b bytes.Buffer
-		if err := t.Execute(&b, tr); err != nil {
-			fail(fmt.Errorf("%s: %w", tr.File, err))
-		}
-		src, err := format.Source(b.Bytes())
+		src, err := render(tr)
 		if err != nil {
-			fail(fmt.Errorf("%s: gofmt: %w\n%s", tr.File, err, numbered(b.String())))
+			fail(err)
 		}
 		if err := os.WriteFile(tr.File, src, 0o644); err != nil {
 			fail(err)
 		}
 	}
+}
+
+// render returns the gofmt'ed source of one tier's file.
+func render(tr tier) ([]byte, error) {
+	t, err := template.New("math").Funcs(template.FuncMap{
+		"sumTree": func(w int) string { return tree("+", "float64", 0, w) },
+		"maxTree": func(w int) string { return tree("max", "", 0, w) },
+		"mask":    func(w int) int { return w - 1 },
+		"ops":     func() []binOp { return binOps },
+		"unary":   func() []string { return []string{"tanh", "logistic"} },
+	}).Parse(mathTmpl)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, tr); err != nil {
+		return nil, fmt.Errorf("%s: %w", tr.File, err)
+	}
+	src, err := format.Source(b.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("%s: gofmt: %w\n%s", tr.File, err, numbered(b.String()))
+	}
+	return src, nil
 }
 
 func numbered(s string) string {

@@ -31,6 +31,10 @@ func (a *Attention) run() {
 		a.runSmall()
 		return
 	}
+	if a.useFlash() {
+		a.runFlash()
+		return
+	}
 	mr := gemmMR
 	// Score rows are padded to a multiple of 8 with -Inf (exp gives 0) so the softmax runs without scalar tails.
 	lds := (lk + 7) &^ 7

@@ -8,11 +8,9 @@ import (
 	"unsafe"
 )
 
-func init() {
-	if hasAVX2FMA {
-		attnRow = attnRowAVX2
-		attnRows = attnRowsAVX2
-	}
+func installAttnAVX2() {
+	attnRow = attnRowAVX2
+	attnRows = attnRowsAVX2
 }
 
 // expBlock: the softmax weights are summed in float32 lanes (at most 128 values a lane) between float64

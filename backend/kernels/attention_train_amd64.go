@@ -4,13 +4,11 @@ package kernels
 
 import "simd/archsimd"
 
-func init() {
-	if hasAVX2FMA {
-		vsoftmaxGrad = softmaxGradAVX2
-		vscaleFlush = scaleFlushAVX2
-		bwdRow = bwdRowAVX2
-		vsoftmaxGradDot = softmaxGradDotAVX2
-	}
+func installTrainAVX2() {
+	vsoftmaxGrad = softmaxGradAVX2
+	vscaleFlush = scaleFlushAVX2
+	bwdRow = bwdRowAVX2
+	vsoftmaxGradDot = softmaxGradDotAVX2
 }
 
 // dotBlockAVX2 returns Σ a[i]·b[i] over len(a) (a multiple of 8) values, in float64.

@@ -2,11 +2,6 @@
 
 package kernels
 
-func init() {
-	vsoftmaxGrad = softmaxGradWasm
-	vscaleFlush = scaleFlushWasm
-}
-
 func scaleFlushWasm(dst, src []float32, s float32) {
 	n := len(dst)
 	src = src[:n]

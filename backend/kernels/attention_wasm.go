@@ -11,10 +11,6 @@ import (
 // SIMD128 version of the small-head-dim attention (attention_small.go): four query rows per score pass,
 // four-lane blocks, the exp written out in its loop with hoisted constants.
 
-func init() {
-	attnRows = attnRowsWasm
-}
-
 // expBlock: the softmax weights are summed in float32 lanes (at most 256 values a lane) between float64
 // flushes.
 const expBlock = 1024

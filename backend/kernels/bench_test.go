@@ -144,3 +144,68 @@ func BenchmarkElementwise(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGemmTiers compares the vector tiers this CPU has on the ViT-B GEMM shapes, each shape's tiers back
+// to back (the machine's load changes less between them).
+func BenchmarkGemmTiers(b *testing.B) {
+	def := Tier()
+	defer func() { _ = setTier(def) }()
+	for _, s := range []struct{ m, k, n int }{{1568, 768, 2304}, {1568, 768, 3072}} {
+		for _, name := range Tiers() {
+			if name == "portable" {
+				continue
+			}
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", s.m, s.k, s.n, name), func(b *testing.B) {
+				if err := setTier(name); err != nil {
+					b.Fatal(err)
+				}
+				benchGemm(b, s.m, s.k, s.n, false, nil)
+			})
+		}
+	}
+}
+
+// BenchmarkAttentionFlash compares the flash path with the GEMM path (full score rows) on the VideoMAE and CLIP
+// shapes, back to back.
+func BenchmarkAttentionFlash(b *testing.B) {
+	for _, c := range []struct {
+		name                 string
+		batch, h, lq, lk, hd int
+	}{{"videomae_1x12x1568x1568x64", 1, 12, 1568, 1568, 64}, {"clip_8x12x197x197x64", 8, 12, 197, 197, 64}} {
+		for _, v := range []struct{ br, bk int }{{0, 0}, {64, 256}, {32, 512}} {
+			flash := v.br > 0
+			name := c.name + "/gemmpath"
+			if flash {
+				name = c.name + fmt.Sprintf("/flash%dx%d", v.br, v.bk)
+			}
+			b.Run(name, func(b *testing.B) {
+				defer func(br, bk int) { flashBr, flashBk = br, bk }(flashBr, flashBk)
+				if flash {
+					flashBr, flashBk = v.br, v.bk
+				}
+				defer func(on bool, minLk int) { flashOn, flashMinLk = on, minLk }(flashOn, flashMinLk)
+				flashOn, flashMinLk = flash, 0
+				r := rand.New(rand.NewSource(1))
+				w := c.h * c.hd
+				qkv := randSlice(r, c.batch*c.lq*3*w)
+				out := make([]float32, c.batch*c.lq*w)
+				at := &Attention{Batch: c.batch, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 1 / float32(math.Sqrt(float64(c.hd))),
+					Q:   Strided{qkv, c.lq * 3 * w, 3 * w, c.hd},
+					K:   Strided{qkv[w:], c.lq * 3 * w, 3 * w, c.hd},
+					V:   Strided{qkv[2*w:], c.lq * 3 * w, 3 * w, c.hd},
+					Out: Strided{out, c.lq * w, w, c.hd},
+				}
+				if at.useFlash() != flash {
+					b.Fatal("path not taken")
+				}
+				defer SetThreads(SetThreads(runtime.GOMAXPROCS(0)))
+				b.ResetTimer()
+				cpu0 := cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					at.Run()
+				}
+				reportFlops(b, 4*float64(c.batch*c.h)*float64(c.lq)*float64(c.lk)*float64(c.hd), cpu0)
+			})
+		}
+	}
+}

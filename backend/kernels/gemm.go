@@ -1,9 +1,6 @@
 package kernels
 
-import (
-	"runtime"
-	"sync"
-)
+import "sync"
 
 // The GEMM: B is packed in panels of gemmNR columns (K rows of gemmNR values each, zero-padded), and a
 // micro-kernel computes a gemmMR×gemmNR tile of C = A·B over the whole K with the tile in registers, reading
@@ -11,13 +8,13 @@ import (
 // every panel of its unit, and each panel stays in L1/L2 while every tile row of the block uses it. The
 // epilogue is applied to the tile as it is stored.
 
-const tileMax = 128 // ≥ gemmMR·gemmNR of every tier
+const tileMax = 256 // ≥ gemmMR·gemmNR of every tier
 
 // microFn computes tile[r·nr+j] = Σ_kk a[r·lda+kk]·bp[kk·nr+j] for r < mr, j < nr, where rows of A past
 // rows-1 (rows ≥ 1) are read as row rows-1 (their results are ignored).
 type microFn func(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32)
 
-// The tier in use: set by the architecture files' init when the CPU has what they need.
+// The tier in use (tier.go installs them).
 var (
 	gemmMR               = 4
 	gemmNR               = 4
@@ -25,15 +22,6 @@ var (
 	dequantPanel         = dequantPanelGeneric
 	storeTile            = storeTileGeneric
 )
-
-// genericMicro picks the portable micro-kernel: 2×4 where there are 16 float registers, 4×4 elsewhere.
-func genericMicro() (int, microFn) {
-	switch runtime.GOARCH {
-	case "amd64", "386", "wasm":
-		return 2, microGeneric2x4
-	}
-	return 4, microGeneric
-}
 
 func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
 	np := (n + nr - 1) / nr

@@ -9,19 +9,19 @@ import (
 
 var hasAVX2FMA = archsimd.X86.AVX2() && archsimd.X86.FMA()
 
-func init() {
-	if !hasAVX2FMA {
-		return
-	}
+var _ = registerTier(tierDef{name: "avx2", ok: func() bool { return hasAVX2FMA }, install: installAVX2})
+
+// installAVX2 installs the AVX2+FMA kernels (8-lane YMM vectors).
+func installAVX2() {
 	gemmMR, gemmNR = 4, 16
 	microKernel = microAVX2x4
 	microStrided = microAVX2x4Strided
 	dequantPanel = dequantPanelAVX2
 	storeTile = storeTileAVX2
-	initMathAVX2()
+	installMathAVX2()
+	installAttnAVX2()
+	installTrainAVX2()
 }
-
-type f8 = archsimd.Float32x8
 
 func ld8(p unsafe.Pointer, off int) f8 {
 	return archsimd.LoadFloat32x8Array((*[8]float32)(unsafe.Add(p, off)))

@@ -10,12 +10,18 @@ import (
 // WebAssembly SIMD128: a 4×8 micro-kernel (8 Float32x4 accumulators, 2 B vectors, 1 broadcast: within the
 // 16 v128 registers Go's wasm backend has), Mul+Add since wasm has no (non-relaxed) FMA.
 
-func init() {
+var _ = registerTier(tierDef{name: "wasm-simd128", ok: func() bool { return true }, install: installWasm})
+
+// installWasm installs the SIMD128 kernels (4-lane vectors; every wasm engine that runs Go's SIMD code has them).
+func installWasm() {
 	gemmMR, gemmNR = 4, 8
 	microKernel = microWasm
 	storeTile = storeTileWasm
 	dequantPanel = dequantPanelWasm
-	initMathWasm()
+	installMathWasm()
+	attnRows = attnRowsWasm
+	vsoftmaxGrad = softmaxGradWasm
+	vscaleFlush = scaleFlushWasm
 }
 
 func ld4(p unsafe.Pointer, off int) f4 {

@@ -1,16 +1,23 @@
 // Package kernels holds the numeric kernels of castgo's own GoMLX backend (package backend): packed
-// float32 GEMM with an int8-weight variant, a fused epilogue, row-wise softmax and layer norm, and vectorised
-// elementwise functions. Each kernel has a portable Go version (any GOOS/GOARCH) and, chosen by build tags,
-// versions for amd64 AVX2+FMA and WebAssembly SIMD128 through simd/archsimd (GOEXPERIMENT=simd), in the
-// manner of gonum's internal/asm: one file per architecture beside the portable fallback, each tested against
-// a naive reference.
+// float32 GEMM with an int8-weight variant, a fused epilogue, attention (small-head direct, GEMM and
+// flash-style paths, and training's forward with probabilities and backward), row-wise softmax and layer norm,
+// and vectorised elementwise functions.
+//
+// Each kernel has a portable Go version (any GOOS/GOARCH) and vector versions in tiers (tier.go): amd64 AVX2+FMA
+// and AVX-512 (archsimd, plus one assembly micro-kernel) and WebAssembly SIMD128, built with GOEXPERIMENT=simd.
+// One binary holds every tier its build allows; the best one the CPU supports is installed at start-up
+// (CAST_KERNELS=portable|avx2|avx512 forces one) and Tier reports it. The elementwise and row kernels of the
+// vector tiers are generated from one template (internal/gen, go generate). Every kernel is tested against a
+// naive reference (ref_test.go) in every tier the machine supports.
 //
 // Natively the GEMM splits its work across goroutines (SetThreads, default GOMAXPROCS); in js/wasm it runs on
 // the one thread there is.
 //
-// THIS FILE IS THE API CONTRACT between the backend and the kernels. The bodies here are naive reference
-// implementations; faster ones replace them behind the same signatures.
+// THIS FILE IS THE API CONTRACT between the backend and the kernels: the exported names below, with the
+// dispatch to the installed tier's implementations.
 package kernels
+
+//go:generate go run ./internal/gen
 
 // Activation is applied elementwise in a GEMM epilogue, after the bias.
 type Activation int

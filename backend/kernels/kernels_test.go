@@ -229,7 +229,7 @@ func TestUnary(t *testing.T) {
 		{"QuickGELU", QuickGELU, func(x float64) float64 { return x / (1 + math.Exp(-1.702*x)) }, 1e-5, 1e-30},
 	}
 	for _, f := range fns {
-		for _, n := range []int{len(xs), 1, 3, 8, 13} {
+		for _, n := range []int{len(xs), 1, 3, 8, 13, 16, 17, 33, 300} {
 			dst := make([]float32, n)
 			f.f(dst, xs[:n])
 			for i := 0; i < n; i++ {
@@ -261,7 +261,7 @@ func TestUnary(t *testing.T) {
 
 func TestBinary(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
-	for _, n := range []int{0, 1, 7, 8, 9, 31, 100} {
+	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 100} {
 		a, b := randSlice(r, n), randSlice(r, n)
 		dst := make([]float32, n)
 		ops := []struct {
@@ -305,7 +305,7 @@ func TestBinary(t *testing.T) {
 
 func TestSoftmaxLayerNorm(t *testing.T) {
 	r := rand.New(rand.NewSource(6))
-	for _, n := range []int{1, 2, 7, 8, 9, 17, 197, 768, 1568} {
+	for _, n := range []int{1, 2, 7, 8, 9, 15, 16, 17, 33, 197, 768, 1568} {
 		rows, ld := 3, n+3
 		x := randSlice(r, rows*ld)
 		for i := range x {
@@ -384,7 +384,7 @@ func TestAttention(t *testing.T) {
 	type ac struct{ b, h, lq, lk, hd int }
 	for _, th := range []int{1, 2} {
 		old := SetThreads(th)
-		for _, c := range []ac{{1, 1, 1, 1, 1}, {2, 3, 7, 7, 8}, {2, 2, 13, 5, 16}, {3, 2, 8, 8, 32}, {1, 12, 197, 197, 64}, {1, 2, 5, 300, 12}, {2, 1, 100, 40, 9}, {196, 4, 2, 2, 4}, {2, 4, 197, 197, 8}, {1, 3, 37, 19, 1}, {2, 2, 9, 300, 16}, {3, 2, 17, 17, 3}, {1, 2, 5, 1, 5}, {5, 3, 8, 8, 32}, {2, 2, 7, 16, 64}, {2, 2, 9, 13, 24}, {2, 1, 3, 11, 20}, {1, 2, 6, 1500, 4}} {
+		for _, c := range []ac{{1, 1, 1, 1, 1}, {2, 3, 7, 7, 8}, {2, 2, 13, 5, 16}, {3, 2, 8, 8, 32}, {1, 12, 197, 197, 64}, {1, 2, 5, 300, 12}, {2, 1, 100, 40, 9}, {196, 4, 2, 2, 4}, {2, 4, 197, 197, 8}, {1, 3, 37, 19, 1}, {2, 2, 9, 300, 16}, {3, 2, 17, 17, 3}, {1, 2, 5, 1, 5}, {5, 3, 8, 8, 32}, {2, 2, 7, 16, 64}, {2, 2, 9, 13, 24}, {2, 1, 3, 11, 20}, {1, 2, 6, 1500, 4}, {1, 2, 37, 1100, 64}, {2, 3, 45, 1029, 20}, {1, 1, 3, 1025, 33}, {1, 2, 130, 1024, 64}} {
 			// fused qkv [B, L, 3, H, hd] for q, k (L = max) and separate v, out [B, H, L, hd] (head-major).
 			L := max(c.lq, c.lk)
 			qkv := randSlice(r, c.b*L*3*c.h*c.hd)
@@ -421,5 +421,45 @@ func TestGemmPortableKernels(t *testing.T) {
 		for _, tc := range []gemmCase{{m: 1, k: 1, n: 1}, {m: 7, k: 31, n: 13}, {m: 13, k: 29, n: 37, lda: 40, ldc: 50, transposed: true}, {m: 29, k: 200, n: 45, int8: true}} {
 			runGemmCase(t, r, tc, &Epilogue{Bias: randSlice(r, tc.n), Act: ActGELU, Residual: randSlice(r, tc.m*(tc.n+2)), LdRes: tc.n + 2}, "mr"+fmt.Sprint(c.mr))
 		}
+	}
+}
+
+// The flash path (online softmax over key blocks) against the reference, with small blocks so that many
+// query and key blocks (and partial ones) occur; -Inf-free random scores and one large-magnitude case.
+func TestAttentionFlash(t *testing.T) {
+	defer func(on bool, minLk, br, bk int) { flashOn, flashMinLk, flashBr, flashBk = on, minLk, br, bk }(flashOn, flashMinLk, flashBr, flashBk)
+	r := rand.New(rand.NewSource(11))
+	type ac struct {
+		b, h, lq, lk, hd int
+		br, bk           int
+		scale            float32
+	}
+	for _, th := range []int{1, 2} {
+		old := SetThreads(th)
+		for _, c := range []ac{{1, 1, 1, 17, 17, 16, 64, 0.2}, {2, 3, 37, 300, 20, 16, 64, 0.2}, {1, 2, 70, 129, 64, 32, 128, 0.125},
+			{1, 1, 33, 1100, 33, 64, 256, 0.17}, {2, 2, 19, 200, 24, 8, 32, 3}} {
+			flashOn, flashMinLk, flashBr, flashBk = true, 0, c.br, c.bk
+			qkv := randSlice(r, c.b*max(c.lq, c.lk)*3*c.h*c.hd)
+			L := max(c.lq, c.lk)
+			out := randSlice(r, c.b*c.lq*c.h*c.hd)
+			w := c.h * c.hd
+			at := &Attention{Batch: c.b, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: c.scale,
+				Q:   Strided{qkv, L * 3 * w, 3 * w, c.hd},
+				K:   Strided{qkv[w:], L * 3 * w, 3 * w, c.hd},
+				V:   Strided{qkv[2*w:], L * 3 * w, 3 * w, c.hd},
+				Out: Strided{out, c.lq * w, w, c.hd},
+			}
+			if at.useSmall() || !at.useFlash() {
+				t.Fatalf("%+v: the flash path is not taken", c)
+			}
+			want := refAttention(at)
+			at.Run()
+			for i := range want {
+				if d := math.Abs(float64(out[i]) - want[i]); d > 2e-5*(1+math.Abs(want[i])) {
+					t.Fatalf("flash attention %+v threads %d [%d]: %g want %g", c, th, i, out[i], want[i])
+				}
+			}
+		}
+		SetThreads(old)
 	}
 }

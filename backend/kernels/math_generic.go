@@ -28,6 +28,10 @@ var (
 	vnormAffine = vnormAffineGeneric
 )
 
+// sumBlock: the vector tiers flush float32 lane sums into a float64 total every sumBlock elements, which
+// keeps sums of thousands of values within ~1e-7 relative.
+const sumBlock = 128
+
 // exp constants (Cephes expf): exp(x) = 2ⁿ·exp(r), r = x - n·ln2 in [-ln2/2, ln2/2].
 const (
 	expHi    = 89.0

@@ -14,20 +14,23 @@ func BenchmarkMicroAVX2(b *testing.B) {
 	}
 	r := rand.New(rand.NewSource(1))
 	k := 256
-	a := randSlice(r, 6*k)
-	bp := randSlice(r, 16*k)
+	a := randSlice(r, 8*k)
+	bp := randSlice(r, 32*k)
 	var tile [tileMax]float32
 	for _, c := range []struct {
-		name string
-		f    microFn
-		mr   int
-	}{{"4x16", microAVX2x4, 4}} {
+		name   string
+		f      microFn
+		mr, nr int
+	}{{"4x16", microAVX2x4, 4, 16}, {"8x32", microAVX512x8, 8, 32}} {
 		b.Run(c.name, func(b *testing.B) {
+			if c.nr == 32 && !hasAVX512 {
+				b.Skip("no AVX-512")
+			}
 			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
 				c.f(k, a, k, c.mr, bp, &tile)
 			}
-			reportFlops(b, float64(2*c.mr*16*k), cpu0)
+			reportFlops(b, float64(2*c.mr*c.nr*k), cpu0)
 		})
 	}
 }

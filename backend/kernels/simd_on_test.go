@@ -1,0 +1,5 @@
+//go:build goexperiment.simd && (amd64 || wasm)
+
+package kernels
+
+const simdBuild = true

@@ -2,9 +2,10 @@
 # castgo against ONNX Runtime 1.30 (onnxruntime-node and onnxruntime-web) and PyTorch, in one run: the table of
 # docs/speed-ort.md. A benchmark for a person to run, never run by CI (it refuses when CI is set).
 #
-# Usage: docs/speed-ort.sh [--json] [--clip] [OUT_DIR]   (default OUT_DIR dist/speed-ort)
+# Usage: docs/speed-ort.sh [--json] [--clip] [--setup] [OUT_DIR]   (default OUT_DIR dist/speed-ort)
 #   --json  print the table's rows as JSON lines (OUT_DIR/ratios.jsonl) instead of Markdown
 #   --clip  also time ORT and PyTorch on 8 sequences of 197 tokens (the CLIP expert's shape)
+#   --setup install, export and check only (no timing)
 #
 # It installs what it needs, once: Debian's python3-torch and python3-onnx (apt-get), and onnxruntime-node and
 # onnxruntime-web from docs/ort/package-lock.json into docs/ort/node_modules (ONNXRUNTIME_NODE_INSTALL=skip: the
@@ -28,20 +29,22 @@ if [ -n "${CI:-}" ]; then
 	echo "docs/speed-ort.sh: a benchmark, not a test: it does not run in CI" >&2
 	exit 2
 fi
-json=0 clip=0 out=dist/speed-ort
+json=0 clip=0 setup=0 out=dist/speed-ort
 for a in "$@"; do
 	case $a in
 	--json) json=1 ;;
 	--clip) clip=1 ;;
-	-*) echo "docs/speed-ort.sh: unknown flag $a (want --json, --clip, OUT_DIR)" >&2; exit 2 ;;
+	--setup) setup=1 ;;
+	-*) echo "docs/speed-ort.sh: unknown flag $a (want --json, --clip, --setup, OUT_DIR)" >&2; exit 2 ;;
 	*) out=$a ;;
 	esac
 done
+case $out in /*) ;; *) out=$PWD/$out ;; esac
 say() { if [ $json = 0 ]; then echo "$@"; else echo "$@" >&2; fi; }
 
 # --- install (idempotent) ---
+sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
 if ! [ -x $py ] || ! $py -c 'import torch, onnx, numpy' 2>/dev/null; then
-	sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
 	say "installing Debian's python3-torch and python3-onnx…"
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-torch python3-onnx python3-numpy libgfortran5 >/dev/null
@@ -49,11 +52,14 @@ fi
 # Debian's torch calls the system's libblas.so.3, the slow reference BLAS unless OpenBLAS is the alternative:
 # unpack Debian's OpenBLAS (pthread build) into OUT_DIR and load it for the PyTorch runs only, leaving the
 # machine's BLAS alternative alone.
-openblas=$PWD/$out/openblas/usr/lib/x86_64-linux-gnu/openblas-pthread
+openblas=$out/openblas/usr/lib/x86_64-linux-gnu/openblas-pthread
 if [ ! -f "$openblas/libblas.so.3" ]; then
 	say "unpacking Debian's libopenblas0-pthread…"
 	mkdir -p "$out/openblas"
-	(cd "$out/openblas" && rm -f ./*.deb && apt-get download libopenblas0-pthread >/dev/null 2>&1 && dpkg -x libopenblas0-pthread_*.deb .)
+	(cd "$out/openblas" && rm -f ./*.deb
+	 apt-get download libopenblas0-pthread >/dev/null 2>&1 || { $sudo apt-get update -qq && apt-get download libopenblas0-pthread >/dev/null; }
+	 dpkg -x libopenblas0-pthread_*.deb .)
+	[ -f "$openblas/libblas.so.3" ] || { echo "docs/speed-ort.sh: unpacking libopenblas0-pthread gave no $openblas/libblas.so.3" >&2; exit 1; }
 fi
 if [ ! -f docs/ort/node_modules/.package-lock.json ] || [ docs/ort/package-lock.json -nt docs/ort/node_modules/.package-lock.json ]; then
 	say "installing onnxruntime-node and onnxruntime-web (docs/ort/package-lock.json)…"
@@ -68,15 +74,17 @@ if [ ! -f "$models/vitb-int8.onnx" ] || [ docs/ort/export.py -nt "$models/vitb-i
 	$py docs/ort/export.py "$models" >&2
 fi
 node docs/ort/bench.mjs check --dir "$models" >&2
+[ $setup = 0 ] || exit 0
 
 # --- castgo ---
 ./build.sh cli >/dev/null
 wasm/build.sh "$out/wasm" >/dev/null
-rm -f "$out"/*.json
+rm -f "$out"/*.json "$out/load.txt"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "before $(load)" >"$out/load.txt"
 say "load average before: $(load)"
 small=../shared/goldens/small/config.json
-[ -f "$small" ] || small=small
+[ -f "$small" ] || { echo "docs/speed-ort.sh: $small is missing (the goldens beside the repository)" >&2; exit 1; }
 castgo() { local key=$1; shift; dist/cast bench --json "$@" 2>/dev/null | tr -d '\n' >"$out/$key.json"; echo >>"$out/$key.json"; say "$key: $(cut -c1-150 "$out/$key.json")"; }
 ort() { local key=$1; shift; node docs/ort/bench.mjs run "$@" >"$out/$key.json"; say "$key: $(cut -c1-150 "$out/$key.json")"; }
 torch() {
@@ -105,6 +113,7 @@ if [ $clip = 1 ]; then
 	torch torch-fp32-clip --precision fp32 --threads 2 --batch 8 --tokens 197 --runs 3
 	torch torch-int8-clip --precision int8 --threads 2 --batch 8 --tokens 197 --runs 3
 fi
+echo "after $(load)" >>"$out/load.txt"
 say "load average after: $(load)"
 say
 if [ $json = 1 ]; then node docs/ort/table.mjs "$out" --json; else node docs/ort/table.mjs "$out"; fi

@@ -1,6 +1,6 @@
 // Prints docs/speed-ort.sh's table from its OUT_DIR: castgo, ONNX Runtime and PyTorch side by side, GFLOP/s and
 // the castgo / ORT ratios. Each OUT_DIR/<key>.json is one benchmark's JSON line (`cast bench --json`, bench.mjs or
-// bench_torch.py). Writes OUT_DIR/speed.jsonl (every line, with its key) and OUT_DIR/ratios.jsonl (one line a row).
+// bench_torch.py); OUT_DIR/load.txt the load averages before and after. Writes OUT_DIR/speed.jsonl (every line, with its key) and OUT_DIR/ratios.jsonl (one line a row).
 //
 //   node docs/ort/table.mjs OUT_DIR [--json]    (--json prints the ratio lines instead of the Markdown table)
 import fs from 'node:fs';
@@ -63,9 +63,16 @@ for (const r of ratios) {
   console.log(`| ${line.join(' | ')} |`);
 }
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-const flags = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? [] : [];
+const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
+const field = (name) => cpuinfo.match(new RegExp(`^${name}\\s*:(.*)$`, 'm'))?.[1].trim();
+const flags = field('flags')?.split(/\s+/) ?? [];
+const family = field('cpu family') ? ` family ${field('cpu family')} model ${field('model')}` : '';
 const isa = ['avx512_vnni', 'avx_vnni', 'avx512f', 'avx2'].filter((f) => flags.includes(f));
 const tiers = [...new Set(all.filter((r) => r.key.startsWith('castgo') && r.kernels).map((r) => r.kernels))];
 const versions = [...new Set(all.filter((r) => r.version).map((r) => r.backend))];
-console.log(`\nCPU: ${cpu}, ${os.cpus().length} logical CPUs (${isa.join(', ') || 'no AVX2'})${tiers.length ? `; castgo kernels: ${tiers.join(', ')}` : ''}.`);
+console.log(`\nCPU: ${cpu}${family}, ${os.cpus().length} logical CPUs (${isa.join(', ') || 'no AVX2'})${tiers.length ? `; castgo kernels: ${tiers.join(', ')}` : ''}.`);
 console.log(`Engines: ${versions.join('; ')}.`);
+if (fs.existsSync(`${dir}/load.txt`)) {
+  const load = fs.readFileSync(`${dir}/load.txt`, 'utf8').trim().split('\n').join(', ');
+  console.log(`Load average (1, 5, 15 min): ${load}.`);
+}

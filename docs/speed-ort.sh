@@ -85,7 +85,14 @@ echo "before $(load)" >"$out/load.txt"
 say "load average before: $(load)"
 small=../shared/goldens/small/config.json
 [ -f "$small" ] || { echo "docs/speed-ort.sh: $small is missing (the goldens beside the repository)" >&2; exit 1; }
-castgo() { local key=$1; shift; dist/cast bench --json "$@" 2>/dev/null | tr -d '\n' >"$out/$key.json"; echo >>"$out/$key.json"; say "$key: $(cut -c1-150 "$out/$key.json")"; }
+castgo() {
+	local key=$1; shift
+	if ! dist/cast bench --json "$@" 2>"$out/$key.log" | tr -d '\n' >"$out/$key.json"; then
+		echo "docs/speed-ort.sh: cast bench $*:" >&2; cat "$out/$key.log" >&2; exit 1
+	fi
+	echo >>"$out/$key.json"
+	say "$key: $(cut -c1-150 "$out/$key.json")"
+}
 ort() { local key=$1; shift; node docs/ort/bench.mjs run "$@" >"$out/$key.json"; say "$key: $(cut -c1-150 "$out/$key.json")"; }
 torch() {
 	local key=$1; shift

@@ -17,7 +17,8 @@ const read = (key) => {
   try {
     return { key, ...JSON.parse(fs.readFileSync(f, 'utf8')) };
   } catch (err) {
-    throw new Error(`${f}: ${err.message}`);
+    console.error(`table.mjs: ${f}: ${err.message}`);
+    process.exit(1);
   }
 };
 const keys = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();

@@ -57,7 +57,11 @@ func mustRun(t *testing.T, args ...string) cliResult {
 
 func resetFlags(c *cobra.Command) {
 	reset := func(f *pflag.Flag) {
-		_ = f.Value.Set(f.DefValue)
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			_ = sv.Replace(nil) // Set would append to a repeatable flag (whose defaults are all empty)
+		} else {
+			_ = f.Value.Set(f.DefValue)
+		}
 		f.Changed = false
 	}
 	c.Flags().VisitAll(reset)

@@ -106,7 +106,7 @@ func runClassify(ctx context.Context, o classifyOptions) error {
 		csvFile, csvOut = cf, csv.NewWriter(cf)
 		_ = csvOut.Write([]string{"video", "rank", "label", "prob"})
 	}
-	c, err := newClassifier(f, o.backend, o.batch, o.stderr)
+	c, err := classifierOn(f, o.backend, o.batch, o.stderr)
 	if err != nil {
 		return err
 	}

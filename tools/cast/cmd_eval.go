@@ -144,7 +144,7 @@ func runEval(ctx context.Context, o evalOptions) error {
 	if o.limit > 0 && o.limit < len(items) {
 		items = items[:o.limit]
 	}
-	c, err := newClassifier(f, o.backend, o.batch, o.stderr)
+	c, err := classifierOn(f, o.backend, o.batch, o.stderr)
 	if err != nil {
 		return err
 	}

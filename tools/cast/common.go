@@ -364,9 +364,15 @@ func (p *progress) Clear() {
 // Active reports whether a bar is being drawn.
 func (p *progress) Active() bool { return p.bar != nil }
 
-// newClassifier loads f on the named backend (see openBackend), running batch views per model call (at
-// least 1).
-func newClassifier(f *modelfile.File, backend string, batch int, log io.Writer) (*classify.Classifier, error) {
+// newClassifier loads f on the backend chosen by --backend (see newBackend), running batch views per model
+// call (at least 1).
+func newClassifier(f *modelfile.File, batch int) (*classify.Classifier, error) {
+	return classifierOn(f, backendFlag, batch, os.Stderr)
+}
+
+// classifierOn loads f on the named backend (see openBackend, which reports on log), running batch views per
+// model call (at least 1).
+func classifierOn(f *modelfile.File, backend string, batch int, log io.Writer) (*classify.Classifier, error) {
 	be, err := openBackend(backend, log)
 	if err != nil {
 		return nil, err

@@ -64,11 +64,11 @@ func testWASMDir(t *testing.T) string {
 			testWASM.err = err
 			return
 		}
+		testWASM.dir, testWASM.built = dir, true // removed by TestMain
 		out, err := exec.Command(filepath.Join(repoRoot(t), "wasm", "build.sh"), dir).CombinedOutput()
 		if err != nil {
 			testWASM.err = fmt.Errorf("wasm/build.sh: %v\n%s", err, out)
 		}
-		testWASM.dir = dir
 	})
 	if testWASM.err != nil {
 		t.Fatalf("building the WASM module: %v", testWASM.err)
@@ -78,9 +78,10 @@ func testWASMDir(t *testing.T) string {
 
 // testWASM is the module testWASMDir found or built.
 var testWASM struct {
-	once sync.Once
-	dir  string
-	err  error
+	once  sync.Once
+	dir   string
+	built bool // dir is a temporary build of this test binary
+	err   error
 }
 
 // repoRoot is the checkout this test runs in (two levels above tools/cast).

@@ -21,7 +21,11 @@ var lastExit = -1
 
 func TestMain(m *testing.M) {
 	exitProcess = func(code int) { lastExit = code }
-	os.Exit(m.Run())
+	code := m.Run()
+	if testWASM.built {
+		os.RemoveAll(testWASM.dir)
+	}
+	os.Exit(code)
 }
 
 // cliResult is what one in-process `cast` invocation produced.

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The one entry point for building, serving and testing castgo. Run ./build.sh help.
 set -euo pipefail
-# Go 1.27.3 with the SIMD experiment (the simd/archsimd kernels); GOEXPERIMENT= (empty) builds the portable tier.
-export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 cd "$(dirname "$0")"
+. ./toolchain.env # the Go toolchain and GOEXPERIMENT; GOEXPERIMENT= (empty) builds the portable tier
 ROOT=$PWD
 DIST=$ROOT/dist
 

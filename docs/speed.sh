@@ -3,8 +3,8 @@
 # module under Node (one thread), fp32 and int8, in one run. Usage: docs/speed.sh [OUT_DIR] (default dist/speed).
 # Takes about 12 minutes on a 2-core machine; each line of OUT_DIR/speed.jsonl is one `cast bench --json`.
 set -euo pipefail
-export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 cd "$(dirname "$0")/.."
+. ./toolchain.env # the Go toolchain and GOEXPERIMENT
 out=${1:-dist/speed}
 mkdir -p "$out"
 ./build.sh cli >/dev/null

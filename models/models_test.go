@@ -14,12 +14,15 @@ import (
 	"github.com/castvideo/castgo/models"
 )
 
-// heldOutSeed is a procedural-data seed never used in training (training used 1000, its evaluation 9000).
-const heldOutSeed = 424242
+// checkSeed is a procedural-data seed never used in training (training used 1000, its evaluation 9000) nor to
+// choose the recipe. It was measured after training and minTop1 was set from that measurement, so it is a
+// regression check, like seed 9000: the held-out figure of the shipped model is seed 20261206's, measured once
+// (docs/demo-model.md) and deliberately not used by any test.
+const checkSeed = 424242
 
-// minTop1 is the accuracy the shipped model must reach on heldOutSeed clips with its own protocol (2×1
+// minTop1 is the accuracy the shipped model must reach on checkSeed clips with its own protocol (2×1
 // views). The model is measured well above it (docs/demo-model.md); the bound leaves room for the sampling
-// noise of heldOutClips clips.
+// noise of checkClips clips.
 const minTop1 = 0.85
 
 // minAgree is the fraction of clips on which the int8 twin must pick the same top-1 class as float32.
@@ -28,7 +31,8 @@ const minAgree = 0.99
 // maxProbDiff bounds |p_int8 − p_fp32| for every class of every clip.
 const maxProbDiff = 0.05
 
-const heldOutClips = 200
+// checkClips is the number of checkSeed clips evaluated.
+const checkClips = 200
 
 func classifier(t *testing.T, f *modelfile.File) *classify.Classifier {
 	t.Helper()
@@ -55,9 +59,10 @@ func synthVideo(frames []preprocess.Frame) classify.Video {
 		}}
 }
 
-// TestDefaultModelHeldOutAccuracy classifies freshly generated clips, with the model's own test protocol,
-// and checks the shipped model's top-1 accuracy, and that its int8 twin agrees with it.
-func TestDefaultModelHeldOutAccuracy(t *testing.T) {
+// TestDefaultModelAccuracy classifies freshly generated clips of checkSeed, with the model's own test
+// protocol, and checks the shipped model's top-1 accuracy (a regression check), and that its int8 twin agrees
+// with it.
+func TestDefaultModelAccuracy(t *testing.T) {
 	fp32, err := models.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -69,11 +74,11 @@ func TestDefaultModelHeldOutAccuracy(t *testing.T) {
 	if int8.Meta.Quantization != modelfile.QuantInt8 || fp32.Meta.Quantization != modelfile.QuantNone {
 		t.Fatalf("quantization: fp32 file says %q, int8 file says %q", fp32.Meta.Quantization, int8.Meta.Quantization)
 	}
-	r := evaluate(t, fp32, int8, heldOutSeed, heldOutClips, "")
-	t.Logf("default model (%s): held-out top-1 %.1f%% on %d clips of seed %d (own protocol); int8 twin %.1f%%, same top-1 on %d/%d clips, max |Δp| %.4f",
-		fp32.Meta.Name, 100*r.top1(), r.n, heldOutSeed, 100*r.top1Int8(), r.agree, r.n, r.maxDiff)
+	r := evaluate(t, fp32, int8, checkSeed, checkClips, "")
+	t.Logf("default model (%s): top-1 %.1f%% on %d clips of seed %d (own protocol); int8 twin %.1f%%, same top-1 on %d/%d clips, max |Δp| %.4f",
+		fp32.Meta.Name, 100*r.top1(), r.n, checkSeed, 100*r.top1Int8(), r.agree, r.n, r.maxDiff)
 	if r.top1() < minTop1 {
-		t.Errorf("held-out top-1 %.1f%% is below the bound %.0f%%", 100*r.top1(), 100*minTop1)
+		t.Errorf("top-1 %.1f%% on seed %d is below the bound %.0f%%", 100*r.top1(), checkSeed, 100*minTop1)
 	}
 	if a := float64(r.agree) / float64(r.n); a < minAgree {
 		t.Errorf("int8 twin agrees with float32 on %.1f%% of clips, want ≥ %.0f%%", 100*a, 100*minAgree)
@@ -83,10 +88,11 @@ func TestDefaultModelHeldOutAccuracy(t *testing.T) {
 	}
 }
 
-// TestDefaultModelTrainingHeldOut measures the shipped model on the held-out set its training reported:
+// TestDefaultModelTrainingRegression measures the shipped model on the evaluation set its training reported:
 // 320 clips of seed 9000 with the 1×1 view, with top-1 split by the what and how halves of the label, the
-// int8 twin's agreement and the confusion matrix (docs/demo-model.md); a few seconds on castgo.
-func TestDefaultModelTrainingHeldOut(t *testing.T) {
+// int8 twin's agreement and the confusion matrix (docs/demo-model.md); a few seconds on castgo. Seed 9000
+// chose the recipe and set this bound, so this is a regression check, not a held-out measurement.
+func TestDefaultModelTrainingRegression(t *testing.T) {
 	fp32, err := models.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +133,7 @@ func TestDefaultModelTrainingHeldOut(t *testing.T) {
 	t.Logf("seed 9000, 320 clips, 1×1 view: top-1 %.2f%% (what %.2f%%, how %.2f%%); int8 twin %.2f%%, same top-1 on %d/%d clips, max |Δp| %.4f\n%s",
 		100*r.top1(), 100*float64(what)/float64(r.n), 100*float64(how)/float64(r.n), 100*r.top1Int8(), r.agree, r.n, r.maxDiff, sb.String())
 	if r.top1() < 0.90 { // measured 91.25 % (292/320: docs/demo-model.md); the clips and the model are fixed
-		t.Errorf("top-1 %.1f%% on the training run's held-out set, want ≥ 90%%", 100*r.top1())
+		t.Errorf("top-1 %.1f%% on seed 9000 (the training run's evaluation set), want ≥ 90%%", 100*r.top1())
 	}
 }
 

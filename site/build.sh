@@ -8,8 +8,6 @@
 # (models/default.safetensors, models/default-int8.safetensors) and the example clips (examples/, see
 # site/README.md). Serve it with `go run ./tools/serve --dir DIST_DIR`.
 set -euo pipefail
-# Go 1.27.3 with the SIMD experiment (the simd/archsimd kernels); GOEXPERIMENT= (empty) builds the portable tier.
-export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 
 if [ $# -ne 1 ]; then
 	echo "usage: $0 DIST_DIR" >&2
@@ -17,6 +15,7 @@ if [ $# -ne 1 ]; then
 fi
 dist=$1
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$root/toolchain.env" # the Go toolchain and GOEXPERIMENT; GOEXPERIMENT= (empty) builds the portable tier
 mkdir -p "$dist/models"
 for f in index.html style.css app.js worker.js icon.svg; do
 	install -m 0644 "$root/site/$f" "$dist/$f"

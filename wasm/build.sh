@@ -8,8 +8,6 @@
 # Prints the raw, gzip -9 and brotli sizes of cast.wasm (brotli via the brotli tool when installed,
 # else Node's zlib) and fails when the gzip size exceeds CASTGO_WASM_GZIP_BUDGET bytes (default 3 MB).
 set -euo pipefail
-# Go 1.27.3 with the SIMD experiment (the simd/archsimd kernels); GOEXPERIMENT= (empty) builds the portable tier.
-export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 
 if [ $# -ne 1 ]; then
 	echo "usage: $0 DIST_DIR" >&2
@@ -17,6 +15,7 @@ if [ $# -ne 1 ]; then
 fi
 dist=$1
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$root/toolchain.env" # the Go toolchain and GOEXPERIMENT; GOEXPERIMENT= (empty) builds the portable tier
 mkdir -p "$dist"
 goroot=$(go env GOROOT)
 

@@ -16,8 +16,6 @@
 # 10 MiB paid plans — wrangler's error reads "Your Worker exceeded the size limit of 3 MiB"); it fails above
 # CASTGO_WORKER_GZIP_BUDGET bytes (default 3,145,728: the free plan's 3 MiB).
 set -euo pipefail
-# Go 1.27.3 with the SIMD experiment (the simd/archsimd kernels); GOEXPERIMENT= (empty) builds the portable tier.
-export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 
 if [ $# -ne 1 ]; then
 	echo "usage: $0 DIST_DIR" >&2
@@ -26,6 +24,7 @@ fi
 mkdir -p "$1"
 dist=$(cd "$1" && pwd)
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$root/toolchain.env" # the Go toolchain and GOEXPERIMENT; GOEXPERIMENT= (empty) builds the portable tier
 cd "$root"
 
 # Inlining is turned off everywhere except in the backend (kernels) and the preprocessing, whose loops are hot:

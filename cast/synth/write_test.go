@@ -67,8 +67,7 @@ func TestWriteDataset(t *testing.T) {
 	}
 
 	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Log("ffprobe not installed: frame counts not checked")
-		return
+		t.Fatal("ffprobe not on PATH (it comes with ffmpeg: apt-get install ffmpeg; .ci/run installs it)")
 	}
 	for _, a := range ann {
 		out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
@@ -93,12 +92,13 @@ func TestWriteDatasetErrors(t *testing.T) {
 	if err := WriteDataset(ctx, t.TempDir(), 1, 1, Options{Width: 33, Height: 32}, nil); err == nil || !strings.Contains(err.Error(), "even") {
 		t.Errorf("odd width: error %v", err)
 	}
-	if _, err := exec.LookPath("ffmpeg"); err == nil {
-		cancelled, cancel := context.WithCancel(ctx)
-		cancel()
-		if err := WriteDataset(cancelled, t.TempDir(), 1, 1, Options{}, nil); !errors.Is(err, context.Canceled) {
-			t.Errorf("cancelled context: error %v", err)
-		}
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatal("ffmpeg not on PATH (apt-get install ffmpeg; .ci/run installs it)")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := WriteDataset(cancelled, t.TempDir(), 1, 1, Options{}, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: error %v", err)
 	}
 	t.Setenv("PATH", t.TempDir())
 	if err := WriteDataset(ctx, t.TempDir(), 1, 1, Options{}, nil); err == nil || !strings.Contains(err.Error(), "ffmpeg") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,13 +38,16 @@ type benchReport struct {
 
 // benchOptions are the flags of `cast bench`.
 type benchOptions struct {
+	streams
+	backend                              string // the global --backend
 	model, configSpec, quantize, wasmDir string
 	runs, batch                          int
 	seed                                 uint64
 	asJSON, profile                      bool
 }
 
-func init() {
+// newBenchCmd builds `cast bench`.
+func newBenchCmd() *cobra.Command {
 	var o benchOptions
 	cmd := &cobra.Command{
 		Use:   "bench [--model MODEL | --config PRESET|JSON] [--quantize int8] [--runs N] [--batch B] [--backend go|simplego|wasm|xla]",
@@ -53,20 +57,24 @@ forward passes of --batch clips each, on the backend of --backend. It prints the
 analytic compute per view (GMAC, as cast info reports it), the achieved GFLOP/s (2 FLOPs per multiply-accumulate)
 and, natively, the peak resident memory of the process.
 
---backend wasm runs the same forward in the WebAssembly module under Node (one thread), timed inside the module:
---wasm DIR names a directory from wasm/build.sh, else the module is built from this source tree.
+--backend wasm runs the same forward in the WebAssembly module under Node (one thread), timed inside the module.
+The module is never built here: --wasm DIR names a directory holding cast.wasm and wasm_exec.js, else it is
+looked for in $CASTGO_WASM_DIR, beside the executable (dist/cast finds dist/site) and in dist/site of the
+checkout; ./build.sh wasm builds it there.
 
 With --config, the weights are random (cast.InitWeights with --seed): the speed does not depend on their values,
 so no checkpoint is needed to benchmark the full-size presets. --quantize int8 quantizes them as cast quantize does
 (per-output-channel int8). Without --model or --config the embedded default model is timed. --profile prints where
 the time goes, per step of the compiled plan (the castgo backend only).`,
-		Example: `  cast bench
-  cast bench --config base-ssv2 --runs 3
-  cast bench --config base-ssv2 --quantize int8 --runs 3 --profile
-  cast bench --config small --backend wasm --runs 2
-  cast bench --backend xla --config base-k400 --batch 4 --runs 10`,
+		Example: `  cast bench --runs 3
+  cast bench --config demo --quantize int8 --runs 3 --profile
+  cast bench --backend wasm --runs 2          # after ./build.sh wasm
+  cast bench --config demo --batch 4 --runs 2 --json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.streams, o.backend = streamsOf(cmd), backendFlag
+			return runBench(cmd.Context(), o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.model, "model", "", "model file, or default (the embedded model; used when neither flag is given)")
@@ -77,11 +85,12 @@ the time goes, per step of the compiled plan (the castgo backend only).`,
 	f.Uint64Var(&o.seed, "seed", 1, "weight seed for --config")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&o.profile, "profile", false, "print the time per plan step (op kind and shape), slowest first")
-	f.StringVar(&o.wasmDir, "wasm", os.Getenv("CASTGO_WASM_DIR"), "with --backend wasm: directory holding cast.wasm and wasm_exec.js (wasm/build.sh); default $CASTGO_WASM_DIR, else build it")
-	rootCmd.AddCommand(cmd)
+	f.StringVar(&o.wasmDir, "wasm", "", "with --backend wasm: directory holding cast.wasm and wasm_exec.js (default: $CASTGO_WASM_DIR, beside the executable, dist/site of the checkout)")
+	return cmd
 }
 
-func runBench(cmd *cobra.Command, o benchOptions) error {
+// runBench times the model of o and prints the report.
+func runBench(_ context.Context, o benchOptions) error {
 	if o.runs < 1 || o.batch < 1 {
 		return fmt.Errorf("--runs and --batch must be at least 1, got %d and %d", o.runs, o.batch)
 	}
@@ -124,12 +133,12 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 			}
 		}
 	}
-	stderr := cmd.ErrOrStderr()
+	stderr := o.stderr
 	var (
 		r   benchReport
 		err error
 	)
-	if backendFlag == "wasm" {
+	if o.backend == "wasm" {
 		if o.profile {
 			return errors.New("--profile needs a native backend (the per-op profile is not collected in WASM)")
 		}
@@ -143,12 +152,12 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 	r.Config, r.Quantization, r.Batch, r.Runs = name, quant, o.batch, o.runs
 	macs := float64(cfg.MACs())
 	r.GMACPerView, r.GFLOPS = macs/1e9, 2*macs/r.SecondsPerView/1e9
-	return printBench(cmd.OutOrStdout(), r, o.asJSON)
+	return printBench(o.stdout, r, o.asJSON)
 }
 
 // benchNative times the forward pass in this process.
 func benchNative(o benchOptions, cfg cast.Config, set weights.Set, name string, stderr io.Writer) (benchReport, error) {
-	be, desc, err := infer.NewBackend(backendFlag)
+	be, desc, err := infer.NewBackend(o.backend)
 	if err != nil {
 		return benchReport{}, err
 	}
@@ -231,9 +240,6 @@ func benchWASM(o benchOptions, cfg cast.Config, set weights.Set, name, quant str
 	if err := modelfile.Save(modelPath, mf); err != nil {
 		return benchReport{}, fmt.Errorf("writing the model for Node: %w", err)
 	}
-	if o.wasmDir == "" {
-		fmt.Fprintln(stderr, "bench: building the WASM module (GOOS=js GOARCH=wasm)…")
-	}
 	fmt.Fprintf(stderr, "bench %s in WASM under Node: warm-up…\n", name)
 	x := hashinit.Input(1, o.batch*3*cfg.AllFrames*cfg.ImgSize*cfg.ImgSize)
 	data, nodeVersion, err := wasmNodeRun(tmp, o.wasmDir, benchWASMRunner, modelPath, x, o.batch, o.runs, stderr)
@@ -245,7 +251,7 @@ func benchWASM(o benchOptions, cfg cast.Config, set weights.Set, name, quant str
 		MS     []float64 `json:"ms"`
 	}
 	if err := json.Unmarshal(data, &res); err != nil || len(res.MS) != o.runs {
-		return benchReport{}, fmt.Errorf("node result %q: %v", compareTail(string(data), 200), err)
+		return benchReport{}, fmt.Errorf("node result %q: %v", tail(string(data), 200), err)
 	}
 	var total float64
 	for _, ms := range res.MS {
@@ -255,6 +261,7 @@ func benchWASM(o benchOptions, cfg cast.Config, set weights.Set, name, quant str
 		SecondsPerView: total / 1e3 / float64(o.runs*o.batch)}, nil
 }
 
+// printBench writes the report as a table, or as JSON.
 func printBench(out io.Writer, r benchReport, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(out)

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/castvideo/castgo/cast/classify"
+	"github.com/castvideo/castgo/cast/modelfile"
 	"github.com/castvideo/castgo/cast/preprocess"
 	"github.com/castvideo/castgo/models"
 	"github.com/castvideo/castgo/video"
@@ -29,12 +30,19 @@ type classifyOutcome struct {
 	Error  string           `json:"error,omitempty"`
 }
 
-func init() {
-	var (
-		model, views, csvPath string
-		top, batch            int
-		asJSON                bool
-	)
+// classifyOptions are the flags and arguments of `cast classify`.
+type classifyOptions struct {
+	streams
+	backend               string   // the global --backend
+	videos                []string // the arguments: video files, folders of videos, folders of frames
+	model, views, csvPath string
+	top, batch            int
+	asJSON                bool
+}
+
+// newClassifyCmd builds `cast classify`.
+func newClassifyCmd() *cobra.Command {
+	var o classifyOptions
 	cmd := &cobra.Command{
 		Use:   "classify [--model MODEL|default] VIDEO|DIR... [--views 1x1|2x3|5x3] [--top K] [--json] [--csv FILE]",
 		Short: "Classify the actions in videos (files, folders of videos, or folders of frame images)",
@@ -48,119 +56,126 @@ given as frames. The model is loaded once. Failed videos are reported and skippe
 
 --json prints one JSON document for scripts: an array of {"video", "result"} (or {"video", "error"}) objects.
 --csv FILE also writes video,rank,label,prob rows (EPIC labels are prefixed "verb:", "noun:" and "action:").`,
-		Example: `  cast classify clip.mp4
-  cast classify --model cast-ssv2.safetensors --views 2x3 --top 3 videos/
-  cast classify --json frames_folder/ clip2.webm > results.json`,
+		Example: `  cast classify site/examples/red-circle-growing.mp4
+  cast classify --model default-int8 --views 1x1 --top 3 site/examples/
+  cast classify --json --csv results.csv site/examples/red-triangle-moving-right.mp4 > results.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.streams, o.backend, o.videos = streamsOf(cmd), backendFlag, args
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			f, err := loadModelFile(model)
-			if err != nil {
-				return err
-			}
-			proto, err := classify.ParseViews(views, f.Meta.Protocol)
-			if err != nil {
-				return fmt.Errorf("--views: %w", err)
-			}
-			var (
-				csvOut  *csv.Writer
-				csvFile *os.File
-			)
-			if csvPath != "" {
-				// Written beside the target and renamed into place at the end: an interrupted or failed run
-				// leaves no half-written CSV.
-				cf, err := os.CreateTemp(filepath.Dir(csvPath), "."+filepath.Base(csvPath)+".tmp-*")
-				if err != nil {
-					return fmt.Errorf("--csv: %w", err)
-				}
-				defer func() {
-					cf.Close()
-					os.Remove(cf.Name()) // a no-op once renamed
-				}()
-				csvFile, csvOut = cf, csv.NewWriter(cf)
-				_ = csvOut.Write([]string{"video", "rank", "label", "prob"})
-			}
-			c, err := newClassifier(f, batch)
-			if err != nil {
-				return err
-			}
-			inputs := expandVideoArgs(args)
-			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			perVideo := proto.Clips * proto.Crops
-			bar := newProgress(stderr, len(inputs)*perVideo, "")
-			var outcomes []classifyOutcome
-			failed := 0
-			for i, in := range inputs {
-				bar.Describe(fmt.Sprintf("[%d/%d] %s", i+1, len(inputs), filepath.Base(in.path)))
-				opt := classify.Options{Views: views, Top: top, Progress: func(stage string, done, _ int) {
-					if stage == "view" {
-						bar.Set(i*perVideo + done)
-					}
-				}}
-				var r *classify.Result
-				err := in.err
-				if err == nil {
-					r, err = classifyVideo(ctx, c, in.path, opt)
-				}
-				if ctx.Err() != nil {
-					bar.Finish()
-					return fmt.Errorf("interrupted: %w", ctx.Err())
-				}
-				bar.Set((i + 1) * perVideo)
-				if err != nil {
-					failed++
-					outcomes = append(outcomes, classifyOutcome{Video: in.path, Error: err.Error()})
-					bar.Clear()
-					fmt.Fprintf(stderr, "cast: %s: %v\n", in.path, err)
-					continue
-				}
-				outcomes = append(outcomes, classifyOutcome{Video: in.path, Result: r})
-				if csvOut != nil {
-					writeCSVRows(csvOut, in.path, r)
-				}
-				if !asJSON {
-					bar.Clear()
-					printResult(stdout, in.path, r)
-				}
-			}
-			bar.Finish()
-			if csvOut != nil {
-				csvOut.Flush()
-				if err := csvOut.Error(); err != nil {
-					return fmt.Errorf("--csv %s: %w", csvPath, err)
-				}
-				if err := csvFile.Close(); err != nil {
-					return fmt.Errorf("--csv %s: %w", csvPath, err)
-				}
-				if err := os.Rename(csvFile.Name(), csvPath); err != nil {
-					return fmt.Errorf("--csv: %w", err)
-				}
-			}
-			if asJSON {
-				if outcomes == nil {
-					outcomes = []classifyOutcome{}
-				}
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(outcomes); err != nil {
-					return err
-				}
-			}
-			if failed > 0 {
-				return exitPartialFailure(cmd, fmt.Sprintf("%d of %d videos failed", failed, len(inputs)))
-			}
-			return nil
+			return runClassify(ctx, o)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&model, "model", models.DefaultName, "model file, or default (the embedded model) / default-int8")
-	fl.StringVar(&views, "views", "", "test views CLIPSxCROPS: 1x1 (fast), 2x3 (SSv2/EPIC), 5x3 (K400); default: the model's protocol")
-	fl.IntVar(&top, "top", 5, "predictions to show per head")
-	fl.BoolVar(&asJSON, "json", false, "print one JSON document (an array with one entry per video)")
-	fl.StringVar(&csvPath, "csv", "", "also write video,rank,label,prob rows to this CSV file")
-	fl.IntVar(&batch, "batch", 1, "views per model call (more is faster on XLA, uses more memory)")
-	rootCmd.AddCommand(cmd)
+	fl.StringVar(&o.model, "model", models.DefaultName, "model file, or default (the embedded model) / default-int8")
+	fl.StringVar(&o.views, "views", "", "test views CLIPSxCROPS: 1x1 (fast), 2x3 (SSv2/EPIC), 5x3 (K400); default: the model's protocol")
+	fl.IntVar(&o.top, "top", 5, "predictions to show per head")
+	fl.BoolVar(&o.asJSON, "json", false, "print one JSON document (an array with one entry per video)")
+	fl.StringVar(&o.csvPath, "csv", "", "also write video,rank,label,prob rows to this CSV file")
+	fl.IntVar(&o.batch, "batch", 1, "views per model call (more is faster on XLA, uses more memory)")
+	return cmd
+}
+
+// runClassify classifies every video of o and prints the results; a failed video is reported and the
+// process then ends with status 1 (exitPartialFailure).
+func runClassify(ctx context.Context, o classifyOptions) error {
+	f, err := loadModelFile(o.model)
+	if err != nil {
+		return err
+	}
+	proto, err := classify.ParseViews(o.views, f.Meta.Protocol)
+	if err != nil {
+		return fmt.Errorf("--views: %w", err)
+	}
+	var (
+		csvOut  *csv.Writer
+		csvFile *os.File
+	)
+	if o.csvPath != "" {
+		// Written beside the target and renamed into place at the end: an interrupted or failed run
+		// leaves no half-written CSV.
+		cf, err := os.CreateTemp(filepath.Dir(o.csvPath), "."+filepath.Base(o.csvPath)+".tmp-*")
+		if err != nil {
+			return fmt.Errorf("--csv: %w", err)
+		}
+		defer func() {
+			cf.Close()
+			os.Remove(cf.Name()) // a no-op once renamed
+		}()
+		csvFile, csvOut = cf, csv.NewWriter(cf)
+		_ = csvOut.Write([]string{"video", "rank", "label", "prob"})
+	}
+	c, err := classifierOn(f, o.backend, o.batch, o.stderr)
+	if err != nil {
+		return err
+	}
+	inputs := expandVideoArgs(o.videos)
+	stdout, stderr := o.stdout, o.stderr
+	perVideo := proto.Clips * proto.Crops
+	bar := newProgress(stderr, len(inputs)*perVideo, "")
+	var outcomes []classifyOutcome
+	failed := 0
+	for i, in := range inputs {
+		bar.Describe(fmt.Sprintf("[%d/%d] %s", i+1, len(inputs), filepath.Base(in.path)))
+		opt := classify.Options{Views: o.views, Top: o.top, Progress: func(stage string, done, _ int) {
+			if stage == "view" {
+				bar.Set(i*perVideo + done)
+			}
+		}}
+		var r *classify.Result
+		err := in.err
+		if err == nil {
+			r, err = classifyVideo(ctx, c, in.path, opt)
+		}
+		if ctx.Err() != nil {
+			bar.Finish()
+			return fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+		bar.Set((i + 1) * perVideo)
+		if err != nil {
+			failed++
+			outcomes = append(outcomes, classifyOutcome{Video: in.path, Error: err.Error()})
+			bar.Clear()
+			fmt.Fprintf(stderr, "cast: %s: %v\n", in.path, err)
+			continue
+		}
+		outcomes = append(outcomes, classifyOutcome{Video: in.path, Result: r})
+		if csvOut != nil {
+			writeCSVRows(csvOut, in.path, r)
+		}
+		if !o.asJSON {
+			bar.Clear()
+			printResult(stdout, in.path, r)
+		}
+	}
+	bar.Finish()
+	if csvOut != nil {
+		csvOut.Flush()
+		if err := csvOut.Error(); err != nil {
+			return fmt.Errorf("--csv %s: %w", o.csvPath, err)
+		}
+		if err := csvFile.Close(); err != nil {
+			return fmt.Errorf("--csv %s: %w", o.csvPath, err)
+		}
+		if err := os.Rename(csvFile.Name(), o.csvPath); err != nil {
+			return fmt.Errorf("--csv: %w", err)
+		}
+	}
+	if o.asJSON {
+		if outcomes == nil {
+			outcomes = []classifyOutcome{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(outcomes); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return exitPartialFailure(stderr, fmt.Sprintf("%d of %d videos failed", failed, len(inputs)))
+	}
+	return nil
 }
 
 // classifyVideo opens one video (file or frame folder) and classifies it.
@@ -176,6 +191,38 @@ func classifyVideo(ctx context.Context, c *classify.Classifier, path string, opt
 	v := classify.Video{NumFrames: info.Frames, Width: info.Width, Height: info.Height,
 		Frames: func(idx []int) (map[int]preprocess.Frame, error) { return src.Frames(ctx, idx) }}
 	return c.Classify(v, opt)
+}
+
+// videoClips decodes one video (file or frame folder) and preprocesses it the official way into the test
+// views of f's protocol (or views, CLIPSxCROPS): the normalised clips [n, 3, T, S, S] and n.
+func videoClips(ctx context.Context, f *modelfile.File, path, views string) ([]float32, int, error) {
+	p, err := classify.ParseViews(views, f.Meta.Protocol)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--views: %w", err)
+	}
+	src, err := video.Open(ctx, path)
+	if err != nil {
+		return nil, 0, err
+	}
+	info := src.Info()
+	cfg := f.Meta.Config
+	plan, err := preprocess.Plan(p, info.Frames, info.Width, info.Height, cfg.ImgSize, cfg.AllFrames)
+	if err != nil {
+		return nil, 0, err
+	}
+	frames, err := src.Frames(ctx, preprocess.NeededFrames(plan))
+	if err != nil {
+		return nil, 0, err
+	}
+	prep, err := preprocess.Prepare(frames, plan, cfg.ImgSize)
+	if err != nil {
+		return nil, 0, err
+	}
+	x, err := prep.Tensors(plan)
+	if err != nil {
+		return nil, 0, err
+	}
+	return x, len(plan), nil
 }
 
 // videoInput is one video to classify, or the reason an argument yields none.

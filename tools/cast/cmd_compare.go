@@ -1,23 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/castvideo/castgo/cast/classify"
 	"github.com/castvideo/castgo/cast/infer"
 	"github.com/castvideo/castgo/cast/modelfile"
-	"github.com/castvideo/castgo/models"
 	"github.com/spf13/cobra"
 )
 
@@ -30,7 +28,10 @@ const (
 
 // compareOptions are the flags of cast compare.
 type compareOptions struct {
+	streams
 	model, input, backends, reference, wasmDir string
+	videos                                     []string // --video: clips made by the official preprocessing instead of --input
+	views                                      string   // --views for --video (default: the model's protocol)
 	json                                       bool
 	allowMissing                               bool // a requested backend that cannot run here does not fail the run
 	backendsSet                                bool // --backends was given (else the defaults run where available)
@@ -81,64 +82,53 @@ type compareLogits struct {
 	msPerView float64
 }
 
-func init() { rootCmd.AddCommand(newCompareCmd()) }
-
-// newCompareCmd builds the `cast compare` command.
+// newCompareCmd builds `cast compare`.
 func newCompareCmd() *cobra.Command {
 	var o compareOptions
 	cmd := &cobra.Command{
-		Use:   "compare --model MODEL --input CLIP.npy [--backends go,wasm,xla] [--reference FP32MODEL] [--json]",
-		Short: "Run one clip on every backend (pure Go, WASM under Node, XLA) and compare the logits",
-		Long: `Compare runs the same normalised clips — a float32 .npy [B, 3, T, H, W] — through the model on each
-backend and reports, against the native pure-Go run: the largest absolute logit difference, the relative L2
-error, how many clip×head rows agree on the top-1 class and on the top-5 set, and the time per view.
+		Use:   "compare --model MODEL (--input CLIPS.npy | --video FILE...) [--backends go,wasm,xla] [--reference FP32MODEL] [--json]",
+		Short: "Run the same clips on every backend (pure Go, WASM under Node, XLA) and compare the logits",
+		Long: `Compare runs the same normalised clips through the model on each backend and reports, against the native
+pure-Go run: the largest absolute logit difference, the relative L2 error, how many clip×head rows agree on the
+top-1 class and on the top-5 set, and the time per view.
+
+The clips are a float32 .npy [B, 3, T, H, W] (--input), or your own videos (--video FILE, repeatable): each is
+decoded with ffmpeg (or read as a folder of frames) and preprocessed the official way into the test views of
+the model's protocol (or --views), every view one clip of the batch.
 
 Backends: go (castgo in-process, always run: it is the reference), simplego (GoMLX's reference pure-Go
-backend in-process: an independent implementation of every op), wasm (the WebAssembly module run under Node;
---wasm DIR names a directory from wasm/build.sh holding cast.wasm and wasm_exec.js, else it is built with the
-Go toolchain from this source tree) and xla (needs a binary built with -tags xla and a PJRT plugin). A
-backend that cannot run here gets a "not run" row saying why. With --backends, every backend named must
-run: one that cannot makes the exit status 1 unless --allow-missing is given. Without --backends, the
-default go,wasm,xla runs those available here and lists the others as not run without failing.
+backend in-process: an independent implementation of every op), wasm (the WebAssembly module run under Node)
+and xla (needs a binary built with -tags xla and a PJRT plugin). The WASM module is never built here: --wasm DIR
+names a directory holding cast.wasm and wasm_exec.js, else it is looked for in $CASTGO_WASM_DIR, beside the
+executable (dist/cast finds dist/site) and in dist/site of the checkout; ./build.sh wasm builds it there. So
+dist/cast and dist/site are all a machine without Go needs.
+
+With --backends, every backend named must run: one that cannot gets a "not run" row saying why and makes
+the exit status 1 unless --allow-missing is given. Without --backends, go runs with each of wasm and xla
+that can run here (a module and Node found; a binary with XLA and its plugin), and stderr says why a
+missing one was left out.
 
 Bounds: relative L2 ≤ 1e-5 for simplego and wasm (≤ 1e-4 for xla). With --reference FP32MODEL the native run of the
 model is also compared with that float32 model: an int8 model must stay within 2% relative L2 with the same
 top-1 on every row (a float32 model within 1e-5). The exit status is 1 when a row is outside its bound or
 a requested backend did not run (see above).`,
-		Example: `  cast compare --model goldens-tiny.safetensors --input goldens/tiny/input.npy
-  cast compare --model default-int8 --reference default --input clip.npy --backends go,wasm --json`,
+		Example: `  cast compare --model default --video site/examples/red-circle-growing.mp4 --backends go,wasm   # after ./build.sh wasm
+  cast compare --model default-int8 --reference default --video site/examples/red-triangle-shrinking.mp4 --views 1x1 --json
+  cast compare --model default --input clips.npy --backends go,simplego`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.backendsSet = cmd.Flags().Changed("backends")
-			rep, err := runCompare(o, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			if o.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				printCompare(cmd.OutOrStdout(), rep)
-			}
-			if !rep.WithinTolerance {
-				return exitPartialFailure(cmd, "compare: a backend is outside its tolerance")
-			}
-			if !rep.Pass {
-				return exitPartialFailure(cmd, fmt.Sprintf("compare: requested backend(s) not run: %s (--allow-missing accepts that)",
-					strings.Join(rep.NotRun, ", ")))
-			}
-			return nil
+			o.streams, o.backendsSet = streamsOf(cmd), cmd.Flags().Changed("backends")
+			return runCompare(cmd.Context(), o)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.model, "model", "", "model file (or default, default-int8 for the embedded models) (required)")
-	fl.StringVar(&o.input, "input", "", "float32 .npy clips [B, 3, T, H, W], normalised (required)")
-	fl.StringVar(&o.backends, "backends", "go,wasm,xla", "comma-separated backends to compare: go, simplego, wasm, xla (when given, each must run unless --allow-missing)")
+	fl.StringVar(&o.input, "input", "", "float32 .npy clips [B, 3, T, H, W], normalised (this or --video)")
+	fl.StringArrayVar(&o.videos, "video", nil, "a video file or folder of frames, preprocessed the official way (repeatable; this or --input)")
+	fl.StringVar(&o.views, "views", "", "with --video: test views CLIPSxCROPS (default: the model's protocol)")
+	fl.StringVar(&o.backends, "backends", "", "comma-separated backends to compare: go, simplego, wasm, xla (when given, each must run unless --allow-missing; default: go and those of wasm, xla that can run here)")
 	fl.StringVar(&o.reference, "reference", "", "float32 model to compare the native run with (int8 bound: 2% relative L2, same top-1)")
-	fl.StringVar(&o.wasmDir, "wasm", os.Getenv("CASTGO_WASM_DIR"), "directory holding cast.wasm and wasm_exec.js (wasm/build.sh); default $CASTGO_WASM_DIR, else build it")
+	fl.StringVar(&o.wasmDir, "wasm", "", "directory holding cast.wasm and wasm_exec.js (default: $CASTGO_WASM_DIR, beside the executable, dist/site of the checkout)")
 	fl.BoolVar(&o.allowMissing, "allow-missing", false, "a backend named in --backends that cannot run here does not make the exit status 1")
 	fl.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fl.IntVar(&o.repeat, "repeat", 1, "runs per backend; the time is the fastest (the first includes graph compilation)")
@@ -147,16 +137,52 @@ a requested backend did not run (see above).`,
 	return cmd
 }
 
-// runCompare runs the comparison and builds the report; log gets progress lines.
-func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
-	if o.model == "" || o.input == "" {
-		return nil, errors.New("--model and --input are required")
+// runCompare runs the comparison and prints the report; a row outside its bound, or a requested backend
+// that did not run, ends the process with status 1 (exitPartialFailure).
+func runCompare(ctx context.Context, o compareOptions) error {
+	rep, err := buildCompare(ctx, o)
+	if err != nil {
+		return err
 	}
-	if o.repeat < 1 {
-		return nil, fmt.Errorf("--repeat is %d, want at least 1", o.repeat)
+	if o.json {
+		enc := json.NewEncoder(o.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printCompare(o.stdout, rep)
+	}
+	if !rep.WithinTolerance {
+		return exitPartialFailure(o.stderr, "compare: a backend is outside its tolerance")
+	}
+	if !rep.Pass {
+		return exitPartialFailure(o.stderr, fmt.Sprintf("compare: requested backend(s) not run: %s (--allow-missing accepts that)",
+			strings.Join(rep.NotRun, ", ")))
+	}
+	return nil
+}
+
+// compareBackends is the list of backends to run: --backends, or by default go with each of wasm and xla
+// that can run here (the others are named on log with the reason).
+func compareBackends(o compareOptions) ([]string, error) {
+	spec := o.backends
+	if !o.backendsSet {
+		want := []string{"go"}
+		if ok, why := wasmReady(o.wasmDir); ok {
+			want = append(want, "wasm")
+		} else {
+			fmt.Fprintf(o.stderr, "compare: wasm left out of the default backends: %s\n", why)
+		}
+		if ok, why := infer.XLAAvailable(); ok {
+			want = append(want, "xla")
+		} else {
+			fmt.Fprintf(o.stderr, "compare: xla left out of the default backends: %s\n", why)
+		}
+		return want, nil
 	}
 	var want []string
-	for _, b := range strings.Split(o.backends, ",") {
+	for _, b := range strings.Split(spec, ",") {
 		b = strings.TrimSpace(b)
 		switch b {
 		case "":
@@ -168,15 +194,57 @@ func runCompare(o compareOptions, log io.Writer) (*compareReport, error) {
 			return nil, fmt.Errorf("--backends: unknown backend %q (use go, simplego, wasm, xla)", b)
 		}
 	}
+	return want, nil
+}
+
+// compareClips reads the clips of o for model f: the --input .npy, or the views of each --video.
+func compareClips(ctx context.Context, o compareOptions, f *modelfile.File) ([]float32, int, string, error) {
+	switch {
+	case o.input != "" && len(o.videos) > 0:
+		return nil, 0, "", errors.New("give --input CLIPS.npy or --video FILE, not both")
+	case o.input != "":
+		if o.views != "" {
+			return nil, 0, "", errors.New("--views goes with --video (an --input .npy holds its clips already)")
+		}
+		x, batch, err := readClips(o.input, f.Meta.Config)
+		return x, batch, o.input, err
+	case len(o.videos) > 0:
+		var all []float32
+		batch := 0
+		for _, v := range o.videos {
+			x, n, err := videoClips(ctx, f, v, o.views)
+			if err != nil {
+				return nil, 0, "", fmt.Errorf("--video %s: %w", v, err)
+			}
+			all, batch = append(all, x...), batch+n
+		}
+		return all, batch, strings.Join(o.videos, ", "), nil
+	}
+	return nil, 0, "", errors.New("--model and --input (or --video) are required")
+}
+
+// buildCompare runs the comparison and builds the report; o.log gets progress lines.
+func buildCompare(ctx context.Context, o compareOptions) (*compareReport, error) {
+	if o.model == "" {
+		return nil, errors.New("--model and --input (or --video) are required")
+	}
+	if o.repeat < 1 {
+		return nil, fmt.Errorf("--repeat is %d, want at least 1", o.repeat)
+	}
+	want, err := compareBackends(o)
+	if err != nil {
+		return nil, err
+	}
 	f, err := loadModelFile(o.model)
 	if err != nil {
 		return nil, err
 	}
-	x, batch, err := readClips(o.input, f.Meta.Config)
+	x, batch, input, err := compareClips(ctx, o, f)
 	if err != nil {
 		return nil, err
 	}
-	rep := &compareReport{Model: f.Meta.Name, Quantization: f.Meta.Quantization, Input: o.input, Batch: batch,
+	log := o.stderr
+	rep := &compareReport{Model: f.Meta.Name, Quantization: f.Meta.Quantization, Input: input, Batch: batch,
 		Reference: o.reference, NotRun: []string{}, MissingAllowed: o.allowMissing || !o.backendsSet, WithinTolerance: true}
 	notRun := func(backend, why string) {
 		rep.Rows = append(rep.Rows, compareRow{Backend: backend, Status: "not run", Note: why})
@@ -341,22 +409,19 @@ func compareAgainst(backend, note string, got, want *compareLogits, classes []in
 	return row
 }
 
-// compareTopK returns the indices of the k largest values, largest first (ties: lower index first).
+// compareTopK returns the indices of the k largest values, largest first, in classify.TopK's order (ties:
+// lower index first).
 func compareTopK(v []float32, k int) []int {
-	idx := make([]int, len(v))
-	for i := range idx {
-		idx[i] = i
+	p := make([]float64, len(v))
+	for i, x := range v {
+		p[i] = float64(x)
 	}
-	slices.SortStableFunc(idx, func(a, b int) int {
-		switch {
-		case v[a] > v[b]:
-			return -1
-		case v[a] < v[b]:
-			return 1
-		}
-		return 0
-	})
-	return idx[:min(k, len(idx))]
+	top := classify.TopK(p, nil, k)
+	idx := make([]int, len(top))
+	for i, t := range top {
+		idx[i] = t.Index
+	}
+	return idx
 }
 
 // printCompare writes the report as a table.
@@ -420,17 +485,9 @@ func compareWASM(o compareOptions, f *modelfile.File, x []float32, batch int) (*
 		return nil, "", err
 	}
 	defer os.RemoveAll(tmp)
-	modelPath := o.model
-	switch o.model {
-	case models.DefaultName, models.DefaultName + "-int8":
-		b := models.DefaultBytes()
-		if o.model != models.DefaultName {
-			b = models.DefaultInt8Bytes()
-		}
-		modelPath = filepath.Join(tmp, "model.safetensors")
-		if err := os.WriteFile(modelPath, b, 0o644); err != nil {
-			return nil, "", err
-		}
+	modelPath, err := wasmModelPath(tmp, o.model)
+	if err != nil {
+		return nil, "", err
 	}
 	data, nodeVersion, err := wasmNodeRun(tmp, o.wasmDir, compareWASMRunner, modelPath, x, batch, o.repeat, nil)
 	if err != nil {
@@ -456,78 +513,4 @@ func compareWASM(o compareOptions, f *modelfile.File, x []float32, batch int) (*
 		got.heads = append(got.heads, l)
 	}
 	return got, "Node v" + nodeVersion + " (js/wasm, castgo single-threaded)", nil
-}
-
-// compareBuildWASM builds the WASM module of this source tree into dir with the Go toolchain, the way
-// wasm/build.sh does.
-func compareBuildWASM(dir string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return errors.New("go not found on PATH")
-	}
-	root, err := compareModuleRoot()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	build := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "cast.wasm"), "./wasm")
-	build.Dir = root
-	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-	// As wasm/build.sh: Go 1.27.3 with the SIMD experiment unless the caller chose otherwise.
-	if _, set := os.LookupEnv("GOEXPERIMENT"); !set {
-		build.Env = append(build.Env, "GOEXPERIMENT=simd")
-	}
-	if _, set := os.LookupEnv("GOTOOLCHAIN"); !set {
-		build.Env = append(build.Env, "GOTOOLCHAIN=go1.27.3")
-	}
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./wasm: %w\n%s", err, compareTail(string(out), 2000))
-	}
-	goroot, err := exec.Command(goBin, "env", "GOROOT").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOROOT: %w", err)
-	}
-	js, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"))
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "wasm_exec.js"), js, 0o644)
-}
-
-// compareModuleRoot finds the castgo source tree: the directory above the working directory (or, in
-// tests, above this file) whose go.mod declares the module and which has wasm/main.go.
-func compareModuleRoot() (string, error) {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if _, file, _, ok := runtime.Caller(0); ok {
-		starts = append(starts, filepath.Dir(file))
-	}
-	for _, dir := range starts {
-		for {
-			mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-			if err == nil && strings.Contains(string(mod), "module github.com/castvideo/castgo\n") {
-				if _, err := os.Stat(filepath.Join(dir, "wasm", "main.go")); err == nil {
-					return dir, nil
-				}
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "", errors.New("the castgo source tree (go.mod with wasm/main.go) is not above the working directory")
-}
-
-// compareTail returns the last n bytes of s.
-func compareTail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/castvideo/castgo/cast"
@@ -47,17 +49,49 @@ func compareGoldenModel(t *testing.T, dir, name string, int8 bool) string {
 	return path
 }
 
-// compareWASMDir is a directory holding cast.wasm and wasm_exec.js: $CASTGO_WASM_DIR, or a build into dir.
-func compareWASMDir(t *testing.T, dir string) string {
+// testWASMDir is a directory holding a built module (cast.wasm, wasm_exec.js) for the tests: $CASTGO_WASM_DIR,
+// dist/site of this checkout when it holds one, else one built once per test binary by wasm/build.sh (which
+// reads the toolchain from toolchain.env). The module is needed by CI's tests: failing to get one fails.
+func testWASMDir(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("CASTGO_WASM_DIR"); d != "" {
-		return d
+	testWASM.once.Do(func() {
+		if d, err := findWASMDir(""); err == nil {
+			testWASM.dir = d
+			return
+		}
+		dir, err := os.MkdirTemp("", "cast-test-wasm-")
+		if err != nil {
+			testWASM.err = err
+			return
+		}
+		testWASM.dir, testWASM.built = dir, true // removed by TestMain
+		out, err := exec.Command(filepath.Join(repoRoot(t), "wasm", "build.sh"), dir).CombinedOutput()
+		if err != nil {
+			testWASM.err = fmt.Errorf("wasm/build.sh: %v\n%s", err, out)
+		}
+	})
+	if testWASM.err != nil {
+		t.Fatalf("building the WASM module: %v", testWASM.err)
 	}
-	out := filepath.Join(dir, "wasm")
-	if err := compareBuildWASM(out); err != nil {
-		t.Fatalf("building the WASM module: %v", err)
+	return testWASM.dir
+}
+
+// testWASM is the module testWASMDir found or built.
+var testWASM struct {
+	once  sync.Once
+	dir   string
+	built bool // dir is a temporary build of this test binary
+	err   error
+}
+
+// repoRoot is the checkout this test runs in (two levels above tools/cast).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return root
 }
 
 // compareJSON runs cast compare --json and decodes the report.
@@ -84,7 +118,7 @@ func compareRowOf(t *testing.T, rep compareReport, backend string) compareRow {
 
 func TestCompare(t *testing.T) {
 	dir := t.TempDir()
-	wasmDir := compareWASMDir(t, dir)
+	wasmDir := testWASMDir(t)
 	tiny := compareGoldenModel(t, dir, "tiny", false)
 	tinyInput := goldenFile(t, "tiny", "input.npy")
 
@@ -162,7 +196,10 @@ func TestCompare(t *testing.T) {
 			args []string
 			want string
 		}{
-			{[]string{"--model", tiny}, "--input are required"},
+			{[]string{"--model", tiny}, "--input (or --video) are required"},
+			{[]string{"--model", tiny, "--input", tinyInput, "--video", "x.mp4"}, "not both"},
+			{[]string{"--model", tiny, "--input", tinyInput, "--views", "1x1"}, "--views goes with --video"},
+			{[]string{"--model", "default", "--video", filepath.Join(dir, "missing.mp4")}, "--video"},
 			{[]string{"--model", tiny, "--input", tinyInput, "--backends", "go,cuda"}, `unknown backend "cuda"`},
 			{[]string{"--model", tiny, "--input", goldenFile(t, "small", "logits.npy")}, "has shape"},
 			{[]string{"--model", tiny, "--input", tinyInput, "--backends", "go", "--reference", "default"}, "does not have the shape"},
@@ -193,10 +230,14 @@ func TestCompare(t *testing.T) {
 }
 
 // TestCompareNotRun checks that a requested backend that cannot run is reported as not run, never as
-// passing: the summary says so and the exit status is 1 unless --allow-missing (or the default --backends).
+// passing: the summary says so and the exit status is 1 unless --allow-missing; the default --backends run
+// only what can run here. The subtests that need XLA to be missing are skipped where it is available.
 func TestCompareNotRun(t *testing.T) {
-	if ok, _ := infer.XLAAvailable(); ok {
-		t.Skip("XLA is available here; the test needs a backend that cannot run")
+	xla, _ := infer.XLAAvailable()
+	needNoXLA := func(t *testing.T) {
+		if xla {
+			t.Skip("XLA is available here; this subtest needs it missing")
+		}
 	}
 	dir := t.TempDir()
 	tiny := compareGoldenModel(t, dir, "tiny", false)
@@ -204,6 +245,7 @@ func TestCompareNotRun(t *testing.T) {
 	nowhere := filepath.Join(dir, "nowhere")
 
 	t.Run("requested xla missing: table, exit 1", func(t *testing.T) {
+		needNoXLA(t)
 		r := runCLI(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go,xla")
 		if r.exit != 1 || r.err == nil {
 			t.Fatalf("exit %d, err %v; want exit 1\n%s", r.exit, r.err, r.stdout)
@@ -231,7 +273,7 @@ func TestCompareNotRun(t *testing.T) {
 			t.Fatalf("exit %d, report %+v", r.exit, rep)
 		}
 		w := compareRowOf(t, rep, "wasm")
-		if w.Available || w.Pass || w.Status != "not run" || !strings.Contains(w.Note, "wasm/build.sh") {
+		if w.Available || w.Pass || w.Status != "not run" || !strings.Contains(w.Note, "./build.sh wasm") || !strings.Contains(w.Note, nowhere) {
 			t.Errorf("wasm row %+v", w)
 		}
 		if g := compareRowOf(t, rep, "go"); g.Status != "reference" {
@@ -240,25 +282,40 @@ func TestCompareNotRun(t *testing.T) {
 	})
 
 	t.Run("--allow-missing", func(t *testing.T) {
-		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,wasm,xla", "--wasm", nowhere, "--allow-missing")
-		if r.err != nil || r.exit != -1 || !rep.Pass || !rep.MissingAllowed || strings.Join(rep.NotRun, ",") != "wasm,xla" {
+		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--backends", "go,wasm", "--wasm", nowhere, "--allow-missing")
+		if r.err != nil || r.exit != -1 || !rep.Pass || !rep.MissingAllowed || strings.Join(rep.NotRun, ",") != "wasm" {
 			t.Fatalf("err %v, exit %d, report %+v", r.err, r.exit, rep)
 		}
-		for _, b := range []string{"wasm", "xla"} {
-			if row := compareRowOf(t, rep, b); row.Pass || row.Status != "not run" {
-				t.Errorf("%s row %+v", b, row)
-			}
+		if row := compareRowOf(t, rep, "wasm"); row.Pass || row.Status != "not run" {
+			t.Errorf("wasm row %+v", row)
 		}
-		r = mustRun(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go,xla", "--allow-missing")
+	})
+
+	t.Run("--allow-missing xla", func(t *testing.T) {
+		needNoXLA(t)
+		r := mustRun(t, "compare", "--model", tiny, "--input", tinyInput, "--backends", "go,xla", "--allow-missing")
 		if r.exit != -1 || strings.Contains(r.stdout, "all backends within tolerance") || !strings.Contains(r.stdout, "NOT RUN: xla") {
 			t.Errorf("exit %d, stdout:\n%s", r.exit, r.stdout)
 		}
 	})
 
-	t.Run("default backends: missing ones listed, not failed", func(t *testing.T) {
+	t.Run("default backends: what can run here", func(t *testing.T) {
 		rep, r := compareJSON(t, "--model", tiny, "--input", tinyInput, "--wasm", nowhere)
-		if r.err != nil || r.exit != -1 || !rep.Pass || !rep.MissingAllowed || strings.Join(rep.NotRun, ",") != "wasm,xla" {
+		if r.err != nil || r.exit != -1 || !rep.Pass || len(rep.NotRun) != 0 {
 			t.Fatalf("err %v, exit %d, report %+v", r.err, r.exit, rep)
+		}
+		var ran []string
+		for _, row := range rep.Rows {
+			ran = append(ran, row.Backend)
+		}
+		want := "go"
+		if xla {
+			want = "go,xla"
+		} else if !strings.Contains(r.stderr, "xla left out of the default backends") {
+			t.Errorf("stderr does not say why xla was left out:\n%s", r.stderr)
+		}
+		if strings.Join(ran, ",") != want || !strings.Contains(r.stderr, "wasm left out of the default backends") {
+			t.Errorf("default backends ran %v, want %s; stderr:\n%s", ran, want, r.stderr)
 		}
 	})
 
@@ -268,4 +325,92 @@ func TestCompareNotRun(t *testing.T) {
 			t.Errorf("exit %d, stdout:\n%s", r.exit, r.stdout)
 		}
 	})
+}
+
+// TestCompareVideo compares native and WASM on a video file: the official preprocessing makes one clip per
+// test view of the model's protocol (the default model's segment 2×1: two clips), or of --views.
+func TestCompareVideo(t *testing.T) {
+	needFFmpeg(t)
+	wasmDir := testWASMDir(t)
+	clip := filepath.Join(repoRoot(t), "site", "examples", "red-circle-growing.mp4")
+	rep, r := compareJSON(t, "--model", "default", "--video", clip, "--backends", "go,wasm", "--wasm", wasmDir)
+	if r.err != nil || r.exit != -1 || !rep.Pass || rep.Batch != 2 || rep.Input != clip {
+		t.Fatalf("err %v, exit %d, report %+v\n%s", r.err, r.exit, rep, r.stderr)
+	}
+	if w := compareRowOf(t, rep, "wasm"); !w.Pass || w.RelL2 > compareTolFP32 || w.Rows != 2 || w.Top1Agree != 2 {
+		t.Errorf("wasm row %+v", w)
+	}
+	rep, r = compareJSON(t, "--model", "default-int8", "--reference", "default", "--video", clip, "--video", clip, "--views", "1x1", "--backends", "go")
+	if r.err != nil || !rep.Pass || rep.Batch != 2 {
+		t.Fatalf("two videos at 1x1: err %v, report %+v\n%s", r.err, rep, r.stderr)
+	}
+	if ref := compareRowOf(t, rep, "go vs reference"); !ref.Pass || ref.Top1Agree != 2 {
+		t.Errorf("int8 vs fp32 on the video: %+v", ref)
+	}
+}
+
+// TestCompareVideoWithoutGo is the user with only dist/cast and dist/site and no Go on PATH: cast compare
+// --video clip.mp4 --backends go,wasm finds the module beside the executable (dist/site) and runs, from a
+// folder outside any checkout, with a PATH that holds only node, ffmpeg and ffprobe.
+func TestCompareVideoWithoutGo(t *testing.T) {
+	needFFmpeg(t)
+	wasmDir := testWASMDir(t)
+	tmp := t.TempDir()
+	dist := filepath.Join(tmp, "dist")
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dist, "cast"), ".") // as ./build.sh cli
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	copyFile := func(src, dst string) {
+		t.Helper()
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range wasmModuleFiles {
+		copyFile(filepath.Join(wasmDir, f), filepath.Join(dist, "site", f))
+	}
+	work := filepath.Join(tmp, "work")
+	copyFile(filepath.Join(repoRoot(t), "site", "examples", "red-circle-growing.mp4"), filepath.Join(work, "clip.mp4"))
+	path := filepath.Join(tmp, "path")
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range []string{"node", "ffmpeg", "ffprobe"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatalf("%s not on PATH: %v", tool, err)
+		}
+		if err := os.Symlink(p, filepath.Join(path, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"PATH=" + path, "HOME=" + tmp}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "TMPDIR=") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command(filepath.Join(dist, "cast"), "compare", "--model", "default", "--video", "clip.mp4", "--backends", "go,wasm", "--json")
+	cmd.Dir, cmd.Env = work, env
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("dist/cast compare --video clip.mp4 --backends go,wasm without Go: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var rep compareReport
+	if err := json.Unmarshal([]byte(stdout.String()), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	if w := compareRowOf(t, rep, "wasm"); !rep.Pass || rep.Batch != 2 || !w.Pass || w.Rows != 2 {
+		t.Errorf("report %+v", rep)
+	}
 }

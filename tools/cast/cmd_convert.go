@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +18,14 @@ import (
 
 // convertOptions are the flags of `cast convert`.
 type convertOptions struct {
+	streams
 	checkpoint, config, out, name, description string
 	labels, labelsVerb, labelsNoun             string
 	quantize, protocol, views                  string
 }
 
-func init() {
+// newConvertCmd builds `cast convert`.
+func newConvertCmd() *cobra.Command {
 	var o convertOptions
 	cmd := &cobra.Command{
 		Use:   "convert --checkpoint IN.pt --config PRESET|CONFIG.json --out MODEL.safetensors",
@@ -39,12 +42,18 @@ EPIC model. Without them the built-in lists are used when the class count matche
 EPIC 97 verbs / 300 nouns), else generic names "class 0", "class 1", … with a warning.
 
 Protocol: Kinetics-400's dense 5x3 for a 400-class model, SSv2's segment 2x3 otherwise (EPIC included);
---protocol segment|dense and --views CLIPSxCROPS override it.`,
-		Example: `  cast convert --checkpoint cast_ssv2.pt --config base-ssv2 --out cast-ssv2.safetensors
-  cast convert --checkpoint cast_k400.pt --config base-k400 --quantize int8 --out cast-k400-int8.safetensors
-  cast convert --checkpoint model.pt --config config.json --labels classes.txt --views 1x1 --out small.safetensors`,
+--protocol segment|dense and --views CLIPSxCROPS override it.
+
+An official checkpoint converts the same way, with its preset: cast convert --checkpoint cast_ssv2.pt
+--config base-ssv2 --out cast-ssv2.safetensors (the examples below use the goldens' tiny checkpoint, beside
+the checkout in ../shared/goldens).`,
+		Example: `  cast convert --checkpoint ../shared/goldens/tiny/model.pt --config ../shared/goldens/tiny/config.json --out tiny.safetensors
+  cast convert --checkpoint ../shared/goldens/tiny/model.pt --config ../shared/goldens/tiny/config.json --quantize int8 --views 1x1 --out tiny-int8.safetensors`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runConvert(cmd, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.streams = streamsOf(cmd)
+			return runConvert(cmd.Context(), o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.checkpoint, "checkpoint", "", "official checkpoint (.pt) to convert (required)")
@@ -58,14 +67,15 @@ Protocol: Kinetics-400's dense 5x3 for a 400-class model, SSv2's segment 2x3 oth
 	f.StringVar(&o.description, "description", "", "free-text description stored in the file")
 	f.StringVar(&o.protocol, "protocol", "", `test-time sampling: "segment" (SSv2/EPIC, 2x3) or "dense" (K400, 5x3); default by class count`)
 	f.StringVar(&o.views, "views", "", "test-time views CLIPSxCROPS, e.g. 1x1, 2x3, 5x3 (default: the protocol's)")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // presetList is the comma-separated list of preset names for help texts.
 func presetList() string { return strings.Join(cast.PresetNames(), ", ") }
 
-func runConvert(cmd *cobra.Command, o convertOptions) error {
-	log := cmd.ErrOrStderr()
+// runConvert converts the checkpoint of o into a model file.
+func runConvert(_ context.Context, o convertOptions) error {
+	log := o.stderr
 	switch {
 	case o.checkpoint == "":
 		return errors.New("--checkpoint is required")
@@ -120,7 +130,7 @@ func runConvert(cmd *cobra.Command, o convertOptions) error {
 	if err != nil {
 		return fmt.Errorf("checking %s: %w", o.out, err)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s (fp32 weights %s; file is %.0f%% of that)\n  model %q, quantization %s, protocol %s\n",
+	fmt.Fprintf(o.stdout, "wrote %s: %s (fp32 weights %s; file is %.0f%% of that)\n  model %q, quantization %s, protocol %s\n",
 		o.out, humanBytes(st.Size()), humanBytes(fp32Bytes), 100*float64(st.Size())/float64(fp32Bytes), name, quant, describeProtocol(proto))
 	return nil
 }

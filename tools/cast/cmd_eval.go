@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,12 +66,18 @@ type evalItem struct {
 	truth map[string]int
 }
 
-func init() {
-	var (
-		model, annotations, videosDir, views, factors string
-		limit, batch                                  int
-		asJSON                                        bool
-	)
+// evalOptions are the flags of `cast eval`.
+type evalOptions struct {
+	streams
+	backend                                       string // the global --backend
+	model, annotations, videosDir, views, factors string
+	limit, batch                                  int
+	asJSON                                        bool
+}
+
+// newEvalCmd builds `cast eval`.
+func newEvalCmd() *cobra.Command {
+	var o evalOptions
 	cmd := &cobra.Command{
 		Use:   "eval [--model MODEL] --annotations FILE.csv --videos DIR [--views CLIPSxCROPS] [--limit N] [--json]",
 		Short: "Measure top-1/top-5 accuracy on an annotated split (SSv2 'video label' or EPIC 'id,verb,noun')",
@@ -89,139 +96,145 @@ video's what is right when its top-1 class c has c/H = label/H, its how when c%H
 uses 4x4 for models whose classes are the procedural dataset's 16 (cast dataset, cast train: what = red circle,
 red triangle, blue circle, blue triangle; how = moving left, moving right, growing, shrinking) and no split
 otherwise; none turns it off.`,
-		Example: `  cast dataset --seed 7 --clips 64 --out synth-test
+		Example: `  cast dataset --seed 7 --clips 16 --out synth-test
   cast eval --annotations synth-test/annotations.csv --videos synth-test
-  cast eval --model spatial-only.safetensors --annotations synth-test/annotations.csv --videos synth-test --views 1x1 --factors 4x4
-  cast eval --model cast-ssv2.safetensors --annotations val.csv --videos ssv2/ --views 1x1 --limit 500 --json`,
+  cast eval --model default-int8 --annotations synth-test/annotations.csv --videos synth-test --views 1x1 --factors none --limit 8 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if annotations == "" || videosDir == "" {
-				return errors.New("--annotations and --videos are required")
-			}
+			o.streams, o.backend = streamsOf(cmd), backendFlag
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			f, err := loadModelFile(model)
-			if err != nil {
-				return err
-			}
-			proto, err := classify.ParseViews(views, f.Meta.Protocol)
-			if err != nil {
-				return fmt.Errorf("--views: %w", err)
-			}
-			split, err := parseFactors(factors, f.Meta.Config, f.Meta.Labels["logits"])
-			if err != nil {
-				return err
-			}
-			items, err := readEvalItems(annotations, videosDir, f.Meta.Config.Composition, f.Meta.Config.Heads(), f.Meta.Config.HeadClasses())
-			if err != nil {
-				return err
-			}
-			if limit > 0 && limit < len(items) {
-				items = items[:limit]
-			}
-			c, err := newClassifier(f, batch)
-			if err != nil {
-				return err
-			}
-			stderr := cmd.ErrOrStderr()
-			start := time.Now()
-			rep := &evalReport{Model: f.Meta.Name, Views: fmt.Sprintf("%dx%d", proto.Clips, proto.Crops), Videos: len(items)}
-			heads := f.Meta.Config.Heads()
-			if f.Meta.Config.Composition {
-				heads = []string{"verb", "noun", "action"}
-			}
-			c1, c5 := map[string]int{}, map[string]int{}
-			var whatRight, howRight int
-			perVideo := proto.Clips * proto.Crops
-			bar := newProgress(stderr, len(items)*perVideo, "eval")
-			for i, it := range items {
-				opt := classify.Options{Views: views, Top: 5, Progress: func(stage string, done, _ int) {
-					if stage == "view" {
-						bar.Set(i*perVideo + done)
-					}
-				}}
-				r, err := classifyVideo(ctx, c, it.path, opt)
-				if ctx.Err() != nil {
-					bar.Finish()
-					return fmt.Errorf("interrupted after %d of %d videos: %w", i, len(items), ctx.Err())
-				}
-				bar.Set((i + 1) * perVideo)
-				if err != nil {
-					rep.Failed++
-					rep.Errors = append(rep.Errors, evalError{Video: it.path, Error: err.Error()})
-					bar.Clear()
-					fmt.Fprintf(stderr, "cast: %s: %v\n", it.path, err)
-					continue
-				}
-				rep.Evaluated++
-				ranks := map[string]int{}
-				for _, h := range f.Meta.Config.Heads() {
-					ranks[h] = rankOf(r.Probs(h), it.truth[h])
-				}
-				if split > 0 {
-					w, h := factorHits(r.Probs("logits"), it.truth["logits"], split)
-					whatRight += w
-					howRight += h
-				}
-				if f.Meta.Config.Composition {
-					ranks["action"] = actionRank(r.Probs("verb"), r.Probs("noun"), it.truth["verb"], it.truth["noun"])
-				}
-				for h, rank := range ranks {
-					if rank == 0 {
-						c1[h]++
-					}
-					if rank < 5 {
-						c5[h]++
-					}
-				}
-				if !bar.Active() && !asJSON && (i+1)%10 == 0 {
-					fmt.Fprintf(stderr, "eval: %d/%d videos\n", i+1, len(items))
-				}
-			}
-			bar.Finish()
-			rep.Seconds = time.Since(start).Seconds()
-			for _, h := range heads {
-				m := evalMetric{Head: h, Correct1: c1[h], Correct5: c5[h]}
-				if rep.Evaluated > 0 {
-					m.Top1, m.Top5 = float64(c1[h])/float64(rep.Evaluated), float64(c5[h])/float64(rep.Evaluated)
-				}
-				rep.Metrics = append(rep.Metrics, m)
-			}
-			if split > 0 {
-				n := f.Meta.Config.NumClasses
-				rep.Factors = []evalFactor{{Name: "what", Values: n / split, Correct1: whatRight}, {Name: "how", Values: split, Correct1: howRight}}
-				for i := range rep.Factors {
-					if rep.Evaluated > 0 {
-						rep.Factors[i].Top1 = float64(rep.Factors[i].Correct1) / float64(rep.Evaluated)
-					}
-				}
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else if err := printEval(out, rep); err != nil {
-				return err
-			}
-			if rep.Failed > 0 {
-				return exitPartialFailure(cmd, fmt.Sprintf("%d of %d videos failed (accuracy is over the %d evaluated)", rep.Failed, rep.Videos, rep.Evaluated))
-			}
-			return nil
+			return runEval(ctx, o)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&model, "model", models.DefaultName, "model file, or default (the embedded model) / default-int8")
-	fl.StringVar(&annotations, "annotations", "", "annotation list: 'video.mp4 LABEL' lines, or EPIC 'id,verb,noun' CSV (required)")
-	fl.StringVar(&videosDir, "videos", "", "folder holding the annotated videos (required)")
-	fl.StringVar(&views, "views", "", "test views CLIPSxCROPS (default: the model's protocol)")
-	fl.StringVar(&factors, "factors", "auto", "split the label into what×how halves: WxH (label = what·H + how), auto (4x4 for the procedural dataset's 16 classes) or none")
-	fl.IntVar(&limit, "limit", 0, "evaluate only the first N annotated videos (0: all)")
-	fl.IntVar(&batch, "batch", 1, "views per model call")
-	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
-	rootCmd.AddCommand(cmd)
+	fl.StringVar(&o.model, "model", models.DefaultName, "model file, or default (the embedded model) / default-int8")
+	fl.StringVar(&o.annotations, "annotations", "", "annotation list: 'video.mp4 LABEL' lines, or EPIC 'id,verb,noun' CSV (required)")
+	fl.StringVar(&o.videosDir, "videos", "", "folder holding the annotated videos (required)")
+	fl.StringVar(&o.views, "views", "", "test views CLIPSxCROPS (default: the model's protocol)")
+	fl.StringVar(&o.factors, "factors", "auto", "split the label into what×how halves: WxH (label = what·H + how), auto (4x4 for the procedural dataset's 16 classes) or none")
+	fl.IntVar(&o.limit, "limit", 0, "evaluate only the first N annotated videos (0: all)")
+	fl.IntVar(&o.batch, "batch", 1, "views per model call")
+	fl.BoolVar(&o.asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// runEval classifies every annotated video of o and prints the accuracy; a failed video is reported and
+// the process then ends with status 1 (exitPartialFailure).
+func runEval(ctx context.Context, o evalOptions) error {
+	if o.annotations == "" || o.videosDir == "" {
+		return errors.New("--annotations and --videos are required")
+	}
+	f, err := loadModelFile(o.model)
+	if err != nil {
+		return err
+	}
+	proto, err := classify.ParseViews(o.views, f.Meta.Protocol)
+	if err != nil {
+		return fmt.Errorf("--views: %w", err)
+	}
+	split, err := parseFactors(o.factors, f.Meta.Config, f.Meta.Labels["logits"])
+	if err != nil {
+		return err
+	}
+	items, err := readEvalItems(o.annotations, o.videosDir, f.Meta.Config.Composition, f.Meta.Config.Heads(), f.Meta.Config.HeadClasses())
+	if err != nil {
+		return err
+	}
+	if o.limit > 0 && o.limit < len(items) {
+		items = items[:o.limit]
+	}
+	c, err := classifierOn(f, o.backend, o.batch, o.stderr)
+	if err != nil {
+		return err
+	}
+	stderr := o.stderr
+	start := time.Now()
+	rep := &evalReport{Model: f.Meta.Name, Views: fmt.Sprintf("%dx%d", proto.Clips, proto.Crops), Videos: len(items)}
+	heads := f.Meta.Config.Heads()
+	if f.Meta.Config.Composition {
+		heads = []string{"verb", "noun", "action"}
+	}
+	c1, c5 := map[string]int{}, map[string]int{}
+	var whatRight, howRight int
+	perVideo := proto.Clips * proto.Crops
+	bar := newProgress(stderr, len(items)*perVideo, "eval")
+	for i, it := range items {
+		opt := classify.Options{Views: o.views, Top: 5, Progress: func(stage string, done, _ int) {
+			if stage == "view" {
+				bar.Set(i*perVideo + done)
+			}
+		}}
+		r, err := classifyVideo(ctx, c, it.path, opt)
+		if ctx.Err() != nil {
+			bar.Finish()
+			return fmt.Errorf("interrupted after %d of %d videos: %w", i, len(items), ctx.Err())
+		}
+		bar.Set((i + 1) * perVideo)
+		if err != nil {
+			rep.Failed++
+			rep.Errors = append(rep.Errors, evalError{Video: it.path, Error: err.Error()})
+			bar.Clear()
+			fmt.Fprintf(stderr, "cast: %s: %v\n", it.path, err)
+			continue
+		}
+		rep.Evaluated++
+		ranks := map[string]int{}
+		for _, h := range f.Meta.Config.Heads() {
+			ranks[h] = classify.Rank(r.Probs(h), it.truth[h])
+		}
+		if split > 0 {
+			w, h := classify.FactorHits(r.Probs("logits"), it.truth["logits"], split)
+			whatRight += w
+			howRight += h
+		}
+		if f.Meta.Config.Composition {
+			ranks["action"] = classify.ActionRank(r.Probs("verb"), r.Probs("noun"), it.truth["verb"], it.truth["noun"])
+		}
+		for h, rank := range ranks {
+			if rank == 0 {
+				c1[h]++
+			}
+			if rank < 5 {
+				c5[h]++
+			}
+		}
+		if !bar.Active() && !o.asJSON && (i+1)%10 == 0 {
+			fmt.Fprintf(stderr, "eval: %d/%d videos\n", i+1, len(items))
+		}
+	}
+	bar.Finish()
+	rep.Seconds = time.Since(start).Seconds()
+	for _, h := range heads {
+		m := evalMetric{Head: h, Correct1: c1[h], Correct5: c5[h]}
+		if rep.Evaluated > 0 {
+			m.Top1, m.Top5 = float64(c1[h])/float64(rep.Evaluated), float64(c5[h])/float64(rep.Evaluated)
+		}
+		rep.Metrics = append(rep.Metrics, m)
+	}
+	if split > 0 {
+		n := f.Meta.Config.NumClasses
+		rep.Factors = []evalFactor{{Name: "what", Values: n / split, Correct1: whatRight}, {Name: "how", Values: split, Correct1: howRight}}
+		for i := range rep.Factors {
+			if rep.Evaluated > 0 {
+				rep.Factors[i].Top1 = float64(rep.Factors[i].Correct1) / float64(rep.Evaluated)
+			}
+		}
+	}
+	out := o.stdout
+	if o.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := printEval(out, rep); err != nil {
+		return err
+	}
+	if rep.Failed > 0 {
+		return exitPartialFailure(stderr, fmt.Sprintf("%d of %d videos failed (accuracy is over the %d evaluated)", rep.Failed, rep.Videos, rep.Evaluated))
+	}
+	return nil
 }
 
 // readEvalItems reads the annotation list (EPIC format for a composition model) and checks every label
@@ -295,24 +308,6 @@ func parseFactors(spec string, cfg cast.Config, labels []string) (int, error) {
 	return h, nil
 }
 
-// factorHits scores the top-1 class of probs (ties to the lower index, as rankOf) against label, split as
-// label = what·h + how: whether the predicted what and the predicted how are right (1) or not (0).
-func factorHits(probs []float64, label, h int) (what, how int) {
-	pred := 0
-	for k, p := range probs {
-		if p > probs[pred] {
-			pred = k
-		}
-	}
-	if pred/h == label/h {
-		what = 1
-	}
-	if pred%h == label%h {
-		how = 1
-	}
-	return what, how
-}
-
 // findVideo resolves an EPIC segment id under dir: the name itself if it exists, else with a video extension.
 func findVideo(dir, id string) string {
 	p := filepath.Join(dir, id)
@@ -325,32 +320,6 @@ func findVideo(dir, id string) string {
 		}
 	}
 	return p
-}
-
-// rankOf is the 0-based rank of class label in probs, ties broken by lower index first (as TopK orders them).
-func rankOf(probs []float64, label int) int {
-	rank := 0
-	for k, p := range probs {
-		if p > probs[label] || (p == probs[label] && k < label) {
-			rank++
-		}
-	}
-	return rank
-}
-
-// actionRank is the 0-based rank of the pair (verb, noun) among all pairs scored by p(verb)·p(noun).
-func actionRank(pv, pn []float64, verb, noun int) int {
-	want := pv[verb] * pn[noun]
-	rank := 0
-	for v, a := range pv {
-		for n, b := range pn {
-			s := a * b
-			if s > want || (s == want && (v < verb || (v == verb && n < noun))) {
-				rank++
-			}
-		}
-	}
-	return rank
 }
 
 // printEval writes the accuracy table.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,44 +42,56 @@ type infoReport struct {
 	Unexpected      []string            `json:"unexpected_keys,omitempty"`
 }
 
-func init() {
-	var configSpec string
-	var asJSON bool
+// infoOptions are the flags and argument of `cast info`.
+type infoOptions struct {
+	streams
+	arg, configSpec string // the argument (model file, checkpoint, preset, config, default) and --config
+	asJSON          bool
+}
+
+// newInfoCmd builds `cast info`.
+func newInfoCmd() *cobra.Command {
+	var o infoOptions
 	cmd := &cobra.Command{
 		Use:   "info [MODEL.safetensors | CHECKPOINT.pt | PRESET | CONFIG.json | default] [--config PRESET|CONFIG.json]",
 		Short: "Describe a model file, checkpoint, preset or config: heads, protocol, parameters, compute",
 		Long: `Info prints a model's name, configuration (JSON), heads and class counts, test-time protocol, quantization,
 file size, parameter counts (total and officially trainable, i.e. adapters, B-CAST, final norms and heads) and
-the analytic compute per view in GMAC (multiply-accumulates of one forward pass of one clip).
+the analytic compute per view in GMAC (multiply-accumulates of one forward pass of one clip). For a model
+fine-tuned with cast train --init it also says which model it started from and what it inherited.
 
 The argument is a castgo model file, "default" (the embedded model), an official .pt checkpoint, a preset name or
 a JSON config; with no argument, --config names the preset or config. A checkpoint needs --config unless its
 tensors fit one of the presets.`,
 		Example: `  cast info base-ssv2
-  cast info cast-ssv2.safetensors --json
-  cast info cast_epic.pt --config base-epic`,
+  cast info default-int8 --json
+  cast info --config demo`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			arg := ""
+			o.streams, o.arg = streamsOf(cmd), ""
 			if len(args) == 1 {
-				arg = args[0]
+				o.arg = args[0]
 			}
-			r, err := buildInfo(arg, configSpec, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
-			}
-			return printInfo(out, r)
+			return runInfo(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&configSpec, "config", "", "model shape: a preset or a JSON config (for a checkpoint, or alone)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
-	rootCmd.AddCommand(cmd)
+	cmd.Flags().StringVar(&o.configSpec, "config", "", "model shape: a preset or a JSON config (for a checkpoint, or alone)")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// runInfo describes the model of o.
+func runInfo(_ context.Context, o infoOptions) error {
+	r, err := buildInfo(o.arg, o.configSpec, o.stderr)
+	if err != nil {
+		return err
+	}
+	if o.asJSON {
+		enc := json.NewEncoder(o.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return printInfo(o.stdout, r)
 }
 
 // buildInfo describes arg (see the command's help).

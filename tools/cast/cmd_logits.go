@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,9 +14,17 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	var model, ckpt, configSpec, input, outDir string
-	var batch int
+// logitsOptions are the flags of `cast logits`.
+type logitsOptions struct {
+	streams
+	backend                                string // the global --backend
+	model, ckpt, configSpec, input, outDir string
+	batch                                  int
+}
+
+// newLogitsCmd builds `cast logits`.
+func newLogitsCmd() *cobra.Command {
+	var o logitsOptions
 	cmd := &cobra.Command{
 		Use:   "logits (--model MODEL.safetensors | --checkpoint IN.pt --config PRESET|CONFIG.json) --input CLIP.npy --out-dir DIR",
 		Short: "Run the model on normalised clips from a .npy file and write the raw logits as .npy",
@@ -23,71 +32,78 @@ func init() {
 like the official loader's output) whose T, H and W match the model's config. It writes DIR/logits.npy
 [B, classes], or DIR/logits_noun.npy and DIR/logits_verb.npy for the EPIC model, as float32 — the layout of the
 goldens, so the output can be compared with PyTorch's directly.`,
-		Example: `  cast logits --model cast-ssv2.safetensors --input clip.npy --out-dir out/
-  cast logits --checkpoint goldens/tiny/model.pt --config goldens/tiny/config.json --input goldens/tiny/input.npy --out-dir out/`,
+		Example: `  cast logits --model default --input clips.npy --out-dir out/
+  cast logits --checkpoint ../shared/goldens/tiny/model.pt --config ../shared/goldens/tiny/config.json --input ../shared/goldens/tiny/input.npy --out-dir out-tiny/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if input == "" || outDir == "" {
-				return errors.New("--input and --out-dir are required")
-			}
-			f, err := loadModelOrCheckpoint(model, ckpt, configSpec, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			cfg := f.Meta.Config
-			x, b, err := readClips(input, cfg)
-			if err != nil {
-				return err
-			}
-			be, err := newBackend()
-			if err != nil {
-				return err
-			}
-			m, err := infer.New(be, cfg, f.Weights)
-			if err != nil {
-				return fmt.Errorf("loading the model: %w", err)
-			}
-			if batch <= 0 {
-				batch = b
-			}
-			heads, classes := cfg.Heads(), cfg.HeadClasses()
-			outs := make([][]float32, len(heads))
-			clip := m.ClipLen()
-			for start := 0; start < b; start += batch {
-				n := min(batch, b-start)
-				logits, err := m.Run(x[start*clip:(start+n)*clip], n)
-				if err != nil {
-					return fmt.Errorf("clips %d–%d: %w", start, start+n-1, err)
-				}
-				for h := range heads {
-					outs[h] = append(outs[h], logits[h]...)
-				}
-			}
-			if err := os.MkdirAll(outDir, 0o755); err != nil {
-				return fmt.Errorf("--out-dir: %w", err)
-			}
-			for h, head := range heads {
-				name := "logits.npy"
-				if head != "logits" {
-					name = "logits_" + head + ".npy"
-				}
-				path := filepath.Join(outDir, name)
-				if err := npy.WriteFile(path, npy.FromFloat32([]int{b, classes[h]}, outs[h])); err != nil {
-					return fmt.Errorf("writing %s: %w", path, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s [%d, %d]\n", path, b, classes[h])
-			}
-			return nil
+			o.streams, o.backend = streamsOf(cmd), backendFlag
+			return runLogits(cmd.Context(), o)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&model, "model", "", "model file (or default for the embedded model)")
-	fl.StringVar(&ckpt, "checkpoint", "", "official checkpoint (.pt), with --config")
-	fl.StringVar(&configSpec, "config", "", "model shape for --checkpoint: a preset or a JSON config")
-	fl.StringVar(&input, "input", "", "float32 .npy clips [B, 3, T, H, W] (required)")
-	fl.StringVar(&outDir, "out-dir", "", "directory for logits*.npy (required; created if needed)")
-	fl.IntVar(&batch, "batch", 0, "clips per model call (default: all at once)")
-	rootCmd.AddCommand(cmd)
+	fl.StringVar(&o.model, "model", "", "model file (or default for the embedded model)")
+	fl.StringVar(&o.ckpt, "checkpoint", "", "official checkpoint (.pt), with --config")
+	fl.StringVar(&o.configSpec, "config", "", "model shape for --checkpoint: a preset or a JSON config")
+	fl.StringVar(&o.input, "input", "", "float32 .npy clips [B, 3, T, H, W] (required)")
+	fl.StringVar(&o.outDir, "out-dir", "", "directory for logits*.npy (required; created if needed)")
+	fl.IntVar(&o.batch, "batch", 0, "clips per model call (default: all at once)")
+	return cmd
+}
+
+// runLogits runs the model of o on the clips of --input and writes the logits.
+func runLogits(_ context.Context, o logitsOptions) error {
+	if o.input == "" || o.outDir == "" {
+		return errors.New("--input and --out-dir are required")
+	}
+	f, err := loadModelOrCheckpoint(o.model, o.ckpt, o.configSpec, o.stderr)
+	if err != nil {
+		return err
+	}
+	cfg := f.Meta.Config
+	x, b, err := readClips(o.input, cfg)
+	if err != nil {
+		return err
+	}
+	be, err := openBackend(o.backend, o.stderr)
+	if err != nil {
+		return err
+	}
+	m, err := infer.New(be, cfg, f.Weights)
+	if err != nil {
+		return fmt.Errorf("loading the model: %w", err)
+	}
+	batch := o.batch
+	if batch <= 0 {
+		batch = b
+	}
+	heads, classes := cfg.Heads(), cfg.HeadClasses()
+	outs := make([][]float32, len(heads))
+	clip := m.ClipLen()
+	for start := 0; start < b; start += batch {
+		n := min(batch, b-start)
+		logits, err := m.Run(x[start*clip:(start+n)*clip], n)
+		if err != nil {
+			return fmt.Errorf("clips %d–%d: %w", start, start+n-1, err)
+		}
+		for h := range heads {
+			outs[h] = append(outs[h], logits[h]...)
+		}
+	}
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		return fmt.Errorf("--out-dir: %w", err)
+	}
+	for h, head := range heads {
+		name := "logits.npy"
+		if head != "logits" {
+			name = "logits_" + head + ".npy"
+		}
+		path := filepath.Join(o.outDir, name)
+		if err := npy.WriteFile(path, npy.FromFloat32([]int{b, classes[h]}, outs[h])); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		fmt.Fprintf(o.stdout, "wrote %s [%d, %d]\n", path, b, classes[h])
+	}
+	return nil
 }
 
 // readClips reads a .npy of clips [B, 3, T, H, W] and checks it against cfg.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/castvideo/castgo/cast/classify"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/checkpoint"
+	"github.com/castvideo/castgo/cast/classify"
 	"github.com/castvideo/castgo/cast/infer"
 	"github.com/castvideo/castgo/cast/modelfile"
 	"github.com/castvideo/castgo/cast/preprocess"
@@ -26,29 +26,34 @@ import (
 	"golang.org/x/term"
 )
 
-// backendFlag is the global --backend flag ("castgo" (alias "go"), "simplego" or "xla"; default from
-// $CAST_BACKEND, else castgo).
+// backendFlag is the global --backend flag ("castgo" (alias "go"), "simplego" or "xla"; default from $CAST_BACKEND, else castgo), bound by
+// newRootCmd; commands copy it into their options.
 var backendFlag string
 
-func init() {
-	rootCmd.PersistentFlags().StringVar(&backendFlag, "backend", "", "compute backend: castgo[:config] (castgo's pure-Go backend, default; alias go[:config]), simplego (GoMLX's reference pure-Go backend), xla[:plugin] (needs -tags xla and a PJRT plugin), or, for bench only, wasm (the WASM module under Node); default $"+infer.BackendEnv)
+// streams is where a command writes: results to stdout; progress, warnings and errors to stderr.
+type streams struct{ stdout, stderr io.Writer }
+
+// streamsOf is the output streams of cmd (the process's, or a test's buffers).
+func streamsOf(cmd *cobra.Command) streams {
+	return streams{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}
 }
 
 // newBackend opens the backend chosen by --backend / $CAST_BACKEND and says which one on stderr.
 // When XLA is asked for but this binary has no XLA support or no PJRT plugin is installed, it says so
 // plainly and falls back to pure Go (nothing is ever downloaded).
-func newBackend() (backends.Backend, error) { return openBackend(backendFlag) }
+func newBackend() (backends.Backend, error) { return openBackend(backendFlag, os.Stderr) }
 
-func openBackend(name string) (backends.Backend, error) {
+// openBackend opens the named backend as newBackend does, saying which one on log.
+func openBackend(name string, log io.Writer) (backends.Backend, error) {
 	b, desc, err := infer.NewBackend(name)
 	if errors.Is(err, infer.ErrXLAUnavailable) {
-		fmt.Fprintf(os.Stderr, "warning: %v; using pure Go instead\n", err)
+		fmt.Fprintf(log, "warning: %v; using pure Go instead\n", err)
 		b, desc, err = infer.NewBackend("go")
 	}
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "backend: %s\n", desc)
+	fmt.Fprintf(log, "backend: %s\n", desc)
 	return b, nil
 }
 
@@ -77,10 +82,10 @@ func resolveConfig(spec string) (cast.Config, error) {
 var exitProcess = os.Exit
 
 // exitPartialFailure reports that some inputs of a command failed while the others were processed: it prints
-// msg to stderr and ends the process with status 1 (main uses 2 for a command that failed outright). When
+// msg to log and ends the process with status 1 (main uses 2 for a command that failed outright). When
 // exitProcess returns (in tests) it returns msg as an error.
-func exitPartialFailure(cmd *cobra.Command, msg string) error {
-	fmt.Fprintln(cmd.ErrOrStderr(), "cast:", msg)
+func exitPartialFailure(log io.Writer, msg string) error {
+	fmt.Fprintln(log, "cast:", msg)
 	exitProcess(1)
 	return errors.New(msg)
 }
@@ -359,9 +364,16 @@ func (p *progress) Clear() {
 // Active reports whether a bar is being drawn.
 func (p *progress) Active() bool { return p.bar != nil }
 
-// newClassifier loads f on the backend chosen by --backend, running batch views per model call (at least 1).
+// newClassifier loads f on the backend chosen by --backend (see newBackend), running batch views per model
+// call (at least 1).
 func newClassifier(f *modelfile.File, batch int) (*classify.Classifier, error) {
-	be, err := newBackend()
+	return classifierOn(f, backendFlag, batch, os.Stderr)
+}
+
+// classifierOn loads f on the named backend (see openBackend, which reports on log), running batch views per
+// model call (at least 1).
+func classifierOn(f *modelfile.File, backend string, batch int, log io.Writer) (*classify.Classifier, error) {
+	be, err := openBackend(backend, log)
 	if err != nil {
 		return nil, err
 	}

@@ -35,22 +35,21 @@ func TestDatasetEval(t *testing.T) {
 	if rep.Videos != 8 || rep.Evaluated != 8 || rep.Failed != 0 || rep.Views != "1x1" || len(rep.Metrics) != 1 {
 		t.Fatalf("eval report: %+v", rep)
 	}
+	// The embedded model on these 8 fixed clips (seed 5, clips 0–7) at 1×1 is right on every one: measured
+	// 8/8 at top-1 (docs/demo-model.md gives its accuracy on larger sets), so anything less is a regression
+	// of decoding, preprocessing, the model or the scoring.
 	m := rep.Metrics[0]
-	if m.Head != "logits" || m.Top1 < 0 || m.Top1 > m.Top5 || m.Top5 > 1 || float64(m.Correct1)/8 != m.Top1 || float64(m.Correct5)/8 != m.Top5 {
-		t.Errorf("eval metrics: %+v", m)
+	if m.Head != "logits" || m.Correct1 != 8 || m.Correct5 != 8 || m.Top1 != 1 || m.Top5 != 1 {
+		t.Errorf("eval metrics: %+v, want 8/8 right at top-1 and top-5", m)
 	}
-	// The default model has the procedural classes, so --factors auto splits them 4x4: a right class has a
-	// right what and a right how, and a class is right when both halves are (correct@1 ≥ what + how − 8).
+	// The default model has the procedural classes, so --factors auto splits them 4x4.
 	if len(rep.Factors) != 2 || rep.Factors[0].Name != "what" || rep.Factors[1].Name != "how" || rep.Factors[0].Values != 4 || rep.Factors[1].Values != 4 {
 		t.Fatalf("eval factors: %+v", rep.Factors)
 	}
 	for _, f := range rep.Factors {
-		if f.Correct1 < m.Correct1 || f.Correct1 > 8 || f.Top1 != float64(f.Correct1)/8 {
-			t.Errorf("factor %+v against class top-1 %d/8", f, m.Correct1)
+		if f.Correct1 != 8 || f.Top1 != 1 {
+			t.Errorf("factor %+v: want 8/8 (every class is right, so both of its halves are)", f)
 		}
-	}
-	if m.Correct1 < rep.Factors[0].Correct1+rep.Factors[1].Correct1-8 {
-		t.Errorf("class top-1 %d/8 below what + how − 8: %+v", m.Correct1, rep.Factors)
 	}
 	r = mustRun(t, "eval", "--annotations", filepath.Join(dir, "annotations.csv"), "--videos", dir, "--views", "1x1", "--factors", "none", "--json")
 	rep = evalReport{}
@@ -89,56 +88,8 @@ func TestDatasetEval(t *testing.T) {
 	}
 }
 
-func TestRanks(t *testing.T) {
-	p := []float64{0.1, 0.5, 0.1, 0.3}
-	for label, want := range map[int]int{1: 0, 3: 1, 0: 2, 2: 3} {
-		if got := rankOf(p, label); got != want {
-			t.Errorf("rankOf(%d) = %d, want %d", label, got, want)
-		}
-	}
-	verb, noun := []float64{0.6, 0.4}, []float64{0.2, 0.7, 0.1}
-	// Pair scores: (0,1)=.42 (1,1)=.28 (0,0)=.12 (1,0)=.08 (0,2)=.06 (1,2)=.04
-	for pair, want := range map[[2]int]int{{0, 1}: 0, {1, 1}: 1, {0, 0}: 2, {1, 2}: 5} {
-		if got := actionRank(verb, noun, pair[0], pair[1]); got != want {
-			t.Errorf("actionRank%v = %d, want %d", pair, got, want)
-		}
-	}
-}
-
-func TestFactors(t *testing.T) {
-	// 16 classes as 4 whats × 4 hows: label = 4·what + how.
-	probs := func(top int) []float64 {
-		p := make([]float64, 16)
-		for i := range p {
-			p[i] = 0.01
-		}
-		p[top] = 0.5
-		return p
-	}
-	for _, c := range []struct{ pred, label, what, how int }{
-		{5, 5, 1, 1},   // right class
-		{6, 5, 1, 0},   // same what (1), wrong how
-		{9, 5, 0, 1},   // wrong what (2), same how (1)
-		{14, 5, 0, 0},  // both wrong
-		{0, 12, 0, 1},  // what 0 vs 3, how 0 = 0
-		{15, 12, 1, 0}, // what 3, how 3 vs 0
-	} {
-		if w, h := factorHits(probs(c.pred), c.label, 4); w != c.what || h != c.how {
-			t.Errorf("prediction %d, label %d: what %d how %d, want %d %d", c.pred, c.label, w, h, c.what, c.how)
-		}
-	}
-	// A tie goes to the lower class, as in rankOf: classes 3 and 4 tie, so the prediction is 3 (what 0, how 3),
-	// against label 0 a right what and a wrong how (4 would give the opposite).
-	tie := make([]float64, 16)
-	tie[3], tie[4] = 0.5, 0.5
-	if w, h := factorHits(tie, 0, 4); w != 1 || h != 0 {
-		t.Errorf("tie: what %d how %d, want 1 0", w, h)
-	}
-	// 8 classes as 2 whats × 4 hows.
-	if w, h := factorHits(probs(6)[:8], 2, 4); w != 0 || h != 1 {
-		t.Errorf("2x4: what %d how %d, want 0 1", w, h)
-	}
-
+// TestParseFactors checks --factors (the what×how scoring itself is classify.FactorHits, tested there).
+func TestParseFactors(t *testing.T) {
 	demo := cast.DemoConfig()
 	for _, c := range []struct {
 		spec   string
@@ -206,10 +157,9 @@ func TestBench(t *testing.T) {
 	}
 }
 
-// TestBenchWASM times the demo config in the WASM module under Node (the module CI builds for the node tests
-// when CASTGO_WASM_DIR is set, else one built here).
+// TestBenchWASM times the demo config in the WASM module under Node (the module of testWASMDir).
 func TestBenchWASM(t *testing.T) {
-	r := mustRun(t, "bench", "--config", "demo", "--backend", "wasm", "--runs", "1", "--json")
+	r := mustRun(t, "bench", "--config", "demo", "--backend", "wasm", "--runs", "1", "--json", "--wasm", testWASMDir(t))
 	var rep benchReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatal(err)

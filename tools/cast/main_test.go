@@ -21,7 +21,11 @@ var lastExit = -1
 
 func TestMain(m *testing.M) {
 	exitProcess = func(code int) { lastExit = code }
-	os.Exit(m.Run())
+	code := m.Run()
+	if testWASM.built {
+		os.RemoveAll(testWASM.dir)
+	}
+	os.Exit(code)
 }
 
 // cliResult is what one in-process `cast` invocation produced.
@@ -57,7 +61,11 @@ func mustRun(t *testing.T, args ...string) cliResult {
 
 func resetFlags(c *cobra.Command) {
 	reset := func(f *pflag.Flag) {
-		_ = f.Value.Set(f.DefValue)
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			_ = sv.Replace(nil) // Set would append to a repeatable flag (whose defaults are all empty)
+		} else {
+			_ = f.Value.Set(f.DefValue)
+		}
 		f.Changed = false
 	}
 	c.Flags().VisitAll(reset)

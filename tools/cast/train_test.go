@@ -3,11 +3,13 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/castvideo/castgo/cast/modelfile"
 	"github.com/castvideo/castgo/cast/weights"
+	"github.com/castvideo/castgo/models"
 )
 
 // TestTrainOnOwnClips trains a very small CAST for two steps on labelled video files (the path a user takes
@@ -103,5 +105,54 @@ func TestTrainExpertsConfig(t *testing.T) {
 	// CAST at D=52 with 4 heads has a B-CAST width of 26, which 4 heads do not divide: a clear error.
 	if r := runCLI(t, append([]string{"train", "--config", cfgPath, "--experts", "", "--out", filepath.Join(dir, "x.safetensors")}, short...)...); r.err == nil || !strings.Contains(r.err.Error(), "B-CAST width") {
 		t.Errorf("CAST at D=52: %v", r.err)
+	}
+}
+
+// TestTrainInitDefault: --init accepts the embedded default and default-int8 models, and the fine-tuned model
+// inherits the init model's protocol (the demo's segment 2×1, not SSv2's 2×3), labels and description (with a
+// line saying what it came from, which cast info prints) unless --views / --description override them.
+func TestTrainInitDefault(t *testing.T) {
+	dir := t.TempDir()
+	base, err := models.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := []string{"--steps", "1", "--batch", "2", "--warmup", "1", "--eval-clips", "2"}
+	tuned := filepath.Join(dir, "tuned.safetensors")
+	mustRun(t, append([]string{"train", "--init", "default", "--peft", "--out", tuned}, short...)...)
+	f, err := modelfile.Load(tuned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Meta.Protocol != base.Meta.Protocol || f.Meta.Protocol.Clips != 2 || f.Meta.Protocol.Crops != 1 {
+		t.Errorf("protocol %+v, want the init model's %+v", f.Meta.Protocol, base.Meta.Protocol)
+	}
+	if !slices.Equal(f.Meta.Labels["logits"], base.Meta.Labels["logits"]) {
+		t.Errorf("labels %v, want the init model's", f.Meta.Labels["logits"])
+	}
+	want := "Fine-tuned from " + base.Meta.Name + " (--init default; inherited: protocol segment 2x1 (2 views), labels, description)"
+	if !strings.HasPrefix(f.Meta.Description, base.Meta.Description) || !strings.Contains(f.Meta.Description, want) {
+		t.Errorf("description %q, want the init model's followed by %q", f.Meta.Description, want)
+	}
+	if r := mustRun(t, "info", tuned); !strings.Contains(r.stdout, want) {
+		t.Errorf("cast info does not say what the model was fine-tuned from:\n%s", r.stdout)
+	}
+
+	over := filepath.Join(dir, "over.safetensors")
+	mustRun(t, append([]string{"train", "--init", "default-int8", "--views", "1x1", "--description", "mine", "--out", over}, short...)...)
+	g, err := modelfile.Load(over)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Meta.Protocol.Clips != 1 || g.Meta.Protocol.Crops != 1 || g.Meta.Protocol.Sampling != base.Meta.Protocol.Sampling || g.Meta.Description != "mine" {
+		t.Errorf("--views 1x1 --description mine: protocol %+v, description %q", g.Meta.Protocol, g.Meta.Description)
+	}
+	for name, w := range g.Weights {
+		if w.DType != weights.F32 {
+			t.Errorf("%s is %s: a model trained from default-int8 is float32", name, w.DType)
+		}
+	}
+	if r := runCLI(t, append([]string{"train", "--init", "nope.safetensors", "--out", over}, short...)...); r.err == nil || !strings.Contains(r.err.Error(), "--init") {
+		t.Errorf("--init of a missing file: %v", r.err)
 	}
 }

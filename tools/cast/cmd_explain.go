@@ -66,10 +66,10 @@ top cell's centre lies in the moving shape's box grown by half a cell. It prints
 that score, over all views and split by whether the view's top class got the what (colour and shape) and the
 how (motion) right, beside the box-area baseline (the chance of a random cell). --pointing seed:N --clips K
 renders clips 0…K-1 of seed N in memory instead (no ffmpeg, no H.264 round trip). See docs/demo-model.md.`,
-		Example: `  cast explain --out maps clip.mp4
-  cast explain --json --method cast-rollout,gradient-x-input --view 0 clip.mp4 > maps.json
-  cast dataset --seed 31337 --clips 200 --boxes --out pointing && cast explain --pointing pointing
-  cast explain --pointing seed:31337 --clips 1000`,
+		Example: `  cast explain --out maps site/examples/red-circle-growing.mp4
+  cast explain --json --method cast-rollout,gradient-x-input --view 0 site/examples/red-triangle-moving-right.mp4 > maps.json
+  cast explain --pointing synth-boxes   # the clips and boxes.json of the cast dataset --boxes example
+  cast explain --pointing seed:31337 --clips 16`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.videos = args
 			opts.stdout, opts.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()

@@ -18,6 +18,8 @@ import { addThumb, clearResults, renderResult } from "./results.js";
 
 // Tests: lose the WebGPU device of the current pool (the next video must fall back to the CPU pool).
 site.destroyGPU = () => (state.pool?.kind === "webgpu" ? state.pool.clients[0].call("destroyGPU") : Promise.resolve(null));
+// Tests: castgo.gpuInfo() of the current WebGPU pool (its run counters say whether the GPU ran), else null.
+site.gpuInfo = () => (state.pool?.kind === "webgpu" ? state.pool.clients[0].call("gpuInfo").then((m) => m.gpu) : Promise.resolve(null));
 
 let runCounter = 0;
 

@@ -15,6 +15,8 @@ import (
 // Taps collects named intermediate tensors during Forward when non-nil, under the goldens' names
 // (e.g. "blocks.0.t2s_cross.out"), in this implementation's batch-first layout: the CLIP stream is
 // [B·Ts, N+1, ·] (the goldens store it token-major, [N+1, B·Ts, ·]), the VideoMAE stream is [B, Tt·N, ·].
+// Each attention's probabilities are tapped too, as "blocks.i.<module>.probs" [batch, heads, Lq, Lk] (module
+// clip_attn, attn, t2s_cross or s2t_cross), for the attention maps of package explain.
 type Taps map[string]*Node
 
 func (t Taps) put(name string, x *Node) {
@@ -104,20 +106,22 @@ func block(ctx *context.Context, cfg Config, s, t *Node, taps Taps, prefix strin
 	// 1. MHSA + adapter (the adapter's own skip keeps the attention output).
 	if s != nil {
 		n1 := layerNorm(ctx.In("clip_ln_1"), s, 1e-5)
-		a := clipAttention(ctx.In("clip_attn"), cfg, n1)
+		a, ap := clipAttention(ctx.In("clip_attn"), cfg, n1)
 		sa := adapter(ctx.In("S_Adapter"), a, true)
 		s = Add(s, sa)
 		taps.put(prefix+"clip_ln_1.out", n1)
 		taps.put(prefix+"clip_attn.out", a)
+		taps.put(prefix+"clip_attn.probs", ap)
 		taps.put(prefix+"S_Adapter.out", sa)
 	}
 	if t != nil {
 		m1 := layerNorm(ctx.In("norm1"), t, 1e-6)
-		b := vmaeAttention(ctx.In("attn"), cfg, m1)
+		b, bp := vmaeAttention(ctx.In("attn"), cfg, m1)
 		tb := adapter(ctx.In("T_Adapter"), b, true)
 		t = Add(t, tb)
 		taps.put(prefix+"norm1.out", m1)
 		taps.put(prefix+"attn.out", b)
+		taps.put(prefix+"attn.probs", bp)
 		taps.put(prefix+"T_Adapter.out", tb)
 	}
 
@@ -155,8 +159,8 @@ func block(ctx *context.Context, cfg Config, s, t *Node, taps Taps, prefix strin
 func bcast(ctx *context.Context, cfg Config, s, t *Node, taps Taps, prefix string) (*Node, *Node) {
 	ns := layerNorm(ctx.In("ln_s_cross"), linear(ctx.In("cross_s_down"), s), 1e-6) // [B·Ts, N+1, d]
 	nt := layerNorm(ctx.In("ln_t_cross"), linear(ctx.In("cross_t_down"), t), 1e-6) // [B, Tt·N, d]
-	t2s := crossT2S(ctx.In("t2s_cross"), cfg, ns, nt)
-	s2t := crossS2T(ctx.In("s2t_cross"), cfg, ns, nt)
+	t2s, t2sp := crossT2S(ctx.In("t2s_cross"), cfg, ns, nt)
+	s2t, s2tp := crossS2T(ctx.In("s2t_cross"), cfg, ns, nt)
 	sUp := linear(ctx.In("cross_s_up"), gelu(t2s))
 	tUp := linear(ctx.In("cross_t_up"), gelu(s2t))
 	s = Add(s, sUp)
@@ -165,35 +169,37 @@ func bcast(ctx *context.Context, cfg Config, s, t *Node, taps Taps, prefix strin
 	taps.put(prefix+"ln_t_cross.out", nt)
 	taps.put(prefix+"t2s_cross.out", t2s)
 	taps.put(prefix+"s2t_cross.out", s2t)
+	taps.put(prefix+"t2s_cross.probs", t2sp)
+	taps.put(prefix+"s2t_cross.probs", s2tp)
 	taps.put(prefix+"cross_s_up.out", sUp)
 	taps.put(prefix+"cross_t_up.out", tUp)
 	return s, t
 }
 
 // clipAttention is CLIP's nn.MultiheadAttention within each frame: fused in_proj (q, k, v rows), 1/√hd scale,
-// out_proj. x [B·Ts, N+1, D] → [B·Ts, N+1, D].
-func clipAttention(ctx *context.Context, cfg Config, x *Node) *Node {
+// out_proj. x [B·Ts, N+1, D] → [B·Ts, N+1, D], and the attention probabilities [B·Ts, h, N+1, N+1].
+func clipAttention(ctx *context.Context, cfg Config, x *Node) (*Node, *Node) {
 	d, g := cfg.EmbedDim, x.Graph()
 	qkv := dot(x, []int{2}, nil, Param(ctx, g, "in_proj_weight", 3*d, d), []int{1}, nil)
 	qkv = addB(qkv, Param(ctx, g, "in_proj_bias", 3*d)) // [B·Ts, N+1, 3D]
-	o := selfAttention(qkv, cfg.NumHeads)
-	return linear(ctx.In("out_proj"), o)
+	o, probs := selfAttention(qkv, cfg.NumHeads)
+	return linear(ctx.In("out_proj"), o), probs
 }
 
 // vmaeAttention is VideoMAE's joint space-time attention over all Tt·N tokens; the qkv bias is
-// (q_bias, 0, v_bias). x [B, Tt·N, D] → [B, Tt·N, D].
-func vmaeAttention(ctx *context.Context, cfg Config, x *Node) *Node {
+// (q_bias, 0, v_bias). x [B, Tt·N, D] → [B, Tt·N, D], and the probabilities [B, h, Tt·N, Tt·N].
+func vmaeAttention(ctx *context.Context, cfg Config, x *Node) (*Node, *Node) {
 	d, g := cfg.EmbedDim, x.Graph()
 	qkv := dot(x, []int{2}, nil, Param(ctx, g, "qkv.weight", 3*d, d), []int{1}, nil)
 	qb, vb := Param(ctx, g, "q_bias", d), Param(ctx, g, "v_bias", d)
 	qkv = addB(qkv, Concatenate([]*Node{qb, ZerosLike(qb), vb}, 0)) // [B, Tt·N, 3D]
-	o := selfAttention(qkv, cfg.NumHeads)
-	return linear(ctx.In("proj"), o)
+	o, probs := selfAttention(qkv, cfg.NumHeads)
+	return linear(ctx.In("proj"), o), probs
 }
 
 // selfAttention splits fused qkv [batch, L, 3·h·hd] (q rows, then k, then v; heads contiguous) and returns
-// softmax(q·kᵀ/√hd)·v merged back to [batch, L, h·hd].
-func selfAttention(qkv *Node, heads int) *Node {
+// softmax(q·kᵀ/√hd)·v merged back to [batch, L, h·hd], with the probabilities [batch, h, L, L].
+func selfAttention(qkv *Node, heads int) (*Node, *Node) {
 	dims := qkv.Shape().Dimensions
 	batch, l, hd := dims[0], dims[1], dims[2]/(3*heads)
 	qkv = Reshape(qkv, batch, l, 3, heads, hd)
@@ -204,8 +210,9 @@ func selfAttention(qkv *Node, heads int) *Node {
 }
 
 // attention is scaled dot-product attention. q [batch, Lq, h, hd], k and v [batch, Lk, h, hd] →
-// [batch, Lq, h·hd], with the 1/√hd scale applied to q as the official code does.
-func attention(q, k, v *Node) *Node {
+// [batch, Lq, h·hd], with the 1/√hd scale applied to q as the official code does. It also returns the
+// attention probabilities [batch, h, Lq, Lk] (for Taps).
+func attention(q, k, v *Node) (*Node, *Node) {
 	dims := q.Shape().Dimensions
 	batch, lq, h, hd := dims[0], dims[1], dims[2], dims[3]
 	q = MulScalar(q, 1/math.Sqrt(float64(hd)))
@@ -214,13 +221,13 @@ func attention(q, k, v *Node) *Node {
 	probs := Softmax(scores, -1)
 	o := dot(probs, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [batch, h, Lq, hd]
 	o = TransposeAllDims(o, 0, 2, 1, 3)                              // [batch, Lq, h, hd]
-	return Reshape(o, batch, lq, h*hd)
+	return Reshape(o, batch, lq, h*hd), probs
 }
 
 // crossT2S is B-CAST's temporal-to-spatial cross-attention (CAST.md §1.4): CLIP patch tokens query the
 // VideoMAE tokens at the same spatial position along time; the CLS row passes through untouched.
-// ns [B·Ts, N+1, d], nt [B, Tt·N, d] → [B·Ts, N+1, d].
-func crossT2S(ctx *context.Context, cfg Config, ns, nt *Node) *Node {
+// ns [B·Ts, N+1, d], nt [B, Tt·N, d] → [B·Ts, N+1, d], and the probabilities [B·N, h, Ts, Tt].
+func crossT2S(ctx *context.Context, cfg Config, ns, nt *Node) (*Node, *Node) {
 	b, ts, tt, n, d := nt.Shape().Dimensions[0], cfg.SpatialFrames(), cfg.TemporalSlots(), PatchesPerFrame, cfg.CrossDim()
 	g := ns.Graph()
 	cls := sliceRange(ns, 1, 0, 1)                         // [B·Ts, 1, d]
@@ -230,29 +237,30 @@ func crossT2S(ctx *context.Context, cfg Config, ns, nt *Node) *Node {
 	tk := TransposeAllDims(Reshape(nt, b, tt, n, d), 0, 2, 1, 3) // [B, N, Tt, d]
 	tk = addB(tk, Param(ctx, g, "vmae_time_pos", tt, d))
 	pat, tk = Reshape(pat, b*n, ts, d), Reshape(tk, b*n, tt, d)
-	o := crossAttention(ctx, cfg, "t2s", pat, tk) // [B·N, Ts, d]
+	o, probs := crossAttention(ctx, cfg, "t2s", pat, tk) // [B·N, Ts, d]
 	o = Reshape(linear(ctx.In("t2s_proj"), o), b, n, ts, d)
 	o = Reshape(TransposeAllDims(o, 0, 2, 1, 3), b*ts, n, d) // [B·Ts, N, d]
-	return Concatenate([]*Node{cls, o}, 1)
+	return Concatenate([]*Node{cls, o}, 1), probs
 }
 
 // crossS2T is B-CAST's spatial-to-temporal cross-attention: each VideoMAE token queries the CLIP patch tokens
-// of the matching frame (CLS excluded). ns [B·Ts, N+1, d], nt [B, Tt·N, d] → [B, Tt·N, d].
+// of the matching frame (CLS excluded). ns [B·Ts, N+1, d], nt [B, Tt·N, d] → [B, Tt·N, d], and the
+// probabilities [B·Tt, h, N, N].
 // The official output projection is also named t2s_proj.
-func crossS2T(ctx *context.Context, cfg Config, ns, nt *Node) *Node {
+func crossS2T(ctx *context.Context, cfg Config, ns, nt *Node) (*Node, *Node) {
 	b, tt, n, d := nt.Shape().Dimensions[0], cfg.TemporalSlots(), PatchesPerFrame, cfg.CrossDim()
 	g := ns.Graph()
 	pat := sliceRange(ns, 1, 1, n+1) // [B·Ts, N, d]
 	pat = addB(pat, Param(ctx, g, "clip_space_pos", n, d))
 	tq := addB(Reshape(nt, b*tt, n, d), Param(ctx, g, "vmae_space_pos", n, d)) // [B·Tt, N, d]
-	o := crossAttention(ctx, cfg, "s2t", tq, pat)                              // [B·Tt, N, d]
-	return Reshape(linear(ctx.In("t2s_proj"), o), b, tt*n, d)
+	o, probs := crossAttention(ctx, cfg, "s2t", tq, pat)                       // [B·Tt, N, d]
+	return Reshape(linear(ctx.In("t2s_proj"), o), b, tt*n, d), probs
 }
 
 // crossAttention projects queries from xq and fused keys/values (K rows, then V rows) from xkv with the
 // B-CAST projections named <kind>_q / <kind>_kv (separate bias parameters), and attends over xkv's axis 1.
-// xq [batch, Lq, d], xkv [batch, Lk, d] → [batch, Lq, d].
-func crossAttention(ctx *context.Context, cfg Config, kind string, xq, xkv *Node) *Node {
+// xq [batch, Lq, d], xkv [batch, Lk, d] → [batch, Lq, d], and the probabilities [batch, h, Lq, Lk].
+func crossAttention(ctx *context.Context, cfg Config, kind string, xq, xkv *Node) (*Node, *Node) {
 	d, heads := cfg.CrossDim(), cfg.NumHeads
 	hd, g := d/heads, xq.Graph()
 	batch, lq, lk := xq.Shape().Dimensions[0], xq.Shape().Dimensions[1], xkv.Shape().Dimensions[1]

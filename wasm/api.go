@@ -164,6 +164,7 @@ func install() js.Value {
 	api.Set("logits", asyncFunc("logits", logits))
 	api.Set("gpuInfo", asyncFunc("gpuInfo", gpuInfo))
 	api.Set("viewLogits", asyncFunc("viewLogits", viewLogits))
+	api.Set("explain", asyncFunc("explain", explainVideo))
 	api.Set("destroyGPU", syncFunc("destroyGPU", func([]js.Value) (any, error) {
 		castbackend.DestroyWebGPUDevice()
 		return true, nil
@@ -288,7 +289,7 @@ func dispose(args []js.Value) (any, error) {
 	mu.Unlock()
 	// The weights (on WebGPU: the device buffers) go now, not at garbage collection. Close waits for a run in
 	// flight, which may itself wait on a JavaScript Promise (WebGPU): never block this synchronous call on it.
-	go m.clf.Close()
+	go func() { closeExplainer(m); m.clf.Close() }()
 	return true, nil
 }
 

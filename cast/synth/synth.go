@@ -276,10 +276,7 @@ func (sc *scene) render(label int) []preprocess.Frame {
 		if backward {
 			tf = sc.t - 1 - f
 		}
-		u := 0.5
-		if sc.t > 1 {
-			u = float64(tf) / float64(sc.t-1)
-		}
+		u := sc.timeline(how, f)
 		for i := range buf {
 			buf[i] = sc.bg[i] + 3*signedNoise(sc.noise, tf+1, i/3, i%3)
 		}
@@ -287,16 +284,75 @@ func (sc *scene) render(label int) []preprocess.Frame {
 			x, y := sc.dx0+(sc.dx1-sc.dx0)*u, sc.dy0+(sc.dy1-sc.dy0)*u
 			drawShape(buf, sc.w, sc.h, sc.dShape, x, y, sc.dSize, sc.dTilt, sc.dRGB)
 		}
-		var x, y, size float64
-		if how == motionLeft || how == motionRight {
-			x, y, size = sc.mx0+sc.mdx*u, sc.my0+sc.mdy*u, sc.mSize
-		} else {
-			x, y, size = sc.sx0+sc.sdx*u, sc.sy0+sc.sdy*u, sc.s0+(sc.s1-sc.s0)*u
-		}
+		x, y, size := sc.target(how, u)
 		drawShape(buf, sc.w, sc.h, wt.shape, x, y, size, sc.tilt, rgb)
 		frames[f] = toFrame(buf, sc.w, sc.h)
 	}
 	return frames
+}
+
+// timeline returns where frame f sits on the forward timeline, in [0, 1]: backward motions play it in
+// reverse.
+func (sc *scene) timeline(how, f int) float64 {
+	if how == motionLeft || how == motionShrink {
+		f = sc.t - 1 - f
+	}
+	if sc.t > 1 {
+		return float64(f) / float64(sc.t-1)
+	}
+	return 0.5
+}
+
+// target returns the target object's centre and size at forward-timeline position u for motion how.
+func (sc *scene) target(how int, u float64) (x, y, size float64) {
+	if how == motionLeft || how == motionRight {
+		return sc.mx0 + sc.mdx*u, sc.my0 + sc.mdy*u, sc.mSize
+	}
+	return sc.sx0 + sc.sdx*u, sc.sy0 + sc.sdy*u, sc.s0 + (sc.s1-sc.s0)*u
+}
+
+// Box is a rectangle of whole pixels [X0, Y0, X1, Y1]: columns X0 to X1-1 and rows Y0 to Y1-1.
+type Box [4]int
+
+// Boxes returns, for clip index of the dataset with the given seed (the clip Clip renders), the box of the
+// target object in each frame: the smallest rectangle of whole pixels that holds its exact outline (the
+// circle, or the rotated triangle's corners), clipped to the frame. It renders no pixels.
+func Boxes(seed int64, index int, opt Options) []Box {
+	opt = opt.withDefaults()
+	label := Label(index)
+	rng := rand.New(rand.NewPCG(splitmix(uint64(seed)), splitmix(uint64(index)^0x5851f42d4c957f2d)))
+	sc := newScene(rng, opt)
+	wt, how := whats[label/len(hows)], label%len(hows)
+	boxes := make([]Box, sc.t)
+	for f := range boxes {
+		x, y, size := sc.target(how, sc.timeline(how, f))
+		x0, y0, x1, y1 := outline(wt.shape, size, sc.tilt)
+		boxes[f] = Box{
+			max(0, int(math.Floor(x+x0))), max(0, int(math.Floor(y+y0))),
+			min(sc.w, int(math.Ceil(x+x1))), min(sc.h, int(math.Ceil(y+y1))),
+		}
+	}
+	return boxes
+}
+
+// outline returns the bounds of a target shape of the given size rotated by tilt, relative to its centre
+// (the shapes of inside).
+func outline(shape int, size, tilt float64) (x0, y0, x1, y1 float64) {
+	if shape == shapeCircle {
+		r := size / 2
+		return -r, -r, r, r
+	}
+	// The triangle's corners in its own frame (y down, pointing up; circumradius 0.6·size), rotated back
+	// into the image: (dx, dy) = (cos·ox − sin·oy, sin·ox + cos·oy), the inverse of inside's rotation.
+	r := 0.6 * size
+	const c30 = 0.8660254037844386
+	cos, sin := math.Cos(tilt), math.Sin(tilt)
+	x0, y0, x1, y1 = math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	for _, c := range [3][2]float64{{0, -r}, {c30 * r, r / 2}, {-c30 * r, r / 2}} {
+		dx, dy := cos*c[0]-sin*c[1], sin*c[0]+cos*c[1]
+		x0, y0, x1, y1 = math.Min(x0, dx), math.Min(y0, dy), math.Max(x1, dx), math.Max(y1, dy)
+	}
+	return x0, y0, x1, y1
 }
 
 func toFrame(buf []float32, w, h int) preprocess.Frame {

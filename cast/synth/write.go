@@ -45,7 +45,7 @@ func WriteDataset(ctx context.Context, dir string, seed int64, clips int, opt Op
 			return fmt.Errorf("synth: writing dataset: %w", err)
 		}
 		frames, label := Clip(seed, i, opt)
-		name := fmt.Sprintf("clip_%06d.mp4", i)
+		name := ClipName(i)
 		if err := encode(ctx, ffmpeg, filepath.Join(dir, name), frames, opt); err != nil {
 			return err
 		}

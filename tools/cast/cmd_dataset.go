@@ -16,6 +16,7 @@ func init() {
 		seed                     int64
 		clips, frames, size, fps int
 		out                      string
+		boxes                    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dataset --seed N --clips K --out DIR [--frames F --size S]",
@@ -27,7 +28,8 @@ the SSv2 list format) and DIR/classes.txt. The clips depend only on the seed and
 ` + "`cast eval --annotations DIR/annotations.csv --videos DIR`" + ` measures any model on the same data. The default
 model was trained on other seeds (see cast train --data-seed/--eval-seed).`,
 		Example: `  cast dataset --seed 7 --clips 64 --out synth-test
-  cast dataset --seed 8 --clips 160 --frames 32 --size 96 --out synth-big`,
+  cast dataset --seed 8 --clips 160 --frames 32 --size 96 --out synth-big
+  cast dataset --seed 31337 --clips 200 --boxes --out synth-boxes   # + boxes.json for cast explain --pointing`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
@@ -58,6 +60,11 @@ model was trained on other seeds (see cast train --data-seed/--eval-seed).`,
 			if err != nil {
 				return fmt.Errorf("writing the dataset to %s: %w", out, err)
 			}
+			if boxes {
+				if err := synth.WriteBoxes(out, seed, clips, opt); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d clips (%d frames, %dx%d, seed %d) to %s; labels in %s, class names in %s\n",
 				clips, frames, size, size, seed, out, filepath.Join(out, "annotations.csv"), filepath.Join(out, "classes.txt"))
 			return nil
@@ -70,5 +77,6 @@ model was trained on other seeds (see cast train --data-seed/--eval-seed).`,
 	f.IntVar(&frames, "frames", synth.DefaultFrames, "frames per clip")
 	f.IntVar(&size, "size", synth.DefaultWidth, "frame width and height in pixels (even)")
 	f.IntVar(&fps, "fps", synth.DefaultFPS, "frame rate of the encoded videos (does not change the pixels)")
+	f.BoolVar(&boxes, "boxes", false, "also write DIR/boxes.json: the moving shape's box [x0,y0,x1,y1] in pixels, per clip and frame")
 	rootCmd.AddCommand(cmd)
 }

@@ -35,6 +35,7 @@ export function resetExplain() {
 }
 
 function clearOverlays() {
+  ui.strip.classList.remove("explaining");
   for (const c of ui.strip.querySelectorAll("canvas.overlay")) c.remove();
   for (const f of ui.strip.querySelectorAll("figure.off")) f.classList.remove("off");
 }
@@ -99,9 +100,15 @@ async function update() {
   draw(chosen, view, (res.methods[chosen] || []).filter((m) => m.view === undefined || m.view === view), v);
 }
 
-// heat maps a score in [0, 1] to a colour ramp (transparent dark red → opaque yellow).
+// VIRIDIS are stops of the viridis colour map (dark violet → yellow), perceptually even and readable by the
+// colour-blind.
+const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+
+// heat maps a score in [0, 1] to RGBA: viridis, more opaque as it grows (low scores let the frame through).
 function heat(n) {
-  return [255, Math.round(40 + 215 * n * n), Math.round(40 * (1 - n)), Math.round(255 * (0.1 + 0.7 * n))];
+  const x = Math.min(1, Math.max(0, n)) * (VIRIDIS.length - 1), i = Math.min(Math.floor(x), VIRIDIS.length - 2), f = x - i;
+  const rgb = VIRIDIS[i].map((c, k) => Math.round(c + (VIRIDIS[i + 1][k] - c) * f));
+  return [...rgb, Math.round(255 * (0.3 + 0.5 * n))];
 }
 
 function draw(method, view, maps, v) {
@@ -109,6 +116,7 @@ function draw(method, view, maps, v) {
   for (const m of maps) for (const row of m.grid) for (const x of row) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
   const span = hi > lo ? hi - lo : 1;
   const frames = new Set(maps.map((m) => m.frame));
+  ui.strip.classList.add("explaining"); // larger frames, before the overlays take their sizes
   for (const f of ui.strip.querySelectorAll("figure[data-frame]")) f.classList.toggle("off", !frames.has(Number(f.dataset.frame)));
   const drawn = [];
   for (const m of maps) {
@@ -130,7 +138,8 @@ function draw(method, view, maps, v) {
     const overlay = el("canvas", { className: "overlay", width: thumb.width, height: thumb.height, title: `${method}, frame ${m.frame}` });
     overlay.dataset.method = method;
     overlay.dataset.frame = String(m.frame);
-    overlay.style.height = `${thumb.offsetHeight || 64}px`;
+    overlay.style.width = `${thumb.offsetWidth}px`;
+    overlay.style.height = `${thumb.offsetHeight}px`;
     const sx = thumb.width / v.width, sy = thumb.height / v.height;
     const [x0, y0, x1, y1] = m.rect;
     const ctx = overlay.getContext("2d");
@@ -141,7 +150,7 @@ function draw(method, view, maps, v) {
   }
   exp.drawn = { method, view, frames: drawn };
   ex.status.textContent = drawn.length
-    ? `${method}: ${drawn.length} frame${drawn.length === 1 ? "" : "s"} of view ${view}; brighter = higher score (scaled from ${lo.toPrecision(3)} to ${hi.toPrecision(3)} over this view)`
+    ? `${method}: ${drawn.length} frame${drawn.length === 1 ? "" : "s"} of view ${view}; yellow = highest score, violet = lowest (scaled from ${lo.toPrecision(3)} to ${hi.toPrecision(3)} over this view)`
     : `${method}: no map matches a frame of the strip`;
 }
 

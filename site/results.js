@@ -11,9 +11,11 @@ export function clearResults() {
   ui.predictions.replaceChildren();
 }
 
-// addThumb appends frame idx, drawn on canvas, to the strip (48 px high); explain.js overlays its maps on it.
+// addThumb appends frame idx, drawn on canvas, to the strip (drawn 160 px high at most: shown at 64 px, and
+// larger under explain.js's maps).
 export function addThumb(canvas, idx) {
-  const thumb = el("canvas", { width: Math.max(1, Math.round((48 * canvas.width) / canvas.height)), height: 48, title: `frame ${idx}` });
+  const h = Math.min(160, canvas.height);
+  const thumb = el("canvas", { width: Math.max(1, Math.round((h * canvas.width) / canvas.height)), height: h, title: `frame ${idx}` });
   thumb.getContext("2d").drawImage(canvas, 0, 0, thumb.width, thumb.height);
   ui.strip.append(el("figure", { dataset: { frame: String(idx) } }, thumb, el("figcaption", { textContent: `#${idx}` })));
 }

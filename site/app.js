@@ -8,7 +8,7 @@
 // The model runs in a pool of Web Workers (worker.js); this thread only talks to them with postMessage.
 
 import { compareBackends } from "./compare.js";
-import { DEBUG_FRAMES, VIEWS, clearError, el, fmtMs, setProgress, showError, site, ui } from "./dom.js";
+import { DEBUG_FRAMES, VIEWS, clearError, fmtMs, setProgress, showError, site, ui } from "./dom.js";
 import { initExplain, resetExplain } from "./explain.js";
 import { extractFrames, measureFps, openVideo } from "./frames.js";
 import { initLive, stop as stopLive } from "./live.js";

@@ -89,6 +89,10 @@ function cameraError(e) {
 
 async function start() {
   if (live.running) return;
+  if (site.busy) {
+    showError("Still working on a video: start the camera when it is done.");
+    return;
+  }
   if (!navigator.mediaDevices?.getUserMedia) {
     fail("This browser gives this page no camera access (getUserMedia needs a secure context: https or localhost).");
     return;

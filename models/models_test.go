@@ -182,3 +182,18 @@ func evaluate(t *testing.T, fp32, int8 *modelfile.File, seed int64, n int, views
 	}
 	return r
 }
+
+// TestDefaultModelClipSeconds: both default files say how long their training clips were (synth's 16 frames
+// at 8 fps), which the page's live camera mode takes as its window.
+func TestDefaultModelClipSeconds(t *testing.T) {
+	want := float64(synth.DefaultFrames) / float64(synth.DefaultFPS)
+	for name, load := range map[string]func() (*modelfile.File, error){"default": models.Default, "default-int8": models.DefaultInt8} {
+		f, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Meta.ClipSeconds != want || want != 2 {
+			t.Errorf("%s: clip seconds %v, want %v (2 s)", name, f.Meta.ClipSeconds, want)
+		}
+	}
+}

@@ -3,7 +3,8 @@
 #
 #   site/build.sh DIST_DIR
 #
-# DIST_DIR receives the static page (index.html, style.css, app.js, worker.js, icon.svg), the WebAssembly
+# DIST_DIR receives the static page (index.html, style.css, icon.svg, worker.js and the ES modules of the
+# main thread: app.js and what it imports, copied as they are, no bundler), the WebAssembly
 # module (cast.wasm + wasm_exec.js, via wasm/build.sh) and the embedded default models
 # (models/default.safetensors, models/default-int8.safetensors) and the example clips (examples/, see
 # site/README.md). Serve it with `go run ./tools/serve --dir DIST_DIR`.
@@ -17,7 +18,9 @@ dist=$1
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/toolchain.env" # the Go toolchain and GOEXPERIMENT; GOEXPERIMENT= (empty) builds the portable tier
 mkdir -p "$dist/models"
-for f in index.html style.css app.js worker.js icon.svg; do
+# The page's ES modules (site/README.md says what each owns).
+modules=(app.js dom.js models.js pool.js frames.js results.js rank.js compare.js live.js explain.js)
+for f in index.html style.css icon.svg worker.js "${modules[@]}"; do
 	install -m 0644 "$root/site/$f" "$dist/$f"
 done
 "$root/wasm/build.sh" "$dist"

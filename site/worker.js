@@ -3,7 +3,8 @@
 // url | bytes, backend?: "cpu" | "webgpu"}, {id, op: "dispose"}, {id, op: "gpuInfo"}, {id, op: "plan", numFrames, width, height,
 // views?}, {id, op: "classify", numFrames, width, height, frames: [ArrayBuffer…] | Map(index → ArrayBuffer),
 // views?, probs?}, {id, op: "viewLogits", numFrames, width, height, frames, views?} (raw logits per view, for
-// the backend comparison) and {id, op: "logits", clip: Float32Array, batch}. Messages out: {id, ok: true, …},
+// the backend comparison), {id, op: "explain", numFrames, width, height, frames, views?, view, methods?} (the
+// maps of castgo.explain, for the page's "What the model looked at") and {id, op: "logits", clip: Float32Array, batch}. Messages out: {id, ok: true, …},
 // {id, ok: false, error}, {id, progress: {stage, done, total}}, and {fatal} when the Go runtime exits.
 "use strict";
 importScripts("wasm_exec.js");
@@ -79,6 +80,16 @@ async function handle(msg) {
         ? new Map([...msg.frames].map(([i, b]) => [i, new Uint8Array(b)]))
         : msg.frames.map((b) => new Uint8Array(b));
       return { logits: await castgo.viewLogits(current.handle, { numFrames: msg.numFrames, width: msg.width, height: msg.height, frames, views: msg.views }) };
+    }
+    case "explain": {
+      if (!current) throw new Error("no model is loaded");
+      if (typeof castgo.explain !== "function") throw new Error("this build of cast.wasm has no castgo.explain");
+      const frames = msg.frames instanceof Map
+        ? new Map([...msg.frames].map(([i, b]) => [i, new Uint8Array(b)]))
+        : msg.frames.map((b) => new Uint8Array(b));
+      const req = { numFrames: msg.numFrames, width: msg.width, height: msg.height, frames, views: msg.views, view: msg.view };
+      if (msg.methods) req.methods = msg.methods;
+      return { explain: sync(await castgo.explain(current.handle, req)) };
     }
     case "plan": {
       if (!current) throw new Error("no model is loaded");

@@ -73,6 +73,9 @@ type modelInfo struct {
 	Params       paramCounts         `json:"params"`
 	Frames       int                 `json:"frames"`
 	ImgSize      int                 `json:"imgSize"`
+	// ClipSeconds is the duration of the training clips (castgo.clip_seconds; 0 when the file does not say):
+	// the page's live camera window.
+	ClipSeconds float64 `json:"clipSeconds"`
 	// Backend is where the model runs: "cpu" or "webgpu" (loadModel's option).
 	Backend string `json:"backend"`
 }
@@ -248,7 +251,7 @@ func loadModel(args []js.Value) (func(progressFunc) (any, error), error) {
 			Name: f.Meta.Name, Description: f.Meta.Description, Config: cfg, Heads: cfg.Heads(),
 			Labels: f.Meta.Labels, Protocol: f.Meta.Protocol, Quantization: f.Meta.Quantization,
 			SizeBytes: len(data), Params: paramCounts{total, trainable}, Frames: cfg.AllFrames, ImgSize: cfg.ImgSize,
-			Backend: kind,
+			ClipSeconds: f.Meta.ClipSeconds, Backend: kind,
 		}}
 		mu.Lock()
 		h := nextHandle

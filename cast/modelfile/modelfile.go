@@ -17,6 +17,8 @@
 //	castgo.labels        JSON {"logits": [...]} or {"noun": [...], "verb": [...]}
 //	castgo.protocol      JSON preprocess.Protocol
 //	castgo.quantization  "none" or "int8"
+//	castgo.clip_seconds  optional: the duration in seconds of the training clips, as a decimal number (e.g.
+//	                     "2" for 16 frames at 8 fps); the page's live camera mode uses it as its window
 //
 // Float32 tensors are stored as F32 under their state-dict names. An int8 tensor is stored as I8 under its
 // own name, and its per-output-channel float32 scales as an F32 tensor named "<name>.int8_scale" of shape
@@ -48,6 +50,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/castvideo/castgo/cast"
@@ -81,7 +84,11 @@ const (
 	KeyLabels       = "castgo.labels"
 	KeyProtocol     = "castgo.protocol"
 	KeyQuantization = "castgo.quantization"
+	KeyClipSeconds  = "castgo.clip_seconds"
 )
+
+// MaxClipSeconds bounds Metadata.ClipSeconds: a training clip longer than ten minutes is a mistake.
+const MaxClipSeconds = 600
 
 // Metadata describes the model a file holds.
 type Metadata struct {
@@ -92,6 +99,9 @@ type Metadata struct {
 	Labels       map[string][]string // class names per head ("logits", or "noun"/"verb"), in class-index order
 	Protocol     preprocess.Protocol // test-time view protocol
 	Quantization string              // QuantNone or QuantInt8; Write derives it from the weights when empty
+	// ClipSeconds is the duration of the model's training clips in seconds (0: unknown, the key is then
+	// absent); front ends that classify a stream, like the page's live camera mode, use it as their window.
+	ClipSeconds float64
 }
 
 // File is a decoded model file.
@@ -134,6 +144,20 @@ func (m *Metadata) Validate() error {
 	}
 	if m.Quantization != QuantNone && m.Quantization != QuantInt8 {
 		return fmt.Errorf("quantization %q is neither %q nor %q", m.Quantization, QuantNone, QuantInt8)
+	}
+	if err := validateClipSeconds(m.ClipSeconds); err != nil {
+		return err
+	}
+	return nil
+}
+
+// validateClipSeconds accepts 0 (unknown) or a finite duration in (0, MaxClipSeconds].
+func validateClipSeconds(s float64) error {
+	if s == 0 {
+		return nil
+	}
+	if math.IsNaN(s) || s < 0 || s > MaxClipSeconds {
+		return fmt.Errorf("clip seconds %v: want a duration in (0, %d] seconds, or 0 for unknown", s, MaxClipSeconds)
 	}
 	return nil
 }
@@ -310,7 +334,7 @@ func encodeMetadata(m *Metadata) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding protocol: %w", err)
 	}
-	return map[string]string{
+	md := map[string]string{
 		KeyFormat:       m.Format,
 		KeyName:         m.Name,
 		KeyDescription:  m.Description,
@@ -318,7 +342,11 @@ func encodeMetadata(m *Metadata) (map[string]string, error) {
 		KeyLabels:       string(labels),
 		KeyProtocol:     string(proto),
 		KeyQuantization: m.Quantization,
-	}, nil
+	}
+	if m.ClipSeconds != 0 {
+		md[KeyClipSeconds] = strconv.FormatFloat(m.ClipSeconds, 'g', -1, 64)
+	}
+	return md, nil
 }
 
 // Save writes f to path atomically: it writes a temporary file in the same directory and renames it over
@@ -618,6 +646,13 @@ func decodeMetadata(md map[string]string) (*Metadata, error) {
 	}
 	if err := json.Unmarshal([]byte(md[KeyProtocol]), &m.Protocol); err != nil {
 		return nil, fmt.Errorf("%s: %w", KeyProtocol, err)
+	}
+	if v, ok := md[KeyClipSeconds]; ok {
+		s, err := strconv.ParseFloat(v, 64)
+		if err != nil || s == 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive number of seconds", KeyClipSeconds, v)
+		}
+		m.ClipSeconds = s
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)

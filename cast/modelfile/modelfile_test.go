@@ -44,9 +44,10 @@ func sample(t testing.TB) *File {
 	return &File{
 		Meta: Metadata{
 			Name: "tiny-test", Description: "a test model — with unicode",
-			Config:   cfg,
-			Labels:   map[string][]string{"logits": {"Pushing something from left to right", "b", "  spaced  "}},
-			Protocol: preprocess.SSv2,
+			Config:      cfg,
+			Labels:      map[string][]string{"logits": {"Pushing something from left to right", "b", "  spaced  "}},
+			Protocol:    preprocess.SSv2,
+			ClipSeconds: 2.5,
 		},
 		Weights: q,
 	}
@@ -102,6 +103,30 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if !bytes.Equal(encode(t, g), data) {
 		t.Fatal("re-writing a parsed file changes its bytes")
+	}
+}
+
+// TestClipSecondsOptional: a file without castgo.clip_seconds (every file written before the key existed)
+// parses with ClipSeconds 0, and writing ClipSeconds 0 leaves the key out.
+func TestClipSecondsOptional(t *testing.T) {
+	f := sample(t)
+	f.Meta.ClipSeconds = 0
+	data := encode(t, f)
+	h, _ := split(t, data)
+	if v, ok := h["__metadata__"].(map[string]any)[KeyClipSeconds]; ok {
+		t.Fatalf("ClipSeconds 0 wrote %s = %v", KeyClipSeconds, v)
+	}
+	g, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Meta.ClipSeconds != 0 {
+		t.Fatalf("ClipSeconds = %v, want 0", g.Meta.ClipSeconds)
+	}
+	f.Meta.ClipSeconds = 2
+	h, _ = split(t, encode(t, f))
+	if v := h["__metadata__"].(map[string]any)[KeyClipSeconds]; v != "2" {
+		t.Fatalf("%s = %v, want \"2\"", KeyClipSeconds, v)
 	}
 }
 
@@ -320,6 +345,11 @@ func TestParseErrors(t *testing.T) {
 			md[KeyProtocol] = `{"sampling":"segment","clips":0,"crops":1}`
 			return nil
 		}), "clips"},
+		{"clip seconds not a number", edit(func(h, md map[string]any) []byte { md[KeyClipSeconds] = "two"; return nil }), `castgo.clip_seconds: "two" is not a positive number`},
+		{"clip seconds zero", edit(func(h, md map[string]any) []byte { md[KeyClipSeconds] = "0"; return nil }), `castgo.clip_seconds: "0"`},
+		{"clip seconds negative", edit(func(h, md map[string]any) []byte { md[KeyClipSeconds] = "-2"; return nil }), "clip seconds -2"},
+		{"clip seconds NaN", edit(func(h, md map[string]any) []byte { md[KeyClipSeconds] = "NaN"; return nil }), "clip seconds NaN"},
+		{"clip seconds too long", edit(func(h, md map[string]any) []byte { md[KeyClipSeconds] = "1e9"; return nil }), "clip seconds 1e+09"},
 		{"bad quantization", edit(func(h, md map[string]any) []byte { md[KeyQuantization] = "int4"; return nil }), "int4"},
 		{"quantization none with int8", edit(func(h, md map[string]any) []byte { md[KeyQuantization] = QuantNone; return nil }), `head.weight is I8 but the quantization is "none"`},
 		{"metadata not strings", edit(func(h, md map[string]any) []byte { md["x"] = 1; return nil }), "invalid safetensors file"},
@@ -422,6 +452,8 @@ func TestWriteErrors(t *testing.T) {
 		{"labels", func(f *File) { f.Meta.Labels["logits"] = f.Meta.Labels["logits"][:1] }, "labels"},
 		{"protocol", func(f *File) { f.Meta.Protocol = preprocess.Protocol{} }, "protocol"},
 		{"quantization none with int8", func(f *File) { f.Meta.Quantization = QuantNone }, "are int8"},
+		{"clip seconds negative", func(f *File) { f.Meta.ClipSeconds = -1 }, "clip seconds -1"},
+		{"clip seconds infinite", func(f *File) { f.Meta.ClipSeconds = math.Inf(1) }, "clip seconds +Inf"},
 		{"quantization int8 without int8", func(f *File) {
 			f.Meta.Quantization = QuantInt8
 			for _, name := range int8Names {

@@ -63,7 +63,7 @@ export function frameDiffs(ref, neededFrames, rgbaFrames) {
 // buildSiteAndTools builds the site into dist with site/build.sh unless dist already holds a built site (then
 // it is used as is), and the cast and serve commands into tmp; it returns their paths.
 export function buildSiteAndTools(dist, tmp) {
-  if (!["index.html", "app.js", "worker.js", "cast.wasm", "wasm_exec.js", "models/default-int8.safetensors"].every((f) => fs.existsSync(path.join(dist, f)))) {
+  if (!["index.html", "app.js", "dom.js", "live.js", "explain.js", "worker.js", "cast.wasm", "wasm_exec.js", "models/default-int8.safetensors"].every((f) => fs.existsSync(path.join(dist, f)))) {
     sh(path.join(root, "site", "build.sh"), [dist], { stdio: ["ignore", "inherit", "inherit"] });
   }
   const cli = path.join(tmp, "cast");

@@ -229,9 +229,10 @@ test("the worker pool gives the single worker's answer exactly (?workers=1 vs ?w
   files.forEach((file, i) => {
     const one = runs[1][i], two = runs[2][i];
     assert.deepEqual(two.top.map((p) => p.label), one.top.map((p) => p.label), `${file}: top-5 labels`);
-    two.top.forEach((p, k) => assert.ok(Math.abs(p.prob - one.top[k].prob) <= 1e-6, `${file}: rank ${k + 1} ${p.prob} vs ${one.top[k].prob}`));
+    // Exactly: with one crop per clip each unit is one view, and the merge adds the same numbers in the same order.
+    two.top.forEach((p, k) => assert.equal(p.prob, one.top[k].prob, `${file}: rank ${k + 1}`));
     const maxDiff = Math.max(...two.probs.map((p, k) => Math.abs(p - one.probs[k])));
-    assert.ok(maxDiff <= 1e-6, `${file}: probabilities differ by ${maxDiff}`);
+    assert.deepEqual(two.probs, one.probs, `${file}: probabilities differ by up to ${maxDiff}`);
     report.push(`pool: ${path.basename(file)}: ${one.views} views, 1 vs 2 workers max |Δp| ${maxDiff.toExponential(2)} over ${one.probs.length} classes`);
   });
   // And both equal the CLI (the EXACT video).
@@ -240,28 +241,41 @@ test("the worker pool gives the single worker's answer exactly (?workers=1 vs ?w
   assertSameOrigin();
 });
 
-test("the demo model recognises a clip of the procedural dataset in the page", async () => {
-  // Generate held-out clips (a seed training never used), find one that `cast classify` gets right, and check that
-  // the page shows the same, correct, top-1 for it.
+// SYNTH_PROB bounds |Δprob| of the page's top-5 against cast classify's on the procedural clips: textured,
+// in-gamut colours, where the browser's YUV→RGB conversion differs from ffmpeg's by a level or two (measured:
+// 0.0235 at most over the 16 clips of seed 777, top-1 the same on all).
+const SYNTH_PROB = 0.05;
+
+// CLIP_SEED_CORRECT is how many of the 16 clips of seed 777 the shipped default-int8 model gets right (measured
+// with `cast classify`: all but clip 11, a blue circle shrinking taken for a blue triangle shrinking).
+const CLIP_SEED_CORRECT = 15;
+
+test("the demo model on 16 clips of the procedural dataset: the page's top-1 is cast classify's on every clip", async () => {
+  // Held-out clips (a seed training never used), one of each class: every clip goes through the page, whose
+  // top-1 must be the CLI's (and its top-5 probabilities within the in-gamut tolerance), right or wrong.
   const ds = path.join(tmp, "synth");
   sh(cli, ["dataset", "--seed", "777", "--clips", "16", "--out", ds], { stdio: ["ignore", "ignore", "ignore"] });
   const classes = fs.readFileSync(path.join(ds, "classes.txt"), "utf8").trim().split("\n");
   const lines = fs.readFileSync(path.join(ds, "annotations.csv"), "utf8").trim().split("\n");
-  let chosen = null, correct = 0;
+  assert.equal(lines.length, 16);
+  const { page, problems } = await openPage();
+  let correct = 0, maxProb = 0;
   for (const line of lines) {
     const [video, label] = line.split(" ");
-    const top1 = native(path.join(ds, video)).top.logits[0].label;
-    if (top1 === classes[Number(label)]) {
-      correct++;
-      chosen ??= { file: path.join(ds, video), truth: classes[Number(label)] };
-    }
+    const file = path.join(ds, video);
+    const want = native(file).top.logits;
+    await pick(page, "video-input", file);
+    await page.waitForFunction((name) => globalThis.castgoSite.last?.file === name && globalThis.castgoSite.last.result && !globalThis.castgoSite.busy,
+      video, { timeout: 120000 });
+    const got = await predictions(page);
+    assert.equal(got[0].label, want[0].label, `${video}: the page's top-1 is cast classify's`);
+    const wantProb = new Map(want.map((p) => [p.label, p.prob]));
+    maxProb = Math.max(maxProb, ...got.map((p) => Math.abs(p.prob - wantProb.get(p.label))));
+    if (got[0].label === classes[Number(label)]) correct++;
   }
-  report.push(`demo model: cast classify top-1 correct on ${correct}/16 generated clips (seed 777)`);
-  assert.ok(chosen, "the demo model classified none of 16 generated clips correctly");
-  const { page, problems } = await openPage();
-  await pick(page, "video-input", chosen.file);
-  const got = await predictions(page);
-  assert.equal(got[0].label, chosen.truth, "the page's top-1 for a clip the CLI classifies correctly");
+  report.push(`demo model: the page's top-1 equals cast classify's on 16/16 generated clips (seed 777), right on ${correct}/16; max |Δprob| ${maxProb.toExponential(2)}`);
+  assert.ok(maxProb <= SYNTH_PROB, `top-5 probabilities differ from cast classify's by ${maxProb}`);
+  assert.ok(correct >= CLIP_SEED_CORRECT, `right on ${correct} of 16 clips, measured ${CLIP_SEED_CORRECT}`);
   await page.screenshot({ path: path.join(artifacts, "site-demo-clip.png"), fullPage: true });
   assert.deepEqual(problems, []);
   assertSameOrigin();
@@ -298,6 +312,49 @@ test("each example clip, one click, shows its correct label as top-1, as cast cl
     if (i === 0) await page.screenshot({ path: path.join(artifacts, "site-example.png"), fullPage: true });
   }
   assert.equal(await page.getByTestId("error").isVisible(), false);
+  assert.deepEqual(problems, []);
+  assertSameOrigin();
+  await page.close();
+});
+
+test("what the model looked at: the overlay shows castgo.explain's maps on the chosen view's frames, per method", async () => {
+  const { page, problems } = await openPage();
+  await page.getByTestId("example").first().click();
+  await page.waitForFunction(() => globalThis.castgoSite.last?.result && !globalThis.castgoSite.busy, null, { timeout: 120000 });
+  const plan = await page.evaluate(() => globalThis.castgoSite.last.plan);
+  assert.equal(await page.getByTestId("explain-view").locator("option").count(), plan.views.length);
+  await page.getByTestId("explain").check();
+  const drawn = async (method, view) => {
+    await page.waitForFunction(([m, v]) => { const d = globalThis.castgoSite.explain.drawn; return (d && (!m || d.method === m) && d.view === v) || globalThis.castgoSite.explain.error; },
+      [method, view], { timeout: 300000 });
+    const d = await page.evaluate(() => ({ ...globalThis.castgoSite.explain }));
+    assert.equal(d.error, "", "castgo.explain failed");
+    const overlays = await page.$$eval('[data-testid="frames"] canvas.overlay', (cs) => cs.map((c) => ({ frame: Number(c.dataset.frame), method: c.dataset.method })));
+    const frames = [...new Set(plan.views[view].frames)];
+    assert.deepEqual(d.drawn.frames.map((f) => f.frame).sort((a, b) => a - b), [...frames].sort((a, b) => a - b), `the maps cover view ${view}'s frames`);
+    assert.equal(overlays.length, frames.length);
+    assert.ok(overlays.every((o) => o.method === d.drawn.method));
+    for (const f of d.drawn.frames) {
+      assert.ok(f.cells >= 4 && Number.isFinite(f.min) && Number.isFinite(f.max), `frame ${f.frame}: ${JSON.stringify(f)}`);
+      assert.ok(f.rect[2] > f.rect[0] && f.rect[3] > f.rect[1], `frame ${f.frame}: rect ${f.rect}`);
+    }
+    assert.ok(d.drawn.frames.some((f) => f.max > f.min), `${d.drawn.method}: every map is flat`);
+    return d.drawn;
+  };
+  const first = await drawn(null, 0);
+  const methods = await page.getByTestId("explain-method").locator("option").evaluateAll((os) => os.map((o) => o.value));
+  assert.ok(methods.length >= 2 && methods.includes(first.method), `methods ${methods}`);
+  const other = methods.find((m) => m !== first.method);
+  await page.getByTestId("explain-method").selectOption(other);
+  await drawn(other, 0);
+  await page.screenshot({ path: path.join(artifacts, "site-explain.png"), fullPage: true });
+  if (plan.views.length > 1) {
+    await page.getByTestId("explain-view").selectOption("1");
+    await drawn(other, 1);
+  }
+  report.push(`explain overlay: methods ${methods.join(", ")}; ${first.frames.length} maps per view of ${first.frames[0].cells} cells`);
+  await page.getByTestId("explain").uncheck();
+  assert.equal(await page.locator('[data-testid="frames"] canvas.overlay').count(), 0);
   assert.deepEqual(problems, []);
   assertSameOrigin();
   await page.close();

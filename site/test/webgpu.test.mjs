@@ -189,6 +189,7 @@ for (const g of ["tiny", "small"]) {
       assert.ok(fp.released.held >= u.weights1 && fp.released.left === 0, `dispose: ${JSON.stringify(fp.released)}`);
     }
     const q = await goldenLogits(page, `${g}-int8.safetensors`, g, clips);
+    assert.ok(q.gpu.runs >= 1 && q.gpu.cpuRuns === 0, `int8 ran on the GPU: ${JSON.stringify(q.gpu)}`);
     const rQ = relL2(q.webgpu.logits, q.cpu.logits);
     const rQRef = relL2(q.webgpu.logits, fp.want);
     assert.ok(rQ <= FP32_TOL, `int8 WebGPU vs int8 CPU relative L2 ${rQ}`);
@@ -267,10 +268,14 @@ test("the page runs on WebGPU: label, top-5 equal to cast classify, compare back
       assertTop5(got, want);
       assert.equal((await page.evaluate(() => globalThis.castgoSite.last.result)).workers, 1);
       assert.match(await page.getByTestId("timing").textContent(), /on WebGPU \(SwiftShader\)/);
+      const ran = await page.evaluate(() => globalThis.castgoSite.gpuInfo());
+      assert.ok(ran.runs >= 1 && ran.cpuRuns === 0, `the video ran on the GPU: ${JSON.stringify(ran)}`);
       await page.getByTestId("compare-backends").click();
       const row = page.locator('[data-testid="compare"] tr[data-backend="webgpu"]');
       await row.waitFor({ timeout: 300000 });
       const s = await page.evaluate(() => globalThis.castgoSite.lastCompare);
+      const after = await page.evaluate(() => globalThis.castgoSite.gpuInfo());
+      assert.ok(after.runs > ran.runs && after.cpuRuns === 0, `the comparison's WebGPU side ran on the GPU: ${JSON.stringify(after)}`);
       assert.ok(s.views >= 1 && s.rel <= 1e-4 && s.maxAbs <= 1e-3, JSON.stringify(s));
       assert.equal(s.agree, s.total);
       assert.ok(s.cpuMs > 0 && s.gpuMs > 0);
@@ -280,6 +285,38 @@ test("the page runs on WebGPU: label, top-5 equal to cast classify, compare back
     }
     assert.deepEqual(problems, []);
     await page.close();
+  }
+});
+
+test("the live camera mode on WebGPU: a looped synthetic clip's class is the live top-1, and the GPU ran", async () => {
+  // A clip of the procedural dataset that cast classify gets right, as Chromium's fake camera (looped y4m).
+  const ds = path.join(tmp, "live-synth");
+  sh(cli, ["dataset", "--seed", "4321", "--clips", "1", "--out", ds], { stdio: ["ignore", "ignore", "ignore"] });
+  const truth = fs.readFileSync(path.join(ds, "classes.txt"), "utf8").trim().split("\n")[Number(fs.readFileSync(path.join(ds, "annotations.csv"), "utf8").split(" ")[1])];
+  assert.equal(native(path.join(ds, "clip_000000.mp4"))[0].label, truth);
+  const y4m = path.join(tmp, "live.y4m");
+  sh("ffmpeg", ["-v", "error", "-nostdin", "-y", "-i", path.join(ds, "clip_000000.mp4"), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", y4m]);
+  const browser = await chromium.launchPersistentContext(path.join(tmp, "profile-live"), {
+    executablePath, headless: true, viewport: { width: 1280, height: 900 },
+    args: [...COMMON_FLAGS, ...WEBGPU_FLAGS, ...CPU_MEDIA_FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${y4m}`],
+  });
+  try {
+    const { page, problems } = await openSite(browser, "?backend=webgpu");
+    assert.equal(await page.getByTestId("backend").textContent(), "WebGPU · SwiftShader");
+    await page.getByTestId("camera").click();
+    await page.waitForFunction(() => globalThis.castgoSite.live.readings.length >= 5, null, { timeout: 300000 });
+    const readings = await page.evaluate(() => globalThis.castgoSite.live.readings.map((r) => r.label));
+    const gpu = await page.evaluate(() => globalThis.castgoSite.gpuInfo());
+    await page.getByTestId("camera").click();
+    const right = readings.filter((l) => l === truth).length;
+    report.push(`live camera on WebGPU (SwiftShader): ${truth} right in ${right}/${readings.length} readings; GPU runs ${gpu.runs}, CPU runs ${gpu.cpuRuns}`);
+    assert.ok(right > readings.length / 2, `${truth}: ${readings.join(", ")}`);
+    assert.ok(gpu.runs >= readings.length && gpu.cpuRuns === 0, `the windows ran on the GPU: ${JSON.stringify(gpu)}`);
+    assert.match(await page.getByTestId("live-stats").textContent(), /on WebGPU/);
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await browser.close();
   }
 });
 

@@ -90,6 +90,7 @@ for (const [kind, modelPath] of Object.entries(models)) {
     assert.equal(info.labels.logits.length, info.config.num_classes);
     assert.equal(info.frames, info.config.all_frames);
     assert.equal(info.imgSize, info.config.img_size);
+    assert.equal(info.clipSeconds, 2, "castgo.clip_seconds of the default model (16 frames at 8 fps)");
     assert.ok(info.params.total > info.params.trainable && info.params.trainable > 0);
     assert.equal(typeof info.protocol.sampling, "string");
     assert.deepEqual(c.modelInfo(handle), info);

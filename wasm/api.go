@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/castvideo/castgo/backend/kernels"
 	"math"
 	"sync"
 	"syscall/js"
@@ -159,6 +160,7 @@ func gpuInfo(args []js.Value) (func(progressFunc) (any, error), error) {
 func install() js.Value {
 	api := js.Global().Get("Object").New()
 	api.Set("version", Version)
+	api.Set("kernels", kernels.Tier()) // the kernel tier this module runs ("wasm-simd128" or "portable")
 	api.Set("loadModel", asyncFunc("loadModel", loadModel))
 	api.Set("classify", asyncFunc("classify", classifyVideo))
 	api.Set("logits", asyncFunc("logits", logits))

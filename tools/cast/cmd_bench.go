@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/castvideo/castgo/backend/kernels"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,7 +26,8 @@ import (
 type benchReport struct {
 	Config         string  `json:"config"`
 	Backend        string  `json:"backend"`
-	Quantization   string  `json:"quantization"` // none or int8
+	Kernels        string  `json:"kernels,omitempty"` // castgo's kernel tier ("avx512-vnni", "wasm-simd128", …); empty on other backends
+	Quantization   string  `json:"quantization"`      // none or int8
 	Batch          int     `json:"batch"`
 	Runs           int     `json:"runs"`
 	WarmUpSeconds  float64 `json:"warmup_seconds"` // first forward, compilation included
@@ -193,6 +195,9 @@ func benchNative(o benchOptions, cfg cast.Config, set weights.Set, name string, 
 	bar.Finish()
 	r := benchReport{Backend: desc, WarmUpSeconds: warm.Seconds(), SecondsPerView: elapsed / float64(o.runs*o.batch),
 		PeakRSSMB: peakRSSMB()}
+	if _, ok := be.(*backend.Backend); ok {
+		r.Kernels = kernels.Tier()
+	}
 	if o.profile {
 		r.Profile = backend.ProfileReport(40)
 	}
@@ -214,7 +219,7 @@ for (let i = 0; i < Number(runs); i++) {
   ms.push((await castgo.logits(handle, x, Number(batch))).ms);
   process.stderr.write("run " + (i + 1) + "/" + runs + ": " + ms[i].toFixed(1) + " ms\n");
 }
-fs.writeFileSync(out, JSON.stringify({ warm_ms: warm.ms, ms }));
+fs.writeFileSync(out, JSON.stringify({ warm_ms: warm.ms, ms, kernels: castgo.kernels }));
 process.exit(0);
 `
 
@@ -247,8 +252,9 @@ func benchWASM(o benchOptions, cfg cast.Config, set weights.Set, name, quant str
 		return benchReport{}, fmt.Errorf("--backend wasm: %w", err)
 	}
 	var res struct {
-		WarmMS float64   `json:"warm_ms"`
-		MS     []float64 `json:"ms"`
+		WarmMS  float64   `json:"warm_ms"`
+		MS      []float64 `json:"ms"`
+		Kernels string    `json:"kernels"`
 	}
 	if err := json.Unmarshal(data, &res); err != nil || len(res.MS) != o.runs {
 		return benchReport{}, fmt.Errorf("node result %q: %v", tail(string(data), 200), err)
@@ -257,7 +263,7 @@ func benchWASM(o benchOptions, cfg cast.Config, set weights.Set, name, quant str
 	for _, ms := range res.MS {
 		total += ms
 	}
-	return benchReport{Backend: "wasm (Node " + nodeVersion + ", one thread)", WarmUpSeconds: res.WarmMS / 1e3,
+	return benchReport{Backend: "wasm (Node " + nodeVersion + ", one thread)", Kernels: res.Kernels, WarmUpSeconds: res.WarmMS / 1e3,
 		SecondsPerView: total / 1e3 / float64(o.runs*o.batch)}, nil
 }
 
@@ -269,12 +275,16 @@ func printBench(out io.Writer, r benchReport, asJSON bool) error {
 		return enc.Encode(r)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "config\tweights\tbackend\tbatch\truns\ts/view\tGMAC/view\tGFLOP/s\twarm-up s\tpeak RSS MB\n")
+	fmt.Fprintf(tw, "config\tweights\tbackend\tkernels\tbatch\truns\ts/view\tGMAC/view\tGFLOP/s\twarm-up s\tpeak RSS MB\n")
 	rss := "n/a"
 	if r.PeakRSSMB > 0 {
 		rss = fmt.Sprintf("%.0f", r.PeakRSSMB)
 	}
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.4f\t%.3f\t%.2f\t%.2f\t%s\n", r.Config, r.Quantization, r.Backend, r.Batch, r.Runs,
+	kern := r.Kernels
+	if kern == "" {
+		kern = "-"
+	}
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%.4f\t%.3f\t%.2f\t%.2f\t%s\n", r.Config, r.Quantization, r.Backend, kern, r.Batch, r.Runs,
 		r.SecondsPerView, r.GMACPerView, r.GFLOPS, r.WarmUpSeconds, rss)
 	if err := tw.Flush(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/castvideo/castgo/backend/kernels"
 	"io"
 	"os"
 	"strings"
@@ -35,6 +36,7 @@ type infoReport struct {
 	Heads           []infoHead          `json:"heads"`
 	Protocol        preprocess.Protocol `json:"protocol"`
 	Quantization    string              `json:"quantization"`
+	Kernels         string              `json:"kernels"` // castgo's CPU kernel tier on this machine (kernels.Tier)
 	ParamsTotal     int                 `json:"params_total"`
 	ParamsTrainable int                 `json:"params_trainable"`
 	GMACPerView     float64             `json:"gmac_per_view"`
@@ -96,7 +98,7 @@ func runInfo(_ context.Context, o infoOptions) error {
 
 // buildInfo describes arg (see the command's help).
 func buildInfo(arg, configSpec string, log io.Writer) (*infoReport, error) {
-	r := &infoReport{Quantization: modelfile.QuantNone}
+	r := &infoReport{Quantization: modelfile.QuantNone, Kernels: kernels.Tier()}
 	fromConfig := func(name, source string, cfg cast.Config) {
 		r.Name, r.Source, r.Config, r.Protocol = name, source, cfg, defaultProtocol(cfg)
 	}
@@ -233,6 +235,7 @@ func printInfo(w io.Writer, r *infoReport) error {
 	}
 	fmt.Fprintf(tw, "protocol\t%s\n", describeProtocol(r.Protocol))
 	fmt.Fprintf(tw, "quantization\t%s\n", r.Quantization)
+	fmt.Fprintf(tw, "kernels\t%s (castgo's CPU kernels on this machine; CAST_KERNELS=portable|avx2|avx512 forces a lower tier)\n", r.Kernels)
 	fmt.Fprintf(tw, "parameters\t%s total, %s trainable (official PEFT: adapters, B-CAST, final norms, heads)\n",
 		commas(int64(r.ParamsTotal)), commas(int64(r.ParamsTrainable)))
 	fmt.Fprintf(tw, "compute\t%.3f GMAC per view (analytic; %s MAC)\n", r.GMACPerView, commas(r.Config.MACs()))

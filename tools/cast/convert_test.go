@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/castvideo/castgo/backend/kernels"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,11 +127,12 @@ func TestConvertInt8(t *testing.T) {
 	var info struct {
 		Quantization string `json:"quantization"`
 		ParamsTotal  int    `json:"params_total"`
+		Kernels      string `json:"kernels"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil {
 		t.Fatalf("info --json: %v\n%s", err, r.stdout)
 	}
-	if info.Quantization != "int8" || info.ParamsTotal != 579434 {
+	if info.Quantization != "int8" || info.ParamsTotal != 579434 || info.Kernels != kernels.Tier() {
 		t.Errorf("info --json: %+v", info)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/castvideo/castgo/backend/kernels"
 	"math"
 	"os"
 	"path/filepath"
@@ -136,6 +137,9 @@ func TestBench(t *testing.T) {
 	if rep.Quantization != "none" || rep.PeakRSSMB <= 0 {
 		t.Errorf("bench --json: quantization %q, peak RSS %.1f MB", rep.Quantization, rep.PeakRSSMB)
 	}
+	if rep.Kernels != kernels.Tier() || rep.Kernels == "" {
+		t.Errorf("bench --json: kernels %q, the process runs %q", rep.Kernels, kernels.Tier())
+	}
 	r = mustRun(t, "bench", "--config", "demo", "--quantize", "int8", "--runs", "1", "--json")
 	rep = benchReport{}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
@@ -166,6 +170,14 @@ func TestBenchWASM(t *testing.T) {
 	}
 	if !strings.HasPrefix(rep.Backend, "wasm (Node") || rep.SecondsPerView <= 0 || rep.GFLOPS <= 0 || rep.PeakRSSMB != 0 {
 		t.Errorf("bench --backend wasm --json: %+v", rep)
+	}
+	// The module is built with the test's GOEXPERIMENT: simd gives the SIMD128 tier, an empty one the portable.
+	want := "portable"
+	if strings.Contains(os.Getenv("GOEXPERIMENT"), "simd") {
+		want = "wasm-simd128"
+	}
+	if rep.Kernels != want {
+		t.Errorf("bench --backend wasm --json: kernels %q, want %q", rep.Kernels, want)
 	}
 }
 

@@ -74,6 +74,7 @@ test("the API is installed and castgoReady resolves to it", async () => {
     assert.equal(typeof c[f], "function", f);
   }
   assert.equal(c.version, "1");
+  assert.equal(c.kernels, "wasm-simd128", "the module is built with the SIMD128 kernels");
 });
 
 for (const [kind, modelPath] of Object.entries(models)) {

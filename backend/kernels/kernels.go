@@ -43,7 +43,7 @@ type PackedB struct {
 	K, N int
 	nr   int       // panel width the data was packed for
 	f32  []float32 // ⌈N/nr⌉ panels, each K rows of nr values (zero-padded columns)
-	i8   []int8    // int8 weights in the same panel layout (dequantized on the fly)
+	i8   []int8    // int8 weights in panels of column pairs (gemm_int8.go)
 	sc   []float32 // per-column (output channel) scale for i8, zero-padded to a whole panel
 }
 
@@ -68,9 +68,9 @@ func GemmStrided(m int, a []float32, lda int, b []float32, ldb, k, n int, c []fl
 
 // PackBInt8 packs a symmetric per-output-channel int8 weight for Gemm: w holds Bᵀ as n rows of k int8
 // values (PyTorch's [out, in]), and the dequantized B[kk, j] is float32(w[j·k+kk])·scale[j]. No float32 copy of
-// the weight is kept: the kernels dequantize on the fly (or use integer arithmetic) as they see fit.
+// the weight is kept: Gemm multiplies it with integer arithmetic by A quantized per row (gemm_int8.go).
 func PackBInt8(w []int8, scale []float32, k, n int) *PackedB {
-	return packBInt8(w, scale, k, n, gemmNR)
+	return packBInt8(w, scale, k, n)
 }
 
 // Bytes is the memory a packed operand holds.

@@ -38,6 +38,7 @@ func TestGemmInt8Tiers(t *testing.T) {
 		t.Fatalf("int8Tiers must end with the portable tier: %v", int8Tiers)
 	}
 	for _, kt := range int8Tiers {
+		t.Logf("tier %s: %d×%d tiles", kt.name, kt.mr, kt.nr)
 		for _, th := range []int{1, 3} {
 			old := SetThreads(th)
 			r := rand.New(rand.NewSource(int64(th)))

@@ -1,0 +1,25 @@
+//go:build goexperiment.simd && wasm
+
+package kernels
+
+import "unsafe"
+
+// WebAssembly SIMD128 int8 GEMM tier: a 4×8 tile of i32x4.dot_i16x8_s in assembly (gemm_int8_wasm.s), which
+// archsimd does not offer. 8 i32x4 accumulators (4 rows × columns 0-3, 4-7), the two sign-extended weight
+// vectors and a splat A pair stay within the 16 v128 locals of Go's wasm assembler.
+
+//go:noescape
+func int8KernWasm(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
+
+func int8MicroWasm(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
+	_ = a[3*lda+2*kp-1]
+	_ = b[16*kp-1]
+	_ = rs[3]
+	_ = sc[7]
+	_ = tile[31]
+	int8KernWasm(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
+}
+
+func init() {
+	int8Tiers = append([]int8Kernel{{name: "wasm-simd128", mr: 4, nr: 8, cw: 8, micro: int8MicroWasm}}, int8Tiers...)
+}

@@ -203,15 +203,18 @@ func gemmInt8With(kt int8Kernel, m int, a []float32, lda int, b *PackedB, c []fl
 			}
 		}
 	}
-	if !par || Threads() <= 1 {
-		unit(0, m, 0, np)
-		return
-	}
-	t := Threads()
+	// M blocks of ≈ int8ABlockBytes of quantized A, each meeting every panel of its unit (also when serial).
 	mc := max(int8ABlockBytes/(2*k2), 2*mr)
 	mc -= mc % mr
 	mc = min(mc, m)
 	mb := (m + mc - 1) / mc
+	t := Threads()
+	if !par || t <= 1 {
+		for ib := 0; ib < mb; ib++ {
+			unit(ib*mc, min(m, ib*mc+mc), 0, np)
+		}
+		return
+	}
 	nch := 1
 	if mb < 4*t {
 		nch = min(np, (4*t+mb-1)/mb)

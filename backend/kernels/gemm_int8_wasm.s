@@ -5,7 +5,7 @@
 // func int8KernWasm(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
 // tile[r·8+j] = float32(Σ_p a[r][2p:2p+2]·b[p][j][0:2]) · rs[r] · sc[j] for r < 4, j < 8: per pair of k, one
 // 16-byte load of the panel row (8 columns × 2), sign-extended to two i16x8 (columns 0-3, 4-7), and per row
-// a splat of the row's int16 pair and two i32x4.dot_i16x8_s.
+// a splat of the row's int16 pair and two i32x4.dot_i16x8_s; unrolled by two pairs (halves the pointer updates).
 TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
 	MOVD kp+0(FP), R0
 	MOVD a+8(FP), R1
@@ -40,7 +40,12 @@ TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
 	Tee V6
 	Set V7
 
+// two pairs a step: R7 = kp/2 steps, then one pair if kp is odd
 	Get R0
+	I64Const $1
+	I64ShrU
+	Set R7
+	Get R7
 	I64Eqz
 	I32Eqz
 	If
@@ -54,7 +59,6 @@ TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
 		Get V10
 		I16x8ExtendHighI8x16S
 		Set V9
-
 		Get R1
 		I32WrapI64
 		I32Load $0
@@ -72,7 +76,6 @@ TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
 		I32x4DotI16x8S
 		I32x4Add
 		Set V1
-
 		Get R3
 		I32WrapI64
 		I32Load $0
@@ -90,7 +93,6 @@ TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
 		I32x4DotI16x8S
 		I32x4Add
 		Set V3
-
 		Get R4
 		I32WrapI64
 		I32Load $0
@@ -108,7 +110,6 @@ TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
 		I32x4DotI16x8S
 		I32x4Add
 		Set V5
-
 		Get R6
 		I32WrapI64
 		I32Load $0
@@ -126,38 +127,197 @@ TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
 		I32x4DotI16x8S
 		I32x4Add
 		Set V7
-
+		Get R5
+		I32WrapI64
+		V128Load $16
+		Tee V10
+		I16x8ExtendLowI8x16S
+		Set V8
+		Get V10
+		I16x8ExtendHighI8x16S
+		Set V9
 		Get R1
-		I64Const $4
+		I32WrapI64
+		I32Load $4
+		I32x4Splat
+		Set V10
+		Get V0
+		Get V10
+		Get V8
+		I32x4DotI16x8S
+		I32x4Add
+		Set V0
+		Get V1
+		Get V10
+		Get V9
+		I32x4DotI16x8S
+		I32x4Add
+		Set V1
+		Get R3
+		I32WrapI64
+		I32Load $4
+		I32x4Splat
+		Set V10
+		Get V2
+		Get V10
+		Get V8
+		I32x4DotI16x8S
+		I32x4Add
+		Set V2
+		Get V3
+		Get V10
+		Get V9
+		I32x4DotI16x8S
+		I32x4Add
+		Set V3
+		Get R4
+		I32WrapI64
+		I32Load $4
+		I32x4Splat
+		Set V10
+		Get V4
+		Get V10
+		Get V8
+		I32x4DotI16x8S
+		I32x4Add
+		Set V4
+		Get V5
+		Get V10
+		Get V9
+		I32x4DotI16x8S
+		I32x4Add
+		Set V5
+		Get R6
+		I32WrapI64
+		I32Load $4
+		I32x4Splat
+		Set V10
+		Get V6
+		Get V10
+		Get V8
+		I32x4DotI16x8S
+		I32x4Add
+		Set V6
+		Get V7
+		Get V10
+		Get V9
+		I32x4DotI16x8S
+		I32x4Add
+		Set V7
+		Get R1
+		I64Const $8
 		I64Add
 		Set R1
 		Get R3
-		I64Const $4
+		I64Const $8
 		I64Add
 		Set R3
 		Get R4
-		I64Const $4
+		I64Const $8
 		I64Add
 		Set R4
 		Get R6
-		I64Const $4
+		I64Const $8
 		I64Add
 		Set R6
 		Get R5
-		I64Const $16
+		I64Const $32
 		I64Add
 		Set R5
-
-		Get R0
+		Get R7
 		I64Const $1
 		I64Sub
-		Tee R0
+		Tee R7
 		I64Eqz
 		I32Eqz
 		BrIf $0
 	End
 	End
-
+	Get R0
+	I64Const $1
+	I64And
+	I64Eqz
+	I32Eqz
+	If
+		Get R5
+		I32WrapI64
+		V128Load $0
+		Tee V10
+		I16x8ExtendLowI8x16S
+		Set V8
+		Get V10
+		I16x8ExtendHighI8x16S
+		Set V9
+		Get R1
+		I32WrapI64
+		I32Load $0
+		I32x4Splat
+		Set V10
+		Get V0
+		Get V10
+		Get V8
+		I32x4DotI16x8S
+		I32x4Add
+		Set V0
+		Get V1
+		Get V10
+		Get V9
+		I32x4DotI16x8S
+		I32x4Add
+		Set V1
+		Get R3
+		I32WrapI64
+		I32Load $0
+		I32x4Splat
+		Set V10
+		Get V2
+		Get V10
+		Get V8
+		I32x4DotI16x8S
+		I32x4Add
+		Set V2
+		Get V3
+		Get V10
+		Get V9
+		I32x4DotI16x8S
+		I32x4Add
+		Set V3
+		Get R4
+		I32WrapI64
+		I32Load $0
+		I32x4Splat
+		Set V10
+		Get V4
+		Get V10
+		Get V8
+		I32x4DotI16x8S
+		I32x4Add
+		Set V4
+		Get V5
+		Get V10
+		Get V9
+		I32x4DotI16x8S
+		I32x4Add
+		Set V5
+		Get R6
+		I32WrapI64
+		I32Load $0
+		I32x4Splat
+		Set V10
+		Get V6
+		Get V10
+		Get V8
+		I32x4DotI16x8S
+		I32x4Add
+		Set V6
+		Get V7
+		Get V10
+		Get V9
+		I32x4DotI16x8S
+		I32x4Add
+		Set V7
+	End
+	
 	MOVD rs+32(FP), R1
 	MOVD sc+40(FP), R2
 	MOVD tile+48(FP), R3

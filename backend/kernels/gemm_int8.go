@@ -109,10 +109,7 @@ func quantizeRows(q []int16, rs []float32, a []float32, lda, rows, k, k2 int, qm
 	for r := 0; r < rows; r++ {
 		row := a[r*lda : r*lda+k]
 		qr := q[r*k2 : r*k2+k2]
-		var mx float32
-		for _, v := range row {
-			mx = max(mx, v, -v)
-		}
+		mx := maxAbsRow(row)
 		if mx == 0 || mx > math.MaxFloat32 || mx != mx {
 			clear(qr)
 			rs[r] = 0
@@ -137,7 +134,20 @@ func quantizeRowGeneric(q []int16, a []float32, inv float32) {
 	}
 }
 
-var quantizeRow = quantizeRowGeneric
+// maxAbsGeneric returns max |a[i]| (0 for none; NaN if a holds a NaN).
+func maxAbsGeneric(a []float32) float32 {
+	var mx float32
+	for _, v := range a {
+		mx = max(mx, v, -v)
+	}
+	return mx
+}
+
+// The row quantizer's two passes, replaced by vectorised versions where the build has them.
+var (
+	quantizeRow = quantizeRowGeneric
+	maxAbsRow   = maxAbsGeneric
+)
 
 var int16Pool sync.Pool // *[]int16
 

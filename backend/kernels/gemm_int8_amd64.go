@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"math"
 	"simd/archsimd"
 	"unsafe"
 )
@@ -40,6 +41,32 @@ func int8MicroVNNI(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile 
 	int8KernVNNI(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
 }
 
+//go:noescape
+func maxAbsBitsAVX2(a *float32, n int) uint32
+
+//go:noescape
+func quantRowAVX2(q *int16, a *float32, n int, inv float32)
+
+// maxAbsAVX2 is maxAbsGeneric with AVX2 (NaN if a holds a NaN).
+func maxAbsAVX2(a []float32) float32 {
+	n := len(a) &^ 7
+	var mx float32
+	if n > 0 {
+		mx = math.Float32frombits(maxAbsBitsAVX2(unsafe.SliceData(a), n))
+	}
+	return max(mx, maxAbsGeneric(a[n:]))
+}
+
+// quantizeRowAVX2 is quantizeRowGeneric with AVX2 (VCVTPS2DQ rounds half to even as math.RoundToEven does).
+func quantizeRowAVX2(q []int16, a []float32, inv float32) {
+	n := len(a) &^ 15
+	q = q[:len(a)]
+	if n > 0 {
+		quantRowAVX2(unsafe.SliceData(q), unsafe.SliceData(a), n, inv)
+	}
+	quantizeRowGeneric(q[n:], a[n:], inv)
+}
+
 var (
 	hasInt8AVX2 = archsimd.X86.AVX2()
 	hasInt8VNNI = archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI()
@@ -47,6 +74,7 @@ var (
 
 func init() {
 	if hasInt8AVX2 {
+		quantizeRow, maxAbsRow = quantizeRowAVX2, maxAbsAVX2
 		int8Tiers = append([]int8Kernel{{name: "avx2", mr: 4, nr: 16, cw: 16, micro: int8MicroAVX2}}, int8Tiers...)
 	}
 	if hasInt8VNNI {

@@ -170,3 +170,73 @@ vnnidone:
 	VNNIROW(Z14, Z15, 7)
 	VZEROUPPER
 	RET
+
+// func maxAbsBitsAVX2(a *float32, n int) uint32
+// The largest float32 bit pattern of |a[i]|, i < n (n a multiple of 8): as integers, finite < Inf < NaN, so a
+// NaN anywhere is not lost as with VMAXPS.
+TEXT ·maxAbsBitsAVX2(SB), NOSPLIT, $0-20
+	MOVQ a+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7fffffff, AX
+	MOVL AX, X3
+	VPBROADCASTD X3, Y3
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	CMPQ CX, $16
+	JLT mab8
+
+mab16:
+	VPAND (SI), Y3, Y4
+	VPAND 32(SI), Y3, Y5
+	VPMAXSD Y4, Y0, Y0
+	VPMAXSD Y5, Y1, Y1
+	ADDQ $64, SI
+	SUBQ $16, CX
+	CMPQ CX, $16
+	JGE mab16
+
+mab8:
+	CMPQ CX, $8
+	JLT mabdone
+	VPAND (SI), Y3, Y4
+	VPMAXSD Y4, Y0, Y0
+
+mabdone:
+	VPMAXSD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPMAXSD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPMAXSD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPMAXSD X1, X0, X0
+	MOVL X0, AX
+	MOVL AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func quantRowAVX2(q *int16, a *float32, n int, inv float32)
+// q[i] = round-half-even(a[i]·inv) for i < n (n a multiple of 16; |a[i]·inv| ≤ 32767).
+TEXT ·quantRowAVX2(SB), NOSPLIT, $0-28
+	MOVQ q+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Y3
+	TESTQ CX, CX
+	JEQ qdone
+
+qloop:
+	VMULPS (SI), Y3, Y0
+	VMULPS 32(SI), Y3, Y1
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VPACKSSDW Y1, Y0, Y2
+	VPERMQ $0xd8, Y2, Y2
+	VMOVDQU Y2, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JNE qloop
+
+qdone:
+	VZEROUPPER
+	RET

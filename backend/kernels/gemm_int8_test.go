@@ -165,3 +165,34 @@ func TestInt8TierEnv(t *testing.T) {
 		t.Fatalf("no CAST_KERNELS: tier %q, want the best, %q", got, int8Tiers[0].name)
 	}
 }
+
+// The tier's row quantizer passes (vectorised where the build has them) equal the portable ones, ties
+// (x.5, rounded half to even) and NaN included, on lengths around the vector widths.
+func TestQuantizeRowPasses(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	for _, n := range []int{1, 7, 8, 15, 16, 17, 31, 33, 64, 100, 768} {
+		a := randSlice(r, n)
+		for i := range a {
+			if r.Intn(4) == 0 {
+				a[i] = float32(r.Intn(200)-100) + 0.5 // a tie once scaled by 1
+			}
+		}
+		if got, want := maxAbsRow(a), maxAbsGeneric(a); got != want {
+			t.Fatalf("n %d: maxAbsRow %g, maxAbsGeneric %g", n, got, want)
+		}
+		for _, inv := range []float32{1, 37.25} {
+			got, want := make([]int16, n), make([]int16, n)
+			quantizeRow(got, a, inv)
+			quantizeRowGeneric(want, a, inv)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("n %d inv %g: q[%d] = %d, want %d (a %g)", n, inv, i, got[i], want[i], a[i])
+				}
+			}
+		}
+		a[r.Intn(n)] = float32(math.NaN())
+		if mx := maxAbsRow(a); mx == mx {
+			t.Fatalf("n %d: maxAbsRow of a row with NaN is %g", n, mx)
+		}
+	}
+}

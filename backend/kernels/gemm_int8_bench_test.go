@@ -8,9 +8,10 @@ import (
 )
 
 // BenchmarkGemmInt8 times the int8 GEMM of every tier this build and CPU run, and the fp32 GEMM of the same
-// shape in the same run, on the ViT-B shapes of a 1568-token video (QKV, MLP up, MLP down).
+// shape in the same run, on the ViT-B shapes of a 1568-token video (QKV, MLP up, MLP down), one frame, and the
+// small golden's MLP (embed 192).
 func BenchmarkGemmInt8(b *testing.B) {
-	for _, s := range []struct{ m, k, n int }{{1568, 768, 2304}, {1568, 768, 3072}, {1568, 3072, 768}, {196, 768, 768}} {
+	for _, s := range []struct{ m, k, n int }{{1568, 768, 2304}, {1568, 768, 3072}, {1568, 3072, 768}, {196, 768, 768}, {1568, 192, 768}, {1568, 768, 192}} {
 		name := fmt.Sprintf("%dx%dx%d", s.m, s.k, s.n)
 		b.Run(name+"/fp32", func(b *testing.B) { benchGemm(b, s.m, s.k, s.n, false, nil) })
 		for _, kt := range int8Tiers {

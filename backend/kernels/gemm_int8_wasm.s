@@ -365,3 +365,86 @@ TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
 	WROW(V4, V5, 2)
 	WROW(V6, V7, 3)
 	RET
+
+// func maxAbsBitsWasm(a *float32, n int, out *[4]uint32)
+// out = lane-wise max of the bit patterns of |a[i]| over i < n (n a multiple of 4, > 0): as integers,
+// finite < Inf < NaN, so a NaN is not lost.
+TEXT ·maxAbsBitsWasm(SB), NOSPLIT, $0-24
+	MOVD a+0(FP), R1
+	MOVD n+8(FP), R0
+	MOVD out+16(FP), R2
+	I32Const $0
+	I32x4Splat
+	Set V0
+	Loop
+		Get V0
+		Get R1
+		I32WrapI64
+		V128Load $0
+		F32x4Abs
+		I32x4MaxS
+		Set V0
+		Get R1
+		I64Const $16
+		I64Add
+		Set R1
+		Get R0
+		I64Const $4
+		I64Sub
+		Tee R0
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	Get R2
+	I32WrapI64
+	Get V0
+	V128Store $0
+	RET
+
+// func quantRowWasm(q *int16, a *float32, n int, inv float32)
+// q[i] = round-half-even(a[i]·inv) for i < n (n a multiple of 8, > 0; |a[i]·inv| ≤ 32767): f32x4.nearest,
+// i32x4.trunc_sat_f32x4_s (exact on integers), i16x8.narrow_i32x4_s.
+TEXT ·quantRowWasm(SB), NOSPLIT, $0-28
+	MOVD q+0(FP), R2
+	MOVD a+8(FP), R1
+	MOVD n+16(FP), R0
+	F32Load inv+24(FP)
+	F32x4Splat
+	Set V2
+	Loop
+		Get R2
+		I32WrapI64
+		Get R1
+		I32WrapI64
+		V128Load $0
+		Get V2
+		F32x4Mul
+		F32x4Nearest
+		I32x4TruncSatF32x4S
+		Get R1
+		I32WrapI64
+		V128Load $16
+		Get V2
+		F32x4Mul
+		F32x4Nearest
+		I32x4TruncSatF32x4S
+		I16x8NarrowI32x4S
+		V128Store $0
+		Get R1
+		I64Const $32
+		I64Add
+		Set R1
+		Get R2
+		I64Const $16
+		I64Add
+		Set R2
+		Get R0
+		I64Const $8
+		I64Sub
+		Tee R0
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	RET

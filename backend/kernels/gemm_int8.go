@@ -100,7 +100,7 @@ func packBInt8For(w []int8, scale []float32, k, n, nr int) *PackedB {
 
 // int8QMax is the largest activation level for inner dimension k2 (see above).
 func int8QMax(k2 int) float32 {
-	return float32(min(32767, (1<<31-1)/(k2*128)))
+	return float32(max(1, min(32767, (1<<31-1)/(k2*128))))
 }
 
 // quantizeRows quantizes rows of a (row stride lda, k values) into q (row stride k2, zero padded) and writes

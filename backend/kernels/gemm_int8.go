@@ -11,8 +11,8 @@ import (
 //   - B is packed once into panels of nr columns: K2 = K rounded up to even, stored as K2/2 rows of nr column
 //     pairs (w[2p][j], w[2p+1][j]), i.e. the operand layout of a pairwise int16 dot product (VPMADDWD,
 //     VPDPWSSD, i32x4.dot_i16x8_s), kept as int8 (sign-extended to int16 as it is loaded). A panel is K2·nr
-//     bytes (24 KiB at K=768, 48 KiB at K=3072 with nr=16): it stays in L2 while every row of an M block
-//     meets it, not in L1.
+//     bytes (24 KiB at K=768 and 96 KiB at K=3072 with AVX-512's nr=32, 48 KiB with AVX2's 16): it stays in
+//     L2 while every row of an M block meets it, not in L1.
 //   - A is quantized per row, dynamically, one M block at a time (the only copy: int16, ≈192 KiB a block):
 //     q = round(a·qmax/max|a|), symmetric int16 with qmax = min(32767, (2³¹−1)/(K2·128)) so that no int32
 //     sum can overflow whatever the values (qmax is 32767 up to K=512, 21845 at K=768, 5461 at K=3072: at

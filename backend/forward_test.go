@@ -98,8 +98,15 @@ func TestForwardVsSimplego(t *testing.T) {
 			x := hashinit.Input(5, tc.batch*cfg.InChans*cfg.AllFrames*cfg.ImgSize*cfg.ImgSize)
 			want := runForward(t, sg, cfg, set, x, tc.batch)
 			got := runForward(t, cg, cfg, set, x, tc.batch)
+			// simplego multiplies the dequantized int8 weights in float32; castgo's int8 GEMM also quantizes the
+			// activations per row to int16 (backend/kernels/README.md): 1.55e-5 natively, 1.65e-5 under Node
+			// on "temporal".
+			bound := 1e-5
+			if tc.int8 {
+				bound = 4e-5
+			}
 			for i := range want {
-				if e := relErr(got[i], want[i]); e > 1e-5 || math.IsNaN(e) {
+				if e := relErr(got[i], want[i]); e > bound || math.IsNaN(e) {
 					t.Errorf("head %d: relative error %.3g (got %v, want %v)", i, e, got[i][:min(4, len(got[i]))], want[i][:min(4, len(want[i]))])
 				}
 			}

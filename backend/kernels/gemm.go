@@ -16,11 +16,10 @@ type microFn func(k int, a []float32, lda, rows int, bp []float32, tile *[tileMa
 
 // The tier in use (tier.go installs them).
 var (
-	gemmMR               = 4
-	gemmNR               = 4
-	microKernel  microFn = microGeneric
-	dequantPanel         = dequantPanelGeneric
-	storeTile            = storeTileGeneric
+	gemmMR              = 4
+	gemmNR              = 4
+	microKernel microFn = microGeneric
+	storeTile           = storeTileGeneric
 )
 
 func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
@@ -82,31 +81,6 @@ func packPanel(panel, b []float32, ldb, k, n, j0 int, transposed bool, nr int) {
 	}
 }
 
-func packBInt8(w []int8, scale []float32, k, n, nr int) *PackedB {
-	np := (n + nr - 1) / nr
-	p := &PackedB{K: k, N: n, nr: nr, i8: make([]int8, np*k*nr), sc: make([]float32, np*nr)}
-	copy(p.sc, scale[:n])
-	for j := 0; j < n; j++ {
-		panel := p.i8[(j/nr)*k*nr:]
-		jj := j % nr
-		for kk, v := range w[j*k : j*k+k] {
-			panel[kk*nr+jj] = v
-		}
-	}
-	return p
-}
-
-func dequantPanelGeneric(dst []float32, src []int8, sc []float32, k, nr int) {
-	sc = sc[:nr]
-	for kk := 0; kk < k; kk++ {
-		d := dst[kk*nr : kk*nr+nr]
-		s := src[kk*nr : kk*nr+nr]
-		for j := range d {
-			d[j] = float32(s[j]) * sc[j]
-		}
-	}
-}
-
 var scratchPool sync.Pool // *[]float32
 
 func getScratch(n int) *[]float32 {
@@ -141,6 +115,10 @@ func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 				epRow(c[i*ldc+j0:i*ldc+j0+w], acc, i, j0, ep)
 			}
 		}
+		return
+	}
+	if b.i8 != nil {
+		gemmInt8(m, a, lda, b, c, ldc, ep, par)
 		return
 	}
 	nr := b.nr
@@ -185,20 +163,9 @@ func splitGemm(m, k, np int, serial bool, unit func(i0, i1, p0, p1 int)) {
 func gemmUnit(i0, i1, p0, p1, k, n int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue) {
 	nr, mr := b.nr, gemmMR
 	var tile [tileMax]float32
-	var deq *[]float32
-	if b.i8 != nil {
-		deq = getScratch(k * nr)
-		defer putScratch(deq)
-	}
 	kern := microKernel
 	for p := p0; p < p1; p++ {
-		var bp []float32
-		if deq != nil {
-			bp = *deq
-			dequantPanel(bp, b.i8[p*k*nr:(p+1)*k*nr], b.sc[p*nr:(p+1)*nr], k, nr)
-		} else {
-			bp = b.f32[p*k*nr : (p+1)*k*nr]
-		}
+		bp := b.f32[p*k*nr : (p+1)*k*nr]
 		j0 := p * nr
 		w := min(nr, n-j0)
 		for i := i0; i < i1; i += mr {

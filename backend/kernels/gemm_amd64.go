@@ -16,7 +16,6 @@ func installAVX2() {
 	gemmMR, gemmNR = 4, 16
 	microKernel = microAVX2x4
 	microStrided = microAVX2x4Strided
-	dequantPanel = dequantPanelAVX2
 	storeTile = storeTileAVX2
 	installMathAVX2()
 	installAttnAVX2()
@@ -78,25 +77,6 @@ func microAVX2x4Strided(k int, a []float32, lda, rows int, b []float32, ldb int,
 	c21.Store(tile[40:])
 	c30.Store(tile[48:])
 	c31.Store(tile[56:])
-	archsimd.ClearAVXUpperBits()
-}
-
-func dequantPanelAVX2(dst []float32, src []int8, sc []float32, k, nr int) {
-	if nr != 16 {
-		dequantPanelGeneric(dst, src, sc, k, nr)
-		return
-	}
-	s0 := archsimd.LoadFloat32x8(sc[0:8])
-	s1 := archsimd.LoadFloat32x8(sc[8:16])
-	_ = dst[16*k-1]
-	_ = src[16*k-1]
-	for kk := 0; kk < k; kk++ {
-		w := archsimd.LoadInt8x16Array((*[16]int8)(src[16*kk : 16*kk+16])).ExtendToInt16()
-		lo := w.GetLo().ExtendToInt32().ConvertToFloat32()
-		hi := w.GetHi().ExtendToInt32().ConvertToFloat32()
-		lo.Mul(s0).Store(dst[16*kk : 16*kk+8])
-		hi.Mul(s1).Store(dst[16*kk+8 : 16*kk+16])
-	}
 	archsimd.ClearAVXUpperBits()
 }
 

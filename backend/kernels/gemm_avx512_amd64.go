@@ -27,7 +27,6 @@ func installAVX512() {
 	gemmMR, gemmNR = 8, 32
 	microKernel = microAVX512x8
 	microStrided = microAVX512x8Strided
-	dequantPanel = dequantPanelAVX512
 	storeTile = storeTileAVX512
 	installMathAVX512()
 }
@@ -56,25 +55,6 @@ func microAVX512x8Strided(k int, a []float32, lda, rows int, b []float32, ldb in
 
 //go:noescape
 func microAVX512x8asm(k int, rows *[8]unsafe.Pointer, b unsafe.Pointer, ldb int, tile *[tileMax]float32)
-
-// dequantPanelAVX512 dequantizes a 32-wide int8 panel (other widths: the portable loop).
-func dequantPanelAVX512(dst []float32, src []int8, sc []float32, k, nr int) {
-	if nr != 32 {
-		dequantPanelGeneric(dst, src, sc, k, nr)
-		return
-	}
-	s0 := archsimd.LoadFloat32x16Array((*[16]float32)(sc[0:16]))
-	s1 := archsimd.LoadFloat32x16Array((*[16]float32)(sc[16:32]))
-	_ = dst[32*k-1]
-	_ = src[32*k-1]
-	for kk := 0; kk < k; kk++ {
-		w0 := archsimd.LoadInt8x16Array((*[16]int8)(src[32*kk : 32*kk+16])).ExtendToInt32().ConvertToFloat32()
-		w1 := archsimd.LoadInt8x16Array((*[16]int8)(src[32*kk+16 : 32*kk+32])).ExtendToInt32().ConvertToFloat32()
-		w0.Mul(s0).StoreArray((*[16]float32)(dst[32*kk : 32*kk+16]))
-		w1.Mul(s1).StoreArray((*[16]float32)(dst[32*kk+16 : 32*kk+32]))
-	}
-	archsimd.ClearAVXUpperBits()
-}
 
 // storeTileAVX512 applies the epilogue to whole 32-wide tile rows in registers (partial tiles take the generic
 // path).

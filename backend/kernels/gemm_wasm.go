@@ -17,7 +17,6 @@ func installWasm() {
 	gemmMR, gemmNR = 4, 8
 	microKernel = microWasm
 	storeTile = storeTileWasm
-	dequantPanel = dequantPanelWasm
 	installMathWasm()
 	attnRows = attnRowsWasm
 	vsoftmaxGrad = softmaxGradWasm
@@ -117,29 +116,5 @@ func storeTileWasm(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0
 		}
 		st(y0, c, o)
 		st(y1, c, o+4)
-	}
-}
-
-// dequantPanelWasm dequantizes two 8-wide panel rows (16 int8) per step.
-func dequantPanelWasm(dst []float32, src []int8, sc []float32, k, nr int) {
-	if nr != 8 {
-		dequantPanelGeneric(dst, src, sc, k, nr)
-		return
-	}
-	s0, s1 := ld(sc, 0), ld(sc, 4)
-	_ = dst[8*k-1]
-	_ = src[8*k-1]
-	kk := 0
-	for ; kk+2 <= k; kk += 2 {
-		w := archsimd.LoadInt8x16Array((*[16]int8)(src[8*kk : 8*kk+16]))
-		lo, hi := w.ExtendLo8ToInt16(), w.ExtendHi8ToInt16()
-		o := 8 * kk
-		st(lo.ExtendLo4ToInt32().ConvertToFloat32().Mul(s0), dst, o)
-		st(lo.ExtendHi4ToInt32().ConvertToFloat32().Mul(s1), dst, o+4)
-		st(hi.ExtendLo4ToInt32().ConvertToFloat32().Mul(s0), dst, o+8)
-		st(hi.ExtendHi4ToInt32().ConvertToFloat32().Mul(s1), dst, o+12)
-	}
-	if kk < k {
-		dequantPanelGeneric(dst[8*kk:], src[8*kk:], sc, k-kk, nr)
 	}
 }

@@ -48,10 +48,11 @@ type Epilogue struct {
 // loaded model) and reuse it for any number of Gemm calls.
 type PackedB struct {
 	K, N int
-	nr   int       // panel width the data was packed for
-	f32  []float32 // ⌈N/nr⌉ panels, each K rows of nr values (zero-padded columns)
-	i8   []int8    // int8 weights in the same panel layout (dequantized on the fly)
-	sc   []float32 // per-column (output channel) scale for i8, zero-padded to a whole panel
+	nr   int         // panel width the data was packed for
+	f32  []float32   // ⌈N/nr⌉ panels, each K rows of nr values (zero-padded columns)
+	i8   []int8      // int8 weights in panels of column pairs (gemm_int8.go)
+	sc   []float32   // per-column (output channel) scale for i8, zero-padded to a whole panel
+	i8k  *int8Kernel // the int8 GEMM tier i8 was packed for (its panel width and micro-kernel)
 }
 
 // PackB packs B (k×n) for Gemm. If transposed, b holds Bᵀ: n rows of k values with row stride ldb (a
@@ -75,9 +76,9 @@ func GemmStrided(m int, a []float32, lda int, b []float32, ldb, k, n int, c []fl
 
 // PackBInt8 packs a symmetric per-output-channel int8 weight for Gemm: w holds Bᵀ as n rows of k int8
 // values (PyTorch's [out, in]), and the dequantized B[kk, j] is float32(w[j·k+kk])·scale[j]. No float32 copy of
-// the weight is kept: the kernels dequantize on the fly (or use integer arithmetic) as they see fit.
+// the weight is kept: Gemm multiplies it with integer arithmetic by A quantized per row (gemm_int8.go).
 func PackBInt8(w []int8, scale []float32, k, n int) *PackedB {
-	return packBInt8(w, scale, k, n, gemmNR)
+	return packBInt8(w, scale, k, n)
 }
 
 // Bytes is the memory a packed operand holds.

@@ -126,7 +126,6 @@ func installPortable() {
 	gemmMR, gemmNR = 4, 4
 	microKernel = microGeneric
 	microStrided = nil
-	dequantPanel = dequantPanelGeneric
 	storeTile = storeTileGeneric
 
 	vexp, verf, vlogistic, vtanh = vexpGeneric, verfGeneric, vlogisticGeneric, vtanhGeneric

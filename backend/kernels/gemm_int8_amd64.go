@@ -1,0 +1,85 @@
+//go:build goexperiment.simd && amd64
+
+package kernels
+
+import (
+	"math"
+	"simd/archsimd"
+	"unsafe"
+)
+
+// amd64 int8 GEMM tiers, in assembly (gemm_int8_amd64.s) since archsimd has neither VPDPWSSD nor the
+// embedded-broadcast forms:
+//   - avx512-vnni: 8×32 tile, VPDPWSSD on ZMM (16 int32 accumulators of 16 columns, A pairs broadcast from
+//     memory), when the CPU has AVX-512 F/BW/VL and VNNI;
+//   - avx2: 4×16 tile, VPMADDWD + VPADDD on YMM (8 accumulators), when it has AVX2.
+//
+// AVX-VNNI (the VEX form of VPDPWSSD on YMM, for CPUs with it but without AVX-512) is not used: Go's
+// assembler encodes VPDPWSSD only in its EVEX form.
+
+//go:noescape
+func int8KernAVX2(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
+
+//go:noescape
+func int8KernVNNI(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
+
+func int8MicroAVX2(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
+	_ = a[3*lda+2*kp-1]
+	_ = b[32*kp-1]
+	_ = rs[3]
+	_ = sc[15]
+	_ = tile[63]
+	int8KernAVX2(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
+}
+
+func int8MicroVNNI(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
+	_ = a[7*lda+2*kp-1]
+	_ = b[64*kp-1]
+	_ = rs[7]
+	_ = sc[31]
+	_ = tile[255]
+	int8KernVNNI(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
+}
+
+//go:noescape
+func maxAbsBitsAVX2(a *float32, n int) uint32
+
+//go:noescape
+func quantRowAVX2(q *int16, a *float32, n int, inv float32)
+
+// maxAbsAVX2 is maxAbsGeneric with AVX2 (NaN if a holds a NaN).
+func maxAbsAVX2(a []float32) float32 {
+	n := len(a) &^ 7
+	var mx float32
+	if n > 0 {
+		mx = math.Float32frombits(maxAbsBitsAVX2(unsafe.SliceData(a), n))
+	}
+	return max(mx, maxAbsGeneric(a[n:]))
+}
+
+// quantizeRowAVX2 is quantizeRowGeneric with AVX2 (VCVTPS2DQ rounds half to even as math.RoundToEven does).
+func quantizeRowAVX2(q []int16, a []float32, inv float32) {
+	n := len(a) &^ 15
+	q = q[:len(a)]
+	if n > 0 {
+		quantRowAVX2(unsafe.SliceData(q), unsafe.SliceData(a), n, inv)
+	}
+	quantizeRowGeneric(q[n:], a[n:], inv)
+}
+
+var (
+	hasInt8AVX2 = archsimd.X86.AVX2()
+	hasInt8VNNI = archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI()
+)
+
+// The tier registers its int8 kernels before any init runs (tier.go's init installs the tier).
+var _ = func() bool {
+	if hasInt8AVX2 {
+		quantizeRow, maxAbsRow = quantizeRowAVX2, maxAbsAVX2
+		int8Tiers = append([]int8Kernel{{name: "avx2", mr: 4, nr: 16, cw: 16, micro: int8MicroAVX2}}, int8Tiers...)
+	}
+	if hasInt8VNNI {
+		int8Tiers = append([]int8Kernel{{name: "avx512-vnni", mr: 8, nr: 32, cw: 16, micro: int8MicroVNNI}}, int8Tiers...)
+	}
+	return true
+}()

@@ -1,0 +1,59 @@
+//go:build goexperiment.simd && wasm
+
+package kernels
+
+import (
+	"math"
+	"unsafe"
+)
+
+// WebAssembly SIMD128 int8 GEMM tier: a 4×8 tile of i32x4.dot_i16x8_s in assembly (gemm_int8_wasm.s), which
+// archsimd does not offer. 8 i32x4 accumulators (4 rows × columns 0-3, 4-7), the two sign-extended weight
+// vectors and a splat A pair stay within the 16 v128 locals of Go's wasm assembler.
+
+//go:noescape
+func int8KernWasm(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
+
+func int8MicroWasm(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
+	_ = a[3*lda+2*kp-1]
+	_ = b[16*kp-1]
+	_ = rs[3]
+	_ = sc[7]
+	_ = tile[31]
+	int8KernWasm(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
+}
+
+//go:noescape
+func maxAbsBitsWasm(a *float32, n int, out *[4]uint32)
+
+//go:noescape
+func quantRowWasm(q *int16, a *float32, n int, inv float32)
+
+// maxAbsWasm is maxAbsGeneric with SIMD128 (NaN if a holds a NaN).
+func maxAbsWasm(a []float32) float32 {
+	n := len(a) &^ 3
+	var mx float32
+	if n > 0 {
+		var lanes [4]uint32
+		maxAbsBitsWasm(unsafe.SliceData(a), n, &lanes)
+		mx = math.Float32frombits(max(lanes[0], lanes[1], lanes[2], lanes[3]))
+	}
+	return max(mx, maxAbsGeneric(a[n:]))
+}
+
+// quantizeRowWasm is quantizeRowGeneric with SIMD128 (f32x4.nearest rounds half to even as math.RoundToEven).
+func quantizeRowWasm(q []int16, a []float32, inv float32) {
+	n := len(a) &^ 7
+	q = q[:len(a)]
+	if n > 0 {
+		quantRowWasm(unsafe.SliceData(q), unsafe.SliceData(a), n, inv)
+	}
+	quantizeRowGeneric(q[n:], a[n:], inv)
+}
+
+// The tier registers its int8 kernels before any init runs (tier.go's init installs the tier).
+var _ = func() bool {
+	quantizeRow, maxAbsRow = quantizeRowWasm, maxAbsWasm
+	int8Tiers = append([]int8Kernel{{name: "wasm-simd128", mr: 4, nr: 8, cw: 8, micro: int8MicroWasm}}, int8Tiers...)
+	return true
+}()

@@ -56,11 +56,12 @@ func microAVX512x8Strided(k int, a []float32, lda, rows int, b []float32, ldb in
 //go:noescape
 func microAVX512x8asm(k int, rows *[8]unsafe.Pointer, b unsafe.Pointer, ldb int, tile *[tileMax]float32)
 
-// storeTileAVX512 applies the epilogue to whole 32-wide tile rows in registers (partial tiles take the generic
-// path).
+// storeTileAVX512 applies the epilogue to whole 32-wide tile rows in registers (16-wide ones take AVX2's, partial
+// tiles the generic path).
 func storeTileAVX512(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0, j0 int, ep *Epilogue) {
 	if w != 32 || nr != 32 {
-		storeTileGeneric(tile, nr, rows, w, c, ldc, i0, j0, ep)
+		// 16-wide tiles (the int8 GEMM writes its 32-wide tiles as two 16-column chunks) take AVX2's path.
+		storeTileAVX2(tile, nr, rows, w, c, ldc, i0, j0, ep)
 		return
 	}
 	t := tile[:]

@@ -399,13 +399,13 @@ func stateDictName(scope, name string) string {
 }
 
 // addB adds v, whose shape is a suffix of x's, broadcasting it over x's leading axes.
-func addB(x, v *Node) *Node { return Add(x, lead(x, v)) }
+func addB(x, v *Node) *Node { return Add(x, withLeadingAxes(x, v)) }
 
 // mulB multiplies x by v, whose shape is a suffix of x's, broadcasting it over x's leading axes.
-func mulB(x, v *Node) *Node { return Mul(x, lead(x, v)) }
+func mulB(x, v *Node) *Node { return Mul(x, withLeadingAxes(x, v)) }
 
-// lead gives v leading unit axes up to x's rank.
-func lead(x, v *Node) *Node {
+// withLeadingAxes gives v leading unit axes up to x's rank.
+func withLeadingAxes(x, v *Node) *Node {
 	if extra := x.Rank() - v.Rank(); extra > 0 {
 		axes := make([]int, extra)
 		for i := range axes {

@@ -24,17 +24,17 @@ func st8(p unsafe.Pointer, off int, v f8) { v.StoreArray((*[8]float32)(unsafe.Ad
 // than 0), n = round(x·log2e) comes from the bits of x·log2e + 1.5·2²³ and 2ⁿ from n's bits shifted into the
 // exponent field.
 func expNeg8(x f8) f8 {
-	x = x.Max(bc(-87.33654))
-	t := x.MulAdd(bc(log2e), bc(12582912))
-	n := t.Sub(bc(12582912))
-	r := n.MulAdd(bc(-ln2Hi), x)
-	r = n.MulAdd(bc(-ln2Lo), r)
-	p := bc(expP0).MulAdd(r, bc(expP1))
-	p = p.MulAdd(r, bc(expP2))
-	p = p.MulAdd(r, bc(expP3))
-	p = p.MulAdd(r, bc(expP4))
-	p = p.MulAdd(r, bc(expP5))
-	e := p.MulAdd(r.Mul(r), r.Add(bc(1)))
+	x = x.Max(splat(-87.33654))
+	t := x.MulAdd(splat(log2e), splat(12582912))
+	n := t.Sub(splat(12582912))
+	r := n.MulAdd(splat(-ln2Hi), x)
+	r = n.MulAdd(splat(-ln2Lo), r)
+	p := splat(expP0).MulAdd(r, splat(expP1))
+	p = p.MulAdd(r, splat(expP2))
+	p = p.MulAdd(r, splat(expP3))
+	p = p.MulAdd(r, splat(expP4))
+	p = p.MulAdd(r, splat(expP5))
+	e := p.MulAdd(r.Mul(r), r.Add(splat(1)))
 	s := t.AsInt32x8().ShiftAllLeft(23).Add(archsimd.BroadcastInt32x8(127 << 23)).AsFloat32x8()
 	return e.Mul(s)
 }
@@ -61,8 +61,8 @@ func attnRowAVX2(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 
 // attnScoresAVX2 writes the row's scores into p and returns their maximum.
 func attnScoresAVX2(qp, kp, pp unsafe.Pointer, hd, ldk int, scale float32) float32 {
-	sc := bc(scale)
-	mx := bc(float32(math.Inf(-1)))
+	sc := splat(scale)
+	mx := splat(float32(math.Inf(-1)))
 	row := 4 * ldk
 	bias := unsafe.Add(kp, hd*row)
 	for off := 0; off < row; off += 32 {
@@ -84,9 +84,9 @@ func attnScoresAVX2(qp, kp, pp unsafe.Pointer, hd, ldk int, scale float32) float
 // written out in the loop with its constants hoisted: the compiler does not inline it (cost 313 > 240) and a
 // call spills every vector register.
 func attnExpAVX2(pp unsafe.Pointer, n int, m float32) float64 {
-	mv := bc(m)
-	lo, l2e, magic, c1, c2 := bc(-87.33654), bc(log2e), bc(12582912), bc(-ln2Hi), bc(-ln2Lo)
-	p0, p1, p2, p3, p4, p5, one := bc(expP0), bc(expP1), bc(expP2), bc(expP3), bc(expP4), bc(expP5), bc(1)
+	mv := splat(m)
+	lo, l2e, magic, c1, c2 := splat(-87.33654), splat(log2e), splat(12582912), splat(-ln2Hi), splat(-ln2Lo)
+	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)
 	b127 := archsimd.BroadcastInt32x8(127 << 23)
 	acc := f8{}
 	for off := 0; off < 4*n; off += 32 {
@@ -259,8 +259,8 @@ func attnPV4AVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[4 * smallHD * 8]float
 
 // attnScores4AVX2 writes the scores of four query rows into p (rows of ldk) and their lane maxima into mx.
 func attnScores4AVX2(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, scale float32, mx *[4 * 8]float32) {
-	sc := bc(scale)
-	m0 := bc(float32(math.Inf(-1)))
+	sc := splat(scale)
+	m0 := splat(float32(math.Inf(-1)))
 	m1, m2, m3 := m0, m0, m0
 	q0, q1, q2, q3 := q[0], q[1], q[2], q[3]
 	row := 4 * ldk
@@ -301,7 +301,7 @@ func attnScores4AVX2(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, s
 // attnPVRowsAVX2 writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] (V rows ldv bytes apart, hd a multiple of 8), four
 // vectors of d at a time.
 func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
-	iv := bc(inv)
+	iv := splat(inv)
 	d := 0
 	for ; d+32 <= hd; d += 32 {
 		a0, a1, a2, a3 := f8{}, f8{}, f8{}, f8{}

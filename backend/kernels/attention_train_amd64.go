@@ -43,7 +43,7 @@ func softmaxGradAVX2(ds, p, dp []float32) {
 
 // scaleDiffAVX2 sets ds[i] = p[i]·(dp[i] − d) (0 where subnormal) over len(ds) (a multiple of 8) values.
 func scaleDiffAVX2(ds, p, dp []float32, d float32) {
-	dv, tiny := bc(d), bc(tinyF32)
+	dv, tiny := splat(d), splat(tinyF32)
 	for i := 0; i+8 <= len(ds); i += 8 {
 		v := ld(p, i).Mul(ld(dp, i).Sub(dv))
 		st(f8{}.IfElse(v.Abs().Less(tiny), v), ds, i)
@@ -64,7 +64,7 @@ func scaleFlushAVX2(dst, src []float32, s float32) {
 }
 
 func scaleFlushLoopAVX2(dst, src []float32, s float32) {
-	sv, tiny := bc(s), bc(tinyF32)
+	sv, tiny := splat(s), splat(tinyF32)
 	for i := 0; i+8 <= len(dst); i += 8 {
 		v := ld(src, i).Mul(sv)
 		st(f8{}.IfElse(v.Abs().Less(tiny), v), dst, i)
@@ -102,9 +102,9 @@ func bwdRowAVX2(dq, q, do, prow, dsrow, vt, kt, dkt, dvt []float32, hd, ldk int)
 func bwdScoresAVX2(do, prow, dsrow, vt []float32, hd, ldk, j0, j1 int) float64 {
 	dotv := f8{}
 	for j := j0; j < j1; j += 8 {
-		acc := bc(do[0]).Mul(ld(vt, j))
+		acc := splat(do[0]).Mul(ld(vt, j))
 		for d := 1; d < hd; d++ {
-			acc = bc(do[d]).MulAdd(ld(vt, d*ldk+j), acc)
+			acc = splat(do[d]).MulAdd(ld(vt, d*ldk+j), acc)
 		}
 		st(acc, dsrow, j)
 		dotv = acc.MulAdd(ld(prow, j), dotv)
@@ -116,7 +116,7 @@ func bwdScoresAVX2(do, prow, dsrow, vt []float32, hd, ldk, j0, j1 int) float64 {
 func bwdAccumAVX2(qd, od float32, p, ds, k, dk, dv []float32) float64 {
 	n := len(ds)
 	p, k, dk, dv = p[:n], k[:n], dk[:n], dv[:n]
-	qv, ov := bc(qd), bc(od)
+	qv, ov := splat(qd), splat(od)
 	acc := f8{}
 	for j := 0; j+8 <= n; j += 8 {
 		g := ld(ds, j)

@@ -6,7 +6,7 @@ func scaleFlushWasm(dst, src []float32, s float32) {
 	n := len(dst)
 	src = src[:n]
 	n4 := n &^ 3
-	sv, tiny := bc(s), bc(tinyF32)
+	sv, tiny := splat(s), splat(tinyF32)
 	for i := 0; i < n4; i += 4 {
 		v := ld(src, i).Mul(sv)
 		st(f4{}.IfElse(v.Abs().Less(tiny), v), dst, i)
@@ -23,7 +23,7 @@ func softmaxGradWasm(ds, p, dp []float32) {
 	var dot float64
 	for i := 0; i < n4; i += sumBlock {
 		e := min(n4, i+sumBlock)
-		acc := bc(0)
+		acc := splat(0)
 		for j := i; j < e; j += 4 {
 			acc = acc.Add(ld(p, j).Mul(ld(dp, j)))
 		}
@@ -33,7 +33,7 @@ func softmaxGradWasm(ds, p, dp []float32) {
 		dot += float64(p[i]) * float64(dp[i])
 	}
 	d := float32(dot)
-	dv, tiny := bc(d), bc(tinyF32)
+	dv, tiny := splat(d), splat(tinyF32)
 	for i := 0; i < n4; i += 4 {
 		v := ld(p, i).Mul(ld(dp, i).Sub(dv))
 		st(f4{}.IfElse(v.Abs().Less(tiny), v), ds, i)

@@ -134,8 +134,8 @@ func attnPV4Wasm(pp, vp unsafe.Pointer, hd, ldk int, red *[4 * smallHD * 4]float
 
 // attnScores4Wasm writes the scores of four query rows into p (rows of ldk) and their lane maxima into mx.
 func attnScores4Wasm(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, scale float32, mx *[4 * 4]float32) {
-	sc := bc(scale)
-	m0 := bc(float32(math.Inf(-1)))
+	sc := splat(scale)
+	m0 := splat(float32(math.Inf(-1)))
 	m1, m2, m3 := m0, m0, m0
 	q0, q1, q2, q3 := q[0], q[1], q[2], q[3]
 	row := 4 * ldk
@@ -175,9 +175,9 @@ func attnScores4Wasm(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, s
 // attnExpWasm replaces the n (a multiple of 4) scores at pp by exp(s - m) and returns their sum (exp for
 // x ≤ 0: x clamped at -87.33, n from the bits of x·log2e + 1.5·2²³, the Cephes polynomial).
 func attnExpWasm(pp unsafe.Pointer, n int, m float32) float64 {
-	mv := bc(m)
-	lo, l2e, magic, c1, c2 := bc(-87.33654), bc(log2e), bc(12582912), bc(-ln2Hi), bc(-ln2Lo)
-	p0, p1, p2, p3, p4, p5, one := bc(expP0), bc(expP1), bc(expP2), bc(expP3), bc(expP4), bc(expP5), bc(1)
+	mv := splat(m)
+	lo, l2e, magic, c1, c2 := splat(-87.33654), splat(log2e), splat(12582912), splat(-ln2Hi), splat(-ln2Lo)
+	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)
 	b127 := archsimd.BroadcastUint32x4(127 << 23)
 	acc := f4{}
 	for off := 0; off < 4*n; off += 16 {
@@ -231,7 +231,7 @@ func attnPVWasm(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHDMax * 4]float32
 // attnPVRowsWasm writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] (V rows ldv bytes apart, hd a multiple of 4), four
 // vectors of d at a time.
 func attnPVRowsWasm(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
-	iv := bc(inv)
+	iv := splat(inv)
 	d := 0
 	for ; d+16 <= hd; d += 16 {
 		a0, a1, a2, a3 := f4{}, f4{}, f4{}, f4{}

@@ -104,7 +104,7 @@ func storeTileAVX2(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0
 	if ps == 0 {
 		ps = 1
 	}
-	av, pv := bc(alpha), bc(ps)
+	av, pv := splat(alpha), splat(ps)
 	b0, b1 := f8{}, f8{}
 	if ep.Bias != nil {
 		b0, b1 = ld(ep.Bias, j0), ld(ep.Bias, j0+8)

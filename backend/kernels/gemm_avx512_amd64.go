@@ -81,7 +81,7 @@ func storeTileAVX512(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, 
 	if ps == 0 {
 		ps = 1
 	}
-	av, pv := bcz(alpha), bcz(ps)
+	av, pv := splatz(alpha), splatz(ps)
 	b0, b1 := f16{}, f16{}
 	if ep.Bias != nil {
 		b0, b1 = ldz(ep.Bias, j0), ldz(ep.Bias, j0+16)
@@ -100,7 +100,7 @@ func storeTileAVX512(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, 
 		} else {
 			quickgeluChunkAVX512(y, y, e[:rows*32])
 		}
-		av, b0, b1 = bcz(1), f16{}, f16{}
+		av, b0, b1 = splatz(1), f16{}, f16{}
 	}
 	for r := 0; r < rows; r++ {
 		y0 := ldz(t, r*32).MulAdd(av, b0)

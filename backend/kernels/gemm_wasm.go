@@ -91,8 +91,8 @@ func storeTileWasm(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0
 	if ps == 0 {
 		ps = 1
 	}
-	av, pv := bc(alpha), bc(ps)
-	b0, b1 := bc(0), bc(0)
+	av, pv := splat(alpha), splat(ps)
+	b0, b1 := splat(0), splat(0)
 	if ep.Bias != nil {
 		b0, b1 = ld(ep.Bias, j0), ld(ep.Bias, j0+4)
 	}

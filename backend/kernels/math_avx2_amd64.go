@@ -37,23 +37,23 @@ func installMathAVX2() {
 
 type f8 = archsimd.Float32x8
 
-func bc(x float32) f8 { return archsimd.BroadcastFloat32x8(x) }
+func splat(x float32) f8 { return archsimd.BroadcastFloat32x8(x) }
 
 func ld(s []float32, i int) f8 { return archsimd.LoadFloat32x8Array((*[8]float32)(s[i : i+8])) }
 
 func st(v f8, s []float32, i int) { v.StoreArray((*[8]float32)(s[i : i+8])) }
 
 func exp8(x0 f8) f8 {
-	x := x0.Max(bc(expLo)).Min(bc(expHi))
-	n := x.Mul(bc(log2e)).Round()
-	r := n.MulAdd(bc(-ln2Hi), x)
-	r = n.MulAdd(bc(-ln2Lo), r)
-	p := bc(expP0).MulAdd(r, bc(expP1))
-	p = p.MulAdd(r, bc(expP2))
-	p = p.MulAdd(r, bc(expP3))
-	p = p.MulAdd(r, bc(expP4))
-	p = p.MulAdd(r, bc(expP5))
-	e := p.MulAdd(r.Mul(r), r.Add(bc(1)))
+	x := x0.Max(splat(expLo)).Min(splat(expHi))
+	n := x.Mul(splat(log2e)).Round()
+	r := n.MulAdd(splat(-ln2Hi), x)
+	r = n.MulAdd(splat(-ln2Lo), r)
+	p := splat(expP0).MulAdd(r, splat(expP1))
+	p = p.MulAdd(r, splat(expP2))
+	p = p.MulAdd(r, splat(expP3))
+	p = p.MulAdd(r, splat(expP4))
+	p = p.MulAdd(r, splat(expP5))
+	e := p.MulAdd(r.Mul(r), r.Add(splat(1)))
 	ni := n.ConvertToInt32()
 	n1 := ni.ShiftAllRight(1)
 	n2 := ni.Sub(n1)
@@ -73,12 +73,12 @@ func withSignOf8(y, x f8) f8 {
 // chunk with expSubLoopAVX2 (exp written out) and then finish erf without a call per vector.
 func erfExp8(x, e f8) f8 {
 	ax := x.Abs()
-	one := bc(1)
-	t := one.Div(ax.MulAdd(bc(erfP), one))
-	p := bc(erfA5).MulAdd(t, bc(erfA4))
-	p = p.MulAdd(t, bc(erfA3))
-	p = p.MulAdd(t, bc(erfA2))
-	p = p.MulAdd(t, bc(erfA1))
+	one := splat(1)
+	t := one.Div(ax.MulAdd(splat(erfP), one))
+	p := splat(erfA5).MulAdd(t, splat(erfA4))
+	p = p.MulAdd(t, splat(erfA3))
+	p = p.MulAdd(t, splat(erfA2))
+	p = p.MulAdd(t, splat(erfA1))
 	return withSignOf8(one.Sub(p.Mul(t).Mul(e)), x)
 }
 
@@ -90,25 +90,25 @@ func erf8(x f8) f8 {
 func tanh8(x f8) f8 {
 	ax := x.Abs()
 	z := x.Mul(x)
-	p := bc(tanhT0).MulAdd(z, bc(tanhT1))
-	p = p.MulAdd(z, bc(tanhT2))
-	p = p.MulAdd(z, bc(tanhT3))
-	p = p.MulAdd(z, bc(tanhT4))
+	p := splat(tanhT0).MulAdd(z, splat(tanhT1))
+	p = p.MulAdd(z, splat(tanhT2))
+	p = p.MulAdd(z, splat(tanhT3))
+	p = p.MulAdd(z, splat(tanhT4))
 	small := x.Mul(z).MulAdd(p, x)
-	one := bc(1)
-	big := one.Sub(bc(2).Div(exp8(ax.Add(ax)).Add(one)))
+	one := splat(1)
+	big := one.Sub(splat(2).Div(exp8(ax.Add(ax)).Add(one)))
 	big = withSignOf8(big, x)
-	return small.IfElse(ax.Less(bc(0.625)), big)
+	return small.IfElse(ax.Less(splat(0.625)), big)
 }
 
-func logistic8(x f8) f8 { one := bc(1); return one.Div(one.Add(exp8(x.Neg()))) }
+func logistic8(x f8) f8 { one := splat(1); return one.Div(one.Add(exp8(x.Neg()))) }
 
 func gelu8(x f8) f8 {
-	h := x.Mul(bc(0.5))
-	return h.MulAdd(erf8(x.Mul(bc(sqrtHalf))), h)
+	h := x.Mul(splat(0.5))
+	return h.MulAdd(erf8(x.Mul(splat(sqrtHalf))), h)
 }
 
-func quickgelu8(x f8) f8 { return x.Div(bc(1).Add(exp8(x.Mul(bc(-1.702))))) }
+func quickgelu8(x f8) f8 { return x.Div(splat(1).Add(exp8(x.Mul(splat(-1.702))))) }
 
 func vexpAVX2(dst, src []float32) {
 	src = src[:len(dst)]
@@ -124,9 +124,9 @@ func vexpAVX2(dst, src []float32) {
 // vector spills every register). It ends with VZEROUPPER.
 func expSubLoopAVX2(dst, src []float32, m float32) float64 {
 	src = src[:len(dst)]
-	mv := bc(m)
-	hi, lo, l2e, c1, c2 := bc(expHi), bc(expLo), bc(log2e), bc(-ln2Hi), bc(-ln2Lo)
-	p0, p1, p2, p3, p4, p5, one := bc(expP0), bc(expP1), bc(expP2), bc(expP3), bc(expP4), bc(expP5), bc(1)
+	mv := splat(m)
+	hi, lo, l2e, c1, c2 := splat(expHi), splat(expLo), splat(log2e), splat(-ln2Hi), splat(-ln2Lo)
+	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)
 	b127 := archsimd.BroadcastInt32x8(127)
 	acc := f8{}
 	for i := 0; i+8 <= len(dst); i += 8 {
@@ -200,14 +200,14 @@ func geluChunkAVX2(d, s, e []float32) {
 	n := len(d)
 	s = s[:n]
 	e = e[:n]
-	rh := bc(sqrtHalf)
+	rh := splat(sqrtHalf)
 	for i := 0; i < n; i += 8 {
 		z := ld(s, i).Mul(rh)
 		st(z.Mul(z).Neg(), e, i)
 	}
 	expSubLoopAVX2(e, e, 0)
-	half := bc(0.5)
-	rh = bc(sqrtHalf)
+	half := splat(0.5)
+	rh = splat(sqrtHalf)
 	for i := 0; i < n; i += 8 {
 		x := ld(s, i)
 		h := x.Mul(half)
@@ -233,12 +233,12 @@ func quickgeluChunkAVX2(d, s, e []float32) {
 	n := len(d)
 	s = s[:n]
 	e = e[:n]
-	k := bc(-1.702)
+	k := splat(-1.702)
 	for i := 0; i < n; i += 8 {
 		st(ld(s, i).Mul(k), e, i)
 	}
 	expSubLoopAVX2(e, e, 0)
-	one := bc(1)
+	one := splat(1)
 	for i := 0; i < n; i += 8 {
 		st(ld(s, i).Div(one.Add(ld(e, i))), d, i)
 	}
@@ -287,7 +287,7 @@ func vdivAVX2(dst, a, b []float32) {
 
 func vaddScalarAVX2(dst, a []float32, s float32) {
 	a = a[:len(dst)]
-	v := bc(s)
+	v := splat(s)
 	i := 0
 	for ; i+8 <= len(dst); i += 8 {
 		st(ld(a, i).Add(v), dst, i)
@@ -298,7 +298,7 @@ func vaddScalarAVX2(dst, a []float32, s float32) {
 
 func vmulScalarAVX2(dst, a []float32, s float32) {
 	a = a[:len(dst)]
-	v := bc(s)
+	v := splat(s)
 	i := 0
 	for ; i+8 <= len(dst); i += 8 {
 		st(ld(a, i).Mul(v), dst, i)
@@ -351,7 +351,7 @@ func sumBlockAVX2(x []float32) float64 {
 func expSubBlockAVX2(x []float32, m float32) float64 { return expSubLoopAVX2(x, x, m) }
 
 func sqDevBlockAVX2(x []float32, mean float32) float64 {
-	mv := bc(mean)
+	mv := splat(mean)
 	acc := f8{}
 	for i := 0; i+8 <= len(x); i += 8 {
 		d := ld(x, i).Sub(mv)
@@ -431,7 +431,7 @@ func vmeanVarAVX2(x []float32) (mean, variance float32) {
 
 func vnormAffineAVX2(dst, x []float32, mean, inv float32, gamma, beta []float32) {
 	x = x[:len(dst)]
-	mv, iv := bc(mean), bc(inv)
+	mv, iv := splat(mean), splat(inv)
 	i := 0
 	switch {
 	case gamma != nil && beta != nil:

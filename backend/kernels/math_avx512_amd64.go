@@ -37,23 +37,23 @@ func installMathAVX512() {
 
 type f16 = archsimd.Float32x16
 
-func bcz(x float32) f16 { return archsimd.BroadcastFloat32x16(x) }
+func splatz(x float32) f16 { return archsimd.BroadcastFloat32x16(x) }
 
 func ldz(s []float32, i int) f16 { return archsimd.LoadFloat32x16Array((*[16]float32)(s[i : i+16])) }
 
 func stz(v f16, s []float32, i int) { v.StoreArray((*[16]float32)(s[i : i+16])) }
 
 func exp16(x0 f16) f16 {
-	x := x0.Max(bcz(expLo)).Min(bcz(expHi))
-	n := x.Mul(bcz(log2e)).RoundScaled(0)
-	r := n.MulAdd(bcz(-ln2Hi), x)
-	r = n.MulAdd(bcz(-ln2Lo), r)
-	p := bcz(expP0).MulAdd(r, bcz(expP1))
-	p = p.MulAdd(r, bcz(expP2))
-	p = p.MulAdd(r, bcz(expP3))
-	p = p.MulAdd(r, bcz(expP4))
-	p = p.MulAdd(r, bcz(expP5))
-	e := p.MulAdd(r.Mul(r), r.Add(bcz(1)))
+	x := x0.Max(splatz(expLo)).Min(splatz(expHi))
+	n := x.Mul(splatz(log2e)).RoundScaled(0)
+	r := n.MulAdd(splatz(-ln2Hi), x)
+	r = n.MulAdd(splatz(-ln2Lo), r)
+	p := splatz(expP0).MulAdd(r, splatz(expP1))
+	p = p.MulAdd(r, splatz(expP2))
+	p = p.MulAdd(r, splatz(expP3))
+	p = p.MulAdd(r, splatz(expP4))
+	p = p.MulAdd(r, splatz(expP5))
+	e := p.MulAdd(r.Mul(r), r.Add(splatz(1)))
 	ni := n.ConvertToInt32()
 	n1 := ni.ShiftAllRight(1)
 	n2 := ni.Sub(n1)
@@ -73,12 +73,12 @@ func withSignOf16(y, x f16) f16 {
 // chunk with expSubLoopAVX512 (exp written out) and then finish erf without a call per vector.
 func erfExp16(x, e f16) f16 {
 	ax := x.Abs()
-	one := bcz(1)
-	t := one.Div(ax.MulAdd(bcz(erfP), one))
-	p := bcz(erfA5).MulAdd(t, bcz(erfA4))
-	p = p.MulAdd(t, bcz(erfA3))
-	p = p.MulAdd(t, bcz(erfA2))
-	p = p.MulAdd(t, bcz(erfA1))
+	one := splatz(1)
+	t := one.Div(ax.MulAdd(splatz(erfP), one))
+	p := splatz(erfA5).MulAdd(t, splatz(erfA4))
+	p = p.MulAdd(t, splatz(erfA3))
+	p = p.MulAdd(t, splatz(erfA2))
+	p = p.MulAdd(t, splatz(erfA1))
 	return withSignOf16(one.Sub(p.Mul(t).Mul(e)), x)
 }
 
@@ -90,25 +90,25 @@ func erf16(x f16) f16 {
 func tanh16(x f16) f16 {
 	ax := x.Abs()
 	z := x.Mul(x)
-	p := bcz(tanhT0).MulAdd(z, bcz(tanhT1))
-	p = p.MulAdd(z, bcz(tanhT2))
-	p = p.MulAdd(z, bcz(tanhT3))
-	p = p.MulAdd(z, bcz(tanhT4))
+	p := splatz(tanhT0).MulAdd(z, splatz(tanhT1))
+	p = p.MulAdd(z, splatz(tanhT2))
+	p = p.MulAdd(z, splatz(tanhT3))
+	p = p.MulAdd(z, splatz(tanhT4))
 	small := x.Mul(z).MulAdd(p, x)
-	one := bcz(1)
-	big := one.Sub(bcz(2).Div(exp16(ax.Add(ax)).Add(one)))
+	one := splatz(1)
+	big := one.Sub(splatz(2).Div(exp16(ax.Add(ax)).Add(one)))
 	big = withSignOf16(big, x)
-	return small.IfElse(ax.Less(bcz(0.625)), big)
+	return small.IfElse(ax.Less(splatz(0.625)), big)
 }
 
-func logistic16(x f16) f16 { one := bcz(1); return one.Div(one.Add(exp16(x.Neg()))) }
+func logistic16(x f16) f16 { one := splatz(1); return one.Div(one.Add(exp16(x.Neg()))) }
 
 func gelu16(x f16) f16 {
-	h := x.Mul(bcz(0.5))
-	return h.MulAdd(erf16(x.Mul(bcz(sqrtHalf))), h)
+	h := x.Mul(splatz(0.5))
+	return h.MulAdd(erf16(x.Mul(splatz(sqrtHalf))), h)
 }
 
-func quickgelu16(x f16) f16 { return x.Div(bcz(1).Add(exp16(x.Mul(bcz(-1.702))))) }
+func quickgelu16(x f16) f16 { return x.Div(splatz(1).Add(exp16(x.Mul(splatz(-1.702))))) }
 
 func vexpAVX512(dst, src []float32) {
 	src = src[:len(dst)]
@@ -124,9 +124,9 @@ func vexpAVX512(dst, src []float32) {
 // vector spills every register). It ends with VZEROUPPER.
 func expSubLoopAVX512(dst, src []float32, m float32) float64 {
 	src = src[:len(dst)]
-	mv := bcz(m)
-	hi, lo, l2e, c1, c2 := bcz(expHi), bcz(expLo), bcz(log2e), bcz(-ln2Hi), bcz(-ln2Lo)
-	p0, p1, p2, p3, p4, p5, one := bcz(expP0), bcz(expP1), bcz(expP2), bcz(expP3), bcz(expP4), bcz(expP5), bcz(1)
+	mv := splatz(m)
+	hi, lo, l2e, c1, c2 := splatz(expHi), splatz(expLo), splatz(log2e), splatz(-ln2Hi), splatz(-ln2Lo)
+	p0, p1, p2, p3, p4, p5, one := splatz(expP0), splatz(expP1), splatz(expP2), splatz(expP3), splatz(expP4), splatz(expP5), splatz(1)
 	b127 := archsimd.BroadcastInt32x16(127)
 	acc := f16{}
 	for i := 0; i+16 <= len(dst); i += 16 {
@@ -200,14 +200,14 @@ func geluChunkAVX512(d, s, e []float32) {
 	n := len(d)
 	s = s[:n]
 	e = e[:n]
-	rh := bcz(sqrtHalf)
+	rh := splatz(sqrtHalf)
 	for i := 0; i < n; i += 16 {
 		z := ldz(s, i).Mul(rh)
 		stz(z.Mul(z).Neg(), e, i)
 	}
 	expSubLoopAVX512(e, e, 0)
-	half := bcz(0.5)
-	rh = bcz(sqrtHalf)
+	half := splatz(0.5)
+	rh = splatz(sqrtHalf)
 	for i := 0; i < n; i += 16 {
 		x := ldz(s, i)
 		h := x.Mul(half)
@@ -233,12 +233,12 @@ func quickgeluChunkAVX512(d, s, e []float32) {
 	n := len(d)
 	s = s[:n]
 	e = e[:n]
-	k := bcz(-1.702)
+	k := splatz(-1.702)
 	for i := 0; i < n; i += 16 {
 		stz(ldz(s, i).Mul(k), e, i)
 	}
 	expSubLoopAVX512(e, e, 0)
-	one := bcz(1)
+	one := splatz(1)
 	for i := 0; i < n; i += 16 {
 		stz(ldz(s, i).Div(one.Add(ldz(e, i))), d, i)
 	}
@@ -287,7 +287,7 @@ func vdivAVX512(dst, a, b []float32) {
 
 func vaddScalarAVX512(dst, a []float32, s float32) {
 	a = a[:len(dst)]
-	v := bcz(s)
+	v := splatz(s)
 	i := 0
 	for ; i+16 <= len(dst); i += 16 {
 		stz(ldz(a, i).Add(v), dst, i)
@@ -298,7 +298,7 @@ func vaddScalarAVX512(dst, a []float32, s float32) {
 
 func vmulScalarAVX512(dst, a []float32, s float32) {
 	a = a[:len(dst)]
-	v := bcz(s)
+	v := splatz(s)
 	i := 0
 	for ; i+16 <= len(dst); i += 16 {
 		stz(ldz(a, i).Mul(v), dst, i)
@@ -351,7 +351,7 @@ func sumBlockAVX512(x []float32) float64 {
 func expSubBlockAVX512(x []float32, m float32) float64 { return expSubLoopAVX512(x, x, m) }
 
 func sqDevBlockAVX512(x []float32, mean float32) float64 {
-	mv := bcz(mean)
+	mv := splatz(mean)
 	acc := f16{}
 	for i := 0; i+16 <= len(x); i += 16 {
 		d := ldz(x, i).Sub(mv)
@@ -431,7 +431,7 @@ func vmeanVarAVX512(x []float32) (mean, variance float32) {
 
 func vnormAffineAVX512(dst, x []float32, mean, inv float32, gamma, beta []float32) {
 	x = x[:len(dst)]
-	mv, iv := bcz(mean), bcz(inv)
+	mv, iv := splatz(mean), splatz(inv)
 	i := 0
 	switch {
 	case gamma != nil && beta != nil:

@@ -35,23 +35,23 @@ func installMathWasm() {
 
 type f4 = archsimd.Float32x4
 
-func bc(x float32) f4 { return archsimd.BroadcastFloat32x4(x) }
+func splat(x float32) f4 { return archsimd.BroadcastFloat32x4(x) }
 
 func ld(s []float32, i int) f4 { return archsimd.LoadFloat32x4Array((*[4]float32)(s[i : i+4])) }
 
 func st(v f4, s []float32, i int) { v.StoreArray((*[4]float32)(s[i : i+4])) }
 
 func exp4(x0 f4) f4 {
-	x := x0.Max(bc(expLo)).Min(bc(expHi))
-	n := x.Mul(bc(log2e)).Round()
-	r := n.MulAdd(bc(-ln2Hi), x)
-	r = n.MulAdd(bc(-ln2Lo), r)
-	p := bc(expP0).MulAdd(r, bc(expP1))
-	p = p.MulAdd(r, bc(expP2))
-	p = p.MulAdd(r, bc(expP3))
-	p = p.MulAdd(r, bc(expP4))
-	p = p.MulAdd(r, bc(expP5))
-	e := p.MulAdd(r.Mul(r), r.Add(bc(1)))
+	x := x0.Max(splat(expLo)).Min(splat(expHi))
+	n := x.Mul(splat(log2e)).Round()
+	r := n.MulAdd(splat(-ln2Hi), x)
+	r = n.MulAdd(splat(-ln2Lo), r)
+	p := splat(expP0).MulAdd(r, splat(expP1))
+	p = p.MulAdd(r, splat(expP2))
+	p = p.MulAdd(r, splat(expP3))
+	p = p.MulAdd(r, splat(expP4))
+	p = p.MulAdd(r, splat(expP5))
+	e := p.MulAdd(r.Mul(r), r.Add(splat(1)))
 	ni := n.ConvertToInt32()
 	n1 := ni.ShiftAllRight(1)
 	n2 := ni.Sub(n1)
@@ -71,12 +71,12 @@ func withSignOf4(y, x f4) f4 {
 // chunk with expSubLoopWasm (exp written out) and then finish erf without a call per vector.
 func erfExp4(x, e f4) f4 {
 	ax := x.Abs()
-	one := bc(1)
-	t := one.Div(ax.MulAdd(bc(erfP), one))
-	p := bc(erfA5).MulAdd(t, bc(erfA4))
-	p = p.MulAdd(t, bc(erfA3))
-	p = p.MulAdd(t, bc(erfA2))
-	p = p.MulAdd(t, bc(erfA1))
+	one := splat(1)
+	t := one.Div(ax.MulAdd(splat(erfP), one))
+	p := splat(erfA5).MulAdd(t, splat(erfA4))
+	p = p.MulAdd(t, splat(erfA3))
+	p = p.MulAdd(t, splat(erfA2))
+	p = p.MulAdd(t, splat(erfA1))
 	return withSignOf4(one.Sub(p.Mul(t).Mul(e)), x)
 }
 
@@ -88,25 +88,25 @@ func erf4(x f4) f4 {
 func tanh4(x f4) f4 {
 	ax := x.Abs()
 	z := x.Mul(x)
-	p := bc(tanhT0).MulAdd(z, bc(tanhT1))
-	p = p.MulAdd(z, bc(tanhT2))
-	p = p.MulAdd(z, bc(tanhT3))
-	p = p.MulAdd(z, bc(tanhT4))
+	p := splat(tanhT0).MulAdd(z, splat(tanhT1))
+	p = p.MulAdd(z, splat(tanhT2))
+	p = p.MulAdd(z, splat(tanhT3))
+	p = p.MulAdd(z, splat(tanhT4))
 	small := x.Mul(z).MulAdd(p, x)
-	one := bc(1)
-	big := one.Sub(bc(2).Div(exp4(ax.Add(ax)).Add(one)))
+	one := splat(1)
+	big := one.Sub(splat(2).Div(exp4(ax.Add(ax)).Add(one)))
 	big = withSignOf4(big, x)
-	return small.IfElse(ax.Less(bc(0.625)), big)
+	return small.IfElse(ax.Less(splat(0.625)), big)
 }
 
-func logistic4(x f4) f4 { one := bc(1); return one.Div(one.Add(exp4(x.Neg()))) }
+func logistic4(x f4) f4 { one := splat(1); return one.Div(one.Add(exp4(x.Neg()))) }
 
 func gelu4(x f4) f4 {
-	h := x.Mul(bc(0.5))
-	return h.MulAdd(erf4(x.Mul(bc(sqrtHalf))), h)
+	h := x.Mul(splat(0.5))
+	return h.MulAdd(erf4(x.Mul(splat(sqrtHalf))), h)
 }
 
-func quickgelu4(x f4) f4 { return x.Div(bc(1).Add(exp4(x.Mul(bc(-1.702))))) }
+func quickgelu4(x f4) f4 { return x.Div(splat(1).Add(exp4(x.Mul(splat(-1.702))))) }
 
 func vexpWasm(dst, src []float32) {
 	src = src[:len(dst)]
@@ -122,9 +122,9 @@ func vexpWasm(dst, src []float32) {
 // vector spills every register).
 func expSubLoopWasm(dst, src []float32, m float32) float64 {
 	src = src[:len(dst)]
-	mv := bc(m)
-	hi, lo, l2e, c1, c2 := bc(expHi), bc(expLo), bc(log2e), bc(-ln2Hi), bc(-ln2Lo)
-	p0, p1, p2, p3, p4, p5, one := bc(expP0), bc(expP1), bc(expP2), bc(expP3), bc(expP4), bc(expP5), bc(1)
+	mv := splat(m)
+	hi, lo, l2e, c1, c2 := splat(expHi), splat(expLo), splat(log2e), splat(-ln2Hi), splat(-ln2Lo)
+	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)
 	b127 := archsimd.BroadcastInt32x4(127)
 	acc := f4{}
 	for i := 0; i+4 <= len(dst); i += 4 {
@@ -198,14 +198,14 @@ func geluChunkWasm(d, s, e []float32) {
 	n := len(d)
 	s = s[:n]
 	e = e[:n]
-	rh := bc(sqrtHalf)
+	rh := splat(sqrtHalf)
 	for i := 0; i < n; i += 4 {
 		z := ld(s, i).Mul(rh)
 		st(z.Mul(z).Neg(), e, i)
 	}
 	expSubLoopWasm(e, e, 0)
-	half := bc(0.5)
-	rh = bc(sqrtHalf)
+	half := splat(0.5)
+	rh = splat(sqrtHalf)
 	for i := 0; i < n; i += 4 {
 		x := ld(s, i)
 		h := x.Mul(half)
@@ -231,12 +231,12 @@ func quickgeluChunkWasm(d, s, e []float32) {
 	n := len(d)
 	s = s[:n]
 	e = e[:n]
-	k := bc(-1.702)
+	k := splat(-1.702)
 	for i := 0; i < n; i += 4 {
 		st(ld(s, i).Mul(k), e, i)
 	}
 	expSubLoopWasm(e, e, 0)
-	one := bc(1)
+	one := splat(1)
 	for i := 0; i < n; i += 4 {
 		st(ld(s, i).Div(one.Add(ld(e, i))), d, i)
 	}
@@ -285,7 +285,7 @@ func vdivWasm(dst, a, b []float32) {
 
 func vaddScalarWasm(dst, a []float32, s float32) {
 	a = a[:len(dst)]
-	v := bc(s)
+	v := splat(s)
 	i := 0
 	for ; i+4 <= len(dst); i += 4 {
 		st(ld(a, i).Add(v), dst, i)
@@ -296,7 +296,7 @@ func vaddScalarWasm(dst, a []float32, s float32) {
 
 func vmulScalarWasm(dst, a []float32, s float32) {
 	a = a[:len(dst)]
-	v := bc(s)
+	v := splat(s)
 	i := 0
 	for ; i+4 <= len(dst); i += 4 {
 		st(ld(a, i).Mul(v), dst, i)
@@ -346,7 +346,7 @@ func sumBlockWasm(x []float32) float64 {
 func expSubBlockWasm(x []float32, m float32) float64 { return expSubLoopWasm(x, x, m) }
 
 func sqDevBlockWasm(x []float32, mean float32) float64 {
-	mv := bc(mean)
+	mv := splat(mean)
 	acc := f4{}
 	for i := 0; i+4 <= len(x); i += 4 {
 		d := ld(x, i).Sub(mv)
@@ -426,7 +426,7 @@ func vmeanVarWasm(x []float32) (mean, variance float32) {
 
 func vnormAffineWasm(dst, x []float32, mean, inv float32, gamma, beta []float32) {
 	x = x[:len(dst)]
-	mv, iv := bc(mean), bc(inv)
+	mv, iv := splat(mean), splat(inv)
 	i := 0
 	switch {
 	case gamma != nil && beta != nil:

@@ -130,11 +130,8 @@ func (e *Explainer) graph(ctx *context.Context, x *Node, withGrad bool) []*Node 
 	outs := slices.Clone(logits)
 	for i := 0; i < cfg.Depth; i++ {
 		for _, name := range e.attentions() {
-			// The head mean as a scaled sum: castgo's attention fusion (backend/fuse_train.go,
-			// matchAttentionForward) reads a second input of every consumer of the probabilities, so a
-			// one-input ReduceMean there panics; a Mul by a constant has two.
 			probs := taps["blocks."+strconv.Itoa(i)+"."+name+".probs"] // [batch, h, Lq, Lk]
-			outs = append(outs, ReduceSum(MulScalar(probs, 1/float64(probs.Shape().Dimensions[1])), 1))
+			outs = append(outs, ReduceMean(probs, 1))                  // averaged over heads
 		}
 	}
 	if !withGrad {

@@ -17,7 +17,7 @@ func tinyConfig() cast.Config {
 // TestShortRunDecreasesLoss trains a few steps on one repeated batch and checks that the loss goes down.
 func TestShortRunDecreasesLoss(t *testing.T) {
 	cfg := tinyConfig()
-	b, _, err := infer.NewBackend("go") // castgo (backend/ops_train.go has the gradient ops)
+	b, _, err := infer.NewBackend("go") // castgo (backend/cpu/ops_train.go has the gradient ops)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@
 //	castgo.labels        JSON {"logits": [...]} or {"noun": [...], "verb": [...]}
 //	castgo.protocol      JSON preprocess.Protocol
 //	castgo.quantization  "none" or "int8"
+//	castgo.stage         JSON StageMeta, only in a stage file (one stage of a split model, see package
+//	                     shard): it then holds exactly that stage's tensors
 //
 // Float32 tensors are stored as F32 under their state-dict names. An int8 tensor is stored as I8 under its
 // own name, and its per-output-channel float32 scales as an F32 tensor named "<name>.int8_scale" of shape
@@ -81,7 +83,35 @@ const (
 	KeyLabels       = "castgo.labels"
 	KeyProtocol     = "castgo.protocol"
 	KeyQuantization = "castgo.quantization"
+	KeyStage        = "castgo.stage"
 )
+
+// StageMeta marks a stage file: stage Index of Count of a split model (cast.Stage: its block range and
+// whether it embeds or has the head). A stage file holds exactly the tensors the stage owns.
+type StageMeta struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+	cast.Stage
+}
+
+// Validate checks the stage against cfg.
+func (s *StageMeta) Validate(cfg cast.Config) error {
+	if s.Count < 1 || s.Index < 0 || s.Index >= s.Count {
+		return fmt.Errorf("stage %d of %d is out of range", s.Index, s.Count)
+	}
+	if s.Embed != (s.Index == 0) || s.Head != (s.Index == s.Count-1) {
+		return fmt.Errorf("stage %d of %d (%s): only the first stage embeds and only the last has the head", s.Index, s.Count, s.Stage)
+	}
+	return s.Stage.Validate(cfg)
+}
+
+// stateDict is the tensors a file of this metadata holds: the config's whole state dict, or a stage's.
+func (m *Metadata) stateDict() []cast.ParamSpec {
+	if m.Stage != nil {
+		return m.Stage.StateDict(m.Config)
+	}
+	return m.Config.StateDict()
+}
 
 // Metadata describes the model a file holds.
 type Metadata struct {
@@ -92,6 +122,7 @@ type Metadata struct {
 	Labels       map[string][]string // class names per head ("logits", or "noun"/"verb"), in class-index order
 	Protocol     preprocess.Protocol // test-time view protocol
 	Quantization string              // QuantNone or QuantInt8; Write derives it from the weights when empty
+	Stage        *StageMeta          // set in a stage file only
 }
 
 // File is a decoded model file.
@@ -108,6 +139,11 @@ func (m *Metadata) Validate() error {
 	}
 	if err := m.Config.Validate(); err != nil {
 		return err
+	}
+	if m.Stage != nil {
+		if err := m.Stage.Validate(m.Config); err != nil {
+			return err
+		}
 	}
 	heads, classes := m.Config.Heads(), m.Config.HeadClasses()
 	for i, h := range heads {
@@ -194,7 +230,7 @@ func checkWeights(set weights.Set, quant string) error {
 
 // checkSetLayout is checkLayout for the weights of a file about to be written, so that Write never
 // produces a file Parse would refuse.
-func checkSetLayout(cfg cast.Config, quant string, set weights.Set) error {
+func checkSetLayout(meta *Metadata, set weights.Set) error {
 	infos := make(map[string]*safetensors.TensorInfo, len(set))
 	for name, t := range set {
 		switch t.DType {
@@ -205,7 +241,7 @@ func checkSetLayout(cfg cast.Config, quant string, set weights.Set) error {
 			infos[name+ScaleSuffix] = &safetensors.TensorInfo{DType: safetensors.F32, Shape: []uint64{uint64(len(t.Scale))}}
 		}
 	}
-	return checkLayout(cfg, quant, infos)
+	return checkLayout(meta, infos)
 }
 
 // view adapts a weights tensor (or an int8 tensor's scales) to safetensors.View; Data encodes on demand so
@@ -274,7 +310,7 @@ func Write(w io.Writer, f *File) error {
 	if err := checkWeights(f.Weights, meta.Quantization); err != nil {
 		return fmt.Errorf("modelfile: write: %w", err)
 	}
-	if err := checkSetLayout(meta.Config, meta.Quantization, f.Weights); err != nil {
+	if err := checkSetLayout(&meta, f.Weights); err != nil {
 		return fmt.Errorf("modelfile: write: %w", err)
 	}
 	md, err := encodeMetadata(&meta)
@@ -310,7 +346,7 @@ func encodeMetadata(m *Metadata) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding protocol: %w", err)
 	}
-	return map[string]string{
+	md := map[string]string{
 		KeyFormat:       m.Format,
 		KeyName:         m.Name,
 		KeyDescription:  m.Description,
@@ -318,7 +354,15 @@ func encodeMetadata(m *Metadata) (map[string]string, error) {
 		KeyLabels:       string(labels),
 		KeyProtocol:     string(proto),
 		KeyQuantization: m.Quantization,
-	}, nil
+	}
+	if m.Stage != nil {
+		st, err := json.Marshal(m.Stage)
+		if err != nil {
+			return nil, fmt.Errorf("encoding stage: %w", err)
+		}
+		md[KeyStage] = string(st)
+	}
+	return md, nil
 }
 
 // Save writes f to path atomically: it writes a temporary file in the same directory and renames it over
@@ -417,7 +461,7 @@ func parse(data []byte) (*File, error) {
 	// The config must describe exactly the tensors the file carries before anything is decoded: a config
 	// that disagrees with them (a depth of 2³⁰ with a few tensors, say) is refused here, not when the
 	// model is built from it.
-	if err := checkLayout(meta.Config, meta.Quantization, infos); err != nil {
+	if err := checkLayout(meta, infos); err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(infos))
@@ -509,10 +553,11 @@ func checkInfo(name string, info *safetensors.TensorInfo, bodyLen uint64) error 
 // checkLayout checks the header's tensors against the state dict of cfg (cast.Config.StateDict): every
 // expected tensor present with its shape, as F32, or (in an int8 file, for a quantizable weight) as I8
 // with an F32 scale tensor of one value per output channel; nothing missing and nothing else.
-func checkLayout(cfg cast.Config, quant string, infos map[string]*safetensors.TensorInfo) error {
+func checkLayout(meta *Metadata, infos map[string]*safetensors.TensorInfo) error {
+	cfg, quant := meta.Config, meta.Quantization
 	var missing, unexpected, wrong []string
 	seen := make(map[string]bool, len(infos))
-	for _, spec := range cfg.StateDict() {
+	for _, spec := range meta.stateDict() {
 		info, ok := infos[spec.Name]
 		if !ok {
 			missing = append(missing, spec.Name)
@@ -571,8 +616,12 @@ func checkLayout(cfg cast.Config, quant string, infos map[string]*safetensors.Te
 	if len(unexpected) > 0 {
 		parts = append(parts, fmt.Sprintf("%d unexpected: %s", len(unexpected), listSome(unexpected, 8, ", ")))
 	}
-	return fmt.Errorf("the tensors do not match the config (depth %d, embed_dim %d, %d heads, %d frames, classes %v): %s",
-		cfg.Depth, cfg.EmbedDim, cfg.NumHeads, cfg.AllFrames, cfg.HeadClasses(), strings.Join(parts, "; "))
+	of := ""
+	if meta.Stage != nil {
+		of = fmt.Sprintf(" stage %d of %d (%s) of", meta.Stage.Index, meta.Stage.Count, meta.Stage.Stage)
+	}
+	return fmt.Errorf("the tensors do not match the%s config (depth %d, embed_dim %d, %d heads, %d frames, classes %v): %s",
+		of, cfg.Depth, cfg.EmbedDim, cfg.NumHeads, cfg.AllFrames, cfg.HeadClasses(), strings.Join(parts, "; "))
 }
 
 // listSome joins the first n items of list, noting how many more there are.
@@ -618,6 +667,12 @@ func decodeMetadata(md map[string]string) (*Metadata, error) {
 	}
 	if err := json.Unmarshal([]byte(md[KeyProtocol]), &m.Protocol); err != nil {
 		return nil, fmt.Errorf("%s: %w", KeyProtocol, err)
+	}
+	if st, ok := md[KeyStage]; ok {
+		m.Stage = &StageMeta{}
+		if err := json.Unmarshal([]byte(st), m.Stage); err != nil {
+			return nil, fmt.Errorf("%s: %w", KeyStage, err)
+		}
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)

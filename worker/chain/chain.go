@@ -23,11 +23,17 @@ import (
 // DefaultTimeout bounds one stage request (a base stage of two blocks takes seconds of CPU per view).
 const DefaultTimeout = 120 * time.Second
 
+// Doer sends one HTTP request: an *http.Client, or a service binding's fetch in the worker (which does not
+// link net/http's client transport into the wasm module).
+type Doer interface {
+	Do(req *http.Request) (*http.Response, error)
+}
+
 // Chain runs a sharded model's stages in order through HTTP clients, one per stage (service bindings in
 // the worker). It is safe for concurrent use.
 type Chain struct {
 	Manifest *shard.Manifest
-	Clients  []*http.Client // one per stage, in manifest order
+	Clients  []Doer // one per stage, in manifest order
 	BaseURL  string         // the URL the stage requests go to (a service binding ignores the host), e.g. "http://stage"
 	Timeout  time.Duration  // per stage request (0: DefaultTimeout)
 
@@ -60,7 +66,7 @@ func (e *Error) Error() string { return fmt.Sprintf("stage %s: %s", e.Stage, e.M
 func (e *Error) HTTPStatus() int { return e.Status }
 
 // New returns a chain over m's stages through clients (one per stage).
-func New(m *shard.Manifest, clients []*http.Client) (*Chain, error) {
+func New(m *shard.Manifest, clients []Doer) (*Chain, error) {
 	if len(clients) != len(m.Stages) {
 		return nil, fmt.Errorf("%d stage clients for %d stages", len(clients), len(m.Stages))
 	}

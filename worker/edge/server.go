@@ -152,8 +152,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 	} else {
 		h.Model = s.model.Info.Name
 		if c := s.model.Chain; c != nil {
-			// A coordinator is healthy once every stage answers.
-			if err := c.Health(10 * time.Second); err != nil {
+			// A coordinator is healthy once every stage answers. The first answer of a stage includes loading
+			// it, so the wait is long: abandoning it would cancel the stage's start-up.
+			if err := c.Health(150 * time.Second); err != nil {
 				status, h.OK, h.Error = http.StatusServiceUnavailable, false, err.Error()
 			}
 		}

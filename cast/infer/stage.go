@@ -7,6 +7,8 @@ import (
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/weights"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -53,6 +55,33 @@ func (m *StageModel) Close() {
 	}
 }
 
+// RunFill is Run with the inputs written by fill(i, dst) straight into the input tensors' storage (dst has
+// the i-th input's element count), so that the caller holds no second copy of them.
+func (m *StageModel) RunFill(batch int, fill func(i int, dst []float32) error) (out [][]float32, err error) {
+	want := m.Stage.Inputs(m.Config, batch)
+	if batch <= 0 {
+		return nil, fmt.Errorf("stage %s: batch %d", m.Stage, batch)
+	}
+	args := make([]any, len(want))
+	var ts []*tensors.Tensor
+	defer func() {
+		for _, t := range ts {
+			t.FinalizeAll()
+		}
+	}()
+	for i, dims := range want {
+		t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
+		ts = append(ts, t)
+		var ferr error
+		t.MutableFlatData(func(flat any) { ferr = fill(i, flat.([]float32)) })
+		if ferr != nil {
+			return nil, ferr
+		}
+		args[i] = t
+	}
+	return m.exec1(args)
+}
+
 // Run runs the stage on batch clips: in holds its inputs (cast.Stage.Inputs: the clip, or the streams), flat
 // in C order; it returns its outputs (cast.Stage.Outputs) the same way.
 func (m *StageModel) Run(in [][]float32, batch int) (out [][]float32, err error) {
@@ -79,6 +108,11 @@ func (m *StageModel) Run(in [][]float32, batch int) (out [][]float32, err error)
 		ts = append(ts, t)
 		args[i] = t
 	}
+	return m.exec1(args)
+}
+
+// exec1 runs the compiled graph once on args and copies the outputs out.
+func (m *StageModel) exec1(args []any) (out [][]float32, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.exec == nil {

@@ -72,35 +72,67 @@ func Check(b []byte, to int) error {
 // Decode checks a message for stage index to whose tensors must have the element counts want, and returns
 // the tensors.
 func Decode(b []byte, to int, want []int) ([][]float32, error) {
-	if err := Check(b, to); err != nil {
+	if err := CheckSizes(b, to, want); err != nil {
 		return nil, err
 	}
-	k := int(binary.LittleEndian.Uint32(b[8:]))
-	if k != len(want) {
-		return nil, fmt.Errorf("%w: %d tensors, want %d", ErrCorrupt, k, len(want))
-	}
-	off, size := headerBytes+4*k, headerBytes+4*k
-	if len(b) < off {
-		return nil, fmt.Errorf("%w: truncated header", ErrCorrupt)
-	}
-	for i := range k {
-		n := int(binary.LittleEndian.Uint32(b[headerBytes+4*i:]))
-		if n != want[i] {
-			return nil, fmt.Errorf("%w: tensor %d has %d values, want %d", ErrCorrupt, i, n, want[i])
-		}
-		size += 4 * n
-	}
-	if len(b) != size {
-		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrCorrupt, len(b), size)
-	}
+	k, off := len(want), headerBytes+4*len(want)
 	out := make([][]float32, k)
 	for i := range out {
-		t := make([]float32, want[i])
+		out[i] = make([]float32, want[i])
+	}
+	fill(b, off, out)
+	return out, nil
+}
+
+// Values returns the function that writes tensor i of a message Decode accepted (with the same want)
+// into dst, for decoding straight into a tensor's storage.
+func Values(b []byte, want []int) func(i int, dst []float32) error {
+	return func(i int, dst []float32) error {
+		if i >= len(want) || len(dst) != want[i] {
+			return fmt.Errorf("%w: tensor %d does not have %d values", ErrCorrupt, i, len(dst))
+		}
+		off := headerBytes + 4*len(want)
+		for _, n := range want[:i] {
+			off += 4 * n
+		}
+		fill(b, off, [][]float32{dst})
+		return nil
+	}
+}
+
+// fill decodes consecutive float32 tensors from b at off into dst.
+func fill(b []byte, off int, dst [][]float32) {
+	for _, t := range dst {
 		for j := range t {
 			t[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[off:]))
 			off += 4
 		}
-		out[i] = t
 	}
-	return out, nil
+}
+
+// CheckSizes checks a message for stage index to whose tensors must have the element counts want, without
+// decoding the values (see Values).
+func CheckSizes(b []byte, to int, want []int) error {
+	if err := Check(b, to); err != nil {
+		return err
+	}
+	k := int(binary.LittleEndian.Uint32(b[8:]))
+	if k != len(want) {
+		return fmt.Errorf("%w: %d tensors, want %d", ErrCorrupt, k, len(want))
+	}
+	size := headerBytes + 4*k
+	if len(b) < size {
+		return fmt.Errorf("%w: truncated header", ErrCorrupt)
+	}
+	for i := range k {
+		n := int(binary.LittleEndian.Uint32(b[headerBytes+4*i:]))
+		if n != want[i] {
+			return fmt.Errorf("%w: tensor %d has %d values, want %d", ErrCorrupt, i, n, want[i])
+		}
+		size += 4 * n
+	}
+	if len(b) != size {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrCorrupt, len(b), size)
+	}
+	return nil
 }

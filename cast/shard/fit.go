@@ -74,7 +74,7 @@ func Fit(cfg cast.Config, st cast.Stage, tensorBytes, wasmBytes int64) FitReport
 	}
 	for _, s := range tok {
 		streams += s.n * d * f32
-		transient = max(transient, (s.n*s.hidden+2*s.n*d)*f32)            // MLP: hidden, normalised input, output
+		transient = max(transient, (s.n*s.hidden+2*s.n*d)*f32)               // MLP: hidden, normalised input, output
 		transient = max(transient, (5*s.n*d+int64(cfg.NumHeads)*64*s.n)*f32) // attention: qkv, out, normed; score tiles
 	}
 	r := FitReport{Stage: st, Weights: 2 * tensorBytes, Load: 2 * tensorBytes, Runtime: RuntimeBytes, Wasm: wasmBytes,

@@ -33,9 +33,9 @@ type Doer interface {
 // the worker). It is safe for concurrent use.
 type Chain struct {
 	Manifest *shard.Manifest
-	Clients  []Doer // one per stage, in manifest order
-	BaseURL  string         // the URL the stage requests go to (a service binding ignores the host), e.g. "http://stage"
-	Timeout  time.Duration  // per stage request (0: DefaultTimeout)
+	Clients  []Doer        // one per stage, in manifest order
+	BaseURL  string        // the URL the stage requests go to (a service binding ignores the host), e.g. "http://stage"
+	Timeout  time.Duration // per stage request (0: DefaultTimeout)
 
 	mu        sync.Mutex
 	requestID string

@@ -264,9 +264,9 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	}
 	done := time.Now()
 	writeJSON(w, http.StatusOK, classifyResponse{
-		Result: res,
-		Input:  inputInfo{Frames: cl.count(), Width: cl.width, Height: cl.height, Format: cl.format, Bytes: cl.bodyBytes},
-		Server: serverTimings{ReadMS: ms(read.Sub(start)), QueueMS: ms(locked.Sub(read)), ClassifyMS: ms(done.Sub(locked)), TotalMS: ms(done.Sub(start))},
+		Result:    res,
+		Input:     inputInfo{Frames: cl.count(), Width: cl.width, Height: cl.height, Format: cl.format, Bytes: cl.bodyBytes},
+		Server:    serverTimings{ReadMS: ms(read.Sub(start)), QueueMS: ms(locked.Sub(read)), ClassifyMS: ms(done.Sub(locked)), TotalMS: ms(done.Sub(start))},
 		RequestID: requestID, Stages: stages,
 	})
 	return nil

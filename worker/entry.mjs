@@ -86,6 +86,9 @@ function errorResponse(status, message) {
 async function fetch(req, env, ctx) {
   if (current === null) {
     const p = startGo(env, ctx);
+    // Keep the starting request's context alive until Go is ready, even if that request ends first (a
+    // client that gave up): its I/O (reading the model) would be cancelled and the start would never settle.
+    if (ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(p.catch(() => {}));
     current = { promise: p, inst: null };
     const slot = current;
     p.then(

@@ -19,6 +19,30 @@ const (
 	WasmBytes = 14 << 20
 )
 
+// CPU budget of a stage request. Workers allow 30 s of CPU per request by default (up to 5 min on paid
+// plans, [limits] cpu_ms); a stage is sized to stay under half the default, for slower edge CPUs.
+const (
+	// WasmMACsPerSecond is castgo's backend in WASM on one thread (SIMD128): the small golden's int8 view,
+	// 35.0 GMAC, in 4.45 s in Node (README.md, "Speed"), 7.9 GMAC/s.
+	WasmMACsPerSecond = 7.9e9
+	// MaxStageCPUMS is the estimated CPU one stage request may take.
+	MaxStageCPUMS = 15_000
+)
+
+// StageMACs is the multiply-accumulate count of one view through the stage (fvcore convention, as
+// cast.Config.MACs): the embedding's share when it embeds, plus its blocks' share.
+func StageMACs(cfg cast.Config, st cast.Stage) int64 {
+	c0 := cfg
+	c0.Depth = 0
+	embed := c0.MACs()
+	perBlock := (cfg.MACs() - embed) / int64(max(cfg.Depth, 1))
+	m := int64(st.To-st.From) * perBlock
+	if st.Embed {
+		m += embed
+	}
+	return m
+}
+
 // FitReport is a stage worker's peak memory estimate for one view of one stage.
 type FitReport struct {
 	Stage       cast.Stage
@@ -30,7 +54,8 @@ type FitReport struct {
 	Wasm        int64
 	Total       int64 // Weights + max(Load, Activations + Transport) + Runtime + Wasm
 	Budget      int64 // IsolateBytes − HeadroomBytes
-	OK          bool
+	CPUMS       int64 // estimated CPU of one view: StageMACs / WasmMACsPerSecond
+	OK          bool  // Total ≤ Budget and CPUMS ≤ MaxStageCPUMS
 }
 
 // TensorBytes is what the stage's tensors of set take in memory as stored: 4 bytes per float32 value, 1
@@ -92,7 +117,8 @@ func Fit(cfg cast.Config, st cast.Stage, tensorBytes, wasmBytes int64) FitReport
 	r.Activations = 2*streams + transient
 	r.Transport = in + out
 	r.Total = r.Weights + max(r.Load, r.Activations+r.Transport) + r.Runtime + r.Wasm
-	r.OK = r.Total <= r.Budget
+	r.CPUMS = int64(float64(StageMACs(cfg, st)) / WasmMACsPerSecond * 1000)
+	r.OK = r.Total <= r.Budget && r.CPUMS <= MaxStageCPUMS
 	return r
 }
 
@@ -100,12 +126,15 @@ func Fit(cfg cast.Config, st cast.Stage, tensorBytes, wasmBytes int64) FitReport
 func (r FitReport) Print(w io.Writer, name string) {
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	verdict := "fits"
-	if !r.OK {
+	switch {
+	case r.Total > r.Budget:
 		verdict = "DOES NOT FIT"
+	case !r.OK:
+		verdict = "TOO MUCH CPU"
 	}
-	fmt.Fprintf(w, "  %-8s %-22s weights×2 %7.2f  activations %6.2f  transport %6.2f  runtime+wasm %5.2f  total %7.2f MiB of %d (budget %d): %s\n",
+	fmt.Fprintf(w, "  %-8s %-22s weights×2 %6.2f  activations %6.2f  transport %6.2f  runtime+wasm %5.2f  total %7.2f MiB of %d (budget %d), CPU ≈ %.1f s: %s\n",
 		name, r.Stage, mib(r.Weights), mib(r.Activations), mib(r.Transport), mib(r.Runtime+r.Wasm), mib(r.Total),
-		IsolateBytes>>20, r.Budget>>20, verdict)
+		IsolateBytes>>20, r.Budget>>20, float64(r.CPUMS)/1000, verdict)
 }
 
 // FitAll estimates every stage of a split of f into stages.
@@ -118,7 +147,8 @@ func FitAll(f *modelfile.File, stages []cast.Stage, wasmBytes int64) []FitReport
 }
 
 // FewestStages returns the smallest even split (cast.SplitStages) of f whose every stage fits an isolate
-// (Fit), with its reports; an error when even one block per stage does not fit.
+// (Fit: memory, and the CPU of one view under MaxStageCPUMS), with its reports; an error when even one
+// block per stage does not fit.
 func FewestStages(f *modelfile.File, wasmBytes int64) ([]cast.Stage, []FitReport, error) {
 	cfg := f.Meta.Config
 	var last []FitReport
@@ -143,6 +173,6 @@ func FewestStages(f *modelfile.File, wasmBytes int64) ([]cast.Stage, []FitReport
 			worst = r
 		}
 	}
-	return nil, last, fmt.Errorf("even one block per stage does not fit an isolate: stage %s needs an estimated %.1f MiB, over the %d MiB budget",
-		worst.Stage, float64(worst.Total)/(1<<20), worst.Budget>>20)
+	return nil, last, fmt.Errorf("even one block per stage does not fit an isolate: stage %s needs an estimated %.1f MiB (budget %d MiB) and %.1f s of CPU per view (budget %.0f s)",
+		worst.Stage, float64(worst.Total)/(1<<20), worst.Budget>>20, float64(worst.CPUMS)/1000, float64(MaxStageCPUMS)/1000)
 }

@@ -204,9 +204,13 @@ func TestFewestStages(t *testing.T) {
 			}
 		}
 		r := shard.Fit(cfg, st, bytes, 0)
-		t.Logf("base-ssv2 int8 %s: tensors %.1f MiB, estimate %.1f MiB (ok %v)", st, float64(bytes)/(1<<20), float64(r.Total)/(1<<20), r.OK)
+		t.Logf("base-ssv2 int8 %s: tensors %.1f MiB, estimate %.1f MiB, CPU %.1f s (ok %v)", st, float64(bytes)/(1<<20), float64(r.Total)/(1<<20), float64(r.CPUMS)/1000, r.OK)
 		if r.Total < bytes || r.Total > 2*shard.IsolateBytes {
 			t.Errorf("%s: estimate %d out of range", st, r.Total)
+		}
+		// One base block is 32.3 GMAC: about 4 s of WASM CPU, under the 15 s a stage may take.
+		if r.CPUMS < 3000 || r.CPUMS > 6000 {
+			t.Errorf("%s: CPU estimate %d ms, want about 4 s", st, r.CPUMS)
 		}
 	}
 }

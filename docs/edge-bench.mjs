@@ -79,7 +79,10 @@ for (const v of views) {
   const totalMs = performance.now() - s;
   const status = Number(out.slice(out.lastIndexOf("\n") + 1));
   const edge = JSON.parse(out.slice(0, out.lastIndexOf("\n")));
-  if (status !== 200) throw new Error(`${v}: ${status} ${JSON.stringify(edge)}`);
+  if (status !== 200) {
+    fs.writeFileSync(path.join(dir, "edge-bench.json"), JSON.stringify({ failed: v, status, response: edge }, null, 1));
+    throw new Error(`${v}: ${status} ${JSON.stringify(edge)}`);
+  }
   const n0 = performance.now();
   const native = JSON.parse(execFileSync(path.join(dir, "cast"), ["classify", "--model", path.join(dir, "base-ssv2-int8.safetensors"), "--json", "--views", v, "--top", "5", framesDir], { encoding: "utf8", maxBuffer: 1 << 26 }));
   const nativeMs = performance.now() - n0;

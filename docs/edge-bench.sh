@@ -27,7 +27,8 @@ if [ ! -f "$W/shards/manifest.json" ]; then
 fi
 "$W/cast" shard --verify "$W/shards"
 echo "== uptime: $(uptime)"
-PORT=$PORT ./build.sh edge-serve "$W/shards" >"$W/edge-serve.log" 2>&1 &
+# A stage takes minutes on a loaded 2-core machine: allow 30 minutes per stage request.
+PORT=$PORT STAGE_TIMEOUT_MS=${STAGE_TIMEOUT_MS:-1800000} ./build.sh edge-serve "$W/shards" >"$W/edge-serve.log" 2>&1 &
 serve=$!
 trap 'kill $serve 2>/dev/null || true; pkill -P $serve 2>/dev/null || true' EXIT
 node docs/edge-bench.mjs "$W" "http://127.0.0.1:$PORT" ${VIEWS:-1x1 2x3}

@@ -258,7 +258,9 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 		}
 		var ce *chain.Error
 		if errors.As(err, &ce) {
-			return errorf(ce.HTTPStatus(), "request %s: %v", requestID, ce)
+			// The stages that answered still report their figures.
+			writeJSON(w, ce.HTTPStatus(), map[string]any{"error": fmt.Sprintf("request %s: %v", requestID, ce), "request_id": requestID, "stages": stages})
+			return nil
 		}
 		return errorf(http.StatusInternalServerError, "classifying: %v", err)
 	}

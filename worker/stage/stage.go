@@ -23,7 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/infer"
 	"github.com/castvideo/castgo/cast/shard"
 )
@@ -257,12 +256,3 @@ func numel(dims []int) int {
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
-
-// Stages returns the cast.Stage of each manifest entry, in order.
-func Stages(m *shard.Manifest) []cast.Stage {
-	out := make([]cast.Stage, len(m.Stages))
-	for i, e := range m.Stages {
-		out[i] = e.Stage()
-	}
-	return out
-}

@@ -15,6 +15,9 @@ usage: ./build.sh COMMAND
   cli           build the cast command into dist/cast
   worker        build the edge worker into dist/worker
   worker-serve  build the worker and run it in workerd on 127.0.0.1:\${PORT:-8787}
+  edge-serve DIR  serve a sharded model (cast shard --out DIR) in workerd on 127.0.0.1:\${PORT:-8787}:
+                the coordinator plus one stage worker per stage, the stage files from workerd's disk service
+                (STAGE_TIMEOUT_MS bounds one stage request, default 120000)
   test          run every test (Go, WASM under Node, browser, workerd)
 USAGE
 }
@@ -88,6 +91,17 @@ worker-serve)
 	[ -x node_modules/.bin/workerd ] || npm ci --no-audit --no-fund
 	echo "serving the edge worker on http://127.0.0.1:${PORT:-8787} (workerd; Ctrl-C stops)"
 	exec node_modules/.bin/workerd serve "$DIST/worker/workerd.capnp" --socket-addr "http=127.0.0.1:${PORT:-8787}"
+	;;
+edge-serve)
+	if [ $# -ne 1 ] || [ ! -f "$1/manifest.json" ]; then
+		echo "usage: ./build.sh edge-serve DIR (a directory written by cast shard --out DIR)" >&2
+		exit 2
+	fi
+	worker/shard-build.sh "$DIST/shard-worker"
+	go run ./worker/cmd/shardconfig -shards "$1" -dist "$DIST/shard-worker" ${STAGE_TIMEOUT_MS:+-timeout-ms "$STAGE_TIMEOUT_MS"}
+	[ -x node_modules/.bin/workerd ] || npm ci --no-audit --no-fund
+	echo "serving the sharded model $1 on http://127.0.0.1:${PORT:-8787} (workerd; /healthz is 200 once every stage answers; Ctrl-C stops)"
+	exec node_modules/.bin/workerd serve "$DIST/shard-worker/workerd.capnp" --socket-addr "http=127.0.0.1:${PORT:-8787}"
 	;;
 test)
 	go_tests

@@ -28,8 +28,16 @@ func (t Taps) put(name string, x *Node) {
 // Forward builds CAST's forward pass (CAST.md §1) on a normalised clip x [B, 3, T, H, W] and returns one
 // logits tensor per head, in Config.Heads() order: [B, classes], or (noun [B, 300], verb [B, 97]) for EPIC.
 // Weights are read from ctx's variables, named like the official state dict (see Param).
+// Its three parts, embed, blocks [from, to) and head, are also the stages of a split model (see Stage).
 func Forward(ctx *context.Context, cfg Config, x *Node, taps Taps) []*Node {
-	var s, t *Node
+	s, t := embed(ctx, cfg, x, taps)
+	s, t = blocks(ctx, cfg, s, t, 0, cfg.Depth, taps)
+	return head(ctx, cfg, s, t, taps)
+}
+
+// embed is both experts' embeddings. x [B,3,T,H,W] → s [B·Ts, N+1, D], t [B, Tt·N, D]; the stream of an
+// expert the config leaves out is nil.
+func embed(ctx *context.Context, cfg Config, x *Node, taps Taps) (s, t *Node) {
 	if cfg.UsesSpatial() {
 		s = spatialEmbed(ctx, cfg, x) // [B·Ts, N+1, D]
 		taps.put("spatial_embed_after_ln_pre", s)
@@ -38,10 +46,15 @@ func Forward(ctx *context.Context, cfg Config, x *Node, taps Taps) []*Node {
 		t = temporalEmbed(ctx, cfg, x) // [B, Tt·N, D]
 		taps.put("temporal_embed_after_pos", t)
 	}
-	for i := 0; i < cfg.Depth; i++ {
+	return s, t
+}
+
+// blocks runs blocks [from, to) in order. s [B·Ts, N+1, D], t [B, Tt·N, D] → same shapes.
+func blocks(ctx *context.Context, cfg Config, s, t *Node, from, to int, taps Taps) (*Node, *Node) {
+	for i := from; i < to; i++ {
 		s, t = block(ctx.In("blocks").In(strconv.Itoa(i)), cfg, s, t, taps, fmt.Sprintf("blocks.%d.", i))
 	}
-	return head(ctx, cfg, s, t, taps)
+	return s, t
 }
 
 // spatialEmbed is the CLIP embedding: frames 1,3,5,… → 16×16 patches (conv as matmul, no bias) → class token

@@ -186,7 +186,12 @@ func (c Config) MACs() int64 {
 // first and reports missing, unexpected and mismatched names. Frozen parameters (per Trainable) are marked
 // non-trainable when peft is set.
 func LoadWeights(ctx *context.Context, cfg Config, set weights.Set, peft bool) error {
-	if err := weights.Check(set, cfg.Shapes()); err != nil {
+	return loadWeights(ctx, cfg.Shapes(), set, peft)
+}
+
+// loadWeights is LoadWeights against the expected names and shapes (a whole model's, or a stage's).
+func loadWeights(ctx *context.Context, shapes map[string][]int, set weights.Set, peft bool) error {
+	if err := weights.Check(set, shapes); err != nil {
 		return err
 	}
 	for name, t := range set {

@@ -51,6 +51,8 @@ async function startGo(env, ctx) {
     workers: { ready: () => ready(null) },
   });
   globalThis.__castgoInstances = (globalThis.__castgoInstances || 0) + 1;
+  // The size of the wasm linear memory (it never shrinks: its peak), for Go (the shard worker reports it).
+  globalThis.__castgoWasmMemoryBytes = () => instance.exports.mem.buffer.byteLength;
   const inst = { binding, runtime, exitReason: null, onExit: new Set() };
   // wasm_exec.js calls _resolveExitPromise synchronously when the program exits (in whichever request's
   // event that happens); go.run's own promise belongs to the first request and may never settle later.
@@ -84,6 +86,9 @@ function errorResponse(status, message) {
 async function fetch(req, env, ctx) {
   if (current === null) {
     const p = startGo(env, ctx);
+    // Keep the starting request's context alive until Go is ready, even if that request ends first (a
+    // client that gave up): its I/O (reading the model) would be cancelled and the start would never settle.
+    if (ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(p.catch(() => {}));
     current = { promise: p, inst: null };
     const slot = current;
     p.then(

@@ -18,10 +18,21 @@ import (
 	"github.com/gomlx/gomlx/backends"
 )
 
+// Runner runs the model on batches of normalised clips: an *infer.Model, or a chain of stage workers
+// (worker/chain).
+type Runner interface {
+	// ClipLen is the number of float32 values of one clip [3, T, H, W].
+	ClipLen() int
+	// Run classifies batch clips [B, 3, T, H, W] and returns one logits slice per head, each [B·classes].
+	Run(x []float32, batch int) ([][]float32, error)
+	// Close releases what the runner holds.
+	Close()
+}
+
 // Classifier is a loaded model file ready to classify videos. It is safe for concurrent use.
 type Classifier struct {
 	Meta  modelfile.Metadata
-	Model *infer.Model
+	Model Runner
 	// Batch is how many views run in one model call (default 1: lowest peak memory).
 	Batch int
 }

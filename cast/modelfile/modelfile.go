@@ -19,6 +19,8 @@
 //	castgo.quantization  "none" or "int8"
 //	castgo.clip_seconds  optional: the duration in seconds of the training clips, as a decimal number (e.g.
 //	                     "2" for 16 frames at 8 fps); the page's live camera mode uses it as its window
+//	castgo.stage         JSON StageMeta, only in a stage file (one stage of a split model, see package
+//	                     shard): it then holds exactly that stage's tensors
 //
 // Float32 tensors are stored as F32 under their state-dict names. An int8 tensor is stored as I8 under its
 // own name, and its per-output-channel float32 scales as an F32 tensor named "<name>.int8_scale" of shape
@@ -85,7 +87,35 @@ const (
 	KeyProtocol     = "castgo.protocol"
 	KeyQuantization = "castgo.quantization"
 	KeyClipSeconds  = "castgo.clip_seconds"
+	KeyStage        = "castgo.stage"
 )
+
+// StageMeta marks a stage file: stage Index of Count of a split model (cast.Stage: its block range and
+// whether it embeds or has the head). A stage file holds exactly the tensors the stage owns.
+type StageMeta struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+	cast.Stage
+}
+
+// Validate checks the stage against cfg.
+func (s *StageMeta) Validate(cfg cast.Config) error {
+	if s.Count < 1 || s.Index < 0 || s.Index >= s.Count {
+		return fmt.Errorf("stage %d of %d is out of range", s.Index, s.Count)
+	}
+	if s.Embed != (s.Index == 0) || s.Head != (s.Index == s.Count-1) {
+		return fmt.Errorf("stage %d of %d (%s): only the first stage embeds and only the last has the head", s.Index, s.Count, s.Stage)
+	}
+	return s.Stage.Validate(cfg)
+}
+
+// stateDict is the tensors a file of this metadata holds: the config's whole state dict, or a stage's.
+func (m *Metadata) stateDict() []cast.ParamSpec {
+	if m.Stage != nil {
+		return m.Stage.StateDict(m.Config)
+	}
+	return m.Config.StateDict()
+}
 
 // MaxClipSeconds bounds Metadata.ClipSeconds: a training clip longer than ten minutes is a mistake.
 const MaxClipSeconds = 600
@@ -102,6 +132,7 @@ type Metadata struct {
 	// ClipSeconds is the duration of the model's training clips in seconds (0: unknown, the key is then
 	// absent); front ends that classify a stream, like the page's live camera mode, use it as their window.
 	ClipSeconds float64
+	Stage        *StageMeta          // set in a stage file only
 }
 
 // File is a decoded model file.
@@ -118,6 +149,11 @@ func (m *Metadata) Validate() error {
 	}
 	if err := m.Config.Validate(); err != nil {
 		return err
+	}
+	if m.Stage != nil {
+		if err := m.Stage.Validate(m.Config); err != nil {
+			return err
+		}
 	}
 	heads, classes := m.Config.Heads(), m.Config.HeadClasses()
 	for i, h := range heads {
@@ -218,7 +254,7 @@ func checkWeights(set weights.Set, quant string) error {
 
 // checkSetLayout is checkLayout for the weights of a file about to be written, so that Write never
 // produces a file Parse would refuse.
-func checkSetLayout(cfg cast.Config, quant string, set weights.Set) error {
+func checkSetLayout(meta *Metadata, set weights.Set) error {
 	infos := make(map[string]*safetensors.TensorInfo, len(set))
 	for name, t := range set {
 		switch t.DType {
@@ -229,7 +265,7 @@ func checkSetLayout(cfg cast.Config, quant string, set weights.Set) error {
 			infos[name+ScaleSuffix] = &safetensors.TensorInfo{DType: safetensors.F32, Shape: []uint64{uint64(len(t.Scale))}}
 		}
 	}
-	return checkLayout(cfg, quant, infos)
+	return checkLayout(meta, infos)
 }
 
 // view adapts a weights tensor (or an int8 tensor's scales) to safetensors.View; Data encodes on demand so
@@ -298,7 +334,7 @@ func Write(w io.Writer, f *File) error {
 	if err := checkWeights(f.Weights, meta.Quantization); err != nil {
 		return fmt.Errorf("modelfile: write: %w", err)
 	}
-	if err := checkSetLayout(meta.Config, meta.Quantization, f.Weights); err != nil {
+	if err := checkSetLayout(&meta, f.Weights); err != nil {
 		return fmt.Errorf("modelfile: write: %w", err)
 	}
 	md, err := encodeMetadata(&meta)
@@ -345,6 +381,13 @@ func encodeMetadata(m *Metadata) (map[string]string, error) {
 	}
 	if m.ClipSeconds != 0 {
 		md[KeyClipSeconds] = strconv.FormatFloat(m.ClipSeconds, 'g', -1, 64)
+	}
+	if m.Stage != nil {
+		st, err := json.Marshal(m.Stage)
+		if err != nil {
+			return nil, fmt.Errorf("encoding stage: %w", err)
+		}
+		md[KeyStage] = string(st)
 	}
 	return md, nil
 }
@@ -445,7 +488,7 @@ func parse(data []byte) (*File, error) {
 	// The config must describe exactly the tensors the file carries before anything is decoded: a config
 	// that disagrees with them (a depth of 2³⁰ with a few tensors, say) is refused here, not when the
 	// model is built from it.
-	if err := checkLayout(meta.Config, meta.Quantization, infos); err != nil {
+	if err := checkLayout(meta, infos); err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(infos))
@@ -537,10 +580,11 @@ func checkInfo(name string, info *safetensors.TensorInfo, bodyLen uint64) error 
 // checkLayout checks the header's tensors against the state dict of cfg (cast.Config.StateDict): every
 // expected tensor present with its shape, as F32, or (in an int8 file, for a quantizable weight) as I8
 // with an F32 scale tensor of one value per output channel; nothing missing and nothing else.
-func checkLayout(cfg cast.Config, quant string, infos map[string]*safetensors.TensorInfo) error {
+func checkLayout(meta *Metadata, infos map[string]*safetensors.TensorInfo) error {
+	cfg, quant := meta.Config, meta.Quantization
 	var missing, unexpected, wrong []string
 	seen := make(map[string]bool, len(infos))
-	for _, spec := range cfg.StateDict() {
+	for _, spec := range meta.stateDict() {
 		info, ok := infos[spec.Name]
 		if !ok {
 			missing = append(missing, spec.Name)
@@ -599,8 +643,12 @@ func checkLayout(cfg cast.Config, quant string, infos map[string]*safetensors.Te
 	if len(unexpected) > 0 {
 		parts = append(parts, fmt.Sprintf("%d unexpected: %s", len(unexpected), listSome(unexpected, 8, ", ")))
 	}
-	return fmt.Errorf("the tensors do not match the config (depth %d, embed_dim %d, %d heads, %d frames, classes %v): %s",
-		cfg.Depth, cfg.EmbedDim, cfg.NumHeads, cfg.AllFrames, cfg.HeadClasses(), strings.Join(parts, "; "))
+	of := ""
+	if meta.Stage != nil {
+		of = fmt.Sprintf(" stage %d of %d (%s) of", meta.Stage.Index, meta.Stage.Count, meta.Stage.Stage)
+	}
+	return fmt.Errorf("the tensors do not match the%s config (depth %d, embed_dim %d, %d heads, %d frames, classes %v): %s",
+		of, cfg.Depth, cfg.EmbedDim, cfg.NumHeads, cfg.AllFrames, cfg.HeadClasses(), strings.Join(parts, "; "))
 }
 
 // listSome joins the first n items of list, noting how many more there are.
@@ -653,6 +701,12 @@ func decodeMetadata(md map[string]string) (*Metadata, error) {
 			return nil, fmt.Errorf("%s: %q is not a positive number of seconds", KeyClipSeconds, v)
 		}
 		m.ClipSeconds = s
+	}
+	if st, ok := md[KeyStage]; ok {
+		m.Stage = &StageMeta{}
+		if err := json.Unmarshal([]byte(st), m.Stage); err != nil {
+			return nil, fmt.Errorf("%s: %w", KeyStage, err)
+		}
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)

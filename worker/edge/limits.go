@@ -16,7 +16,13 @@ type Limits struct {
 	MaxDecodedBytes int64 `json:"max_decoded_bytes"` // RGB bytes of the frames the sampler picks (JPEG/PNG only)
 	MaxViews        int   `json:"max_views"`         // clips × crops
 	MaxTop          int   `json:"max_top"`           // predictions per head
+	// MaxStageRequests bounds views × stages of one request to a sharded model's coordinator (0:
+	// DefaultMaxStageRequests); the single-isolate worker has no stages.
+	MaxStageRequests int `json:"max_stage_requests,omitempty"`
 }
+
+// DefaultMaxStageRequests bounds views × stages per request on a coordinator: 2×3 views through 16 stages.
+const DefaultMaxStageRequests = 96
 
 // DefaultLimits are the worker's limits: 16 MiB bodies, 256 frames of at most 1920×1920, 24 MiB of decoded
 // frames (four 1080p frames: views=1x1 at 1080p, the default two clips at 720p), 15 views (the K400

@@ -14,12 +14,17 @@ import (
 	"github.com/castvideo/castgo/cast/infer"
 	"github.com/castvideo/castgo/cast/modelfile"
 	"github.com/castvideo/castgo/cast/preprocess"
+	"github.com/castvideo/castgo/cast/shard"
+	"github.com/castvideo/castgo/worker/chain"
 )
 
 // Model is a loaded model file with the description GET /v1/model returns.
 type Model struct {
 	Classifier *classify.Classifier
 	Info       ModelInfo
+	// Chain is set on a sharded model's coordinator: the classifier runs the views through the chain of
+	// stage workers (Classifier.Model is Chain), and responses carry the stages' stats.
+	Chain *chain.Chain
 }
 
 // ModelInfo is the JSON body of GET /v1/model.
@@ -79,4 +84,23 @@ func LoadModel(data []byte, source string) (*Model, error) {
 	}}
 	m.Info.LoadMS = float64(time.Since(start).Microseconds()) / 1000
 	return m, nil
+}
+
+// NewChainModel is the model of a sharded model's coordinator: the manifest's metadata, run through c,
+// parallel views at a time (each in flight holds its clip and two activation messages: 29 MB for base).
+// source names where the manifest came from.
+func NewChainModel(m *shard.Manifest, c *chain.Chain, source string, parallel int) *Model {
+	parallel = max(parallel, 1)
+	meta := m.Metadata()
+	clf := &classify.Classifier{Meta: meta, Model: c, Batch: parallel} // views in flight at once
+	params, _ := m.Config.ParamCounts()
+	var size int
+	for _, e := range m.Stages {
+		size += int(e.Size)
+	}
+	return &Model{Classifier: clf, Chain: c, Info: ModelInfo{
+		Name: m.Name, Description: m.Description, Source: source, Config: m.Config, Heads: m.Config.Heads(),
+		Classes: m.Labels, Protocol: m.Protocol, Quantization: m.Quantization, SizeBytes: size, Params: params,
+		Limits: DefaultLimits,
+	}}
 }

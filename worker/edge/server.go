@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/castvideo/castgo/cast/classify"
 	"github.com/castvideo/castgo/cast/preprocess"
+	"github.com/castvideo/castgo/worker/chain"
 )
 
 // Protocol is the version of the HTTP API, reported by GET /v1/model.
@@ -148,6 +151,13 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 		h.Error = "model not loaded: " + s.loadErr.Error()
 	} else {
 		h.Model = s.model.Info.Name
+		if c := s.model.Chain; c != nil {
+			// A coordinator is healthy once every stage answers. The first answer of a stage includes loading
+			// it, so the wait is long: abandoning it would cancel the stage's start-up.
+			if err := c.Health(150 * time.Second); err != nil {
+				status, h.OK, h.Error = http.StatusServiceUnavailable, false, err.Error()
+			}
+		}
 	}
 	writeJSON(w, status, h)
 	return nil
@@ -172,8 +182,10 @@ func (s *Server) modelInfo(w http.ResponseWriter, _ *http.Request) error {
 // server-side timings.
 type classifyResponse struct {
 	*classify.Result
-	Input  inputInfo     `json:"input"`
-	Server serverTimings `json:"server_timings"`
+	Input     inputInfo         `json:"input"`
+	Server    serverTimings     `json:"server_timings"`
+	RequestID string            `json:"request_id,omitempty"` // a coordinator's: passed to every stage
+	Stages    []chain.StageStat `json:"stages,omitempty"`     // a coordinator's: one entry per stage
 }
 
 type inputInfo struct {
@@ -223,10 +235,20 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
+	var requestID string
+	var stages []chain.StageStat
+	if m.Chain != nil {
+		requestID = requestIDOf(r)
+		w.Header().Set("X-Request-Id", requestID)
+	}
 	s.mu.Lock()
 	locked := time.Now()
 	res, err := func() (*classify.Result, error) {
 		defer s.mu.Unlock()
+		if m.Chain != nil {
+			m.Chain.Start(requestID)
+			defer func() { stages = m.Chain.Report() }()
+		}
 		return m.Classifier.Classify(classify.Video{NumFrames: cl.count(), Width: cl.width, Height: cl.height, Frames: cl.frames}, opt)
 	}()
 	if err != nil {
@@ -234,13 +256,20 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &he) {
 			return err
 		}
+		var ce *chain.Error
+		if errors.As(err, &ce) {
+			// The stages that answered still report their figures.
+			writeJSON(w, ce.HTTPStatus(), map[string]any{"error": fmt.Sprintf("request %s: %v", requestID, ce), "request_id": requestID, "stages": stages})
+			return nil
+		}
 		return errorf(http.StatusInternalServerError, "classifying: %v", err)
 	}
 	done := time.Now()
 	writeJSON(w, http.StatusOK, classifyResponse{
-		Result: res,
-		Input:  inputInfo{Frames: cl.count(), Width: cl.width, Height: cl.height, Format: cl.format, Bytes: cl.bodyBytes},
-		Server: serverTimings{ReadMS: ms(read.Sub(start)), QueueMS: ms(locked.Sub(read)), ClassifyMS: ms(done.Sub(locked)), TotalMS: ms(done.Sub(start))},
+		Result:    res,
+		Input:     inputInfo{Frames: cl.count(), Width: cl.width, Height: cl.height, Format: cl.format, Bytes: cl.bodyBytes},
+		Server:    serverTimings{ReadMS: ms(read.Sub(start)), QueueMS: ms(locked.Sub(read)), ClassifyMS: ms(done.Sub(locked)), TotalMS: ms(done.Sub(start))},
+		RequestID: requestID, Stages: stages,
 	})
 	return nil
 }
@@ -274,6 +303,16 @@ func options(cl *clip, query url.Values, h http.Header, m *Model, lim Limits) (c
 		return opt, nil, errorf(http.StatusBadRequest, "bad parameter views: %dx%d is %d views, over the limit of %d", p.Clips, p.Crops, p.Clips*p.Crops, lim.MaxViews)
 	}
 	opt.Views = fmt.Sprintf("%dx%d", p.Clips, p.Crops)
+	if m.Chain != nil {
+		limit := lim.MaxStageRequests
+		if limit <= 0 {
+			limit = DefaultMaxStageRequests
+		}
+		if n := len(m.Chain.Manifest.Stages); p.Clips*p.Crops*n > limit {
+			return opt, nil, errorf(http.StatusBadRequest, "bad parameter views: %dx%d views through %d stages is %d stage requests, over the limit of %d",
+				p.Clips, p.Crops, n, p.Clips*p.Crops*n, limit)
+		}
+	}
 	cfg := meta.Config
 	views, err := preprocess.Plan(p, cl.count(), cl.width, cl.height, cfg.ImgSize, cfg.AllFrames)
 	if err != nil {
@@ -309,3 +348,16 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// requestIDOf returns the request's X-Request-Id (or Cf-Ray) when it is a short printable token, else a
+// fresh random one.
+func requestIDOf(r *http.Request) string {
+	for _, h := range []string{"X-Request-Id", "Cf-Ray"} {
+		if v := r.Header.Get(h); v != "" && len(v) <= 64 && strings.IndexFunc(v, func(c rune) bool { return c <= ' ' || c > '~' }) < 0 {
+			return v
+		}
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,111 @@
+// The measuring half of docs/edge-bench.sh: writes 16 PNG frames, waits for the coordinator's /healthz,
+// classifies the frames through the chain for each view spec, runs native `cast classify` on the same
+// frames, and prints and checks the figures (see docs/edge-bench.sh).
+//
+//   node docs/edge-bench.mjs WORKDIR BASE_URL VIEWS...
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+
+const [dir, base, ...views] = process.argv.slice(2);
+const tol = 1e-3;
+
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+const crc32 = (buf) => {
+  let c = 0xffffffff;
+  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+};
+const chunk = (type, data) => {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+};
+// frame t of a 256×256 clip: a red disc moving right over a textured background.
+function png(t, w = 256, h = 256) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * (w * 3 + 1) + 1 + x * 3;
+      const g = 100 + ((x * 7 + y * 13 + t * 3) % 40);
+      const inside = (x - 30 - 12 * t) ** 2 + (y - h / 2) ** 2 <= 40 ** 2;
+      raw[i] = inside ? 220 : g;
+      raw[i + 1] = inside ? 30 : g;
+      raw[i + 2] = inside ? 40 : g + 10;
+    }
+  }
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+const framesDir = path.join(dir, "frames");
+fs.mkdirSync(framesDir, { recursive: true });
+const frames = Array.from({ length: 16 }, (_, t) => png(t));
+frames.forEach((f, i) => fs.writeFileSync(path.join(framesDir, `f${String(i).padStart(3, "0")}.png`), f));
+
+const t0 = Date.now();
+for (;;) {
+  try {
+    const r = await fetch(`${base}/healthz`);
+    if (r.status === 200) break;
+    if (Date.now() - t0 > 60_000) console.log(`healthz ${r.status}: ${(await r.text()).slice(0, 300)}`);
+  } catch {}
+  if (Date.now() - t0 > 1_800_000) throw new Error("edge-serve did not become healthy within 30 min");
+  await new Promise((r) => setTimeout(r, 2000));
+}
+console.log(`== every stage loaded and healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+const report = { views: {} };
+let failed = false;
+for (const v of views) {
+  // curl, not fetch: Node's fetch gives up on a response that takes over 5 minutes.
+  const s = performance.now();
+  const args = ["-s", "-m", "14400", "-w", "\n%{http_code}", "-H", `X-Request-Id: edge-bench-${v}`];
+  frames.forEach((_, i) => args.push("-F", `frame=@${path.join(framesDir, `f${String(i).padStart(3, "0")}.png`)};type=image/png`));
+  args.push(`${base}/v1/classify?views=${v}&top=5`);
+  const out = execFileSync("curl", args, { encoding: "utf8", maxBuffer: 1 << 26 });
+  const totalMs = performance.now() - s;
+  const status = Number(out.slice(out.lastIndexOf("\n") + 1));
+  const edge = JSON.parse(out.slice(0, out.lastIndexOf("\n")));
+  if (status !== 200) {
+    fs.writeFileSync(path.join(dir, "edge-bench.json"), JSON.stringify({ failed: v, status, response: edge }, null, 1));
+    throw new Error(`${v}: ${status} ${JSON.stringify(edge)}`);
+  }
+  const n0 = performance.now();
+  const native = JSON.parse(execFileSync(path.join(dir, "cast"), ["classify", "--model", path.join(dir, "base-ssv2-int8.safetensors"), "--json", "--views", v, "--top", "5", framesDir], { encoding: "utf8", maxBuffer: 1 << 26 }));
+  const nativeMs = performance.now() - n0;
+  const want = native[0].result.top.logits;
+  const got = edge.top.logits;
+  let maxDiff = 0;
+  for (let i = 0; i < want.length; i++) {
+    if (got[i].index !== want[i].index) failed = true;
+    maxDiff = Math.max(maxDiff, Math.abs(got[i].prob - want[i].prob));
+  }
+  if (maxDiff > tol) failed = true;
+  console.log(`\n== views ${v}: total ${(totalMs / 1000).toFixed(1)} s through the chain (native cast classify: ${(nativeMs / 1000).toFixed(1)} s)`);
+  console.log("stage     blocks    wasm memory      CPU ms per view");
+  for (const st of edge.stages) {
+    console.log(`${st.name.padEnd(9)} [${st.blocks.join(",")})`.padEnd(20) + `${(st.wasm_memory_bytes / 2 ** 20).toFixed(1).padStart(7)} MiB   ${(st.ms / st.views).toFixed(0).padStart(9)}`);
+  }
+  console.log("top-5 edge:   " + got.map((p) => `${p.index}:${p.prob.toFixed(6)}`).join(" "));
+  console.log("top-5 native: " + want.map((p) => `${p.index}:${p.prob.toFixed(6)}`).join(" "));
+  console.log(`max |Δprob| ${maxDiff.toExponential(2)} (tolerance ${tol})`);
+  report.views[v] = { total_ms: totalMs, native_ms: nativeMs, stages: edge.stages, top_edge: got, top_native: want, max_diff: maxDiff, timings: edge.timings };
+}
+fs.writeFileSync(path.join(dir, "edge-bench.json"), JSON.stringify(report, null, 1));
+if (failed) {
+  console.error("FAIL: the edge top-5 differs from native cast classify");
+  process.exit(1);
+}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/castvideo/castgo/cast/infer"
 	"sync"
 	"syscall/js"
 
@@ -23,7 +24,11 @@ func explainerOf(m *loaded) (*explain.Explainer, error) {
 	if e := explainers[m]; e != nil {
 		return e, nil
 	}
-	e, err := explain.New(m.clf.Model)
+	im, ok := m.clf.Model.(*infer.Model)
+	if !ok {
+		return nil, fmt.Errorf("explain needs a model loaded in this module, not a %T", m.clf.Model)
+	}
+	e, err := explain.New(im)
 	if err != nil {
 		return nil, err
 	}

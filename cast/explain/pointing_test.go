@@ -29,7 +29,7 @@ func loadDefault(t testing.TB) (*classify.Classifier, *Explainer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(clf.Model)
+	e, err := New(clf.Model.(*infer.Model))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,7 @@ type Metadata struct {
 	// ClipSeconds is the duration of the model's training clips in seconds (0: unknown, the key is then
 	// absent); front ends that classify a stream, like the page's live camera mode, use it as their window.
 	ClipSeconds float64
-	Stage        *StageMeta          // set in a stage file only
+	Stage       *StageMeta // set in a stage file only
 }
 
 // File is a decoded model file.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/castvideo/castgo/cast/infer"
 	"image"
 	"image/png"
 	"io"
@@ -118,7 +119,11 @@ func runExplain(ctx context.Context, opts explainOptions) error {
 		return err
 	}
 	defer clf.Close()
-	e, err := explain.New(clf.Model)
+	m, ok := clf.Model.(*infer.Model)
+	if !ok {
+		return fmt.Errorf("cast explain needs a model loaded in this process, not a %T", clf.Model)
+	}
+	e, err := explain.New(m)
 	if err != nil {
 		return err
 	}

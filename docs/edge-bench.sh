@@ -12,8 +12,8 @@
 # top-5 of the edge and of native `cast classify`, which must agree within 1e-3; it writes everything to
 # WORKDIR/edge-bench.json.
 set -euo pipefail
-export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 cd "$(dirname "$0")/.."
+. ./toolchain.env # the Go toolchain and GOEXPERIMENT, written once
 W=${1:-/tmp/castgo-edge-bench}
 mkdir -p "$W"
 W=$(cd "$W" && pwd)

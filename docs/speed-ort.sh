@@ -23,8 +23,8 @@
 # (cast.Config.MACs, docs/ort/vitb.py vitb_macs). Takes about 10 minutes on an idle 2-core machine.
 set -euo pipefail
 py=/usr/bin/python3 # Debian's, whose dist-packages hold python3-torch (a pyenv or venv python3 on PATH does not)
-export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} GOEXPERIMENT=${GOEXPERIMENT-simd}
 cd "$(dirname "$0")/.."
+. ./toolchain.env # the Go toolchain and GOEXPERIMENT, written once
 if [ -n "${CI:-}" ]; then
 	echo "docs/speed-ort.sh: a benchmark, not a test: it does not run in CI" >&2
 	exit 2

@@ -9,7 +9,6 @@
 # instance per isolate), then prints the sizes, raw and gzip -9, and fails above CASTGO_WORKER_GZIP_BUDGET
 # bytes (default 3,145,728: the free plan's 3 MiB compressed script limit).
 set -euo pipefail
-export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=${GOEXPERIMENT-simd}
 
 if [ $# -ne 1 ]; then
 	echo "usage: $0 DIST_DIR" >&2
@@ -19,6 +18,7 @@ mkdir -p "$1"
 dist=$(cd "$1" && pwd)
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+. ./toolchain.env # the Go toolchain and GOEXPERIMENT, written once
 
 GOOS=js GOARCH=wasm go build -tags castgo_nowebgpu -trimpath -ldflags='-s -w' -gcflags='all=-l' \
 	-gcflags='github.com/castvideo/castgo/backend/...=' -gcflags='github.com/castvideo/castgo/cast/preprocess=' \

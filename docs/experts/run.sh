@@ -28,6 +28,7 @@ OUT=${OUT:-/tmp/experts}
 CAST=${CAST:-$OUT/cast}
 STAGE=${1:-all}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../../toolchain.env" # the Go toolchain and GOEXPERIMENT, written once
 MODELS="cast spatial temporal"
 
 mkdir -p "$OUT"

@@ -9,8 +9,9 @@ import { fileURLToPath } from "node:url";
 // root is the repository root.
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 
-// Go 1.27.3 with the SIMD experiment, as build.sh uses.
-const env = { ...process.env, GOTOOLCHAIN: process.env.GOTOOLCHAIN || "go1.27.3", GOEXPERIMENT: process.env.GOEXPERIMENT ?? "simd" };
+// The Go toolchain of toolchain.env (where it is written once) with the SIMD experiment, as build.sh uses.
+const toolchain = /^export GOTOOLCHAIN=(\S+)$/m.exec(fs.readFileSync(path.join(root, "toolchain.env"), "utf8"))[1];
+const env = { ...process.env, GOTOOLCHAIN: process.env.GOTOOLCHAIN || toolchain, GOEXPERIMENT: process.env.GOEXPERIMENT ?? "simd" };
 
 // sh runs cmd in the repository root and returns its stdout (stderr goes to the test's).
 export function sh(cmd, args, opts = {}) {

@@ -28,14 +28,36 @@ func TestToolchainEnv(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^go ` + regexp.QuoteMeta(version) + `$`).Match(mod) {
 		t.Errorf("go.mod's go line is not %s (toolchain.env's GOTOOLCHAIN)", version)
 	}
-	for _, script := range []string{"build.sh", ".ci/run", "wasm/build.sh", "site/build.sh", "worker/build.sh", "docs/speed.sh"} {
-		data, err := os.ReadFile(filepath.Join(root, script))
+	// Every shell script of the repository (and .ci/run) sources toolchain.env; no script or JavaScript test
+	// spells the version.
+	scripts, err := filepath.Glob(filepath.Join(root, "*", "*.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, _ := filepath.Glob(filepath.Join(root, "*", "*", "*.sh"))
+	scripts = append(append(scripts, more...), filepath.Join(root, "build.sh"), filepath.Join(root, ".ci", "run"))
+	if len(scripts) < 8 {
+		t.Fatalf("found only %d scripts: %v", len(scripts), scripts)
+	}
+	for _, script := range scripts {
+		data, err := os.ReadFile(script)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := string(data)
-		if !strings.Contains(s, "toolchain.env") || strings.Contains(s, "GOTOOLCHAIN=go") {
+		usesGo := strings.Contains(s, "go ") || strings.Contains(s, "go\n") || strings.Contains(s, "build.sh")
+		if strings.Contains(s, "GOTOOLCHAIN=go") || usesGo && !strings.Contains(s, "toolchain.env") && !strings.Contains(s, "build.sh") {
 			t.Errorf("%s must source toolchain.env and not set GOTOOLCHAIN itself", script)
+		}
+	}
+	tests, _ := filepath.Glob(filepath.Join(root, "*", "test", "*.mjs"))
+	for _, f := range tests {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), `"go1.`) {
+			t.Errorf("%s spells the Go version: read it from toolchain.env", f)
 		}
 	}
 }

@@ -28,7 +28,8 @@ const cli = path.join(tmp, "cast");
 const goldens = path.join(root, "..", "shared", "goldens");
 const probTol = 1e-5; // native amd64 (SIMD kernels) vs wasm (portable kernels) of the same Go code
 const faultMs = 20_000; // a fault must be answered within this (seconds, not a hang)
-const env = { ...process.env, GOTOOLCHAIN: "go1.27.3", GOEXPERIMENT: process.env.GOEXPERIMENT ?? "simd" };
+const toolchain = /^export GOTOOLCHAIN=(\S+)$/m.exec(fs.readFileSync(path.join(root, "toolchain.env"), "utf8"))[1]; // written once there
+const env = { ...process.env, GOTOOLCHAIN: toolchain, GOEXPERIMENT: process.env.GOEXPERIMENT ?? "simd" };
 
 const procs = [];
 

@@ -4,6 +4,7 @@
 # Usage (from anywhere): backend/kernels/gen_check.sh
 set -eu
 cd "$(dirname "$0")"
+. ../../toolchain.env # the Go toolchain, written once
 GOEXPERIMENT=simd go generate .
 if ! git diff --exit-code -- . ; then
 	echo "gen_check: generated kernels are stale: run 'go generate ./backend/kernels' and commit" >&2

@@ -25,8 +25,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { rootCmd.AddCommand(newExplainCmd()) }
-
 // explainOptions are the flags and arguments of cast explain.
 type explainOptions struct {
 	model    string // model file or default / default-int8

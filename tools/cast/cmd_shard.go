@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { rootCmd.AddCommand(newShardCmd()) }
-
 // shardOptions are the flags of `cast shard`.
 type shardOptions struct {
 	model  string // model file (or default / default-int8)

@@ -2,7 +2,7 @@
 // videos, and benchmarks. Run `cast help` for the commands.
 //
 // Every command is built the same way: newXCmd() returns the *cobra.Command, whose flags fill an xOptions
-// struct, and whose RunE calls runX(ctx, opts). Nothing but registration happens in init().
+// struct, and whose RunE calls runX(ctx, opts); newRootCmd lists them all (no init() registers a command).
 package main
 
 import (
@@ -13,8 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// rootCmd is the `cast` command with every subcommand of newRootCmd. A command kept in a file of its own
-// may also register itself there: func init() { rootCmd.AddCommand(newXCmd()) }.
+// rootCmd is the `cast` command with every subcommand of newRootCmd.
 var rootCmd = newRootCmd()
 
 // newRootCmd builds the `cast` command, its global --backend flag and the subcommands.
@@ -33,9 +32,11 @@ func newRootCmd() *cobra.Command {
 		newConvertCmd(),
 		newDatasetCmd(),
 		newEvalCmd(),
+		newExplainCmd(),
 		newInfoCmd(),
 		newLogitsCmd(),
 		newQuantizeCmd(),
+		newShardCmd(),
 		newTrainCmd(),
 	)
 	return root

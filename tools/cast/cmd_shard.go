@@ -34,9 +34,9 @@ holding only the stage's tensors (int8 stays int8), marked with their stage.
 Without --stages it picks the fewest even split whose every stage fits a 128 MiB isolate by the stage worker's
 estimate (printed per stage). --verify DIR checks a sharded directory instead: every stage file against the
 manifest (a missing, swapped or altered stage is refused, named).`,
-		Example: `  cast shard --model cast-ssv2-int8.safetensors --out shards/ssv2
-  cast shard --model small.safetensors --out shards/small --stages 2
-  cast shard --verify shards/ssv2`,
+		Example: `  cast shard --model default-int8 --out shards/demo --stages 2
+  cast shard --verify shards/demo
+  cast shard --model default-int8 --out shards/demo-auto   # the fewest stages that fit an isolate`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.stdout = cmd.OutOrStdout()
@@ -100,7 +100,7 @@ func runShard(_ context.Context, o *shardOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.stdout, "wrote %s: %q (%s) in %d stages; per stage, the stage worker's estimated peak for one view:\n",
+	fmt.Fprintf(o.stdout, "wrote %s: %q (%s) in %d stage(s); per stage, the stage worker's estimated peak for one view:\n",
 		o.out, m.Name, m.Quantization, len(stages))
 	for i, r := range reps {
 		r.Print(o.stdout, m.Stages[i].Name)

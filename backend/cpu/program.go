@@ -2,8 +2,11 @@ package cpu
 
 import (
 	"reflect"
+	"slices"
+	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/castvideo/castgo/backend/plan"
 	"github.com/gomlx/gomlx/backends"
@@ -12,14 +15,16 @@ import (
 )
 
 // Program is a plan lowered onto the CPU: one function per step, run in order, with float32 intermediate
-// buffers pooled by size and reused as the plan releases their storage.
+// buffers pooled and reused as the plan releases their storage (best fit by capacity, so that a value
+// reuses a larger free buffer rather than adding one of its own size: the pool stays near the execution's
+// peak of live intermediates instead of the sum of each size's peak).
 type Program struct {
 	plan  *plan.Plan
 	runs  []stepFunc
 	packs *PackCache
 
 	mu   sync.Mutex
-	pool map[int][][]float32
+	pool [][]float32 // free float32 buffers, full capacity, sorted by capacity
 }
 
 // stepFunc computes the value of one step's output in an execution.
@@ -31,7 +36,7 @@ func (p *Program) Plan() *plan.Plan { return p.plan }
 // Finalize drops p's buffer pool.
 func (p *Program) Finalize() {
 	p.mu.Lock()
-	p.pool = map[int][][]float32{}
+	p.pool = nil
 	p.mu.Unlock()
 }
 
@@ -41,18 +46,20 @@ type env struct {
 	vals   []any
 	inputs []*Buffer
 
-	allocated map[int]int // pooled allocations of each size in this execution (trimPool)
+	allocated map[*float32]bool // the buffers allocF32 handed out in this execution (trimPool)
 }
 
-// trimPool keeps at most as many pooled buffers of each size as one execution allocates: generic steps
-// return fresh slices that are released into the pool too, which would otherwise grow it every execution.
+// trimPool keeps only the pooled buffers that allocF32 handed out in this execution: generic steps return
+// fresh slices that are released into the pool too, which would otherwise grow it every execution.
 func (e *env) trimPool() {
-	for size, l := range e.ex.pool {
-		if n := e.allocated[size]; len(l) > n {
-			clear(l[n:])
-			e.ex.pool[size] = l[:n]
+	kept := e.ex.pool[:0]
+	for _, b := range e.ex.pool {
+		if e.allocated[unsafe.SliceData(b)] {
+			kept = append(kept, b)
 		}
 	}
+	clear(e.ex.pool[len(kept):])
+	e.ex.pool = kept
 }
 
 func (e *env) val(n *plan.Node) any {
@@ -79,21 +86,31 @@ func (e *env) alloc(n *plan.Node) any {
 	return makeFlat(n.Shape.DType, size)
 }
 
+// allocF32 returns a float32 buffer of size elements: the smallest pooled buffer that holds them, else a
+// new one. Its contents are not cleared.
 func (e *env) allocF32(size int) []float32 {
-	e.allocated[size]++
 	p := e.ex.pool
-	if l := p[size]; len(l) > 0 {
-		b := l[len(l)-1]
-		p[size] = l[:len(l)-1]
-		return b
+	i := sort.Search(len(p), func(i int) bool { return cap(p[i]) >= size })
+	var b []float32
+	if i < len(p) {
+		b = p[i][:size]
+		e.ex.pool = slices.Delete(p, i, i+1)
+	} else {
+		b = make([]float32, size)
 	}
-	return make([]float32, size)
+	if size > 0 {
+		e.allocated[unsafe.SliceData(b)] = true
+	}
+	return b
 }
 
 // release returns a float32 value's storage to the pool.
 func (e *env) release(v any) {
 	if f, ok := v.([]float32); ok && cap(f) > 0 {
-		e.ex.pool[len(f)] = append(e.ex.pool[len(f)], f)
+		f = f[:cap(f)]
+		p := e.ex.pool
+		i := sort.Search(len(p), func(i int) bool { return cap(p[i]) >= cap(f) })
+		e.ex.pool = slices.Insert(p, i, f)
 	}
 }
 
@@ -105,7 +122,7 @@ func (p *Program) Run(inputs []*Buffer) (outs []*Buffer, err error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	en := &env{ex: p, vals: make([]any, len(pl.Root)), inputs: inputs, allocated: map[int]int{}}
+	en := &env{ex: p, vals: make([]any, len(pl.Root)), inputs: inputs, allocated: map[*float32]bool{}}
 	defer en.trimPool()
 	for i, buf := range inputs {
 		en.vals[pl.Params[i].ID] = buf.Flat

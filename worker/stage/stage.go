@@ -54,7 +54,8 @@ func Load(m *shard.Manifest, index int, data []byte) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, _, err := infer.NewBackend("go")
+	// releasepacked: the stage only runs inference, so each weight's packed form is its only copy.
+	b, _, err := infer.NewBackend("go:releasepacked")
 	if err != nil {
 		return nil, fmt.Errorf("opening the pure-Go backend: %w", err)
 	}

@@ -46,7 +46,7 @@ type env struct {
 	vals   []any
 	inputs []*Buffer
 
-	allocated map[*float32]bool // the buffers allocF32 handed out in this execution (trimPool)
+	allocated map[uintptr]bool // the buffers allocF32 handed out in this execution, by address (trimPool)
 }
 
 // trimPool keeps only the pooled buffers that allocF32 handed out in this execution: generic steps return
@@ -54,7 +54,7 @@ type env struct {
 func (e *env) trimPool() {
 	kept := e.ex.pool[:0]
 	for _, b := range e.ex.pool {
-		if e.allocated[unsafe.SliceData(b)] {
+		if e.allocated[uintptr(unsafe.Pointer(unsafe.SliceData(b)))] {
 			kept = append(kept, b)
 		}
 	}
@@ -96,10 +96,18 @@ func (e *env) allocF32(size int) []float32 {
 		b = p[i][:size]
 		e.ex.pool = slices.Delete(p, i, i+1)
 	} else {
+		// A miss: the free buffers are all smaller. Drop the largest of them, as many as the new buffer's
+		// size, so that the garbage collector can reuse their memory for it rather than the pool holding
+		// both (the pool then converges on buffers that fit, instead of growing by each miss).
+		for freed := 0; freed < size && len(p) > 0; p = p[:len(p)-1] {
+			freed += cap(p[len(p)-1])
+			p[len(p)-1] = nil
+		}
+		e.ex.pool = p
 		b = make([]float32, size)
 	}
 	if size > 0 {
-		e.allocated[unsafe.SliceData(b)] = true
+		e.allocated[uintptr(unsafe.Pointer(unsafe.SliceData(b)))] = true
 	}
 	return b
 }
@@ -122,7 +130,7 @@ func (p *Program) Run(inputs []*Buffer) (outs []*Buffer, err error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	en := &env{ex: p, vals: make([]any, len(pl.Root)), inputs: inputs, allocated: map[*float32]bool{}}
+	en := &env{ex: p, vals: make([]any, len(pl.Root)), inputs: inputs, allocated: map[uintptr]bool{}}
 	defer en.trimPool()
 	for i, buf := range inputs {
 		en.vals[pl.Params[i].ID] = buf.Flat

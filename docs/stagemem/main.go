@@ -32,18 +32,19 @@ func main() {
 	idx := flag.Int("stage", 1, "index of the stage to measure")
 	limit := flag.Int64("limit", 96<<20, "debug.SetMemoryLimit in bytes, as the shard worker (0: none)")
 	gc := flag.Int("gcpercent", -2, "debug.SetGCPercent (-2: leave the default)")
+	runs := flag.Int("runs", 2, "views to run")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "usage: stagemem -dir DIR -stage N")
 		os.Exit(2)
 	}
-	if err := run(*dir, *idx, *limit, *gc); err != nil {
+	if err := run(*dir, *idx, *limit, *gc, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "stagemem:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, idx int, limit int64, gc int) error {
+func run(dir string, idx int, limit int64, gc, runs int) error {
 	if limit > 0 {
 		debug.SetMemoryLimit(limit)
 	}
@@ -90,7 +91,7 @@ func run(dir string, idx int, limit int64, gc int) error {
 	debug.FreeOSMemory()
 	report("file bytes dropped, GC")
 	shapes := st.Entry.Stage().Inputs(m.Config, 1)
-	for r := 1; r <= 2; r++ {
+	for r := 1; r <= runs; r++ {
 		t0 := time.Now()
 		out, err := st.Model.RunFill(1, func(i int, dst []float32) error {
 			for j := range dst {

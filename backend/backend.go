@@ -87,6 +87,9 @@ func New(config string) (*Backend, error) {
 			return nil, fmt.Errorf("castgo backend: unknown option %q in config %q", opt, config)
 		}
 	}
+	if b.packs.ReleaseSources && b.target != nil {
+		return nil, fmt.Errorf("castgo backend: the releasepacked option is for the CPU executor, not with webgpu (config %q)", config)
+	}
 	kernels.SetThreads(b.threads)
 	if b.profile {
 		EnableProfile(true)

@@ -89,6 +89,15 @@ func TestReleasePacked(t *testing.T) {
 		t.Errorf("reading a released weight back: error %v, want one saying it was released once packed", err)
 	}
 
+	// a graph that reads the released weight otherwise is refused, not run on empty data
+	sum, err := NewExecAny(release, func(xs []*Node) *Node { return ReduceAllSum(xs[0]) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sum.Exec(wt); err == nil || !strings.Contains(err.Error(), "released once packed") {
+		t.Errorf("summing a released weight: error %v, want one saying it was released once packed", err)
+	}
+
 	// the same weight read by a reduction too keeps its data
 	want = run(plain, linearAndSum, clone(t, w), x1, x2)
 	wt2, buf2 := weightOnDevice(t, release, w)

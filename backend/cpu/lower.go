@@ -14,6 +14,7 @@ func Lower(p *plan.Plan, packs *PackCache) (*Program, error) {
 	prog := &Program{plan: p, packs: packs}
 	handovers := map[*plan.Step]*handover{}
 	packOnly := packedOnly(p)
+	prog.packOnly = packOnly
 	for _, st := range p.Steps {
 		f, err := lowerStep(st, handovers, packOnly)
 		if err != nil {

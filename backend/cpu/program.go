@@ -22,6 +22,9 @@ type Program struct {
 	plan  *plan.Plan
 	runs  []stepFunc
 	packs *PackCache
+	// packOnly marks the parameters read only as packed GEMM weights (packedOnly): the only ones whose
+	// data may have been released (Buffer.Packed).
+	packOnly map[int]bool
 
 	mu   sync.Mutex
 	pool [][]float32 // free float32 buffers, full capacity, sorted by capacity
@@ -127,6 +130,11 @@ func (p *Program) Run(inputs []*Buffer) (outs []*Buffer, err error) {
 	pl := p.plan
 	if len(inputs) != len(pl.Params) {
 		return nil, errors.Errorf("castgo backend: %d inputs given, the graph has %d parameters", len(inputs), len(pl.Params))
+	}
+	for i, buf := range inputs {
+		if buf.Packed && !p.packOnly[i] {
+			return nil, errors.Errorf("castgo backend: input #%d (%s, %s) is a weight whose data was released once packed (option releasepacked), and this graph reads it otherwise", i, pl.Params[i].Name, buf.Shape)
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -115,10 +115,15 @@ func (e *env) allocF32(size int) []float32 {
 	return b
 }
 
-// release returns a float32 value's storage to the pool.
+// release returns a float32 value's storage to the pool: the whole buffer when allocF32 handed it out,
+// else (a generic step's own slice) only its length.
 func (e *env) release(v any) {
 	if f, ok := v.([]float32); ok && cap(f) > 0 {
-		f = f[:cap(f)]
+		if e.allocated[uintptr(unsafe.Pointer(unsafe.SliceData(f)))] {
+			f = f[:cap(f)]
+		} else {
+			f = f[:len(f):len(f)]
+		}
 		p := e.ex.pool
 		i := sort.Search(len(p), func(i int) bool { return cap(p[i]) >= cap(f) })
 		e.ex.pool = slices.Insert(p, i, f)

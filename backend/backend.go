@@ -8,7 +8,9 @@
 //
 // Config string (comma separated): "threads=N" (kernel goroutines; default GOMAXPROCS, 1 in js/wasm),
 // "profile" (record the wall time of each plan step, see Profile), "webgpu" (run compiled plans on the
-// WebGPU device of the page or worker: js/wasm with package backend/webgpu linked in). The environment
+// WebGPU device of the page or worker: js/wasm with package backend/webgpu linked in), "releasepacked"
+// (inference only: a weight that an executable reads only as a GEMM's packed weight has its data released
+// once packed, so that the packed form is its only copy; reading it back then fails). The environment
 // variable CASTGO_PROFILE=1 also turns profiling on.
 package backend
 
@@ -65,6 +67,8 @@ func New(config string) (*Backend, error) {
 		case "":
 		case "profile":
 			b.profile = true
+		case "releasepacked":
+			b.packs.ReleaseSources = true
 		case "webgpu":
 			t := registeredTarget(key)
 			if t == nil {
@@ -82,6 +86,9 @@ func New(config string) (*Backend, error) {
 		default:
 			return nil, fmt.Errorf("castgo backend: unknown option %q in config %q", opt, config)
 		}
+	}
+	if b.packs.ReleaseSources && b.target != nil {
+		return nil, fmt.Errorf("castgo backend: the releasepacked option is for the CPU executor, not with webgpu (config %q)", config)
 	}
 	kernels.SetThreads(b.threads)
 	if b.profile {
@@ -155,10 +162,19 @@ func (b *Backend) BufferShape(buffer backends.Buffer) (shapes.Shape, error) {
 
 func (b *Backend) BufferDeviceNum(buffer backends.Buffer) (backends.DeviceNum, error) { return 0, nil }
 
+// errPacked is the error of reading a weight whose data was released once packed (the releasepacked
+// option).
+func errPacked(buf *Buffer) error {
+	return errors.Errorf("castgo backend: the %s weight's data was released once packed (option releasepacked): only the GEMMs of its executable can read it", buf.Shape)
+}
+
 func (b *Backend) BufferToFlatData(buffer backends.Buffer, flat any) error {
 	buf, err := b.toBuffer(buffer)
 	if err != nil {
 		return err
+	}
+	if buf.Packed {
+		return errPacked(buf)
 	}
 	dst, src := reflect.ValueOf(flat), reflect.ValueOf(buf.Flat)
 	if dst.Kind() != reflect.Slice || dst.Type() != src.Type() || dst.Len() != src.Len() {
@@ -200,6 +216,9 @@ func (b *Backend) BufferData(buffer backends.Buffer) (any, error) {
 	buf, err := b.toBuffer(buffer)
 	if err != nil {
 		return nil, err
+	}
+	if buf.Packed {
+		return nil, errPacked(buf)
 	}
 	return buf.Flat, nil
 }

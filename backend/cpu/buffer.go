@@ -5,7 +5,9 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"sync"
 	"weak"
@@ -18,6 +20,9 @@ import (
 type Buffer struct {
 	Shape shapes.Shape
 	Flat  any
+	// Packed says the data was released once packed (PackCache.ReleaseSources): Flat is an empty slice of
+	// the dtype, and only the packed GEMMs that packed it can read the weight.
+	Packed bool
 }
 
 // packKey identifies a packed weight by the buffer it was packed from. The pointer is weak, so the cache
@@ -39,6 +44,11 @@ const FingerprintSamples = 64
 // PackCache holds the packed form of the weights (kernels.PackedB) by the buffer they were packed from,
 // shared by every program of a backend (the forward graph of each batch size, the taps graph).
 type PackCache struct {
+	// ReleaseSources makes the cache release a weight's data once it has packed it, when the program
+	// says that nothing else reads it (an inference-only backend: see Lower): the packed form is then the
+	// weight's only copy. Set it before the first run.
+	ReleaseSources bool
+
 	mu    sync.Mutex
 	packs map[packKey]*packEntry
 }
@@ -94,13 +104,25 @@ func (c *PackCache) Drop(buf *Buffer) {
 
 // packed returns the packed form of a weight, packing it on first use per weight buffer (shared by every
 // executable of this backend: the forward graph of each batch size, the taps graph).
-func (c *PackCache) packed(w, scale *Buffer, transposed bool, k, n int) *kernels.PackedB {
+//
+// release says that the program reads w only through this packing: with ReleaseSources set, w's data is
+// then dropped after packing (Buffer.Packed).
+func (c *PackCache) packed(w, scale *Buffer, transposed bool, k, n int, release bool) *kernels.PackedB {
 	key := packKey{buf: weak.Make(w), transposed: transposed}
 	ws := weak.Make(scale)
-	fp := Fingerprint(w, scale)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if w.Packed {
+		if e := c.packs[key]; e != nil && e.p.K == k && e.p.N == n && e.scale == ws {
+			return e.p
+		}
+		panic(fmt.Sprintf("a %s weight was released after packing (ReleaseSources) and is read as a %d×%d GEMM weight (transposed %v) it was not packed as", w.Shape, k, n, transposed))
+	}
+	fp := Fingerprint(w, scale)
 	if e := c.packs[key]; e != nil && e.p.K == k && e.p.N == n && e.scale == ws && e.print == fp {
+		if release && c.ReleaseSources {
+			releaseData(w)
+		}
 		return e.p
 	}
 	var p *kernels.PackedB
@@ -119,5 +141,14 @@ func (c *PackCache) packed(w, scale *Buffer, transposed bool, k, n int) *kernels
 		}, key)
 	}
 	c.packs[key] = &packEntry{p: p, scale: ws, print: fp}
+	if release && c.ReleaseSources {
+		releaseData(w)
+	}
 	return p
+}
+
+// releaseData drops w's data, keeping its dtype: the packed form is its only copy now.
+func releaseData(w *Buffer) {
+	w.Flat = reflect.MakeSlice(reflect.TypeOf(w.Flat), 0, 0).Interface()
+	w.Packed = true
 }

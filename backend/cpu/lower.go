@@ -11,16 +11,65 @@ import (
 // packed weights (shared by the programs of one backend). It fails for a generic step whose op has no CPU
 // implementation.
 func Lower(p *plan.Plan, packs *PackCache) (*Program, error) {
-	prog := &Program{plan: p, packs: packs, pool: map[int][][]float32{}}
+	prog := &Program{plan: p, packs: packs}
 	handovers := map[*plan.Step]*handover{}
+	packOnly := packedOnly(p)
+	prog.packOnly = packOnly
 	for _, st := range p.Steps {
-		f, err := lowerStep(st, handovers)
+		f, err := lowerStep(st, handovers, packOnly)
 		if err != nil {
 			return nil, err
 		}
 		prog.runs = append(prog.runs, f)
 	}
 	return prog, nil
+}
+
+// packedOnly returns the parameters that p reads only as the weight of GEMMs that pack it the same way
+// (same transposition and K×N), that are no output and no view's storage: once packed, their data is not
+// read again by this program.
+func packedOnly(p *plan.Plan) map[int]bool {
+	type use struct {
+		transposed bool
+		k, n       int
+	}
+	uses := map[int]use{}
+	bad := map[int]bool{}
+	for _, o := range p.Outputs {
+		bad[p.Root[o.ID]] = true
+	}
+	for _, st := range p.Steps {
+		g, isGemm := st.Kind.(*plan.Gemm)
+		for _, in := range st.Ins {
+			r := p.Root[in.ID]
+			if !isGemm || g.W == nil || in.ID != g.W.ID || r != in.ID || g.W.Op != backends.OpTypeParameter || readsOtherwise(g) {
+				bad[r] = true
+				continue
+			}
+			u := use{g.Transposed, g.K, g.N}
+			if prev, ok := uses[r]; ok && prev != u {
+				bad[r] = true
+			}
+			uses[r] = u
+		}
+	}
+	only := map[int]bool{}
+	for i, prm := range p.Params {
+		if _, ok := uses[prm.ID]; ok && !bad[prm.ID] {
+			only[i] = true
+		}
+	}
+	return only
+}
+
+// readsOtherwise says g reads its weight as another operand too.
+func readsOtherwise(g *plan.Gemm) bool {
+	for _, o := range []*plan.Node{g.LHS, g.Scale, g.Bias, g.Residual} {
+		if o != nil && o.ID == g.W.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // handover holds the extra outputs of one execution of a step that has several (AttentionWithProbs,
@@ -40,11 +89,11 @@ func handoverOf(st *plan.Step, hs map[*plan.Step]*handover) *handover {
 	return hs[st]
 }
 
-func lowerStep(st *plan.Step, hs map[*plan.Step]*handover) (stepFunc, error) {
+func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool) (stepFunc, error) {
 	out := st.Out
 	switch k := st.Kind.(type) {
 	case *plan.Gemm:
-		return lowerGemm(k, out), nil
+		return lowerGemm(k, out, k.W.Op == backends.OpTypeParameter && packOnly[k.W.Param]), nil
 	case *plan.Attention:
 		return lowerAttention(k, out), nil
 	case *plan.LayerNorm:
@@ -143,7 +192,7 @@ var activations = map[plan.Activation]kernels.Activation{
 	plan.ActNone: kernels.ActNone, plan.ActGELU: kernels.ActGELU, plan.ActQuickGELU: kernels.ActQuickGELU,
 }
 
-func lowerGemm(g *plan.Gemm, out *plan.Node) stepFunc {
+func lowerGemm(g *plan.Gemm, out *plan.Node, release bool) stepFunc {
 	m, k, n := g.M, g.K, g.N
 	lhs, w, scale, transposed := g.LHS, g.W, g.Scale, g.Transposed
 	biasRoot, biasOff, res := g.Bias, g.BiasOff, g.Residual
@@ -153,7 +202,7 @@ func lowerGemm(g *plan.Gemm, out *plan.Node) stepFunc {
 		if scale != nil {
 			scaleBuf = e.inputs[scale.Param]
 		}
-		pk := e.ex.packs.packed(e.inputs[w.Param], scaleBuf, transposed, k, n)
+		pk := e.ex.packs.packed(e.inputs[w.Param], scaleBuf, transposed, k, n, release)
 		ep := kernels.Epilogue{Act: act, PostScale: postScale}
 		if biasRoot != nil {
 			ep.Bias = e.f32(biasRoot)[biasOff : biasOff+n]

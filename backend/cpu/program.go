@@ -2,8 +2,11 @@ package cpu
 
 import (
 	"reflect"
+	"slices"
+	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/castvideo/castgo/backend/plan"
 	"github.com/gomlx/gomlx/backends"
@@ -12,14 +15,19 @@ import (
 )
 
 // Program is a plan lowered onto the CPU: one function per step, run in order, with float32 intermediate
-// buffers pooled by size and reused as the plan releases their storage.
+// buffers pooled and reused as the plan releases their storage (best fit by capacity, so that a value
+// reuses a larger free buffer rather than adding one of its own size: the pool stays near the execution's
+// peak of live intermediates instead of the sum of each size's peak).
 type Program struct {
 	plan  *plan.Plan
 	runs  []stepFunc
 	packs *PackCache
+	// packOnly marks the parameters read only as packed GEMM weights (packedOnly): the only ones whose
+	// data may have been released (Buffer.Packed).
+	packOnly map[int]bool
 
 	mu   sync.Mutex
-	pool map[int][][]float32
+	pool [][]float32 // free float32 buffers, full capacity, sorted by capacity
 }
 
 // stepFunc computes the value of one step's output in an execution.
@@ -31,7 +39,7 @@ func (p *Program) Plan() *plan.Plan { return p.plan }
 // Finalize drops p's buffer pool.
 func (p *Program) Finalize() {
 	p.mu.Lock()
-	p.pool = map[int][][]float32{}
+	p.pool = nil
 	p.mu.Unlock()
 }
 
@@ -41,18 +49,20 @@ type env struct {
 	vals   []any
 	inputs []*Buffer
 
-	allocated map[int]int // pooled allocations of each size in this execution (trimPool)
+	allocated map[uintptr]bool // the buffers allocF32 handed out in this execution, by address (trimPool)
 }
 
-// trimPool keeps at most as many pooled buffers of each size as one execution allocates: generic steps
-// return fresh slices that are released into the pool too, which would otherwise grow it every execution.
+// trimPool keeps only the pooled buffers that allocF32 handed out in this execution: generic steps return
+// fresh slices that are released into the pool too, which would otherwise grow it every execution.
 func (e *env) trimPool() {
-	for size, l := range e.ex.pool {
-		if n := e.allocated[size]; len(l) > n {
-			clear(l[n:])
-			e.ex.pool[size] = l[:n]
+	kept := e.ex.pool[:0]
+	for _, b := range e.ex.pool {
+		if e.allocated[uintptr(unsafe.Pointer(unsafe.SliceData(b)))] {
+			kept = append(kept, b)
 		}
 	}
+	clear(e.ex.pool[len(kept):])
+	e.ex.pool = kept
 }
 
 func (e *env) val(n *plan.Node) any {
@@ -79,21 +89,44 @@ func (e *env) alloc(n *plan.Node) any {
 	return makeFlat(n.Shape.DType, size)
 }
 
+// allocF32 returns a float32 buffer of size elements: the smallest pooled buffer that holds them, else a
+// new one. Its contents are not cleared.
 func (e *env) allocF32(size int) []float32 {
-	e.allocated[size]++
 	p := e.ex.pool
-	if l := p[size]; len(l) > 0 {
-		b := l[len(l)-1]
-		p[size] = l[:len(l)-1]
-		return b
+	i := sort.Search(len(p), func(i int) bool { return cap(p[i]) >= size })
+	var b []float32
+	if i < len(p) {
+		b = p[i][:size]
+		e.ex.pool = slices.Delete(p, i, i+1)
+	} else {
+		// A miss: the free buffers are all smaller. Drop the largest of them, as many as the new buffer's
+		// size, so that the garbage collector can reuse their memory for it rather than the pool holding
+		// both (the pool then converges on buffers that fit, instead of growing by each miss).
+		for freed := 0; freed < size && len(p) > 0; p = p[:len(p)-1] {
+			freed += cap(p[len(p)-1])
+			p[len(p)-1] = nil
+		}
+		e.ex.pool = p
+		b = make([]float32, size)
 	}
-	return make([]float32, size)
+	if size > 0 {
+		e.allocated[uintptr(unsafe.Pointer(unsafe.SliceData(b)))] = true
+	}
+	return b
 }
 
-// release returns a float32 value's storage to the pool.
+// release returns a float32 value's storage to the pool: the whole buffer when allocF32 handed it out,
+// else (a generic step's own slice) only its length.
 func (e *env) release(v any) {
 	if f, ok := v.([]float32); ok && cap(f) > 0 {
-		e.ex.pool[len(f)] = append(e.ex.pool[len(f)], f)
+		if e.allocated[uintptr(unsafe.Pointer(unsafe.SliceData(f)))] {
+			f = f[:cap(f)]
+		} else {
+			f = f[:len(f):len(f)]
+		}
+		p := e.ex.pool
+		i := sort.Search(len(p), func(i int) bool { return cap(p[i]) >= cap(f) })
+		e.ex.pool = slices.Insert(p, i, f)
 	}
 }
 
@@ -103,9 +136,14 @@ func (p *Program) Run(inputs []*Buffer) (outs []*Buffer, err error) {
 	if len(inputs) != len(pl.Params) {
 		return nil, errors.Errorf("castgo backend: %d inputs given, the graph has %d parameters", len(inputs), len(pl.Params))
 	}
+	for i, buf := range inputs {
+		if buf.Packed && !p.packOnly[i] {
+			return nil, errors.Errorf("castgo backend: input #%d (%s, %s) is a weight whose data was released once packed (option releasepacked), and this graph reads it otherwise", i, pl.Params[i].Name, buf.Shape)
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	en := &env{ex: p, vals: make([]any, len(pl.Root)), inputs: inputs, allocated: map[int]int{}}
+	en := &env{ex: p, vals: make([]any, len(pl.Root)), inputs: inputs, allocated: map[uintptr]bool{}}
 	defer en.trimPool()
 	for i, buf := range inputs {
 		en.vals[pl.Params[i].ID] = buf.Flat

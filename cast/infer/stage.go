@@ -33,6 +33,19 @@ func NewStage(b backends.Backend, cfg cast.Config, st cast.Stage, set weights.Se
 	if err := cast.LoadStageWeights(ctx, cfg, st, set); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st, err)
 	}
+	// The weights live on the backend only: each goes there as an unshared buffer and its host copy is
+	// dropped, so that a backend that releases a weight's data once packed (the castgo backend's
+	// releasepacked option) leaves the packed form as its only copy.
+	for v := range ctx.IterVariables() {
+		t, err := v.Value()
+		if err != nil {
+			return nil, fmt.Errorf("stage %s: variable %s: %w", st, v.ScopeAndName(), err)
+		}
+		if err := t.MaterializeOnDevice(b, false, 0); err != nil {
+			return nil, fmt.Errorf("stage %s: variable %s on the backend: %w", st, v.ScopeAndName(), err)
+		}
+		t.FinalizeLocal()
+	}
 	m := &StageModel{Config: cfg, Stage: st, ctx: ctx}
 	exec, err := context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, in []*graph.Node) []*graph.Node {
 		return st.Forward(ctx, cfg, in, nil)

@@ -54,7 +54,8 @@ func Load(m *shard.Manifest, index int, data []byte) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, _, err := infer.NewBackend("go")
+	// releasepacked: the stage only runs inference, so each weight's packed form is its only copy.
+	b, _, err := infer.NewBackend("go:releasepacked")
 	if err != nil {
 		return nil, fmt.Errorf("opening the pure-Go backend: %w", err)
 	}
@@ -219,6 +220,11 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	h.Set(HeaderMemory, strconv.FormatInt(s.memory(), 10))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(msg)
+	// Collect the request's buffers now (a view's activations are tens of MiB), so that the next request
+	// starts from a heap without them: linear memory never shrinks, and fewer big free spans of odd sizes
+	// keep it from growing.
+	msg, out = nil, nil //nolint:ineffassign
+	runtime.GC()
 }
 
 // fail answers {"error": "stage NAME: …"}.

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -105,7 +107,7 @@ func coordinator() http.Handler {
 			srv.SetModel(nil, fmt.Errorf("no service binding STAGE_%d for stage %q", i, e.Name))
 			return srv
 		}
-		clients[i] = binding{fetch.NewClient(fetch.WithBinding(b))}
+		clients[i] = binding{v: b, c: fetch.NewClient(fetch.WithBinding(b))}
 	}
 	c, err := chain.New(m, clients)
 	if err != nil {
@@ -183,7 +185,7 @@ func readObject(key string, size int64) ([]byte, error) {
 		}
 		body, n = io.NopCloser(obj.Body), int64(obj.Size)
 	case hasBinding("SHARDS"):
-		client := binding{fetch.NewClient(fetch.WithBinding(cloudflare.GetBinding("SHARDS")))}
+		client := binding{c: fetch.NewClient(fetch.WithBinding(cloudflare.GetBinding("SHARDS")))}
 		req, err := http.NewRequest(http.MethodGet, "http://shards/"+strings.TrimLeft(full, "/"), nil)
 		if err != nil {
 			return nil, err
@@ -230,8 +232,85 @@ func readObject(key string, size int64) ([]byte, error) {
 }
 
 // binding sends requests through a service binding's fetch (chain.Doer) without net/http's client.
-type binding struct{ c *fetch.Client }
+type binding struct {
+	v js.Value // the service binding
+	c *fetch.Client
+}
 
+// Do sends req through the service binding. A request with a body (an activation message, ~10 MB for
+// base) goes as one Uint8Array and its answer is read whole: syumai's bridge would move each in 16 KiB
+// chunks, a JS↔Go round trip apiece.
 func (b binding) Do(req *http.Request) (*http.Response, error) {
-	return b.c.Do(&fetch.Request{Request: req}, nil)
+	if req.Body == nil || req.Body == http.NoBody {
+		return b.c.Do(&fetch.Request{Request: req}, nil)
+	}
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the request body: %w", err)
+	}
+	init := js.Global().Get("Object").New()
+	init.Set("method", req.Method)
+	h := js.Global().Get("Headers").New()
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			h.Call("append", k, v)
+		}
+	}
+	init.Set("headers", h)
+	ua := js.Global().Get("Uint8Array").New(len(body))
+	js.CopyBytesToJS(ua, body)
+	body = nil //nolint:ineffassign // the JS copy is the one sent
+	init.Set("body", ua)
+	res, err := await(req.Context(), b.v.Call("fetch", req.URL.String(), init))
+	if err != nil {
+		return nil, err
+	}
+	hdr := http.Header{}
+	each := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		hdr.Add(args[1].String(), args[0].String())
+		return nil
+	})
+	res.Get("headers").Call("forEach", each)
+	each.Release()
+	ab, err := await(req.Context(), res.Call("arrayBuffer"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	view := js.Global().Get("Uint8Array").New(ab)
+	out := make([]byte, view.Length())
+	js.CopyBytesToGo(out, view)
+	status := res.Get("status").Int()
+	return &http.Response{
+		Status: fmt.Sprintf("%d %s", status, res.Get("statusText").String()), StatusCode: status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr,
+		Body: io.NopCloser(bytes.NewReader(out)), ContentLength: int64(len(out)), Request: req,
+	}, nil
+}
+
+// await waits for a JS promise, or for ctx to end (the promise's callbacks then find buffered channels).
+func await(ctx context.Context, p js.Value) (js.Value, error) {
+	ok, fail := make(chan js.Value, 1), make(chan error, 1)
+	var then, catch js.Func
+	then = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ok <- args[0]
+		then.Release()
+		catch.Release()
+		return nil
+	})
+	catch = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		fail <- errors.New(args[0].Call("toString").String())
+		then.Release()
+		catch.Release()
+		return nil
+	})
+	p.Call("then", then, catch)
+	select {
+	case v := <-ok:
+		return v, nil
+	case err := <-fail:
+		return js.Value{}, err
+	case <-ctx.Done():
+		return js.Value{}, ctx.Err()
+	}
 }

@@ -15,7 +15,7 @@ var _ = registerTier(tierDef{name: "wasm-simd128", ok: func() bool { return true
 // installWasm installs the SIMD128 kernels (4-lane vectors; every wasm engine that runs Go's SIMD code has them).
 func installWasm() {
 	gemmMR, gemmNR = 4, 8
-	microKernel = microWasm
+	microKernel = microWasmAsm
 	storeTile = storeTileWasm
 	installMathWasm()
 	attnRows = attnRowsWasm
@@ -29,6 +29,22 @@ func ld4(p unsafe.Pointer, off int) f4 {
 
 func bc4(p unsafe.Pointer, off int) f4 {
 	return archsimd.BroadcastFloat32x4(*(*float32)(unsafe.Add(p, off)))
+}
+
+//go:noescape
+func f32KernWasm(k int, a0, a1, a2, a3, b, tile *float32)
+
+// microWasmAsm is microWasm in wasm assembly (gemm_f32_wasm.s): the same 4×8 tile, its 8 accumulators held in
+// v128 locals over the whole k, no bounds checks and k unrolled by four. Rows past rows re-read the last row
+// (their tile rows are not stored).
+func microWasmAsm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
+	_ = a[(rows-1)*lda+k-1]
+	_ = bp[8*k-1]
+	a0 := unsafe.SliceData(a)
+	a1 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(1, rows-1)*lda*4))
+	a2 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(2, rows-1)*lda*4))
+	a3 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(3, rows-1)*lda*4))
+	f32KernWasm(k, a0, a1, a2, a3, unsafe.SliceData(bp), &tile[0])
 }
 
 func microWasm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {

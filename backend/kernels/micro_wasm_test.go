@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand"
 	"testing"
 	"time"
@@ -22,4 +23,35 @@ func BenchmarkMicroWasm(b *testing.B) {
 		microWasm(k, a, k, 4, bp, &tile)
 	}
 	b.ReportMetric(float64(2*4*8*k)*float64(b.N)/time.Since(t0).Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkMicroWasmAsm times the assembly 4×8 micro-kernel (gemm_f32_wasm.s) on BenchmarkMicroWasm's data.
+func BenchmarkMicroWasmAsm(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	k := 256
+	a := randSlice(r, 4*k)
+	bp := randSlice(r, 8*k)
+	var tile [tileMax]float32
+	t0 := time.Now()
+	for i := 0; i < b.N; i++ {
+		microWasmAsm(k, a, k, 4, bp, &tile)
+	}
+	b.ReportMetric(float64(2*4*8*k)*float64(b.N)/time.Since(t0).Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkGemmWasmKernels compares the Go (microWasm) and assembly (microWasmAsm) micro-kernels inside the
+// whole GEMM on the ViT-B shapes, back to back per shape.
+func BenchmarkGemmWasmKernels(b *testing.B) {
+	defer func(f microFn) { microKernel = f }(microKernel)
+	for _, s := range []struct{ m, k, n int }{{1568, 768, 2304}, {1568, 768, 3072}} {
+		for _, kc := range []struct {
+			name string
+			fn   microFn
+		}{{"go", microWasm}, {"asm", microWasmAsm}} {
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", s.m, s.k, s.n, kc.name), func(b *testing.B) {
+				microKernel = kc.fn
+				benchGemm(b, s.m, s.k, s.n, false, nil)
+			})
+		}
+	}
 }

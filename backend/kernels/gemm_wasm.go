@@ -7,8 +7,9 @@ import (
 	"unsafe"
 )
 
-// WebAssembly SIMD128: a 4×8 micro-kernel (8 Float32x4 accumulators, 2 B vectors, 1 broadcast: within the
-// 16 v128 registers Go's wasm backend has), Mul+Add since wasm has no (non-relaxed) FMA.
+// WebAssembly SIMD128: a 4×8 micro-kernel (8 f32x4 accumulators, 2 B vectors, 1 broadcast: within the 16
+// v128 registers Go's wasm backend has), mul+add since wasm has no (non-relaxed) FMA. The tier's kernel is the
+// assembly one (microWasmAsm, gemm_f32_wasm.s); microWasm is its archsimd twin, kept as the benchmark baseline.
 
 var _ = registerTier(tierDef{name: "wasm-simd128", ok: func() bool { return true }, install: installWasm})
 
@@ -47,6 +48,7 @@ func microWasmAsm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMa
 	f32KernWasm(k, a0, a1, a2, a3, unsafe.SliceData(bp), &tile[0])
 }
 
+// microWasm is the 4×8 micro-kernel in archsimd (about half microWasmAsm's speed under V8).
 func microWasm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
 	_ = a[(rows-1)*lda+k-1]
 	_ = bp[8*k-1]

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// BenchmarkMicroWasm times the shipped 4×8 SIMD128 micro-kernel in L1 (K=256). Alternatives measured on the
-// 2026-12-01 machine under Node 20, best of 30 interleaved runs: 4×8 25.8 GFLOP/s, 6×8 20.3, 4×8 with K
-// unrolled by 2 24.6 (their code is in the git history before the tier change; TestGemm tests the shipped one).
+// BenchmarkMicroWasm times the archsimd 4×8 micro-kernel (microWasm, the baseline of the assembly one) in L1
+// (K=256). Earlier variants, 2026-12-01 under Node 20, best of 30 interleaved runs: 4×8 25.8 GFLOP/s, 6×8 20.3,
+// 4×8 with K unrolled by 2 24.6 (their code is in the git history).
 func BenchmarkMicroWasm(b *testing.B) {
 	r := rand.New(rand.NewSource(1))
 	k := 256

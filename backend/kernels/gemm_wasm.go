@@ -37,10 +37,12 @@ func f32KernWasm(k int, a0, a1, a2, a3, b, tile *float32)
 
 // microWasmAsm is microWasm in wasm assembly (gemm_f32_wasm.s): the same 4×8 tile, its 8 accumulators held in
 // v128 locals over the whole k, no bounds checks and k unrolled by four. Rows past rows re-read the last row
-// (their tile rows are not stored).
+// (their tile rows are not stored). k = 0 stores a zero tile.
 func microWasmAsm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
-	_ = a[(rows-1)*lda+k-1]
-	_ = bp[8*k-1]
+	if k > 0 {
+		_ = a[(rows-1)*lda+k-1]
+		_ = bp[8*k-1]
+	}
 	a0 := unsafe.SliceData(a)
 	a1 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(1, rows-1)*lda*4))
 	a2 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(2, rows-1)*lda*4))

@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"testing"
 	"time"
@@ -52,6 +53,37 @@ func BenchmarkGemmWasmKernels(b *testing.B) {
 				microKernel = kc.fn
 				benchGemm(b, s.m, s.k, s.n, false, nil)
 			})
+		}
+	}
+}
+
+// TestMicroWasmAsm checks the assembly micro-kernel against a float64 sum on every k mod 4, k = 0, partial row
+// counts and a row stride past k; the rows past rows must not be read beyond a (the slice ends at the last row).
+func TestMicroWasmAsm(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for _, k := range []int{0, 1, 2, 3, 4, 5, 7, 8, 13, 64, 255, 770} {
+		for rows := 1; rows <= 4; rows++ {
+			lda := k + 3
+			a := randSlice(r, (rows-1)*lda+max(k, 1))
+			bp := randSlice(r, 8*max(k, 1))
+			var tile [tileMax]float32
+			for i := range tile {
+				tile[i] = float32(i) // stale values must be overwritten
+			}
+			microWasmAsm(k, a, lda, rows, bp, &tile)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < 8; j++ {
+					var want, mag float64
+					for p := 0; p < k; p++ {
+						x := float64(a[i*lda+p]) * float64(bp[p*8+j])
+						want += x
+						mag += math.Abs(x)
+					}
+					if got := float64(tile[i*8+j]); math.Abs(got-want) > 1e-6*(mag+1) {
+						t.Fatalf("k=%d rows=%d tile[%d][%d] = %g, want %g", k, rows, i, j, got, want)
+					}
+				}
+			}
 		}
 	}
 }

@@ -7,15 +7,16 @@ import (
 	"unsafe"
 )
 
-// WebAssembly SIMD128: a 4×8 micro-kernel (8 Float32x4 accumulators, 2 B vectors, 1 broadcast: within the
-// 16 v128 registers Go's wasm backend has), Mul+Add since wasm has no (non-relaxed) FMA.
+// WebAssembly SIMD128: a 4×8 micro-kernel (8 f32x4 accumulators, 2 B vectors, 1 broadcast: within the 16
+// v128 registers Go's wasm backend has), mul+add since wasm has no (non-relaxed) FMA. The tier's kernel is the
+// assembly one (microWasmAsm, gemm_f32_wasm.s); microWasm is its archsimd twin, kept as the benchmark baseline.
 
 var _ = registerTier(tierDef{name: "wasm-simd128", ok: func() bool { return true }, install: installWasm})
 
 // installWasm installs the SIMD128 kernels (4-lane vectors; every wasm engine that runs Go's SIMD code has them).
 func installWasm() {
 	gemmMR, gemmNR = 4, 8
-	microKernel = microWasm
+	microKernel = microWasmAsm
 	storeTile = storeTileWasm
 	installMathWasm()
 	attnRows = attnRowsWasm
@@ -31,6 +32,25 @@ func bc4(p unsafe.Pointer, off int) f4 {
 	return archsimd.BroadcastFloat32x4(*(*float32)(unsafe.Add(p, off)))
 }
 
+//go:noescape
+func f32KernWasm(k int, a0, a1, a2, a3, b, tile *float32)
+
+// microWasmAsm is microWasm in wasm assembly (gemm_f32_wasm.s): the same 4×8 tile, its 8 accumulators held in
+// v128 locals over the whole k, no bounds checks and k unrolled by four. Rows past rows re-read the last row
+// (their tile rows are not stored). k = 0 stores a zero tile.
+func microWasmAsm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
+	if k > 0 {
+		_ = a[(rows-1)*lda+k-1]
+		_ = bp[8*k-1]
+	}
+	a0 := unsafe.SliceData(a)
+	a1 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(1, rows-1)*lda*4))
+	a2 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(2, rows-1)*lda*4))
+	a3 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(3, rows-1)*lda*4))
+	f32KernWasm(k, a0, a1, a2, a3, unsafe.SliceData(bp), &tile[0])
+}
+
+// microWasm is the 4×8 micro-kernel in archsimd (about half microWasmAsm's speed under V8).
 func microWasm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
 	_ = a[(rows-1)*lda+k-1]
 	_ = bp[8*k-1]

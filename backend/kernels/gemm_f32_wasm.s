@@ -1,0 +1,164 @@
+//go:build goexperiment.simd && wasm
+
+#include "textflag.h"
+
+// One k step of the 4×8 fp32 tile: the panel row (8 floats, two f32x4 at byte offset ob) into V8, V9, and per
+// row r an f32.load of a[r][k] (byte offset oa from the row pointer) splatted into V10, then
+// acc += splat·b with f32x4.mul + f32x4.add (wasm SIMD128 has no fused multiply-add outside relaxed SIMD).
+#define KROW(ra, oa, acc0, acc1) \
+	Get acc0 \
+	Get ra \
+	I32WrapI64 \
+	F32Load $(oa) \
+	F32x4Splat \
+	Tee V10 \
+	Get V8 \
+	F32x4Mul \
+	F32x4Add \
+	Set acc0 \
+	Get acc1 \
+	Get V10 \
+	Get V9 \
+	F32x4Mul \
+	F32x4Add \
+	Set acc1
+
+#define KSTEP(oa, ob) \
+	Get R5 \
+	I32WrapI64 \
+	V128Load $(ob) \
+	Set V8 \
+	Get R5 \
+	I32WrapI64 \
+	V128Load $(ob+16) \
+	Set V9 \
+	KROW(R1, oa, V0, V1) \
+	KROW(R2, oa, V2, V3) \
+	KROW(R3, oa, V4, V5) \
+	KROW(R4, oa, V6, V7)
+
+// func f32KernWasm(k int, a0, a1, a2, a3, b, tile *float32)
+// tile[r·8+j] = Σ_{p<k} a_r[p]·b[p·8+j] for r < 4, j < 8 (k > 0): the 8 accumulators (4 rows × columns 0-3,
+// 4-7) stay in v128 locals over the whole k; unrolled by four k steps (fewer pointer updates and branches),
+// then one step at a time.
+TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
+	MOVD k+0(FP), R0
+	MOVD a0+8(FP), R1
+	MOVD a1+16(FP), R2
+	MOVD a2+24(FP), R3
+	MOVD a3+32(FP), R4
+	MOVD b+40(FP), R5
+
+	I32Const $0
+	I32x4Splat
+	Tee V0
+	Tee V1
+	Tee V2
+	Tee V3
+	Tee V4
+	Tee V5
+	Tee V6
+	Set V7
+
+	Get R0
+	I64Const $2
+	I64ShrU
+	Set R7
+	Get R7
+	I64Eqz
+	I32Eqz
+	If
+	Loop
+		KSTEP(0, 0)
+		KSTEP(4, 32)
+		KSTEP(8, 64)
+		KSTEP(12, 96)
+		Get R1
+		I64Const $16
+		I64Add
+		Set R1
+		Get R2
+		I64Const $16
+		I64Add
+		Set R2
+		Get R3
+		I64Const $16
+		I64Add
+		Set R3
+		Get R4
+		I64Const $16
+		I64Add
+		Set R4
+		Get R5
+		I64Const $128
+		I64Add
+		Set R5
+		Get R7
+		I64Const $1
+		I64Sub
+		Tee R7
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	End
+
+	Get R0
+	I64Const $3
+	I64And
+	Set R7
+	Get R7
+	I64Eqz
+	I32Eqz
+	If
+	Loop
+		KSTEP(0, 0)
+		Get R1
+		I64Const $4
+		I64Add
+		Set R1
+		Get R2
+		I64Const $4
+		I64Add
+		Set R2
+		Get R3
+		I64Const $4
+		I64Add
+		Set R3
+		Get R4
+		I64Const $4
+		I64Add
+		Set R4
+		Get R5
+		I64Const $32
+		I64Add
+		Set R5
+		Get R7
+		I64Const $1
+		I64Sub
+		Tee R7
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	End
+
+// (V128Store's offset immediate is not encoded by the assembler: the address is computed instead.)
+	MOVD tile+48(FP), R6
+#define WST(off, acc) \
+	Get R6 \
+	I32WrapI64 \
+	I32Const $(off) \
+	I32Add \
+	Get acc \
+	V128Store $0
+
+	WST(0, V0)
+	WST(16, V1)
+	WST(32, V2)
+	WST(48, V3)
+	WST(64, V4)
+	WST(80, V5)
+	WST(96, V6)
+	WST(112, V7)
+	RET

@@ -30,7 +30,10 @@ const { values: opt } = parseArgs({
 });
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "castgo-bench-pool-"));
-const sh = (cmd, args, o = {}) => execFileSync(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 << 20, ...o });
+// The Go toolchain of toolchain.env (written once there), with the SIMD experiment, as build.sh uses.
+const toolchain = /^export GOTOOLCHAIN=(\S+)$/m.exec(fs.readFileSync(path.join(root, "toolchain.env"), "utf8"))[1];
+const env = { ...process.env, GOTOOLCHAIN: process.env.GOTOOLCHAIN || toolchain, GOEXPERIMENT: process.env.GOEXPERIMENT ?? "simd" };
+const sh = (cmd, args, o = {}) => execFileSync(cmd, args, { cwd: root, env, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 << 20, ...o });
 
 if (!fs.existsSync(opt.model)) {
   console.error(`no model file ${opt.model}: convert one first, e.g.\n  go run ./tools/cast convert --checkpoint ../shared/goldens/small/model.pt --config ../shared/goldens/small/config.json --out /tmp/small.safetensors`);

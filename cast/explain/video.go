@@ -53,7 +53,7 @@ func Video(clf *classify.Classifier, e *Explainer, v classify.Video, opt Options
 		return nil, err
 	}
 	if opt.View >= len(views) || opt.View < -1 {
-		return nil, fmt.Errorf("explain: view %d is not in the plan (it has %d views: 0 to %d)", opt.View, len(views), len(views)-1)
+		return nil, fmt.Errorf("explain: view %d is not in the plan: the plan has %d views (0 to %d)", opt.View, len(views), len(views)-1)
 	}
 	if opt.View >= 0 {
 		views = views[opt.View : opt.View+1]

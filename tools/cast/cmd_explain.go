@@ -150,7 +150,8 @@ func runExplain(ctx context.Context, opts explainOptions) error {
 	return nil
 }
 
-// explainVideo decodes a video's needed frames and explains the chosen views.
+// explainVideo decodes a video's needed frames and explains the chosen views (explain.Video); it also returns
+// the decoded frames, which the PNG sheets draw on.
 func explainVideo(ctx context.Context, clf *classify.Classifier, e *explain.Explainer, path string, methods []string,
 	views string, view int) (*explain.Result, map[int]preprocess.Frame, error) {
 	src, err := video.Open(ctx, path)
@@ -158,22 +159,14 @@ func explainVideo(ctx context.Context, clf *classify.Classifier, e *explain.Expl
 		return nil, nil, err
 	}
 	info := src.Info()
-	plan, err := explain.Plan(clf, info.Frames, info.Width, info.Height, views)
-	if err != nil {
-		return nil, nil, err
-	}
-	if view >= len(plan) {
-		return nil, nil, fmt.Errorf("--view %d: the plan has %d views (0 to %d)", view, len(plan), len(plan)-1)
-	}
-	first := 0
-	if view >= 0 {
-		first, plan = view, plan[view:view+1]
-	}
-	frames, err := src.Frames(ctx, preprocess.NeededFrames(plan))
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := explain.Views(clf, e, frames, info.Width, info.Height, plan, first, methods)
+	var frames map[int]preprocess.Frame
+	v := classify.Video{NumFrames: info.Frames, Width: info.Width, Height: info.Height,
+		Frames: func(idx []int) (map[int]preprocess.Frame, error) {
+			var err error
+			frames, err = src.Frames(ctx, idx)
+			return frames, err
+		}}
+	r, err := explain.Video(clf, e, v, explain.Options{Views: views, View: view, Methods: methods})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -6,53 +6,15 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import zlib from "node:zlib";
+import { frame, png } from "../worker/test/frames.mjs";
 
 const [dir, base, ...views] = process.argv.slice(2);
 const tol = 1e-3;
 
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-const crc32 = (buf) => {
-  let c = 0xffffffff;
-  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-};
-const chunk = (type, data) => {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-};
-// frame t of a 256×256 clip: a red disc moving right over a textured background.
-function png(t, w = 256, h = 256) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  const raw = Buffer.alloc((w * 3 + 1) * h);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const i = y * (w * 3 + 1) + 1 + x * 3;
-      const g = 100 + ((x * 7 + y * 13 + t * 3) % 40);
-      const inside = (x - 30 - 12 * t) ** 2 + (y - h / 2) ** 2 <= 40 ** 2;
-      raw[i] = inside ? 220 : g;
-      raw[i + 1] = inside ? 30 : g;
-      raw[i + 2] = inside ? 40 : g + 10;
-    }
-  }
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
-}
-
 const framesDir = path.join(dir, "frames");
 fs.mkdirSync(framesDir, { recursive: true });
-const frames = Array.from({ length: 16 }, (_, t) => png(t));
+// frame t of a 256×256 clip: a red disc (radius 40) moving right over a textured background.
+const frames = Array.from({ length: 16 }, (_, t) => png(256, 256, frame(t, 256, 256, { x0: 30, step: 12, r: 40 })));
 frames.forEach((f, i) => fs.writeFileSync(path.join(framesDir, `f${String(i).padStart(3, "0")}.png`), f));
 
 const t0 = Date.now();

@@ -18,8 +18,8 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
+import { frame, png } from "./frames.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "castgo-shard-test-"));
@@ -102,45 +102,8 @@ async function serve(name, dir, edit = (c) => c, sockets = {}) {
   return { urls, stop: () => p.kill("SIGKILL") };
 }
 
-// PNG frames of a clip: a red disc moving right over a textured background.
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-function png(w, h, t) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  const raw = Buffer.alloc((w * 3 + 1) * h);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const i = y * (w * 3 + 1) + 1 + x * 3;
-      const g = 100 + ((x * 7 + y * 13 + t * 3) % 40);
-      const inside = (x - 8 - 5 * t) ** 2 + (y - h / 2) ** 2 <= (h / 5) ** 2;
-      raw[i] = inside ? 220 : g;
-      raw[i + 1] = inside ? 30 : g;
-      raw[i + 2] = inside ? 40 : g + 10;
-    }
-  }
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
-}
-const frames = Array.from({ length: 8 }, (_, t) => png(48, 48, t));
+// PNG frames of a clip: a red disc moving right over a textured background (./frames.mjs).
+const frames = Array.from({ length: 8 }, (_, t) => png(48, 48, frame(t, 48, 48)));
 
 async function classify(base, query = "views=1x1&top=20", headers = {}) {
   const form = new FormData();

@@ -20,7 +20,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 . ./toolchain.env # the Go toolchain and GOEXPERIMENT, written once
 
-GOOS=js GOARCH=wasm go build -tags castgo_nowebgpu -trimpath -ldflags='-s -w' -gcflags='all=-l' \
+GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -gcflags='all=-l' \
 	-gcflags='github.com/castvideo/castgo/backend/...=' -gcflags='github.com/castvideo/castgo/cast/preprocess=' \
 	-o "$dist/app.wasm" ./worker/cmd/shardworker
 

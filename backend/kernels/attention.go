@@ -12,6 +12,10 @@ type attnScratch struct {
 
 var attnPool = sync.Pool{New: func() any { return new(attnScratch) }}
 
+// attnStrip, when a tier sets it (wasm-simd128: attention_strip_wasm.go), runs an attention the direct path
+// does not take and returns true, or returns false to leave it to the GEMM and flash paths.
+var attnStrip func(a *Attention) bool
+
 func (a *Attention) run() {
 	B, H, lq, lk, hd := a.Batch, a.Heads, a.Lq, a.Lk, a.HeadDim
 	if B <= 0 || H <= 0 || lq <= 0 || hd <= 0 {
@@ -29,6 +33,9 @@ func (a *Attention) run() {
 	}
 	if a.useSmall() {
 		a.runSmall()
+		return
+	}
+	if attnStrip != nil && attnStrip(a) {
 		return
 	}
 	if a.useFlash() {

@@ -185,6 +185,8 @@ func BenchmarkAttentionFlash(b *testing.B) {
 				}
 				defer func(on bool, minLk int) { flashOn, flashMinLk = on, minLk }(flashOn, flashMinLk)
 				flashOn, flashMinLk = flash, 0
+				defer func(f func(*Attention) bool) { attnStrip = f }(attnStrip)
+				attnStrip = nil // wasm's strip path is compared in BenchmarkAttentionStripWasm
 				r := rand.New(rand.NewSource(1))
 				w := c.h * c.hd
 				qkv := randSlice(r, c.batch*c.lq*3*w)

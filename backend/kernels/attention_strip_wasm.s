@@ -1,0 +1,266 @@
+//go:build goexperiment.simd && wasm
+
+#include "textflag.h"
+
+// The two micro-kernels of the strip attention (attention_strip_wasm.go): a 4×8 fp32 tile whose 8 f32x4
+// accumulators stay in v128 locals over the whole k, as in gemm_f32_wasm.s, but looping over every 8-column
+// panel of B inside the call (no Go call, no tile copy and no epilogue per tile). Registers: R0 k, R1–R4 the
+// four A rows, R5 the panel pointer (panels are contiguous, so it simply runs on), R6 the first output row,
+// R7 the k counter, R8 the panel counter, R9 the output row stride in bytes, R10–R13 the A rows' running
+// pointers; V0–V7 accumulators, V8 and V9 the panel row, V10 the splat of a[r][k], V11–V14 the row maxima
+// (stripQKWasm), V15 the scale.
+
+// One k step: the panel row (8 floats at R5) into V8, V9; per row r, a[r][k] (at R10+r, byte offset oa)
+// splatted into V10; acc += splat·b (f32x4.mul + f32x4.add: no fused multiply-add outside relaxed SIMD).
+#define SROW(ra, oa, acc0, acc1) \
+	Get acc0 \
+	Get ra \
+	I32WrapI64 \
+	F32Load $(oa) \
+	F32x4Splat \
+	Tee V10 \
+	Get V8 \
+	F32x4Mul \
+	F32x4Add \
+	Set acc0 \
+	Get acc1 \
+	Get V10 \
+	Get V9 \
+	F32x4Mul \
+	F32x4Add \
+	Set acc1
+
+#define SSTEP(oa, ob) \
+	Get R5 \
+	I32WrapI64 \
+	V128Load $(ob) \
+	Set V8 \
+	Get R5 \
+	I32WrapI64 \
+	V128Load $(ob+16) \
+	Set V9 \
+	SROW(R10, oa, V0, V1) \
+	SROW(R11, oa, V2, V3) \
+	SROW(R12, oa, V4, V5) \
+	SROW(R13, oa, V6, V7)
+
+#define ADDR(r, n) \
+	Get r \
+	I64Const $(n) \
+	I64Add \
+	Set r
+
+// The whole k of one panel: V0–V7 = Σ_k a_r[k]·panel[k][0:8] (k unrolled by four, then one step at a time);
+// R5 ends at the next panel.
+#define PANEL \
+	I32Const $0 \
+	I32x4Splat \
+	Tee V0 \
+	Tee V1 \
+	Tee V2 \
+	Tee V3 \
+	Tee V4 \
+	Tee V5 \
+	Tee V6 \
+	Set V7 \
+	Get R1 \
+	Set R10 \
+	Get R2 \
+	Set R11 \
+	Get R3 \
+	Set R12 \
+	Get R4 \
+	Set R13 \
+	Get R0 \
+	I64Const $2 \
+	I64ShrU \
+	Set R7 \
+	Get R7 \
+	I64Eqz \
+	I32Eqz \
+	If \
+	Loop \
+		SSTEP(0, 0) \
+		SSTEP(4, 32) \
+		SSTEP(8, 64) \
+		SSTEP(12, 96) \
+		ADDR(R10, 16) \
+		ADDR(R11, 16) \
+		ADDR(R12, 16) \
+		ADDR(R13, 16) \
+		ADDR(R5, 128) \
+		Get R7 \
+		I64Const $1 \
+		I64Sub \
+		Tee R7 \
+		I64Eqz \
+		I32Eqz \
+		BrIf $0 \
+	End \
+	End \
+	Get R0 \
+	I64Const $3 \
+	I64And \
+	Set R7 \
+	Get R7 \
+	I64Eqz \
+	I32Eqz \
+	If \
+	Loop \
+		SSTEP(0, 0) \
+		ADDR(R10, 4) \
+		ADDR(R11, 4) \
+		ADDR(R12, 4) \
+		ADDR(R13, 4) \
+		ADDR(R5, 32) \
+		Get R7 \
+		I64Const $1 \
+		I64Sub \
+		Tee R7 \
+		I64Eqz \
+		I32Eqz \
+		BrIf $0 \
+	End \
+	End
+
+// Stores acc0, acc1 at row r of the output (R6 + r·R9 bytes, floats 0–7); V128Store's offset immediate is not
+// encoded by the assembler, so the address is computed.
+#define OST(r, off, acc) \
+	Get R6 \
+	Get R9 \
+	I64Const $(r) \
+	I64Mul \
+	I64Add \
+	I32WrapI64 \
+	I32Const $(off) \
+	I32Add \
+	Get acc \
+	V128Store $0
+
+#define OSTROWS \
+	OST(0, 0, V0) \
+	OST(0, 16, V1) \
+	OST(1, 0, V2) \
+	OST(1, 16, V3) \
+	OST(2, 0, V4) \
+	OST(2, 16, V5) \
+	OST(3, 0, V6) \
+	OST(3, 16, V7)
+
+#define SCALE(acc) \
+	Get acc \
+	Get V15 \
+	F32x4Mul \
+	Set acc
+
+#define MAX2(m, acc0, acc1) \
+	Get m \
+	Get acc0 \
+	F32x4Max \
+	Get acc1 \
+	F32x4Max \
+	Set m
+
+// func stripQKWasm(k, np int, a0, a1, a2, a3, b, s *float32, lds int, sc, mx *float32)
+// For the np ≥ 1 panels of b (each k×8 floats, one after the other): s_r[8p : 8p+8] = sc·Σ_{d<k} a_r[d]·b_p[d][0:8]
+// for the four rows r (s_r at s + r·lds bytes), and mx[4r : 4r+4] = max(mx[4r : 4r+4], those scores) lane by lane.
+TEXT ·stripQKWasm(SB), NOSPLIT, $0-88
+	MOVD k+0(FP), R0
+	MOVD np+8(FP), R8
+	MOVD a0+16(FP), R1
+	MOVD a1+24(FP), R2
+	MOVD a2+32(FP), R3
+	MOVD a3+40(FP), R4
+	MOVD b+48(FP), R5
+	MOVD s+56(FP), R6
+	MOVD lds+64(FP), R9
+	MOVD sc+72(FP), R14
+	Get R14
+	I32WrapI64
+	F32Load $0
+	F32x4Splat
+	Set V15
+	MOVD mx+80(FP), R14
+	Get R14
+	I32WrapI64
+	V128Load $0
+	Set V11
+	Get R14
+	I32WrapI64
+	V128Load $16
+	Set V12
+	Get R14
+	I32WrapI64
+	V128Load $32
+	Set V13
+	Get R14
+	I32WrapI64
+	V128Load $48
+	Set V14
+
+	Loop
+		PANEL
+		SCALE(V0)
+		SCALE(V1)
+		SCALE(V2)
+		SCALE(V3)
+		SCALE(V4)
+		SCALE(V5)
+		SCALE(V6)
+		SCALE(V7)
+		MAX2(V11, V0, V1)
+		MAX2(V12, V2, V3)
+		MAX2(V13, V4, V5)
+		MAX2(V14, V6, V7)
+		OSTROWS
+		ADDR(R6, 32)
+		Get R8
+		I64Const $1
+		I64Sub
+		Tee R8
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+
+	MOVD mx+80(FP), R14
+#define MST(off, m) \
+	Get R14 \
+	I32WrapI64 \
+	I32Const $(off) \
+	I32Add \
+	Get m \
+	V128Store $0
+	MST(0, V11)
+	MST(16, V12)
+	MST(32, V13)
+	MST(48, V14)
+	RET
+
+// func stripPVWasm(k, np int, a0, a1, a2, a3, b, o *float32, ldo int)
+// For the np ≥ 1 panels of b (each k×8 floats, one after the other): o_r[8p : 8p+8] = Σ_{j<k} a_r[j]·b_p[j][0:8]
+// for the four rows r (o_r at o + r·ldo bytes).
+TEXT ·stripPVWasm(SB), NOSPLIT, $0-72
+	MOVD k+0(FP), R0
+	MOVD np+8(FP), R8
+	MOVD a0+16(FP), R1
+	MOVD a1+24(FP), R2
+	MOVD a2+32(FP), R3
+	MOVD a3+40(FP), R4
+	MOVD b+48(FP), R5
+	MOVD o+56(FP), R6
+	MOVD ldo+64(FP), R9
+
+	Loop
+		PANEL
+		OSTROWS
+		ADDR(R6, 32)
+		Get R8
+		I64Const $1
+		I64Sub
+		Tee R8
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	RET

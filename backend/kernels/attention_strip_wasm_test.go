@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"syscall/js"
@@ -66,7 +67,7 @@ func TestAttentionStripWasm(t *testing.T) {
 			if !attnStripWasm(at) {
 				t.Fatal("attnStripWasm declined")
 			}
-			checkAttention(t, "strip "+tcName(c.b, c.h, c.lq, c.lk, c.hd), at, want, 1e-5)
+			checkAttention(t, fmt.Sprintf("strip %+v probs %v", c, probs), at, want, 1e-5)
 			for i := range wantP {
 				if d := math.Abs(float64(at.Probs[i]) - wantP[i]); d > 1e-6 {
 					t.Fatalf("strip %+v probs[%d] = %g, want %g", c, i, at.Probs[i], wantP[i])
@@ -74,17 +75,6 @@ func TestAttentionStripWasm(t *testing.T) {
 			}
 		}
 	}
-}
-
-func tcName(b, h, lq, lk, hd int) string {
-	return "B" + itoa(b) + " H" + itoa(h) + " Lq" + itoa(lq) + " Lk" + itoa(lk) + " hd" + itoa(hd)
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 // Every score far below zero (about −800 − 8j) with a partial key panel: the padded keys' zero scores would
@@ -109,7 +99,7 @@ func TestAttentionStripWasmExtremes(t *testing.T) {
 			Q: Strided{q, 0, hd, 0}, K: Strided{k, 0, hd, 0}, V: Strided{v, 0, hd, 0}, Out: Strided{make([]float32, 3*hd), 0, hd, 0}}
 		want := refAttention(at)
 		attnStripWasm(at)
-		checkAttention(t, "far negative scores Lk "+itoa(lk), at, want, 1e-5)
+		checkAttention(t, fmt.Sprintf("far negative scores, Lk %d", lk), at, want, 1e-5)
 	}
 	r := rand.New(rand.NewSource(5))
 	at := stripAttention(r, 1, 2, 9, 37, 24, 40)

@@ -1,16 +1,14 @@
 package cpu
 
 import (
-	"slices"
-
 	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/castvideo/castgo/backend/plan"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
-// GEMM chains: a weight GEMM whose output only the next step reads, as the left operand of another weight
-// GEMM (a transformer's MLP: fc1 with its GELU epilogue, then fc2 with the residual), runs with the next one
-// in blocks of rows, so that the hidden layer is held one block at a time (in the step's scratch) instead of
+// GEMM chains: a weight GEMM whose output only one later step reads, as the left operand of another weight
+// GEMM (a transformer's MLP: fc1 with its GELU epilogue, then fc2 with the residual), runs in that step, with
+// it, in blocks of rows, so that the hidden layer is held one block at a time (in the step's scratch) instead of
 // whole: for CAST-base, 336 × 3072 floats (4 MiB) instead of 1576 × 3072 (18.5 MiB) per view. Each output
 // row's arithmetic is unchanged (the GEMMs quantize and accumulate per row), so the results are the same
 // bits; the block is a multiple of every micro-kernel's row count.
@@ -27,52 +25,67 @@ var chainRows = func(n int) int {
 	return max(chainRowMultiple, r-r%chainRowMultiple)
 }
 
-// gemmChains returns, for each step, the index of the GEMM step it runs chained with it (the step before
-// it), or -1.
+// gemmChains returns, for each step, the index of the GEMM step it runs chained with it (an earlier step
+// whose output only this one reads, as its left operand), or -1.
 func gemmChains(p *plan.Plan) []int {
 	chained := make([]int, len(p.Steps))
 	for i := range chained {
 		chained[i] = -1
 	}
 	readers := map[int]int{} // storage root → number of step operands reading it
-	for _, st := range p.Steps {
+	readBy := map[int]int{}  // storage root → the last step reading it
+	for j, st := range p.Steps {
 		for _, in := range st.Ins {
 			readers[p.Root[in.ID]]++
+			readBy[p.Root[in.ID]] = j
 		}
 	}
 	kept := map[int]bool{}
 	for _, o := range p.Outputs {
 		kept[p.Root[o.ID]] = true
 	}
-	for i := 0; i+1 < len(p.Steps); i++ {
-		st1, st2 := p.Steps[i], p.Steps[i+1]
-		g1, ok1 := st1.Kind.(*plan.Gemm)
-		g2, ok2 := st2.Kind.(*plan.Gemm)
-		if !ok1 || !ok2 || chained[i] >= 0 {
-			continue
-		}
+	first := make([]bool, len(p.Steps))
+	for i, st1 := range p.Steps {
+		g1, ok := st1.Kind.(*plan.Gemm)
 		h := st1.Out.ID
-		if st1.Out.Shape.DType != dtypes.Float32 || p.Root[h] != h || kept[h] || readers[h] != 1 ||
-			p.Root[g2.LHS.ID] != h || p.RootOff[g2.LHS.ID] != 0 || g1.M != g2.M || g1.N != g2.K ||
-			chainRows(g1.N) <= 0 || g1.M <= chainRows(g1.N) {
+		if !ok || chained[i] >= 0 || readers[h] != 1 || kept[h] || p.Root[h] != h || st1.Out.Shape.DType != dtypes.Float32 {
 			continue
 		}
-		chained[i+1] = i
+		j := readBy[h]
+		g2, ok := p.Steps[j].Kind.(*plan.Gemm)
+		if !ok || j <= i || first[j] || chained[j] >= 0 || p.Root[g2.LHS.ID] != h || p.RootOff[g2.LHS.ID] != 0 ||
+			g1.M != g2.M || g1.N != g2.K || chainRows(g1.N) <= 0 || g1.M <= chainRows(g1.N) {
+			continue
+		}
+		first[i], chained[j] = true, i
 	}
 	return chained
 }
 
-// chainReleases returns the plan's releases with those after each chained first GEMM moved to the step
-// that runs the chain (the first GEMM's operands are read there).
+// chainReleases returns the plan's releases with those of the operands of each chained first GEMM that
+// would be released before the step that runs the chain moved to that step (it reads them there).
 func chainReleases(p *plan.Plan, chained []int) [][]int {
-	rel := make([][]int, len(p.ReleaseAfter))
+	at := map[int]int{} // storage root → step after which it is released
 	for i, rs := range p.ReleaseAfter {
-		rel[i] = slices.Clone(rs)
+		for _, r := range rs {
+			at[r] = i
+		}
 	}
 	for j, i := range chained {
-		if i >= 0 {
-			rel[j] = append(rel[i], rel[j]...)
-			rel[i] = nil
+		if i < 0 {
+			continue
+		}
+		for _, in := range p.Steps[i].Ins {
+			r := p.Root[in.ID]
+			if s, ok := at[r]; ok && s >= i && s < j {
+				at[r] = j
+			}
+		}
+	}
+	rel := make([][]int, len(p.ReleaseAfter))
+	for _, rs := range p.ReleaseAfter { // in the plan's order, each root where it now goes
+		for _, r := range rs {
+			rel[at[r]] = append(rel[at[r]], r)
 		}
 	}
 	return rel
@@ -115,7 +128,7 @@ func (o gemmOperands) rows(lo, hi, k, n int) gemmOperands {
 	return r
 }
 
-// lowerChain runs the GEMMs g1 (step i-1) and g2 (step i, output out) in blocks of rows through the scratch
+// lowerChain runs the GEMMs g1 (an earlier step) and g2 (step i, output out) in blocks of rows through the scratch
 // of step i.
 func lowerChain(i int, g1, g2 *plan.Gemm, out *plan.Node, release1, release2 bool) stepFunc {
 	m, k1, n1, n2 := g1.M, g1.K, g1.N, g2.N

@@ -1,7 +1,8 @@
 // Package cpu is castgo's CPU executor: it lowers the steps of a plan (package backend/plan) onto the
-// kernels of package backend/kernels (Lower), runs them with pooled buffers (Program.Run), and holds the
-// generic implementation of every op (Eval: the fallback step and the planner's constant folding) and the
-// cache of packed weights shared by a backend's programs (PackCache).
+// kernels of package backend/kernels (Lower; an MLP's two GEMMs run together in row blocks: chain.go), runs
+// them with their intermediates in one arena per program (Program.Run, arena.go), and holds the generic
+// implementation of every op (Eval: the fallback step and the planner's constant folding) and the cache of
+// packed weights shared by a backend's programs (PackCache).
 package cpu
 
 import (

@@ -101,7 +101,7 @@ func randClip(cfg cast.Config, seed uint64) *tensors.Tensor {
 
 // TestGemmChainsSameBits checks that running the MLPs of the small golden (fp32 and int8) as GEMM chains in
 // blocks of 48 and 96 rows gives the same bits as the unchained GEMMs, that chains were found (one per
-// block's MLP at least), that the arena is no larger with them (in the small model the hidden layer is not
+// block's MLP at least), that no two intermediates alive at once share arena memory, that the arena is no larger with them (in the small model the hidden layer is not
 // the peak), and that the outputs of a run do not change when
 // the program runs again (they do not live in the arena).
 func TestGemmChainsSameBits(t *testing.T) {
@@ -113,6 +113,9 @@ func TestGemmChainsSameBits(t *testing.T) {
 		p, _ := backend.PlanOf(exec)
 		if n := cpu.Chains(p); n != 0 {
 			t.Fatalf("int8=%v: %d chains with chains off", int8, n)
+		}
+		if err := cpu.CheckArena(p); err != nil {
+			t.Errorf("int8=%v: %v", int8, err)
 		}
 		plainArena, err := cpu.ArenaBytes(p)
 		if err != nil {
@@ -127,6 +130,9 @@ func TestGemmChainsSameBits(t *testing.T) {
 			got, exec := forwardRuns(t, cfg, int8, x1, x2)
 			p, _ := backend.PlanOf(exec)
 			chains := cpu.Chains(p)
+			if err := cpu.CheckArena(p); err != nil {
+				t.Errorf("int8=%v rows=%d: %v", int8, rows, err)
+			}
 			arena, err := cpu.ArenaBytes(p)
 			restore()
 			if err != nil {

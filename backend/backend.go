@@ -206,7 +206,11 @@ func (b *Backend) HasSharedBuffers() bool { return true }
 // PackInt8 packs the int8 weight w (with its per-output-channel float32 scale) for the GEMMs that will
 // read it, now instead of at their first run; with the releasepacked option its data is then dropped, so a
 // loader that calls it as each weight arrives never holds more than one weight unpacked (cpu.PackCache.PackInt8).
+// With a target (WebGPU) it does nothing: the weights are read there, not packed for the CPU.
 func (b *Backend) PackInt8(w, scale backends.Buffer) error {
+	if b.target != nil {
+		return nil
+	}
 	wb, err := b.toBuffer(w)
 	if err != nil {
 		return err

@@ -203,6 +203,28 @@ func (b *Backend) BufferFromFlatData(deviceNum backends.DeviceNum, flat any, sha
 
 func (b *Backend) HasSharedBuffers() bool { return true }
 
+// PackInt8 packs the int8 weight w (with its per-output-channel float32 scale) for the GEMMs that will
+// read it, now instead of at their first run; with the releasepacked option its data is then dropped, so a
+// loader that calls it as each weight arrives never holds more than one weight unpacked (cpu.PackCache.PackInt8).
+// With a target (WebGPU) it does nothing: the weights are read there, not packed for the CPU.
+func (b *Backend) PackInt8(w, scale backends.Buffer) error {
+	if b.target != nil {
+		return nil
+	}
+	wb, err := b.toBuffer(w)
+	if err != nil {
+		return err
+	}
+	sb, err := b.toBuffer(scale)
+	if err != nil {
+		return err
+	}
+	if err := b.packs.PackInt8(wb, sb); err != nil {
+		return errors.Wrap(err, "castgo backend")
+	}
+	return nil
+}
+
 func (b *Backend) NewSharedBuffer(deviceNum backends.DeviceNum, shape shapes.Shape) (backends.Buffer, any, error) {
 	goType := shape.DType.GoType()
 	if goType == nil {

@@ -46,7 +46,7 @@ func PlanOf(exec backends.Executable) (*plan.Plan, bool) {
 	return e.plan, true
 }
 
-// Finalize releases e's buffer pool and what its target holds for it (the WebGPU buffers of the weights
+// Finalize releases e's arena of intermediates and what its target holds for it (the WebGPU buffers of the weights
 // go now, not when e is collected); e must not run afterwards.
 func (e *Executable) Finalize() {
 	e.cpu.Finalize()

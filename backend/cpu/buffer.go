@@ -1,7 +1,8 @@
 // Package cpu is castgo's CPU executor: it lowers the steps of a plan (package backend/plan) onto the
-// kernels of package backend/kernels (Lower), runs them with pooled buffers (Program.Run), and holds the
-// generic implementation of every op (Eval: the fallback step and the planner's constant folding) and the
-// cache of packed weights shared by a backend's programs (PackCache).
+// kernels of package backend/kernels (Lower; an MLP's two GEMMs run together in row blocks: chain.go), runs
+// them with their intermediates in one arena per program (Program.Run, arena.go), and holds the generic
+// implementation of every op (Eval: the fallback step and the planner's constant folding) and the cache of
+// packed weights shared by a backend's programs (PackCache).
 package cpu
 
 import (
@@ -145,6 +146,24 @@ func (c *PackCache) packed(w, scale *Buffer, transposed bool, k, n int, release 
 		releaseData(w)
 	}
 	return p
+}
+
+// PackInt8 packs the int8 weight w ([N, …] with the float32 scale of each of its N output channels, read by
+// GEMMs as the transposed weight of K = the rest of its size) now instead of at its first GEMM, and with
+// ReleaseSources set drops its data (Buffer.Packed): a loader calls it as each weight arrives, so that no
+// weight's unpacked data outlives its own loading. A program that reads the weight otherwise than as that
+// GEMM weight then fails with an error saying so.
+func (c *PackCache) PackInt8(w, scale *Buffer) error {
+	q, ok := w.Flat.([]int8)
+	if !ok || w.Packed || w.Shape.Rank() < 1 || w.Shape.Dimensions[0] == 0 {
+		return fmt.Errorf("PackInt8: the weight is %s (packed %v), want int8 [N, …] with data", w.Shape, w.Packed)
+	}
+	n := w.Shape.Dimensions[0]
+	if sc, ok := scale.Flat.([]float32); !ok || len(sc) != n || scale.Packed {
+		return fmt.Errorf("PackInt8: the scale of a %s weight is %s, want float32 [%d]", w.Shape, scale.Shape, n)
+	}
+	c.packed(w, scale, true, len(q)/n, n, true)
+	return nil
 }
 
 // releaseData drops w's data, keeping its dtype: the packed form is its only copy now.

@@ -20,7 +20,7 @@ func lowerElementwise(g *plan.Elementwise, out *plan.Node) stepFunc {
 	dims, leaves, instrs := g.Dims, g.Leaves, g.Instrs
 	size := out.Shape.Size()
 	return func(e *env) any {
-		dst := e.allocF32(size)
+		dst := e.allocF32(out)
 		data := make([][]float32, len(leaves))
 		for i, l := range leaves {
 			if l.Root != nil {

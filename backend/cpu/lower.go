@@ -15,13 +15,32 @@ func Lower(p *plan.Plan, packs *PackCache) (*Program, error) {
 	handovers := map[*plan.Step]*handover{}
 	packOnly := packedOnly(p)
 	prog.packOnly = packOnly
-	for _, st := range p.Steps {
-		f, err := lowerStep(st, handovers, packOnly)
-		if err != nil {
-			return nil, err
+	chained := gemmChains(p)
+	skip, scratch := make([]bool, len(p.Steps)), make([]int, len(p.Steps))
+	for _, i := range chained {
+		if i >= 0 {
+			skip[i] = true
+		}
+	}
+	for j, st := range p.Steps {
+		var f stepFunc
+		switch i := chained[j]; {
+		case skip[j]:
+			f = func(*env) any { return nil } // computed in row blocks by the next step
+		case i >= 0:
+			g1, g2 := p.Steps[i].Kind.(*plan.Gemm), st.Kind.(*plan.Gemm)
+			scratch[j] = chainRows(g1.N) * g1.N
+			f = lowerChain(j, g1, g2, st.Out, releasable(g1, packOnly), releasable(g2, packOnly))
+		default:
+			var err error
+			if f, err = lowerStep(st, handovers, packOnly); err != nil {
+				return nil, err
+			}
 		}
 		prog.runs = append(prog.runs, f)
 	}
+	prog.release = chainReleases(p, chained)
+	prog.lay = layoutArena(p, prog.release, scratch, skip)
 	return prog, nil
 }
 
@@ -93,14 +112,14 @@ func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool
 	out := st.Out
 	switch k := st.Kind.(type) {
 	case *plan.Gemm:
-		return lowerGemm(k, out, k.W.Op == backends.OpTypeParameter && packOnly[k.W.Param]), nil
+		return lowerGemm(k, out, releasable(k, packOnly)), nil
 	case *plan.Attention:
 		return lowerAttention(k, out), nil
 	case *plan.LayerNorm:
 		rows, n, x, eps := k.Rows, k.N, k.X, k.Eps
 		gammaRoot, gammaOff, betaRoot, betaOff := k.Gamma, k.GammaOff, k.Beta, k.BetaOff
 		return func(e *env) any {
-			dst, src := e.allocF32(out.Shape.Size()), e.f32(x)
+			dst, src := e.allocF32(out), e.f32(x)
 			gamma, beta := e.f32(gammaRoot)[gammaOff:gammaOff+n], e.f32(betaRoot)[betaOff:betaOff+n]
 			kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
 				kernels.LayerNormRows(dst[lo*n:hi*n], n, src[lo*n:hi*n], n, hi-lo, n, gamma, beta, eps)
@@ -110,7 +129,7 @@ func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool
 	case *plan.Softmax:
 		rows, n, x := k.Rows, k.N, k.X
 		return func(e *env) any {
-			dst := e.allocF32(out.Shape.Size())
+			dst := e.allocF32(out)
 			copy(dst, e.f32(x))
 			kernels.ParallelFor(rows, max(1, 4096/max(n, 1)), func(lo, hi int) {
 				kernels.SoftmaxRows(dst[lo*n:hi*n], hi-lo, n, n)
@@ -124,7 +143,7 @@ func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool
 	case *plan.Concat:
 		parts := k.Parts
 		return func(e *env) any {
-			dst := e.allocF32(out.Shape.Size())
+			dst := e.allocF32(out)
 			for _, p := range parts {
 				copyStrided2(dst, p.DstOff, p.DstStrides, e.f32(p.Src.Root), p.Src.Off, p.Src.Strides, p.Src.Dims)
 			}
@@ -133,7 +152,7 @@ func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool
 	case *plan.ScatterZeros:
 		idx, upd := k.Indices, k.Updates
 		return func(e *env) any {
-			dst := e.allocF32(out.Shape.Size())
+			dst := e.allocF32(out)
 			clear(dst)
 			scatterAdd(out, dst, e.f32(upd), plan.ToInts(e.val(idx)))
 			return dst
@@ -141,14 +160,14 @@ func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool
 	case *plan.Dot:
 		l, r := out.Inputs[0], out.Inputs[1]
 		return func(e *env) any {
-			dst := e.allocF32(out.Shape.Size())
-			dotInto(out, e.f32(l), e.f32(r), dst, e.allocF32, e.release)
+			dst := e.allocF32(out)
+			dotInto(out, e.f32(l), e.f32(r), dst, e.temp, e.release)
 			return dst
 		}, nil
 	case *plan.AttentionProbs:
 		a := *k
 		return func(e *env) any {
-			dst := e.allocF32(out.Shape.Size())
+			dst := e.allocF32(out)
 			k := kernels.AttentionProbs{Batch: a.B, Heads: a.H, Lq: a.Lq, Lk: a.Lk, HeadDim: a.HD, Scale: 1,
 				Q: strided(e, a.Q), K: strided(e, a.K), P: dst}
 			k.Run()
@@ -157,7 +176,7 @@ func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool
 	case *plan.AttentionScoresGrad:
 		a := *k
 		return func(e *env) any {
-			dst := e.allocF32(out.Shape.Size())
+			dst := e.allocF32(out)
 			k := kernels.AttentionScoresGrad{Batch: a.B, Heads: a.H, Lq: a.Lq, Lk: a.Lk, HeadDim: a.HD,
 				DO: strided(e, a.DO), V: strided(e, a.V), P: e.f32(a.P), DS: dst}
 			k.Run()
@@ -166,8 +185,8 @@ func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool
 	case *plan.AttentionWithProbs:
 		a, h := *k, handoverOf(st, hs)
 		return func(e *env) any {
-			dst := e.allocF32(out.Shape.Size())
-			o := e.allocF32(a.Output.Shape.Size())
+			dst := e.allocF32(out)
+			o := e.allocF32(a.Output)
 			h.outs[a.Output] = o
 			k := kernels.Attention{Batch: a.B, Heads: a.H, Lq: a.Lq, Lk: a.Lk, HeadDim: a.HD, Scale: 1,
 				Q: strided(e, a.Q), K: strided(e, a.K), V: strided(e, a.V),
@@ -192,26 +211,17 @@ var activations = map[plan.Activation]kernels.Activation{
 	plan.ActNone: kernels.ActNone, plan.ActGELU: kernels.ActGELU, plan.ActQuickGELU: kernels.ActQuickGELU,
 }
 
+// releasable says the weight of g may be released once packed (packedOnly).
+func releasable(g *plan.Gemm, packOnly map[int]bool) bool {
+	return g.W.Op == backends.OpTypeParameter && packOnly[g.W.Param]
+}
+
 func lowerGemm(g *plan.Gemm, out *plan.Node, release bool) stepFunc {
 	m, k, n := g.M, g.K, g.N
-	lhs, w, scale, transposed := g.LHS, g.W, g.Scale, g.Transposed
-	biasRoot, biasOff, res := g.Bias, g.BiasOff, g.Residual
-	act, postScale := activations[g.Act], g.PostScale
 	return func(e *env) any {
-		var scaleBuf *Buffer
-		if scale != nil {
-			scaleBuf = e.inputs[scale.Param]
-		}
-		pk := e.ex.packs.packed(e.inputs[w.Param], scaleBuf, transposed, k, n, release)
-		ep := kernels.Epilogue{Act: act, PostScale: postScale}
-		if biasRoot != nil {
-			ep.Bias = e.f32(biasRoot)[biasOff : biasOff+n]
-		}
-		if res != nil {
-			ep.Residual, ep.LdRes = e.f32(res), n
-		}
-		dst := e.allocF32(out.Shape.Size())
-		kernels.Gemm(m, e.f32(lhs), k, pk, dst, n, &ep)
+		o := gemmOf(e, g, release)
+		dst := e.allocF32(out)
+		kernels.Gemm(m, e.f32(g.LHS), k, o.pk, dst, n, &o.ep)
 		return dst
 	}
 }
@@ -230,7 +240,7 @@ func lowerAttention(a *plan.Attention, out *plan.Node) stepFunc {
 	b, h, lq, lk, hd, scale := a.B, a.H, a.Lq, a.Lk, a.HD, a.Scale
 	qv, kv, vv, outS := a.Q, a.K, a.V, a.Out
 	return func(e *env) any {
-		dst := e.allocF32(out.Shape.Size())
+		dst := e.allocF32(out)
 		k := kernels.Attention{Batch: b, Heads: h, Lq: lq, Lk: lk, HeadDim: hd, Scale: scale,
 			Q: viewStrided(e, qv), K: viewStrided(e, kv), V: viewStrided(e, vv),
 			Out: kernels.Strided{Data: dst, BatchStride: outS.Batch, RowStride: outS.Row, HeadStride: outS.Head}}
@@ -245,7 +255,7 @@ func lowerAttentionBackward(a *plan.AttentionBackward, out *plan.Node, h *handov
 	// output layouts: dq [B,H,Lq,D], dk [B,H,Lk,D], dv [B,H,D,Lk]
 	rowsOut := func(rows int) (bs, rs, hs, dstr int) { return H * rows * hd, hd, rows * hd, 1 }
 	return func(e *env) any {
-		bufs := map[*plan.Node][]float32{dq: e.allocF32(dq.Shape.Size()), dk: e.allocF32(dk.Shape.Size()), dv: e.allocF32(dv.Shape.Size())}
+		bufs := map[*plan.Node][]float32{dq: e.allocF32(dq), dk: e.allocF32(dk), dv: e.allocF32(dv)}
 		s4 := func(n *plan.Node, bs, rs, hs, dstr int) kernels.Strided4 {
 			return kernels.Strided4{Data: bufs[n], BatchStride: bs, RowStride: rs, HeadStride: hs, DimStride: dstr}
 		}

@@ -2,11 +2,8 @@ package cpu
 
 import (
 	"reflect"
-	"slices"
-	"sort"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/castvideo/castgo/backend/plan"
 	"github.com/gomlx/gomlx/backends"
@@ -14,10 +11,9 @@ import (
 	"github.com/pkg/errors"
 )
 
-// Program is a plan lowered onto the CPU: one function per step, run in order, with float32 intermediate
-// buffers pooled and reused as the plan releases their storage (best fit by capacity, so that a value
-// reuses a larger free buffer rather than adding one of its own size: the pool stays near the execution's
-// peak of live intermediates instead of the sum of each size's peak).
+// Program is a plan lowered onto the CPU: one function per step, run in order, with its float32
+// intermediates in one arena that the program keeps across executions (arena.go: their offsets are assigned
+// once, from the plan's static sizes and lifetimes).
 type Program struct {
 	plan  *plan.Plan
 	runs  []stepFunc
@@ -25,9 +21,13 @@ type Program struct {
 	// packOnly marks the parameters read only as packed GEMM weights (packedOnly): the only ones whose
 	// data may have been released (Buffer.Packed).
 	packOnly map[int]bool
+	// release is the plan's ReleaseAfter, with the releases of a chained GEMM's step moved to the step
+	// that runs the chain (chain.go).
+	release [][]int
+	lay     arenaLayout
 
-	mu   sync.Mutex
-	pool [][]float32 // free float32 buffers, full capacity, sorted by capacity
+	mu    sync.Mutex
+	arena []float32 // lay.size values, allocated by the first execution
 }
 
 // stepFunc computes the value of one step's output in an execution.
@@ -36,10 +36,13 @@ type stepFunc func(e *env) any
 // Plan returns the plan p runs.
 func (p *Program) Plan() *plan.Plan { return p.plan }
 
-// Finalize drops p's buffer pool.
+// ArenaBytes is the size of p's arena of intermediates (allocated by its first execution).
+func (p *Program) ArenaBytes() int { return 4 * p.lay.size }
+
+// Finalize drops p's arena.
 func (p *Program) Finalize() {
 	p.mu.Lock()
-	p.pool = nil
+	p.arena = nil
 	p.mu.Unlock()
 }
 
@@ -48,21 +51,6 @@ type env struct {
 	ex     *Program
 	vals   []any
 	inputs []*Buffer
-
-	allocated map[uintptr]bool // the buffers allocF32 handed out in this execution, by address (trimPool)
-}
-
-// trimPool keeps only the pooled buffers that allocF32 handed out in this execution: generic steps return
-// fresh slices that are released into the pool too, which would otherwise grow it every execution.
-func (e *env) trimPool() {
-	kept := e.ex.pool[:0]
-	for _, b := range e.ex.pool {
-		if e.allocated[uintptr(unsafe.Pointer(unsafe.SliceData(b)))] {
-			kept = append(kept, b)
-		}
-	}
-	clear(e.ex.pool[len(kept):])
-	e.ex.pool = kept
 }
 
 func (e *env) val(n *plan.Node) any {
@@ -80,55 +68,35 @@ func (e *env) val(n *plan.Node) any {
 
 func (e *env) f32(n *plan.Node) []float32 { return e.val(n).([]float32) }
 
-// alloc returns storage for n's value: from the pool for float32.
+// alloc returns storage for n's value: allocF32 for float32.
 func (e *env) alloc(n *plan.Node) any {
-	size := n.Shape.Size()
 	if n.Shape.DType == dtypes.Float32 {
-		return e.allocF32(size)
+		return e.allocF32(n)
 	}
-	return makeFlat(n.Shape.DType, size)
+	return makeFlat(n.Shape.DType, n.Shape.Size())
 }
 
-// allocF32 returns a float32 buffer of size elements: the smallest pooled buffer that holds them, else a
-// new one. Its contents are not cleared.
-func (e *env) allocF32(size int) []float32 {
-	p := e.ex.pool
-	i := sort.Search(len(p), func(i int) bool { return cap(p[i]) >= size })
-	var b []float32
-	if i < len(p) {
-		b = p[i][:size]
-		e.ex.pool = slices.Delete(p, i, i+1)
-	} else {
-		// A miss: the free buffers are all smaller. Drop the largest of them, as many as the new buffer's
-		// size, so that the garbage collector can reuse their memory for it rather than the pool holding
-		// both (the pool then converges on buffers that fit, instead of growing by each miss).
-		for freed := 0; freed < size && len(p) > 0; p = p[:len(p)-1] {
-			freed += cap(p[len(p)-1])
-			p[len(p)-1] = nil
-		}
-		e.ex.pool = p
-		b = make([]float32, size)
+// allocF32 returns the storage of the float32 node n: its block of the arena, or a new slice when n is
+// not in the arena (an output). Its contents are not cleared.
+func (e *env) allocF32(n *plan.Node) []float32 {
+	size := n.Shape.Size()
+	if off := e.ex.lay.slot[n.ID]; off >= 0 {
+		return e.ex.arena[off : off+size : off+size]
 	}
-	if size > 0 {
-		e.allocated[uintptr(unsafe.Pointer(unsafe.SliceData(b)))] = true
-	}
-	return b
+	return make([]float32, size)
 }
 
-// release returns a float32 value's storage to the pool: the whole buffer when allocF32 handed it out,
-// else (a generic step's own slice) only its length.
-func (e *env) release(v any) {
-	if f, ok := v.([]float32); ok && cap(f) > 0 {
-		if e.allocated[uintptr(unsafe.Pointer(unsafe.SliceData(f)))] {
-			f = f[:cap(f)]
-		} else {
-			f = f[:len(f):len(f)]
-		}
-		p := e.ex.pool
-		i := sort.Search(len(p), func(i int) bool { return cap(p[i]) >= cap(f) })
-		e.ex.pool = slices.Insert(p, i, f)
-	}
+// scratch returns the arena block of step i's scratch (size values).
+func (e *env) scratch(i, size int) []float32 {
+	off := e.ex.lay.scratch[i]
+	return e.ex.arena[off : off+size : off+size]
 }
+
+// temp returns a temporary of size values for use inside one step (not in the arena).
+func (e *env) temp(size int) []float32 { return make([]float32, size) }
+
+// release drops a temporary (the garbage collector takes it).
+func (e *env) release(any) {}
 
 // Run executes the program on inputs (one per parameter of the plan, shapes already checked by the caller).
 func (p *Program) Run(inputs []*Buffer) (outs []*Buffer, err error) {
@@ -143,21 +111,29 @@ func (p *Program) Run(inputs []*Buffer) (outs []*Buffer, err error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	en := &env{ex: p, vals: make([]any, len(pl.Root)), inputs: inputs, allocated: map[uintptr]bool{}}
-	defer en.trimPool()
+	if p.arena == nil && p.lay.size > 0 {
+		p.arena = make([]float32, p.lay.size)
+	}
+	en := &env{ex: p, vals: make([]any, len(pl.Root)), inputs: inputs}
 	for i, buf := range inputs {
 		en.vals[pl.Params[i].ID] = buf.Flat
 	}
 	for _, c := range pl.Consts {
 		en.vals[c.ID] = c.Data
 	}
+	step := -1
 	defer func() {
 		if r := recover(); r != nil {
-			err = errors.Errorf("castgo backend: %v", r)
+			if step >= 0 {
+				err = errors.Errorf("castgo backend: step %d (%s): %v", step, pl.Steps[step].Label, r)
+			} else {
+				err = errors.Errorf("castgo backend: %v", r)
+			}
 		}
 	}()
 	prof := profiling()
 	for i, st := range pl.Steps {
+		step = i
 		var t0 time.Time
 		if prof {
 			t0 = time.Now()
@@ -166,11 +142,11 @@ func (p *Program) Run(inputs []*Buffer) (outs []*Buffer, err error) {
 		if prof {
 			recordProfile(st.Label, time.Since(t0))
 		}
-		for _, r := range pl.ReleaseAfter[i] {
-			en.release(en.vals[r])
+		for _, r := range p.release[i] {
 			en.vals[r] = nil
 		}
 	}
+	step = -1
 	outs = make([]*Buffer, len(pl.Outputs))
 	seen := map[int]bool{}
 	for i, o := range pl.Outputs {

@@ -31,7 +31,7 @@ func main() {
 	dir := flag.String("dir", "", "directory of a sharded model (manifest.json and its stage files)")
 	idx := flag.Int("stage", 1, "index of the stage to measure")
 	limit := flag.Int64("limit", 96<<20, "debug.SetMemoryLimit in bytes, as the shard worker (0: none)")
-	gc := flag.Int("gcpercent", -2, "debug.SetGCPercent (-2: leave the default)")
+	gc := flag.Int("gcpercent", stage.GCPercent, "debug.SetGCPercent, as the shard worker (-2: leave Go's default)")
 	runs := flag.Int("runs", 2, "views to run")
 	flag.Parse()
 	if *dir == "" {

@@ -32,6 +32,7 @@ func main() {
 	var h http.Handler
 	switch role := cloudflare.Getenv("ROLE"); role {
 	case "stage":
+		debug.SetGCPercent(stage.GCPercent)
 		h = stageServer()
 	case "coordinator":
 		h = coordinator()

@@ -8,13 +8,18 @@ import (
 )
 
 // WebAssembly SIMD128 int8 GEMM tier: a 4×8 tile of i32x4.dot_i16x8_s in assembly (gemm_int8_wasm.s), which
-// archsimd does not offer. 8 i32x4 accumulators (4 rows × columns 0-3, 4-7), the two sign-extended weight
-// vectors and a splat A pair stay within the 16 v128 locals of Go's wasm assembler.
+// archsimd does not offer. 8 i32x4 accumulators (4 rows × columns 0-3, 4-7), the two weight vectors
+// (sign-extended as loaded, v128.load8x8_s) and the four rows' splat A pairs (v128.load32_splat) are 14 of
+// the 15 SIMD registers V8 allocates on x86-64, so the loop runs without spills.
 
 //go:noescape
 func int8KernWasm(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
 
 func int8MicroWasm(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
+	if kp == 0 {
+		clear(tile[:32])
+		return
+	}
 	_ = a[3*lda+2*kp-1]
 	_ = b[16*kp-1]
 	_ = rs[3]

@@ -40,7 +40,22 @@ func BenchmarkMicroWasmAsm(b *testing.B) {
 	b.ReportMetric(float64(2*4*8*k)*float64(b.N)/time.Since(t0).Seconds()/1e9, "GFLOP/s")
 }
 
-// BenchmarkGemmWasmKernels compares the Go (microWasm) and assembly (microWasmAsm) micro-kernels inside the
+// BenchmarkMicroWasmSplat times the tier's kernel (microWasmSplat: one k step a loop iteration, A by
+// v128.load32_splat) on BenchmarkMicroWasm's data.
+func BenchmarkMicroWasmSplat(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	k := 256
+	a := randSlice(r, 4*k)
+	bp := randSlice(r, 8*k)
+	var tile [tileMax]float32
+	t0 := time.Now()
+	for i := 0; i < b.N; i++ {
+		microWasmSplat(k, a, k, 4, bp, &tile)
+	}
+	b.ReportMetric(float64(2*4*8*k)*float64(b.N)/time.Since(t0).Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkGemmWasmKernels compares the Go (microWasm) and assembly (microWasmAsm, microWasmSplat) micro-kernels inside the
 // whole GEMM on the ViT-B shapes, back to back per shape.
 func BenchmarkGemmWasmKernels(b *testing.B) {
 	defer func(f microFn) { microKernel = f }(microKernel)
@@ -48,7 +63,7 @@ func BenchmarkGemmWasmKernels(b *testing.B) {
 		for _, kc := range []struct {
 			name string
 			fn   microFn
-		}{{"go", microWasm}, {"asm", microWasmAsm}} {
+		}{{"go", microWasm}, {"asm", microWasmAsm}, {"splat", microWasmSplat}} {
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", s.m, s.k, s.n, kc.name), func(b *testing.B) {
 				microKernel = kc.fn
 				benchGemm(b, s.m, s.k, s.n, false, nil)
@@ -57,9 +72,18 @@ func BenchmarkGemmWasmKernels(b *testing.B) {
 	}
 }
 
-// TestMicroWasmAsm checks the assembly micro-kernel against a float64 sum on every k mod 4, k = 0, partial row
+// TestMicroWasmAsm checks the assembly micro-kernels against a float64 sum on every k mod 4, k = 0, partial row
 // counts and a row stride past k; the rows past rows must not be read beyond a (the slice ends at the last row).
 func TestMicroWasmAsm(t *testing.T) {
+	for _, kc := range []struct {
+		name string
+		fn   microFn
+	}{{"asm", microWasmAsm}, {"splat", microWasmSplat}} {
+		t.Run(kc.name, func(t *testing.T) { testMicroWasmKernel(t, kc.fn) })
+	}
+}
+
+func testMicroWasmKernel(t *testing.T, kern microFn) {
 	r := rand.New(rand.NewSource(3))
 	for _, k := range []int{0, 1, 2, 3, 4, 5, 7, 8, 13, 64, 255, 770} {
 		for rows := 1; rows <= 4; rows++ {
@@ -70,7 +94,7 @@ func TestMicroWasmAsm(t *testing.T) {
 			for i := range tile {
 				tile[i] = float32(i) // stale values must be overwritten
 			}
-			microWasmAsm(k, a, lda, rows, bp, &tile)
+			kern(k, a, lda, rows, bp, &tile)
 			for i := 0; i < rows; i++ {
 				for j := 0; j < 8; j++ {
 					var want, mag float64

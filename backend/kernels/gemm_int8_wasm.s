@@ -5,28 +5,25 @@
 // Go's wasm assembler (go1.27) writes v128.load8x8_s and v128.load32_splat without their memarg (the align
 // and offset immediates every wasm load has: cmd/internal/obj/wasm encodes them for V128Load only). The
 // macros below write the memarg themselves as the opcode bytes of instructions that take no immediates:
-// align 0 is the byte 0x00 (Unreachable), offset 0 another 0x00, and offset 8 the two-byte LEB128 0x88 0x00
-// (0x88 is the opcode of i64.shr_u). None of them executes: the engine decodes them as the load's
-// immediates. Should a Go release start writing the memarg itself, the module would no longer validate and
-// every test of the kernel would fail: it cannot be silently wrong.
-#define LD8X8S0 V128Load8x8S \
-	Unreachable \
+// align 0 is the byte 0x00 (Unreachable), offset 0 another 0x00, and offset n < 64 the two-byte LEB128
+// (0x80|n, 0x00): 0x84 i64.or (4), 0x88 i64.shr_u (8), 0x8c f32.neg (12). None of them executes: the
+// engine decodes them as the load's immediates. Should a Go release start writing the memarg itself, the
+// module would no longer validate and every test of the kernel would fail: it cannot be silently wrong.
+#define MEMARG0 Unreachable \
 	Unreachable
-#define LD8X8S8 V128Load8x8S \
-	Unreachable \
-	I64ShrU \
-	Unreachable
-#define LD32SPLAT0 V128Load32Splat \
-	Unreachable \
+#define MEMARG(opc) Unreachable \
+	opc \
 	Unreachable
 
-// One row of one pair of k: the row's int16 pair as one v128.load32_splat into V10, then two
-// i32x4.dot_i16x8_s with the panel row's columns 0-3 (V8) and 4-7 (V9) added to the row's accumulators.
-#define QROW(ra, acc0, acc1) \
+// One row of one pair of k: the row's int16 pair (at byte offset opc's of R1) as one v128.load32_splat into
+// V10, then two i32x4.dot_i16x8_s with the panel row's columns 0-3 (V8) and 4-7 (V9) added to the row's
+// accumulators.
+#define QROW(memarg, acc0, acc1) \
 	Get acc0 \
-	Get ra \
+	Get R1 \
 	I32WrapI64 \
-	LD32SPLAT0 \
+	V128Load32Splat \
+	memarg \
 	Tee V10 \
 	Get V8 \
 	I32x4DotI16x8S \
@@ -39,35 +36,26 @@
 	I32x4Add \
 	Set acc1
 
-// func int8KernWasm(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
-// tile[r·8+j] = float32(Σ_p a[r][2p:2p+2]·b[p][j][0:2]) · rs[r] · sc[j] for r < 4, j < 8 (kp > 0): per pair
-// of k, the panel row (8 columns × 2 int8) as two v128.load8x8_s (sign-extended as loaded: no separate
-// extends), per row one v128.load32_splat of its pair (no i32.load + splat), and 8 dot products into the 8
-// i32x4 accumulators. V8 (Node 20) compiles this to 6 loads, 8 vpmaddwd and 8 vpaddd a pair with no spill.
-// The loop is not unrolled: TurboFan schedules every load of the loop body ahead of the arithmetic, and the
-// 24 vectors of four unrolled pairs spilled (measured slower than the former kernel).
-TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
+// func int8KernWasm(kp int, a *int16, b *int8, rs, sc, tile *float32)
+// tile[r·8+j] = float32(Σ_p a[p][r][0:2]·b[p][j][0:2]) · rs[r] · sc[j] for r < 4, j < 8 (kp > 0), a the
+// tile's 4 rows interleaved (pair p of row r at a[8p+2r], int8Kernel.ilv): per pair of k, the panel row
+// (8 columns × 2 int8) as two v128.load8x8_s (sign-extended as loaded: no separate extends), the 4 rows'
+// pairs as four v128.load32_splat from one pointer, and 8 dot products into the 8 i32x4 accumulators. V8
+// (Node 20) compiles a pair to 6 loads, 8 vpmaddwd, 8 vpaddd and 2 pointer adds, without spills. The loop is
+// not unrolled: TurboFan schedules every load of the loop body ahead of the arithmetic, and the 24 vectors
+// of four unrolled pairs spilled (measured slower than the former kernel).
+TEXT ·int8KernWasm(SB), NOSPLIT, $0-48
 	MOVD kp+0(FP), R0
 	MOVD a+8(FP), R1
-	MOVD lda+16(FP), R2
-	MOVD b+24(FP), R5
+	MOVD b+16(FP), R5
 
-	Get R2
-	I64Const $1
+// R0 = the end of a (a + 16·kp)
+	Get R0
+	I64Const $4
 	I64Shl
-	Set R2
 	Get R1
-	Get R2
 	I64Add
-	Set R3
-	Get R3
-	Get R2
-	I64Add
-	Set R4
-	Get R4
-	Get R2
-	I64Add
-	Set R6
+	Set R0
 
 	I32Const $0
 	I32x4Splat
@@ -83,48 +71,34 @@ TEXT ·int8KernWasm(SB), NOSPLIT, $0-56
 	Loop
 		Get R5
 		I32WrapI64
-		LD8X8S0
+		V128Load8x8S
+		MEMARG0
 		Set V8
 		Get R5
 		I32WrapI64
-		LD8X8S8
+		V128Load8x8S
+		MEMARG(I64ShrU)
 		Set V9
-		QROW(R1, V0, V1)
-		QROW(R3, V2, V3)
-		QROW(R4, V4, V5)
-		QROW(R6, V6, V7)
-		Get R1
-		I64Const $4
-		I64Add
-		Set R1
-		Get R3
-		I64Const $4
-		I64Add
-		Set R3
-		Get R4
-		I64Const $4
-		I64Add
-		Set R4
-		Get R6
-		I64Const $4
-		I64Add
-		Set R6
+		QROW(MEMARG0, V0, V1)
+		QROW(MEMARG(I64Or), V2, V3)
+		QROW(MEMARG(I64ShrU), V4, V5)
+		QROW(MEMARG(F32Neg), V6, V7)
 		Get R5
 		I64Const $16
 		I64Add
 		Set R5
+		Get R1
+		I64Const $16
+		I64Add
+		Tee R1
 		Get R0
-		I64Const $1
-		I64Sub
-		Tee R0
-		I64Eqz
-		I32Eqz
+		I64Ne
 		BrIf $0
 	End
 
-	MOVD rs+32(FP), R1
-	MOVD sc+40(FP), R2
-	MOVD tile+48(FP), R3
+	MOVD rs+24(FP), R1
+	MOVD sc+32(FP), R2
+	MOVD tile+40(FP), R3
 	Get R2
 	I32WrapI64
 	V128Load $0

@@ -36,7 +36,7 @@ func BenchmarkInt8MicroWasm(b *testing.B) {
 	var tile [32]float32
 	t0 := time.Now()
 	for i := 0; i < b.N; i++ {
-		int8MicroWasm(kp, a, 2*kp, w, rs, sc, tile[:])
+		int8MicroWasm(kp, a, 0, w, rs, sc, tile[:])
 	}
 	b.ReportMetric(float64(2*4*8*2*kp)*float64(b.N)/time.Since(t0).Seconds()/1e9, "GOP/s")
 }

@@ -35,6 +35,10 @@ type int8Kernel struct {
 	// micro computes the mr×nr tile of the int16 rows a (row stride lda, kp pairs each; interleaved if ilv) times panel b,
 	// tile[(j/cw)·mr·cw + r·cw + j%cw] = float32(Σ a·b)·rs[r]·sc[j].
 	micro func(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32)
+	// strip, if set (with ilv and cw == nr), computes nt tiles of consecutive rows in one call:
+	// tile[t·mr·nr + r·nr + j] for tile t, as micro would for the rows of tile t; the GEMM then stores up to
+	// tileMax/nr rows with one storeTile (fewer calls, which cost much in wasm).
+	strip func(nt, kp int, a []int16, b []int8, rs, sc []float32, tile []float32)
 }
 
 // int8TileMax bounds mr·nr of every int8 tier.
@@ -199,6 +203,15 @@ func gemmInt8With(kt int8Kernel, m int, a []float32, lda int, b *PackedB, c []fl
 			bp := b.i8[p*k2*nr : (p+1)*k2*nr]
 			sc := b.sc[p*nr : (p+1)*nr]
 			j0 := p * nr
+			if kt.strip != nil {
+				w := min(nr, n-j0)
+				for i := 0; i < rows; i += rpc {
+					tr := min(rpc, rows-i)
+					kt.strip((tr+mr-1)/mr, k2/2, q[i*k2:], bp, rs[i:], sc, tile[:])
+					storeTile((*[tileMax]float32)(tile[:]), nr, tr, w, c, ldc, i0+i, j0, ep)
+				}
+				continue
+			}
 			for i := 0; i < rows; i += mr {
 				kt.micro(k2/2, q[i*k2:], k2, bp, rs[i:i+mr], sc, tile[:])
 				tr := min(mr, rows-i)

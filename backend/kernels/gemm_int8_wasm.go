@@ -14,20 +14,30 @@ import (
 // interleaved (ilv), so one pointer walks them.
 
 //go:noescape
-func int8KernWasm(kp int, a *int16, b *int8, rs, sc, tile *float32)
+func int8StripWasm(nt, kp int, a *int16, b *int8, rs, sc, tile *float32)
 
-// int8MicroWasm is the tier's micro-kernel: a holds the tile's 4 rows interleaved (int8Kernel.ilv; lda unused).
-func int8MicroWasm(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
-	if kp == 0 {
-		clear(tile[:32])
+// int8StripWasmGo is the tier's strip kernel (int8Kernel.strip): nt tiles of 4 interleaved rows (kp pairs
+// each) times the panel b, in one assembly call.
+func int8StripWasmGo(nt, kp int, a []int16, b []int8, rs, sc []float32, tile []float32) {
+	if nt <= 0 {
 		return
 	}
-	_ = a[8*kp-1]
+	if kp == 0 {
+		clear(tile[:32*nt])
+		return
+	}
+	_ = a[8*kp*nt-1]
 	_ = b[16*kp-1]
-	_ = rs[3]
+	_ = rs[4*nt-1]
 	_ = sc[7]
-	_ = tile[31]
-	int8KernWasm(kp, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
+	_ = tile[32*nt-1]
+	int8StripWasm(nt, kp, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
+}
+
+// int8MicroWasm is the tier's micro-kernel, one tile of the strip kernel: a holds the tile's 4 rows
+// interleaved (int8Kernel.ilv; lda unused).
+func int8MicroWasm(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
+	int8StripWasmGo(1, kp, a, b, rs, sc, tile)
 }
 
 //go:noescape
@@ -61,6 +71,6 @@ func quantizeRowWasm(q []int16, a []float32, inv float32) {
 // The tier registers its int8 kernels before any init runs (tier.go's init installs the tier).
 var _ = func() bool {
 	quantizeRow, maxAbsRow = quantizeRowWasm, maxAbsWasm
-	int8Tiers = append([]int8Kernel{{name: "wasm-simd128", mr: 4, nr: 8, cw: 8, ilv: true, micro: int8MicroWasm}}, int8Tiers...)
+	int8Tiers = append([]int8Kernel{{name: "wasm-simd128", mr: 4, nr: 8, cw: 8, ilv: true, micro: int8MicroWasm, strip: int8StripWasmGo}}, int8Tiers...)
 	return true
 }()

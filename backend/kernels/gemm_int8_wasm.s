@@ -36,81 +36,9 @@
 	I32x4Add \
 	Set acc1
 
-// func int8KernWasm(kp int, a *int16, b *int8, rs, sc, tile *float32)
-// tile[r·8+j] = float32(Σ_p a[p][r][0:2]·b[p][j][0:2]) · rs[r] · sc[j] for r < 4, j < 8 (kp > 0), a the
-// tile's 4 rows interleaved (pair p of row r at a[8p+2r], int8Kernel.ilv): per pair of k, the panel row
-// (8 columns × 2 int8) as two v128.load8x8_s (sign-extended as loaded: no separate extends), the 4 rows'
-// pairs as four v128.load32_splat from one pointer, and 8 dot products into the 8 i32x4 accumulators. V8
-// (Node 20) compiles a pair to 6 loads, 8 vpmaddwd, 8 vpaddd and 2 pointer adds, without spills. The loop is
-// not unrolled: TurboFan schedules every load of the loop body ahead of the arithmetic, and the 24 vectors
-// of four unrolled pairs spilled (measured slower than the former kernel).
-TEXT ·int8KernWasm(SB), NOSPLIT, $0-48
-	MOVD kp+0(FP), R0
-	MOVD a+8(FP), R1
-	MOVD b+16(FP), R5
-
-// R0 = the end of a (a + 16·kp)
-	Get R0
-	I64Const $4
-	I64Shl
-	Get R1
-	I64Add
-	Set R0
-
-	I32Const $0
-	I32x4Splat
-	Tee V0
-	Tee V1
-	Tee V2
-	Tee V3
-	Tee V4
-	Tee V5
-	Tee V6
-	Set V7
-
-	Loop
-		Get R5
-		I32WrapI64
-		V128Load8x8S
-		MEMARG0
-		Set V8
-		Get R5
-		I32WrapI64
-		V128Load8x8S
-		MEMARG(I64ShrU)
-		Set V9
-		QROW(MEMARG0, V0, V1)
-		QROW(MEMARG(I64Or), V2, V3)
-		QROW(MEMARG(I64ShrU), V4, V5)
-		QROW(MEMARG(F32Neg), V6, V7)
-		Get R5
-		I64Const $16
-		I64Add
-		Set R5
-		Get R1
-		I64Const $16
-		I64Add
-		Tee R1
-		Get R0
-		I64Ne
-		BrIf $0
-	End
-
-	MOVD rs+24(FP), R1
-	MOVD sc+32(FP), R2
-	MOVD tile+40(FP), R3
-	Get R2
-	I32WrapI64
-	V128Load $0
-	Set V8
-	Get R2
-	I32WrapI64
-	V128Load $16
-	Set V9
-
 // (V128Store's offset immediate is not encoded by the assembler: the address is computed instead.)
 #define WROW(acc0, acc1, r) \
-	Get R1 \
+	Get R9 \
 	I32WrapI64 \
 	F32Load $(r*4) \
 	F32x4Splat \
@@ -138,12 +66,106 @@ TEXT ·int8KernWasm(SB), NOSPLIT, $0-48
 	F32x4Mul \
 	V128Store $0
 
-	WROW(V0, V1, 0)
-	WROW(V2, V3, 1)
-	WROW(V4, V5, 2)
-	WROW(V6, V7, 3)
-	RET
 
+// func int8StripWasm(nt, kp int, a *int16, b *int8, rs, sc, tile *float32)
+// For nt > 0 tiles t of 4 rows, tile[t·32 + r·8 + j] = float32(Σ_p a_t[p][r][0:2]·b[p][j][0:2]) · rs[4t+r] · sc[j]
+// (r < 4, j < 8, kp > 0), a_t the t-th block of 16·kp bytes of a: the tile's 4 rows interleaved (pair p of row
+// r at a_t[8p+2r], int8Kernel.ilv). Per pair of k, the panel row (8 columns × 2 int8) as two v128.load8x8_s
+// (sign-extended as loaded: no separate extends), the 4 rows' pairs as four v128.load32_splat from one
+// pointer, and 8 dot products into the 8 i32x4 accumulators; V8 (Node 20) compiles a pair to 6 loads, 8
+// vpmaddwd, 8 vpaddd and 2 pointer adds, without spills. The pair loop is not unrolled: TurboFan schedules
+// every load of a loop body ahead of its arithmetic, and the 24 vectors of four unrolled pairs spilled
+// (measured slower). The tiles of a strip share one call (a Go call costs much in wasm) and one storeTile.
+TEXT ·int8StripWasm(SB), NOSPLIT, $0-56
+	MOVD nt+0(FP), R7
+	MOVD kp+8(FP), R8
+	MOVD a+16(FP), R1
+	MOVD b+24(FP), R2
+	MOVD rs+32(FP), R9
+	MOVD sc+40(FP), R10
+	MOVD tile+48(FP), R3
+
+// R8 = 16·kp, the bytes of a tile's interleaved A (and of the panel)
+	Get R8
+	I64Const $4
+	I64Shl
+	Set R8
+
+	Loop
+		I32Const $0
+		I32x4Splat
+		Tee V0
+		Tee V1
+		Tee V2
+		Tee V3
+		Tee V4
+		Tee V5
+		Tee V6
+		Set V7
+		Get R2
+		Set R5
+		Get R1
+		Get R8
+		I64Add
+		Set R0
+
+		Loop
+			Get R5
+			I32WrapI64
+			V128Load8x8S
+			MEMARG0
+			Set V8
+			Get R5
+			I32WrapI64
+			V128Load8x8S
+			MEMARG(I64ShrU)
+			Set V9
+			QROW(MEMARG0, V0, V1)
+			QROW(MEMARG(I64Or), V2, V3)
+			QROW(MEMARG(I64ShrU), V4, V5)
+			QROW(MEMARG(F32Neg), V6, V7)
+			Get R5
+			I64Const $16
+			I64Add
+			Set R5
+			Get R1
+			I64Const $16
+			I64Add
+			Tee R1
+			Get R0
+			I64Ne
+			BrIf $0
+		End
+
+		Get R10
+		I32WrapI64
+		V128Load $0
+		Set V8
+		Get R10
+		I32WrapI64
+		V128Load $16
+		Set V9
+		WROW(V0, V1, 0)
+		WROW(V2, V3, 1)
+		WROW(V4, V5, 2)
+		WROW(V6, V7, 3)
+		Get R9
+		I64Const $16
+		I64Add
+		Set R9
+		Get R3
+		I64Const $128
+		I64Add
+		Set R3
+		Get R7
+		I64Const $1
+		I64Sub
+		Tee R7
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	RET
 
 // func maxAbsBitsWasm(a *float32, n int, out *[4]uint32)
 // out = lane-wise max of the bit patterns of |a[i]| over i < n (n a multiple of 4, > 0): as integers,

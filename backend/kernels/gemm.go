@@ -20,6 +20,10 @@ var (
 	gemmNR              = 4
 	microKernel microFn = microGeneric
 	storeTile           = storeTileGeneric
+	// stripKernel, if set, replaces microKernel in the GEMM: it computes up to tileMax/gemmNR rows (whole
+	// mr-row tiles, the last one partial) in one call, tile[r·nr+j], stored with one storeTile (wasm: Go calls
+	// cost much there).
+	stripKernel microFn
 )
 
 func packB(dst *PackedB, b []float32, ldb, k, n int, transposed bool, nr int) {
@@ -164,6 +168,20 @@ func gemmUnit(i0, i1, p0, p1, k, n int, a []float32, lda int, b *PackedB, c []fl
 	nr, mr := b.nr, gemmMR
 	var tile [tileMax]float32
 	kern := microKernel
+	if strip := stripKernel; strip != nil {
+		rpc := tileMax / nr // rows per call, a multiple of mr
+		for p := p0; p < p1; p++ {
+			bp := b.f32[p*k*nr : (p+1)*k*nr]
+			j0 := p * nr
+			w := min(nr, n-j0)
+			for i := i0; i < i1; i += rpc {
+				rows := min(rpc, i1-i)
+				strip(k, a[i*lda:], lda, rows, bp, &tile)
+				storeTile(&tile, nr, rows, w, c, ldc, i, j0, ep)
+			}
+		}
+		return
+	}
 	for p := p0; p < p1; p++ {
 		bp := b.f32[p*k*nr : (p+1)*k*nr]
 		j0 := p * nr

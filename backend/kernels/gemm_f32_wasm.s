@@ -162,3 +162,239 @@ TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
 	WST(96, V6)
 	WST(112, V7)
 	RET
+
+// v128.load32_splat with align 0 and offset 0: Go's wasm assembler does not write this load's memarg, so the
+// two bytes are written as two Unreachable opcodes (0x00 0x00), decoded by the engine as the immediates (see
+// gemm_int8_wasm.s).
+#define LDSPLAT0 V128Load32Splat \
+	Unreachable \
+	Unreachable
+
+// One row of one k step: a_r[k] as one v128.load32_splat into V10, acc += splat·b for columns 0-3 (V8), 4-7 (V9).
+#define SROW(ra, acc0, acc1) \
+	Get acc0 \
+	Get ra \
+	I32WrapI64 \
+	LDSPLAT0 \
+	Tee V10 \
+	Get V8 \
+	F32x4Mul \
+	F32x4Add \
+	Set acc0 \
+	Get acc1 \
+	Get V10 \
+	Get V9 \
+	F32x4Mul \
+	F32x4Add \
+	Set acc1
+
+// func f32KernWasmSplat(k int, a0, a1, a2, a3, b, tile *float32)
+// f32KernWasm's tile (k > 0) one k step a loop iteration, each A value loaded by v128.load32_splat: V8
+// (Node 20) schedules every load of a loop body before its arithmetic, so f32KernWasm's four unrolled steps
+// (8 panel vectors and 16 A values live at once beside the 8 accumulators) spill to the stack; one step
+// is 2 panel loads, 4 splat loads, 8 mul and 8 add in 15 registers, without spills.
+TEXT ·f32KernWasmSplat(SB), NOSPLIT, $0-56
+	MOVD k+0(FP), R0
+	MOVD a0+8(FP), R1
+	MOVD a1+16(FP), R2
+	MOVD a2+24(FP), R3
+	MOVD a3+32(FP), R4
+	MOVD b+40(FP), R5
+
+	I32Const $0
+	I32x4Splat
+	Tee V0
+	Tee V1
+	Tee V2
+	Tee V3
+	Tee V4
+	Tee V5
+	Tee V6
+	Set V7
+
+	Loop
+		Get R5
+		I32WrapI64
+		V128Load $0
+		Set V8
+		Get R5
+		I32WrapI64
+		V128Load $16
+		Set V9
+		SROW(R1, V0, V1)
+		SROW(R2, V2, V3)
+		SROW(R3, V4, V5)
+		SROW(R4, V6, V7)
+		Get R1
+		I64Const $4
+		I64Add
+		Set R1
+		Get R2
+		I64Const $4
+		I64Add
+		Set R2
+		Get R3
+		I64Const $4
+		I64Add
+		Set R3
+		Get R4
+		I64Const $4
+		I64Add
+		Set R4
+		Get R5
+		I64Const $32
+		I64Add
+		Set R5
+		Get R0
+		I64Const $1
+		I64Sub
+		Tee R0
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+
+	MOVD tile+48(FP), R6
+	WST(0, V0)
+	WST(16, V1)
+	WST(32, V2)
+	WST(48, V3)
+	WST(64, V4)
+	WST(80, V5)
+	WST(96, V6)
+	WST(112, V7)
+	RET
+
+// func f32StripWasm(nt, k int, a *float32, lda int, b, tile *float32)
+// f32KernWasmSplat for nt > 0 tiles of 4 rows (k > 0): tile t holds rows 4t..4t+3 of a (row stride lda floats)
+// times the panel b, tile[t·32 + r·8 + j]. One call for up to 8 tiles: a Go call costs much in wasm (against a
+// tile's k steps: 64 for attention's head dim), and the GEMM stores the strip with one storeTile.
+TEXT ·f32StripWasm(SB), NOSPLIT, $0-48
+	MOVD nt+0(FP), R7
+	MOVD k+8(FP), R8
+	MOVD a+16(FP), R1
+	MOVD lda+24(FP), R9
+	MOVD b+32(FP), R12
+	MOVD tile+40(FP), R6
+
+// R9 = lda in bytes; R2-R4 the tile's rows 1-3; R13 = 4·lda − 4·k bytes, from a row's end to the next tile's
+	Get R9
+	I64Const $2
+	I64Shl
+	Set R9
+	Get R1
+	Get R9
+	I64Add
+	Set R2
+	Get R2
+	Get R9
+	I64Add
+	Set R3
+	Get R3
+	Get R9
+	I64Add
+	Set R4
+	Get R9
+	I64Const $2
+	I64Shl
+	Get R8
+	I64Const $2
+	I64Shl
+	I64Sub
+	Set R13
+
+	Loop
+		I32Const $0
+		I32x4Splat
+		Tee V0
+		Tee V1
+		Tee V2
+		Tee V3
+		Tee V4
+		Tee V5
+		Tee V6
+		Set V7
+		Get R12
+		Set R5
+		Get R8
+		Set R0
+
+		Loop
+			Get R5
+			I32WrapI64
+			V128Load $0
+			Set V8
+			Get R5
+			I32WrapI64
+			V128Load $16
+			Set V9
+			SROW(R1, V0, V1)
+			SROW(R2, V2, V3)
+			SROW(R3, V4, V5)
+			SROW(R4, V6, V7)
+			Get R1
+			I64Const $4
+			I64Add
+			Set R1
+			Get R2
+			I64Const $4
+			I64Add
+			Set R2
+			Get R3
+			I64Const $4
+			I64Add
+			Set R3
+			Get R4
+			I64Const $4
+			I64Add
+			Set R4
+			Get R5
+			I64Const $32
+			I64Add
+			Set R5
+			Get R0
+			I64Const $1
+			I64Sub
+			Tee R0
+			I64Eqz
+			I32Eqz
+			BrIf $0
+		End
+
+		WST(0, V0)
+		WST(16, V1)
+		WST(32, V2)
+		WST(48, V3)
+		WST(64, V4)
+		WST(80, V5)
+		WST(96, V6)
+		WST(112, V7)
+		Get R6
+		I64Const $128
+		I64Add
+		Set R6
+		Get R1
+		Get R13
+		I64Add
+		Set R1
+		Get R2
+		Get R13
+		I64Add
+		Set R2
+		Get R3
+		Get R13
+		I64Add
+		Set R3
+		Get R4
+		Get R13
+		I64Add
+		Set R4
+		Get R7
+		I64Const $1
+		I64Sub
+		Tee R7
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	RET

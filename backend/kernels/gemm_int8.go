@@ -28,9 +28,17 @@ type int8Kernel struct {
 	name   string
 	mr, nr int // tile rows and panel width
 	cw     int // the tile is written as nr/cw column chunks of mr rows of cw floats
-	// micro computes the mr×nr tile of the int16 rows a (row stride lda, kp pairs each) times panel b,
+	// ilv: the quantized A rows are interleaved by tile (wasm): the mr rows of a tile hold, pair after pair,
+	// the mr rows' int16 pairs (q[t·mr·k2 + p·2mr + 2r + 0/1], the same mr·k2 values at the same offset as
+	// row-major), so the kernel reads A through one pointer. Else A is row-major (row stride k2).
+	ilv bool
+	// micro computes the mr×nr tile of the int16 rows a (row stride lda, kp pairs each; interleaved if ilv) times panel b,
 	// tile[(j/cw)·mr·cw + r·cw + j%cw] = float32(Σ a·b)·rs[r]·sc[j].
 	micro func(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32)
+	// strip, if set (with ilv and cw == nr), computes nt tiles of consecutive rows in one call:
+	// tile[t·mr·nr + r·nr + j] for tile t, as micro would for the rows of tile t; the GEMM then stores up to
+	// tileMax/nr rows with one storeTile (fewer calls, which cost much in wasm).
+	strip func(nt, kp int, a []int16, b []int8, rs, sc []float32, tile []float32)
 }
 
 // int8TileMax bounds mr·nr of every int8 tier.
@@ -176,7 +184,7 @@ func gemmInt8With(kt int8Kernel, m int, a []float32, lda int, b *PackedB, c []fl
 	unit := func(i0, i1, p0, p1 int) {
 		rows := i1 - i0
 		rp := (rows + mr - 1) / mr * mr
-		qs := getScratch16(rp*k2 + rp*2)
+		qs := getScratch16(rp*k2 + mr*k2)
 		defer int16Pool.Put(qs)
 		q := (*qs)[:rp*k2]
 		rsBuf := getScratch(rp)
@@ -185,6 +193,9 @@ func gemmInt8With(kt int8Kernel, m int, a []float32, lda int, b *PackedB, c []fl
 		quantizeRows(q, rs, a[i0*lda:], lda, rows, k, k2, qmax)
 		clear(q[rows*k2:])
 		clear(rs[rows:])
+		if kt.ilv {
+			interleaveRows(q, (*qs)[rp*k2:rp*k2+mr*k2], mr, k2)
+		}
 		var tile [int8TileMax + tileMax]float32
 		cw := kt.cw
 		rpc := tileMax / cw // rows per storeTile call
@@ -192,6 +203,15 @@ func gemmInt8With(kt int8Kernel, m int, a []float32, lda int, b *PackedB, c []fl
 			bp := b.i8[p*k2*nr : (p+1)*k2*nr]
 			sc := b.sc[p*nr : (p+1)*nr]
 			j0 := p * nr
+			if kt.strip != nil {
+				w := min(nr, n-j0)
+				for i := 0; i < rows; i += rpc {
+					tr := min(rpc, rows-i)
+					kt.strip((tr+mr-1)/mr, k2/2, q[i*k2:], bp, rs[i:], sc, tile[:])
+					storeTile((*[tileMax]float32)(tile[:]), nr, tr, w, c, ldc, i0+i, j0, ep)
+				}
+				continue
+			}
 			for i := 0; i < rows; i += mr {
 				kt.micro(k2/2, q[i*k2:], k2, bp, rs[i:i+mr], sc, tile[:])
 				tr := min(mr, rows-i)
@@ -233,6 +253,23 @@ func gemmInt8With(kt int8Kernel, m int, a []float32, lda int, b *PackedB, c []fl
 			unit(ib*mc, min(m, ib*mc+mc), pb*pc, min(np, pb*pc+pc))
 		}
 	})
+}
+
+// interleaveRows rewrites q (row-major rows of k2 int16, a multiple of mr rows) in place so that each tile of
+// mr rows holds its rows' pairs pair after pair (int8Kernel.ilv); tmp holds mr·k2 values.
+func interleaveRows(q, tmp []int16, mr, k2 int) {
+	kp := k2 / 2
+	for t := 0; t+mr*k2 <= len(q); t += mr * k2 {
+		g := q[t : t+mr*k2]
+		copy(tmp, g)
+		for r := 0; r < mr; r++ {
+			src := tmp[r*k2 : r*k2+k2]
+			for p := 0; p < kp; p++ {
+				g[p*2*mr+2*r] = src[2*p]
+				g[p*2*mr+2*r+1] = src[2*p+1]
+			}
+		}
+	}
 }
 
 // int8MicroGeneric is the portable 2×4 int8 micro-kernel (nr = cw = 4).

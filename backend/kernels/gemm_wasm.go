@@ -16,7 +16,8 @@ var _ = registerTier(tierDef{name: "wasm-simd128", ok: func() bool { return true
 // installWasm installs the SIMD128 kernels (4-lane vectors; every wasm engine that runs Go's SIMD code has them).
 func installWasm() {
 	gemmMR, gemmNR = 4, 8
-	microKernel = microWasmAsm
+	microKernel = microWasmSplat
+	stripKernel = stripWasm
 	storeTile = storeTileWasm
 	installMathWasm()
 	attnRows = attnRowsWasm
@@ -34,6 +35,51 @@ func bc4(p unsafe.Pointer, off int) f4 {
 
 //go:noescape
 func f32KernWasm(k int, a0, a1, a2, a3, b, tile *float32)
+
+//go:noescape
+func f32KernWasmSplat(k int, a0, a1, a2, a3, b, tile *float32)
+
+//go:noescape
+func f32StripWasm(nt, k int, a *float32, lda int, b, tile *float32)
+
+// stripWasm is the tier's strip kernel (stripKernel): rows ≤ tileMax/8 rows of a times the panel bp in one
+// assembly call for the whole 4-row tiles (f32StripWasm), then f32KernWasmSplat for the last rows%4 (rows
+// past rows re-read the last row; their tile rows are not stored). k = 0 stores a zero tile.
+func stripWasm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
+	if k == 0 {
+		clear(tile[:8*rows])
+		return
+	}
+	_ = a[(rows-1)*lda+k-1]
+	_ = bp[8*k-1]
+	_ = tile[8*rows-1]
+	nt := rows / 4
+	if nt > 0 {
+		f32StripWasm(nt, k, unsafe.SliceData(a), lda, unsafe.SliceData(bp), &tile[0])
+	}
+	if r := rows - 4*nt; r > 0 {
+		a0 := &a[4*nt*lda]
+		a1 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(1, r-1)*lda*4))
+		a2 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(2, r-1)*lda*4))
+		f32KernWasmSplat(k, a0, a1, a2, a2, unsafe.SliceData(bp), &tile[32*nt])
+	}
+}
+
+// microWasmSplat is microWasmAsm with f32KernWasmSplat (one k step a loop iteration, A by v128.load32_splat:
+// no spills under V8), the tier's GEMM kernel. k = 0 stores a zero tile.
+func microWasmSplat(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]float32) {
+	if k == 0 {
+		clear(tile[:32])
+		return
+	}
+	_ = a[(rows-1)*lda+k-1]
+	_ = bp[8*k-1]
+	a0 := unsafe.SliceData(a)
+	a1 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(1, rows-1)*lda*4))
+	a2 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(2, rows-1)*lda*4))
+	a3 := (*float32)(unsafe.Add(unsafe.Pointer(a0), min(3, rows-1)*lda*4))
+	f32KernWasmSplat(k, a0, a1, a2, a3, unsafe.SliceData(bp), &tile[0])
+}
 
 // microWasmAsm is microWasm in wasm assembly (gemm_f32_wasm.s): the same 4×8 tile, its 8 accumulators held in
 // v128 locals over the whole k, no bounds checks and k unrolled by four. Rows past rows re-read the last row

@@ -410,8 +410,9 @@ func TestAttention(t *testing.T) {
 
 // The portable micro-kernels are checked whatever tier the build selected.
 func TestGemmPortableKernels(t *testing.T) {
-	mr, nr, kern, store := gemmMR, gemmNR, microKernel, storeTile
-	defer func() { gemmMR, gemmNR, microKernel, storeTile = mr, nr, kern, store }()
+	mr, nr, kern, store, strip := gemmMR, gemmNR, microKernel, storeTile, stripKernel
+	defer func() { gemmMR, gemmNR, microKernel, storeTile, stripKernel = mr, nr, kern, store, strip }()
+	stripKernel = nil
 	for _, c := range []struct {
 		mr int
 		f  microFn

@@ -125,6 +125,7 @@ func mustSetTier(name string) {
 func installPortable() {
 	gemmMR, gemmNR = 4, 4
 	microKernel = microGeneric
+	stripKernel = nil
 	microStrided = nil
 	storeTile = storeTileGeneric
 

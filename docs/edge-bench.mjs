@@ -57,9 +57,13 @@ for (const v of views) {
   }
   if (maxDiff > tol) failed = true;
   console.log(`\n== views ${v}: total ${(totalMs / 1000).toFixed(1)} s through the chain (native cast classify: ${(nativeMs / 1000).toFixed(1)} s)`);
-  console.log("stage     blocks    wasm memory      CPU ms per view");
+  // ms: the stage's run, measured in the isolate; wall: the coordinator's stage request (the activations
+  // sent, the run, the answer); wall − ms: the hop's transport.
+  console.log("stage     blocks    wasm memory      CPU ms per view   wall ms per view   transport ms");
   for (const st of edge.stages) {
-    console.log(`${st.name.padEnd(9)} [${st.blocks.join(",")})`.padEnd(20) + `${(st.wasm_memory_bytes / 2 ** 20).toFixed(1).padStart(7)} MiB   ${(st.ms / st.views).toFixed(0).padStart(9)}`);
+    const ms = st.ms / st.views;
+    const wall = st.wall_ms === undefined ? NaN : st.wall_ms / st.views;
+    console.log(`${st.name.padEnd(9)} [${st.blocks.join(",")})`.padEnd(20) + `${(st.wasm_memory_bytes / 2 ** 20).toFixed(1).padStart(7)} MiB   ${ms.toFixed(0).padStart(9)}   ${wall.toFixed(0).padStart(16)}   ${(wall - ms).toFixed(0).padStart(12)}`);
   }
   console.log("top-5 edge:   " + got.map((p) => `${p.index}:${p.prob.toFixed(6)}`).join(" "));
   console.log("top-5 native: " + want.map((p) => `${p.index}:${p.prob.toFixed(6)}`).join(" "));

@@ -136,3 +136,23 @@ func CheckSizes(b []byte, to int, want []int) error {
 	}
 	return nil
 }
+
+// MessageBytes is the size of the message of tensors with the element counts counts.
+func MessageBytes(counts []int) int64 {
+	n := int64(headerBytes + 4*len(counts))
+	for _, c := range counts {
+		n += 4 * int64(c)
+	}
+	return n
+}
+
+// InputBytes is the size of st's input message for one view (a larger request body is not an activation
+// for this stage).
+func InputBytes(st *Stage) int64 {
+	shapes := st.Entry.Stage().Inputs(st.Manifest.Config, 1)
+	counts := make([]int, len(shapes))
+	for i, dims := range shapes {
+		counts[i] = numel(dims)
+	}
+	return MessageBytes(counts)
+}

@@ -42,3 +42,14 @@ func TestWireRoundTripAndCorruption(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageBytes(t *testing.T) {
+	in := [][]float32{{1, -2.5, 3e-9}, {4, 5}}
+	if got, want := MessageBytes([]int{3, 2}), int64(len(Encode(1, in))); got != want {
+		t.Fatalf("MessageBytes = %d, want the encoded length %d", got, want)
+	}
+	// base: the spatial 1576×768 and temporal 1568×768 tokens of one view, 9.66 MB.
+	if got := MessageBytes([]int{1576 * 768, 1568 * 768}); got != 16+8+4*(1576+1568)*768 {
+		t.Fatalf("base message: %d bytes", got)
+	}
+}

@@ -32,7 +32,9 @@ func main() {
 	var h http.Handler
 	switch role := cloudflare.Getenv("ROLE"); role {
 	case "stage":
-		h = stageServer()
+		srv, maxBody := stageServer()
+		h = srv
+		serveBytes(srv, maxBody) // the activations cross the JS↔Go boundary whole (bridge_js.go)
 	case "coordinator":
 		h = coordinator()
 	default:
@@ -56,15 +58,19 @@ func wasmMemory() int64 {
 	return int64(f.Invoke().Float())
 }
 
-// stageServer loads stage STAGE_INDEX of the manifest and serves it.
-func stageServer() http.Handler {
+// unloadedBodyBytes bounds a request body of a stage that failed to load (it answers 503 to every run).
+const unloadedBodyBytes = 1 << 20
+
+// stageServer loads stage STAGE_INDEX of the manifest and serves it; maxBody is the size of the stage's
+// input message plus 1 MiB (a larger request body is refused before it is read).
+func stageServer() (srv *stage.Server, maxBody int64) {
 	idx, err := strconv.Atoi(cloudflare.Getenv("STAGE_INDEX"))
 	name := "stage-" + cloudflare.Getenv("STAGE_INDEX")
-	srv := stage.NewServer(name)
+	srv = stage.NewServer(name)
 	srv.MemoryBytes = wasmMemory
 	if err != nil {
 		srv.SetStage(nil, fmt.Errorf("the STAGE_INDEX variable %q is not a number", cloudflare.Getenv("STAGE_INDEX")))
-		return srv
+		return srv, unloadedBodyBytes
 	}
 	st, err := func() (*stage.Stage, error) {
 		m, err := readManifest()
@@ -89,7 +95,10 @@ func stageServer() http.Handler {
 		js.Global().Get("console").Call("error", "castgo "+name+": "+err.Error())
 	}
 	srv.SetStage(st, err)
-	return srv
+	if err != nil {
+		return srv, unloadedBodyBytes
+	}
+	return srv, stage.InputBytes(st) + 1<<20 // a little over: the stage itself refuses a wrong size, by name
 }
 
 // coordinator reads the manifest and serves POST /v1/classify through the STAGE_0… bindings.

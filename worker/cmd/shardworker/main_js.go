@@ -253,10 +253,9 @@ func (b binding) Do(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return b.c.Do(&fetch.Request{Request: req}, nil)
 	}
-	body, err := io.ReadAll(req.Body)
-	_ = req.Body.Close()
+	ua, err := jsBody(req)
 	if err != nil {
-		return nil, fmt.Errorf("reading the request body: %w", err)
+		return nil, err
 	}
 	init := js.Global().Get("Object").New()
 	init.Set("method", req.Method)
@@ -267,9 +266,6 @@ func (b binding) Do(req *http.Request) (*http.Response, error) {
 		}
 	}
 	init.Set("headers", h)
-	ua := js.Global().Get("Uint8Array").New(len(body))
-	js.CopyBytesToJS(ua, body)
-	body = nil //nolint:ineffassign // the JS copy is the one sent
 	init.Set("body", ua)
 	res, err := await(req.Context(), b.v.Call("fetch", req.URL.String(), init))
 	if err != nil {
@@ -295,6 +291,33 @@ func (b binding) Do(req *http.Request) (*http.Response, error) {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr,
 		Body: io.NopCloser(bytes.NewReader(out)), ContentLength: int64(len(out)), Request: req,
 	}, nil
+}
+
+// jsBody reads req's body into one Uint8Array: with a known ContentLength (the chain's messages), straight
+// into an array of that size through a 1 MiB buffer, without a Go copy of the whole message.
+func jsBody(req *http.Request) (js.Value, error) {
+	defer req.Body.Close()
+	if req.ContentLength < 0 {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return js.Value{}, fmt.Errorf("reading the request body: %w", err)
+		}
+		ua := js.Global().Get("Uint8Array").New(len(body))
+		js.CopyBytesToJS(ua, body)
+		return ua, nil
+	}
+	n := req.ContentLength
+	ua := js.Global().Get("Uint8Array").New(n)
+	buf := make([]byte, min(n, 1<<20))
+	for off := int64(0); off < n; {
+		k, err := io.ReadFull(req.Body, buf[:min(int64(len(buf)), n-off)])
+		if err != nil {
+			return js.Value{}, fmt.Errorf("reading the request body (%d of %d bytes): %w", off+int64(k), n, err)
+		}
+		js.CopyBytesToJS(ua.Call("subarray", off, off+int64(k)), buf[:k])
+		off += int64(k)
+	}
+	return ua, nil
 }
 
 // await waits for a JS promise, or for ctx to end (the promise's callbacks then find buffered channels).

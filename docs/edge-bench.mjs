@@ -71,6 +71,23 @@ for (const v of views) {
   report.views[v] = { total_ms: totalMs, native_ms: nativeMs, stages: edge.stages, top_edge: got, top_native: want, max_diff: maxDiff, timings: edge.timings };
 }
 fs.writeFileSync(path.join(dir, "edge-bench.json"), JSON.stringify(report, null, 1));
+// The same figures as a Markdown table, to paste into worker/README.md.
+const specs = Object.keys(report.views);
+console.log(`\n== Markdown (worker/README.md)\n`);
+console.log(`| stage | blocks | ${specs.map((v) => `${v}: wasm memory | ${v}: ms per view (run / wall)`).join(" | ")} |`);
+console.log(`|---|---|${specs.map(() => "---|---|").join("")}`);
+report.views[specs[0]].stages.forEach((st, i) => {
+  const cells = specs.map((v) => {
+    const s = report.views[v].stages[i];
+    const wall = s.wall_ms === undefined ? "" : ` / ${(s.wall_ms / s.views).toFixed(0)}`;
+    return `${(s.wasm_memory_bytes / 2 ** 20).toFixed(1)} MiB | ${(s.ms / s.views).toFixed(0)}${wall}`;
+  });
+  console.log(`| ${st.name} | [${st.blocks.join(", ")}) | ${cells.join(" | ")} |`);
+});
+for (const v of specs) {
+  const r = report.views[v];
+  console.log(`\n${v}: total ${(r.total_ms / 1000).toFixed(1)} s (native ${(r.native_ms / 1000).toFixed(1)} s); top-5 ${r.top_edge.map((p) => `${p.index}:${p.prob.toFixed(6)}`).join(" ")}; max |Δprob| vs native ${r.max_diff.toExponential(2)}`);
+}
 if (failed) {
   console.error("FAIL: the edge top-5 differs from native cast classify");
   process.exit(1);

@@ -129,7 +129,13 @@ async function handleBytes(binding, req) {
   const r = await binding.handleBytes(req.method, req.url, [...req.headers], body);
   body = null;
   const empty = req.method === "HEAD" || [101, 204, 205, 304].includes(r.status);
-  return new Response(empty ? null : r.body, { status: r.status, headers: r.headers });
+  try {
+    return new Response(empty ? null : r.body, { status: r.status, headers: r.headers });
+  } finally {
+    // The Go handler answered before it finished (the stage collects its garbage after answering): let it
+    // go on once this answer is on its way (or failed).
+    if (typeof r.resume === "function") setTimeout(r.resume, 0);
+  }
 }
 
 async function fetch(req, env, ctx) {

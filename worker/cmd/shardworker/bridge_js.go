@@ -20,7 +20,8 @@ import (
 // `await request.arrayBuffer()` and the answer goes back as one Uint8Array:
 //
 //	binding.handleBytes(method, url, headers [[name, value]…], body Uint8Array|null)
-//	  → Promise<{status, headers [[name, value]…], body Uint8Array}>
+//	  → Promise<{status, headers [[name, value]…], body Uint8Array, resume?: function}>
+//	  (resume: call it once the answer is sent on; see handleBytes)
 //	binding.maxBodyBytes: entry.mjs answers 413 itself to a larger body, without reading it
 //
 // The request body is read by the handler straight from the JS array (js.CopyBytesToGo into the
@@ -48,8 +49,11 @@ func serveBytes(h http.Handler, maxBody int64) {
 	}))
 }
 
-// handleBytes serves one request of serveBytes.
-func handleBytes(h http.Handler, maxBody int64, args []js.Value) (res js.Value, err error) {
+// handleBytes serves one request of serveBytes. It returns the answer as soon as the handler has written
+// the whole of a declared Content-Length (the stage's activations), with a resume function for JS to call
+// once it has sent the answer on: the handler waits in its last Write until then, so that what it does after
+// answering (the stage's runtime.GC) does not delay the answer. Else it returns when the handler does.
+func handleBytes(h http.Handler, maxBody int64, args []js.Value) (js.Value, error) {
 	if len(args) != 4 {
 		return js.Value{}, fmt.Errorf("handleBytes takes (method, url, headers, body), got %d arguments", len(args))
 	}
@@ -64,28 +68,58 @@ func handleBytes(h http.Handler, maxBody int64, args []js.Value) (res js.Value, 
 		hdr.Add(kv.Index(0).String(), kv.Index(1).String())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	req := (&http.Request{Method: args[0].String(), URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: hdr, Host: hdr.Get("Host"), RemoteAddr: hdr.Get("Cf-Connecting-Ip"), Body: http.NoBody}).WithContext(ctx)
 	if body := args[3]; !body.IsNull() && !body.IsUndefined() {
 		n := int64(body.Length())
 		if n > maxBody {
+			cancel()
 			return js.Value{}, fmt.Errorf("a body of %d bytes is over the %d this worker takes", n, maxBody)
 		}
 		req.Body, req.ContentLength = &jsReader{a: body, n: n}, n
 		args[3] = js.Undefined()
 	}
-	w := &bytesWriter{header: http.Header{}}
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("internal error: %v", p)
-		}
+	w := &bytesWriter{header: http.Header{}, complete: make(chan struct{}), resume: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		defer func() {
+			if p := recover(); p != nil {
+				err := fmt.Errorf("internal error: %v", p)
+				if w.early {
+					js.Global().Get("console").Call("error", "castgo: after answering: "+err.Error())
+				}
+				done <- err
+			}
+		}()
+		h.ServeHTTP(w, req)
+		w.WriteHeader(http.StatusOK) // a handler that wrote nothing answers 200 with an empty body
+		done <- nil
 	}()
-	h.ServeHTTP(w, req)
-	w.WriteHeader(http.StatusOK) // a handler that wrote nothing answers 200 with an empty body
-	if w.err != nil {
-		return js.Value{}, w.err
+	select {
+	case err := <-done:
+		if err == nil {
+			err = w.err
+		}
+		if err != nil {
+			return js.Value{}, err
+		}
+		return w.response(), nil
+	case <-w.complete:
+		res := w.response()
+		var f js.Func
+		f = js.FuncOf(func(js.Value, []js.Value) any {
+			f.Release()
+			close(w.resume)
+			return nil
+		})
+		res.Set("resume", f)
+		return res, nil
 	}
+}
+
+// response is the answer for JS: {status, headers, body}.
+func (w *bytesWriter) response() js.Value {
 	out := js.Global().Get("Object").New()
 	out.Set("status", w.status)
 	hs := js.Global().Get("Array").New()
@@ -99,7 +133,7 @@ func handleBytes(h http.Handler, maxBody int64, args []js.Value) (res js.Value, 
 	}
 	out.Set("headers", hs)
 	out.Set("body", w.jsBody())
-	return out, nil
+	return out
 }
 
 // jsReader reads a JS Uint8Array: each Read is one js.CopyBytesToGo into the caller's buffer.
@@ -131,6 +165,10 @@ type bytesWriter struct {
 	off    int64
 	buf    []byte
 	err    error
+
+	complete chan struct{} // closed once the declared length is written: the answer goes out
+	resume   chan struct{} // closed by JS once it has sent the answer on: the handler goes on
+	early    bool          // complete was closed
 }
 
 // errContentLength is what a handler gets for writing past its declared Content-Length.
@@ -161,6 +199,11 @@ func (w *bytesWriter) Write(p []byte) (int, error) {
 	}
 	js.CopyBytesToJS(w.js.Call("subarray", w.off, w.off+int64(len(p))), p)
 	w.off += int64(len(p))
+	if w.off == w.size && !w.early {
+		w.early = true
+		close(w.complete)
+		<-w.resume
+	}
 	return len(p), nil
 }
 

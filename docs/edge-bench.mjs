@@ -57,9 +57,13 @@ for (const v of views) {
   }
   if (maxDiff > tol) failed = true;
   console.log(`\n== views ${v}: total ${(totalMs / 1000).toFixed(1)} s through the chain (native cast classify: ${(nativeMs / 1000).toFixed(1)} s)`);
-  console.log("stage     blocks    wasm memory      CPU ms per view");
+  // ms: the stage's run, measured in the isolate; wall: the coordinator's stage request (the activations
+  // sent, the run, the answer); wall − ms: the hop's transport.
+  console.log("stage     blocks    wasm memory      CPU ms per view   wall ms per view   transport ms");
   for (const st of edge.stages) {
-    console.log(`${st.name.padEnd(9)} [${st.blocks.join(",")})`.padEnd(20) + `${(st.wasm_memory_bytes / 2 ** 20).toFixed(1).padStart(7)} MiB   ${(st.ms / st.views).toFixed(0).padStart(9)}`);
+    const ms = st.ms / st.views;
+    const wall = st.wall_ms === undefined ? NaN : st.wall_ms / st.views;
+    console.log(`${st.name.padEnd(9)} [${st.blocks.join(",")})`.padEnd(20) + `${(st.wasm_memory_bytes / 2 ** 20).toFixed(1).padStart(7)} MiB   ${ms.toFixed(0).padStart(9)}   ${wall.toFixed(0).padStart(16)}   ${(wall - ms).toFixed(0).padStart(12)}`);
   }
   console.log("top-5 edge:   " + got.map((p) => `${p.index}:${p.prob.toFixed(6)}`).join(" "));
   console.log("top-5 native: " + want.map((p) => `${p.index}:${p.prob.toFixed(6)}`).join(" "));
@@ -67,6 +71,23 @@ for (const v of views) {
   report.views[v] = { total_ms: totalMs, native_ms: nativeMs, stages: edge.stages, top_edge: got, top_native: want, max_diff: maxDiff, timings: edge.timings };
 }
 fs.writeFileSync(path.join(dir, "edge-bench.json"), JSON.stringify(report, null, 1));
+// The same figures as a Markdown table, to paste into worker/README.md.
+const specs = Object.keys(report.views);
+console.log(`\n== Markdown (worker/README.md)\n`);
+console.log(`| stage | blocks | ${specs.map((v) => `${v}: wasm memory | ${v}: ms per view (run / wall)`).join(" | ")} |`);
+console.log(`|---|---|${specs.map(() => "---|---|").join("")}`);
+report.views[specs[0]].stages.forEach((st, i) => {
+  const cells = specs.map((v) => {
+    const s = report.views[v].stages[i];
+    const wall = s.wall_ms === undefined ? "" : ` / ${(s.wall_ms / s.views).toFixed(0)}`;
+    return `${(s.wasm_memory_bytes / 2 ** 20).toFixed(1)} MiB | ${(s.ms / s.views).toFixed(0)}${wall}`;
+  });
+  console.log(`| ${st.name} | [${st.blocks.join(", ")}) | ${cells.join(" | ")} |`);
+});
+for (const v of specs) {
+  const r = report.views[v];
+  console.log(`\n${v}: total ${(r.total_ms / 1000).toFixed(1)} s (native ${(r.native_ms / 1000).toFixed(1)} s); top-5 ${r.top_edge.map((p) => `${p.index}:${p.prob.toFixed(6)}`).join(" ")}; max |Δprob| vs native ${r.max_diff.toExponential(2)}`);
+}
 if (failed) {
   console.error("FAIL: the edge top-5 differs from native cast classify");
   process.exit(1);

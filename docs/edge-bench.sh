@@ -10,7 +10,8 @@
 # It prints, per view spec: each stage's wasm linear memory after serving (the largest over the views)
 # and its CPU ms per view (X-Castgo-Ms: the stage's run, measured in the isolate), the total time, and the
 # top-5 of the edge and of native `cast classify`, which must agree within 1e-3; it writes everything to
-# WORKDIR/edge-bench.json.
+# WORKDIR/edge-bench.json and ends with a Markdown table of the figures, to paste into worker/README.md. Per
+# stage it also prints the coordinator's wall time of the stage request (wall_ms) and wall − run: the hop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ./toolchain.env # the Go toolchain and GOEXPERIMENT, written once

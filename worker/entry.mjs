@@ -14,6 +14,12 @@
 //     Promise of the Response; classifications queue on a mutex in Go.
 //   - The runtime context object stays the same (Go captured it at start), so its env and ctx fields are
 //     updated to the current request's before each dispatch.
+//   - A Go program that registers binding.handleBytes (the shard worker's stage role) gets each request
+//     body whole: one `await request.arrayBuffer()`, passed as a Uint8Array (Go copies it with
+//     js.CopyBytesToGo), and answers one Uint8Array; a body over binding.maxBodyBytes is answered 413
+//     unread. syumai's handleRequest streams a body in 16 KiB chunks, a JS↔Go round trip each, which is
+//     what a view's activations (9.7 MB for base) cannot afford. Other programs (the single-isolate
+//     worker, the coordinator) keep handleRequest.
 //   - If the Go program ever exits (a runtime crash), requests in flight get a 500 and the next request
 //     starts a new instance (globalThis.__castgoInstances counts them; GET /healthz reports it).
 //   - workerd ties a promise to the request that created it: a later request must not await a promise
@@ -83,6 +89,55 @@ function errorResponse(status, message) {
   });
 }
 
+// readBody reads a request body whole, refusing one over max bytes (null: within it, the bytes).
+async function readBody(req, max) {
+  const cl = req.headers.get("content-length");
+  if (cl !== null && Number(cl) > max) return null;
+  if (cl !== null) return new Uint8Array(await req.arrayBuffer());
+  const chunks = [];
+  let n = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > max) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+// handleBytes serves req through binding.handleBytes (see the header comment).
+async function handleBytes(binding, req) {
+  let body = null;
+  if (req.body !== null) {
+    const max = binding.maxBodyBytes;
+    body = await readBody(req, max);
+    if (body === null || body.length > max) {
+      return errorResponse(413, `worker: the request body is over the ${max} bytes this worker takes`);
+    }
+  }
+  const r = await binding.handleBytes(req.method, req.url, [...req.headers], body);
+  body = null;
+  const empty = req.method === "HEAD" || [101, 204, 205, 304].includes(r.status);
+  try {
+    return new Response(empty ? null : r.body, { status: r.status, headers: r.headers });
+  } finally {
+    // The Go handler answered before it finished (the stage collects its garbage after answering): let it
+    // go on once this answer is on its way (or failed).
+    if (typeof r.resume === "function") setTimeout(r.resume, 0);
+  }
+}
+
 async function fetch(req, env, ctx) {
   if (current === null) {
     const p = startGo(env, ctx);
@@ -117,7 +172,9 @@ async function fetch(req, env, ctx) {
   });
   inst.onExit.add(onExit);
   try {
-    return await Promise.race([inst.binding.handleRequest(req), exited]);
+    const b = inst.binding;
+    const res = typeof b.handleBytes === "function" ? handleBytes(b, req) : b.handleRequest(req);
+    return await Promise.race([res, exited]);
   } catch (e) {
     return errorResponse(500, `worker: ${e && e.message ? e.message : e}`);
   } finally {

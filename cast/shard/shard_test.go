@@ -181,16 +181,10 @@ func TestShardRefusesTampering(t *testing.T) {
 	}
 }
 
-// TestFewestStages checks the fit estimate's choice: the tiny golden fits one isolate; base-ssv2 int8 (its
-// tensor sizes, computed without the weights) needs one stage per block at most a few.
-func TestFewestStages(t *testing.T) {
-	f := goldenFile(t, "tiny", true)
-	stages, reps, err := shard.FewestStages(f, 0)
-	if err != nil || len(stages) != 1 || !reps[0].OK {
-		t.Fatalf("tiny: %d stages, %v", len(stages), err)
-	}
-	cfg := cast.Presets["base-ssv2"]
-	for _, st := range []cast.Stage{{Embed: true, From: 0, To: 1}, {From: 5, To: 6}, {From: 11, To: 12, Head: true}} {
+// baseTensorBytes is what stage st's tensors of a model of config cfg take in int8 (quantized matrices: 1
+// byte a value and a float32 scale per row; the rest float32), from the state dict's shapes.
+func baseTensorBytes(cfg cast.Config) func(cast.Stage) int64 {
+	return func(st cast.Stage) int64 {
 		var bytes int64
 		for _, s := range st.StateDict(cfg) {
 			n := int64(1)
@@ -203,14 +197,59 @@ func TestFewestStages(t *testing.T) {
 				bytes += 4 * n
 			}
 		}
-		r := shard.Fit(cfg, st, bytes, 0)
-		t.Logf("base-ssv2 int8 %s: tensors %.1f MiB, estimate %.1f MiB, CPU %.1f s (ok %v)", st, float64(bytes)/(1<<20), float64(r.Total)/(1<<20), float64(r.CPUMS)/1000, r.OK)
-		if r.Total < bytes || r.Total > 2*shard.IsolateBytes {
-			t.Errorf("%s: estimate %d out of range", st, r.Total)
+		return bytes
+	}
+}
+
+// TestFewestStages checks the fit estimate's choice: the tiny golden fits one isolate; base-ssv2 int8 (its
+// tensor sizes, computed without the weights) needs one stage per block: a one-block stage fits the
+// 120 MiB budget, a two-block stage does not, and each stays well under the CPU budget.
+func TestFewestStages(t *testing.T) {
+	f := goldenFile(t, "tiny", true)
+	stages, reps, err := shard.FewestStages(f, 0)
+	if err != nil || len(stages) != 1 || !reps[0].OK {
+		t.Fatalf("tiny: %d stages, %v", len(stages), err)
+	}
+	cfg := cast.Presets["base-ssv2"]
+	bytesOf := baseTensorBytes(cfg)
+	stages, reps, err = shard.ChooseStages(cfg, bytesOf, 0)
+	if err != nil || len(stages) != 12 {
+		t.Fatalf("base-ssv2 int8: %d stages, %v; want 12", len(stages), err)
+	}
+	const mib = 1 << 20
+	for _, r := range reps {
+		t.Logf("base-ssv2 int8 %s: weights %.1f, linear %.1f, total %.1f MiB (budget %d), CPU %.1f s", r.Stage,
+			float64(r.Weights)/mib, float64(r.Linear)/mib, float64(r.Total)/mib, r.Budget/mib, float64(r.CPUMS)/1000)
+		// A one-block base stage: ~17.7 MiB of int8 weights, 18.4 MiB of activations in and out and again on
+		// the wire, a 27.7 MiB arena (the spatial MLP's hidden layer), 8 MiB of runtime: about 90 MiB of
+		// linear memory, the ≤ 96 MiB the executor is being cut to; with the JS message and the module, 113 MiB
+		// (the head stage answers logits: 72 MiB of linear memory).
+		if !r.OK || r.Linear < 64*mib || r.Linear > 96*mib || r.Total > r.Budget {
+			t.Errorf("%s: linear %.1f MiB, total %.1f MiB (budget %d), ok %v", r.Stage, float64(r.Linear)/mib, float64(r.Total)/mib, r.Budget/mib, r.OK)
 		}
 		// One base block is 32.3 GMAC: about 4 s of WASM CPU, under the 15 s a stage may take.
 		if r.CPUMS < 3000 || r.CPUMS > 6000 {
-			t.Errorf("%s: CPU estimate %d ms, want about 4 s", st, r.CPUMS)
+			t.Errorf("%s: CPU estimate %d ms, want about 4 s", r.Stage, r.CPUMS)
 		}
+	}
+	if got := reps[5]; got.Weights != bytesOf(got.Stage) || got.InOut != got.Wire || got.InOut != 2*(1576+1568)*768*4 {
+		t.Errorf("middle stage parts: %+v", got)
+	}
+	// Two blocks per stage: the weights are counted once, and a second block's do not fit.
+	two := cast.Stage{From: 4, To: 6}
+	if r := shard.Fit(cfg, two, bytesOf(two), 0); r.OK || r.Total <= r.Budget || r.Weights != bytesOf(two) {
+		t.Errorf("%s: total %.1f MiB fits the budget %d", two, float64(r.Total)/mib, r.Budget/mib)
+	}
+	// CPU alone: four base blocks are ~16 s, over the 15 s a stage may take.
+	four := cast.Stage{From: 0, To: 4}
+	if r := shard.Fit(cfg, four, 0, 0); r.OK || r.CPUMS <= shard.MaxStageCPUMS || r.CPUMS > shard.WorkersCPUMS {
+		t.Errorf("%s: CPU %d ms, ok %v", four, r.CPUMS, r.OK)
+	}
+	// A model too big for one block per stage (a ViT-L-sized CAST: D 1024, 16 heads, 24 blocks) is refused
+	// with the budgets named.
+	large := cast.DefaultBase()
+	large.EmbedDim, large.NumHeads, large.Depth = 1024, 16, 24
+	if _, _, err := shard.ChooseStages(large, baseTensorBytes(large), 0); err == nil || !strings.Contains(err.Error(), "even one block per stage does not fit an isolate") || !strings.Contains(err.Error(), "budget 120 MiB") {
+		t.Errorf("large: %v", err)
 	}
 }

@@ -42,13 +42,16 @@ type Chain struct {
 	stats     []StageStat
 }
 
-// StageStat is one stage's entry in the response's "stages": the largest memory it reported and the sum of
-// its run times over the request's views.
+// StageStat is one stage's entry in the response's "stages": the largest memory it reported, the sum of
+// its run times over the request's views (ms, measured in the stage) and the sum of the coordinator's
+// wall times of those stage requests (wall_ms: sending the activations, the run, the answer), so that
+// wall_ms − ms is the transport.
 type StageStat struct {
 	Name            string  `json:"name"`
 	Blocks          [2]int  `json:"blocks"`
 	WasmMemoryBytes int64   `json:"wasm_memory_bytes"`
 	MS              float64 `json:"ms"`
+	WallMS          float64 `json:"wall_ms"`
 	Views           int     `json:"views"`
 }
 
@@ -144,7 +147,9 @@ func (c *Chain) view(clip []float32) ([][]float32, error) {
 	msg := stage.Encode(0, [][]float32{clip})
 	last := len(c.Manifest.Stages) - 1
 	for i, e := range c.Manifest.Stages {
+		t0 := time.Now()
 		body, stat, err := c.post(i, msg)
+		wall := float64(time.Since(t0).Microseconds()) / 1000
 		msg = nil
 		if err != nil {
 			return nil, err
@@ -156,6 +161,7 @@ func (c *Chain) view(clip []float32) ([][]float32, error) {
 		if c.stats != nil {
 			s := &c.stats[i]
 			s.MS += stat.MS
+			s.WallMS += wall
 			s.WasmMemoryBytes = max(s.WasmMemoryBytes, stat.WasmMemoryBytes)
 			s.Views++
 		}

@@ -132,6 +132,13 @@ func TestChainMatchesModel(t *testing.T) {
 	if len(rep) != 2 || rep[0].Name != "stage-0" || rep[1].Blocks != m.Stages[1].Blocks || rep[0].Views != 2 || rep[1].MS <= 0 || rep[1].WasmMemoryBytes <= 0 {
 		t.Errorf("report %+v", rep)
 	}
+	for _, s := range rep {
+		// The coordinator's wall time of a stage request includes the stage's run (as the stage measured
+		// it, to the microsecond it reports).
+		if s.WallMS < s.MS-0.01 {
+			t.Errorf("%s: wall %.3f ms < run %.3f ms", s.Name, s.WallMS, s.MS)
+		}
+	}
 	if len(ids) != 2 || ids[0] != "req-1" {
 		t.Errorf("stage 1 saw request ids %v", ids)
 	}

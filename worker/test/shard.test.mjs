@@ -140,6 +140,7 @@ test("the small golden in 2 stages classifies like cast classify on the unsplit 
     for (const s of res.json.stages) {
       assert.ok(s.wasm_memory_bytes > 0 && s.wasm_memory_bytes < 128 * 2 ** 20, `${s.name}: wasm memory ${s.wasm_memory_bytes}`);
       assert.ok(s.ms > 0 && s.views === 1, `${s.name}: ${JSON.stringify(s)}`);
+      assert.ok(s.wall_ms >= s.ms - 0.01, `${s.name}: the coordinator's wall time is under the stage's run: ${JSON.stringify(s)}`);
     }
     test.diagnostic?.(`small 2 stages: ${JSON.stringify(res.json.stages)}; total ${Math.round(res.ms)} ms`);
     console.log(`# small golden, 2 stages, 1x1: ${JSON.stringify(res.json.stages)}; total ${Math.round(res.ms)} ms`);
@@ -191,8 +192,9 @@ test("faults answer a 502/503 JSON naming the stage within seconds; the coordina
       `(name = "shardsmissing", disk = (path = ${JSON.stringify(missing)}, writable = false))`,
       '(name = "c-limit", worker = .climit)',
     ].map((s) => `    ${s},\n`).join("");
-    const extraSockets = ["down", "slow", "corrupt", "missing", "limit"].map((s) => `    (name = "${s}", address = "127.0.0.1:0", http = (), service = "c-${s}"),\n`).join("");
-    c = c.replace("    # extra services\n", extraServices).replace("    # extra sockets\n", extraSockets);
+    const extraSockets = ["down", "slow", "corrupt", "missing", "limit"].map((s) => `    (name = "${s}", address = "127.0.0.1:0", http = (), service = "c-${s}"),\n`).join("")
+    const stageSocket = '    (name = "stage0", address = "127.0.0.1:0", http = (), service = "stage-0"),\n'; // stage 0 directly
+    c = c.replace("    # extra services\n", extraServices).replace("    # extra sockets\n", extraSockets + stageSocket);
     c += "\n" + faultWorkers + stage1 + "\n";
     c += coordinatorVariant(c, "cdown", [['service = "stage-1"', 'service = "down"']]) + "\n";
     c += coordinatorVariant(c, "cslow", [['service = "stage-1"', 'service = "slow"'], ['(name = "ROLE", text = "coordinator"),', '(name = "ROLE", text = "coordinator"), (name = "STAGE_TIMEOUT_MS", text = "3000"),']]) + "\n";
@@ -201,7 +203,7 @@ test("faults answer a 502/503 JSON naming the stage within seconds; the coordina
     c += coordinatorVariant(c, "climit", [['(name = "ROLE", text = "coordinator"),', '(name = "ROLE", text = "coordinator"), (name = "MAX_STAGE_REQUESTS", text = "4"),']]) + "\n";
     return c;
   };
-  const { urls, stop } = await serve("tiny-faults", tiny.dir, edit, { down: 1, slow: 1, corrupt: 1, missing: 1, limit: 1 });
+  const { urls, stop } = await serve("tiny-faults", tiny.dir, edit, { down: 1, slow: 1, corrupt: 1, missing: 1, limit: 1, stage0: 1 });
   try {
     const ok = await classify(urls.http, "views=1x1&top=3");
     assert.equal(ok.status, 200, ok.text);
@@ -227,6 +229,15 @@ test("faults answer a 502/503 JSON naming the stage within seconds; the coordina
     const lim = await classify(urls.limit, "views=1x3&top=3");
     assert.equal(lim.status, 400, lim.text);
     assert.match(lim.json.error, /3 views through 2 stages is 6 stage requests, over the limit of 4|1x3 views through 2 stages/);
+    // A stage takes its request body whole (entry.mjs → binding.handleBytes): one far over its input message
+    // is refused unread with a 413, one of the wrong size is a corrupt activation; the stage stays up.
+    const big = await fetch(`${urls.stage0}/v1/stage`, { method: "POST", body: new Uint8Array(2 << 20) }).catch((e) => { throw new Error(`stage 0 and a 2 MiB body: ${e.cause}`); });
+    assert.equal(big.status, 413);
+    assert.match((await big.json()).error, /request body is over the \d+ bytes/);
+    const bad = await fetch(`${urls.stage0}/v1/stage`, { method: "POST", body: new Uint8Array(100), headers: { "X-Request-Id": "bad-1" } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get("x-request-id"), "bad-1");
+    assert.match((await bad.json()).error, /stage stage-0: corrupt activation: 100 bytes without the "CGA1" header/);
     // The coordinator and the stages are still up.
     const again = await classify(urls.http, "views=1x1&top=3");
     assert.equal(again.status, 200, again.text);

@@ -8,9 +8,11 @@
 //	go run ./worker/cmd/fitcheck -shards DIR [-wasm dist/shard-worker/app.wasm]
 //
 // Without -model it checks the embedded default int8 model, which the worker serves. With -shards it checks
-// every stage of a sharded model (cast shard --out DIR) against a stage worker's isolate instead
-// (shard.Fit: the stage's weights, one view's activations and the activations in transit); the figures
-// measured in workerd are those of docs/edge-bench.sh.
+// every stage of a sharded model (cast shard --out DIR) against a stage worker's isolate instead, with the
+// estimate `cast shard` chooses the stage count by (shard.Fit: the packed weights once, one view's
+// activations in and out and their wire buffers, the arena of live intermediates, the runtime, the JS copy
+// of a message and the module, against 128 MiB less 8 MiB of headroom; and the CPU of one view against
+// half the Workers default of 30 s); the figures measured in workerd are those of docs/edge-bench.sh.
 package main
 
 import (
@@ -105,7 +107,7 @@ func runShards(dir, wasmPath string) error {
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("stages %v are over the budget by the estimate: shard into more stages, or measure them in workerd (docs/edge-bench.sh)", bad)
+		return fmt.Errorf("stages %v are over the budget by the estimate: shard into more stages (cast shard without --stages picks the fewest that fit), or measure them in workerd (docs/edge-bench.sh)", bad)
 	}
 	return nil
 }

@@ -33,7 +33,9 @@ func main() {
 	switch role := cloudflare.Getenv("ROLE"); role {
 	case "stage":
 		debug.SetGCPercent(stage.GCPercent)
-		h = stageServer()
+		srv, maxBody := stageServer()
+		h = srv
+		serveBytes(srv, maxBody) // the activations cross the JS↔Go boundary whole (bridge_js.go)
 	case "coordinator":
 		h = coordinator()
 	default:
@@ -57,15 +59,19 @@ func wasmMemory() int64 {
 	return int64(f.Invoke().Float())
 }
 
-// stageServer loads stage STAGE_INDEX of the manifest and serves it.
-func stageServer() http.Handler {
+// unloadedBodyBytes bounds a request body of a stage that failed to load (it answers 503 to every run).
+const unloadedBodyBytes = 1 << 20
+
+// stageServer loads stage STAGE_INDEX of the manifest and serves it; maxBody is the size of the stage's
+// input message plus 1 MiB (a larger request body is refused before it is read).
+func stageServer() (srv *stage.Server, maxBody int64) {
 	idx, err := strconv.Atoi(cloudflare.Getenv("STAGE_INDEX"))
 	name := "stage-" + cloudflare.Getenv("STAGE_INDEX")
-	srv := stage.NewServer(name)
+	srv = stage.NewServer(name)
 	srv.MemoryBytes = wasmMemory
 	if err != nil {
 		srv.SetStage(nil, fmt.Errorf("the STAGE_INDEX variable %q is not a number", cloudflare.Getenv("STAGE_INDEX")))
-		return srv
+		return srv, unloadedBodyBytes
 	}
 	st, err := func() (*stage.Stage, error) {
 		m, err := readManifest()
@@ -90,7 +96,10 @@ func stageServer() http.Handler {
 		js.Global().Get("console").Call("error", "castgo "+name+": "+err.Error())
 	}
 	srv.SetStage(st, err)
-	return srv
+	if err != nil {
+		return srv, unloadedBodyBytes
+	}
+	return srv, stage.InputBytes(st) + 1<<20 // a little over: the stage itself refuses a wrong size, by name
 }
 
 // coordinator reads the manifest and serves POST /v1/classify through the STAGE_0… bindings.
@@ -245,10 +254,9 @@ func (b binding) Do(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return b.c.Do(&fetch.Request{Request: req}, nil)
 	}
-	body, err := io.ReadAll(req.Body)
-	_ = req.Body.Close()
+	ua, err := jsBody(req)
 	if err != nil {
-		return nil, fmt.Errorf("reading the request body: %w", err)
+		return nil, err
 	}
 	init := js.Global().Get("Object").New()
 	init.Set("method", req.Method)
@@ -259,9 +267,6 @@ func (b binding) Do(req *http.Request) (*http.Response, error) {
 		}
 	}
 	init.Set("headers", h)
-	ua := js.Global().Get("Uint8Array").New(len(body))
-	js.CopyBytesToJS(ua, body)
-	body = nil //nolint:ineffassign // the JS copy is the one sent
 	init.Set("body", ua)
 	res, err := await(req.Context(), b.v.Call("fetch", req.URL.String(), init))
 	if err != nil {
@@ -287,6 +292,33 @@ func (b binding) Do(req *http.Request) (*http.Response, error) {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr,
 		Body: io.NopCloser(bytes.NewReader(out)), ContentLength: int64(len(out)), Request: req,
 	}, nil
+}
+
+// jsBody reads req's body into one Uint8Array: with a known ContentLength (the chain's messages), straight
+// into an array of that size through a 1 MiB buffer, without a Go copy of the whole message.
+func jsBody(req *http.Request) (js.Value, error) {
+	defer req.Body.Close()
+	if req.ContentLength < 0 {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return js.Value{}, fmt.Errorf("reading the request body: %w", err)
+		}
+		ua := js.Global().Get("Uint8Array").New(len(body))
+		js.CopyBytesToJS(ua, body)
+		return ua, nil
+	}
+	n := req.ContentLength
+	ua := js.Global().Get("Uint8Array").New(n)
+	buf := make([]byte, min(n, 1<<20))
+	for off := int64(0); off < n; {
+		k, err := io.ReadFull(req.Body, buf[:min(int64(len(buf)), n-off)])
+		if err != nil {
+			return js.Value{}, fmt.Errorf("reading the request body (%d of %d bytes): %w", off+int64(k), n, err)
+		}
+		js.CopyBytesToJS(ua.Call("subarray", off, off+int64(k)), buf[:k])
+		off += int64(k)
+	}
+	return ua, nil
 }
 
 // await waits for a JS promise, or for ctx to end (the promise's callbacks then find buffered channels).

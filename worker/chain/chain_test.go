@@ -188,3 +188,60 @@ func TestChainMatchesModel(t *testing.T) {
 		}
 	}
 }
+
+// TestStageConcurrentViews sends four different views to one stage server at once: each answer must be,
+// byte for byte, the one the view gets alone (the server runs one view at a time and reuses its body and
+// answer buffers between views, so a mix-up would show here).
+func TestStageConcurrentViews(t *testing.T) {
+	m, dir, x, _ := tinyShards(t)
+	s0 := stageServer(t, m, dir, 0)
+	_, srv := client(t, s0)
+	post := func(msg []byte) ([]byte, error) {
+		resp, err := http.Post(srv.URL+"/v1/stage", stage.ContentType, bytes.NewReader(msg))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		}
+		return b, err
+	}
+	const views = 4
+	msgs := make([][]byte, views)
+	alone := make([][]byte, views)
+	for v := range views {
+		clip := make([]float32, len(x))
+		for i := range clip {
+			clip[i] = x[i] * float32(v+1) / views
+		}
+		msgs[v] = stage.Encode(0, [][]float32{clip})
+		var err error
+		if alone[v], err = post(msgs[v]); err != nil {
+			t.Fatalf("view %d alone: %v", v, err)
+		}
+	}
+	if bytes.Equal(alone[0], alone[1]) {
+		t.Fatal("two different views gave the same answer")
+	}
+	got := make([][]byte, views)
+	errs := make(chan error, views)
+	for v := range views {
+		go func() {
+			var err error
+			got[v], err = post(msgs[v])
+			errs <- err
+		}()
+	}
+	for range views {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v := range views {
+		if !bytes.Equal(got[v], alone[v]) {
+			t.Errorf("view %d: the concurrent answer differs from the answer alone", v)
+		}
+	}
+}

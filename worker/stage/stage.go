@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,13 @@ type Server struct {
 	loadErr  error
 	requests atomic.Int64
 	start    time.Time
+
+	// One view at a time: mu is held from before a request's body is read into Go until its answer has
+	// been handed over, so the linear memory holds one view's activations however many requests arrive at
+	// once (a waiting request's body stays on the JS side); body and answer are reused from view to view.
+	mu     sync.Mutex
+	body   []byte
+	answer []byte
 }
 
 // NewServer returns a server for the stage called name, not loaded yet (see SetStage).
@@ -183,12 +191,17 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, fmt.Errorf("%w: body of %d bytes, a message for this stage has %d", ErrCorrupt, r.ContentLength, size))
 		return
 	}
-	body := make([]byte, 0, size)
-	buf := make([]byte, 64<<10)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if int64(cap(s.body)) < size+1 {
+		s.body = make([]byte, 0, size+1)
+	}
+	// Read straight into the kept buffer (one extra byte detects a body longer than a message).
+	body := s.body[:0]
 	lr := io.LimitReader(r.Body, size+1)
 	for {
-		n, err := lr.Read(buf)
-		body = append(body, buf[:n]...)
+		n, err := lr.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
 		if err == io.EOF {
 			break
 		}
@@ -216,7 +229,8 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	runMS := msSince(t0)
-	msg := Encode(st.Index+1, out)
+	msg := EncodeInto(s.answer, st.Index+1, out)
+	s.answer = msg
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(msg)))
@@ -226,9 +240,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	h.Set(HeaderMemory, strconv.FormatInt(s.memory(), 10))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(msg)
-	// Collect the request's buffers now (a view's activations are tens of MiB), so that the next request
-	// starts from a heap without them: linear memory never shrinks, and fewer big free spans of odd sizes
-	// keep it from growing.
+	// Collect the run's garbage now (the castgo outputs handed over, tens of MiB for base), so that the next
+	// request starts from a heap without it: linear memory never shrinks, and fewer big free spans of odd
+	// sizes keep it from growing.
 	msg, out = nil, nil //nolint:ineffassign
 	runtime.GC()
 }

@@ -40,6 +40,10 @@ type Chain struct {
 	mu        sync.Mutex
 	requestID string
 	stats     []StageStat
+	// slots holds one token per stage: a view takes its stage's token for the request, so the views of
+	// this chain go through the stages as a pipeline, never two at one stage (a stage runs one view at a
+	// time and answers a second one busy).
+	slots []chan struct{}
 }
 
 // StageStat is one stage's entry in the response's "stages": the largest memory it reported, the sum of
@@ -144,12 +148,23 @@ func (c *Chain) Run(x []float32, batch int) ([][]float32, error) {
 // coordinator forwards it as it is (checking its header and CRC, so that a corrupt answer is blamed on the
 // stage that sent it) and decodes only the head stage's logits.
 func (c *Chain) view(clip []float32) ([][]float32, error) {
+	c.mu.Lock()
+	if len(c.slots) != len(c.Manifest.Stages) {
+		c.slots = make([]chan struct{}, len(c.Manifest.Stages))
+		for i := range c.slots {
+			c.slots[i] = make(chan struct{}, 1)
+		}
+	}
+	slots := c.slots
+	c.mu.Unlock()
 	msg := stage.Encode(0, [][]float32{clip})
 	last := len(c.Manifest.Stages) - 1
 	for i, e := range c.Manifest.Stages {
+		slots[i] <- struct{}{}
 		t0 := time.Now()
 		body, stat, err := c.post(i, msg)
 		wall := float64(time.Since(t0).Microseconds()) / 1000
+		<-slots[i]
 		msg = nil
 		if err != nil {
 			return nil, err
@@ -183,6 +198,7 @@ type result struct {
 	body []byte
 	stat StageStat
 	err  error
+	busy bool // the stage answered 503 with stage.HeaderBusy: running another view
 }
 
 // post sends one message to stage i and waits for its answer, at most Timeout.
@@ -196,7 +212,25 @@ func (c *Chain) post(i int, msg []byte) ([]byte, StageStat, error) {
 	id := c.requestID
 	c.mu.Unlock()
 	done := make(chan result, 1)
-	go func() { done <- c.do(i, name, id, msg) }()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		// A stage busy with another view (another request's) is asked again, less and less often.
+		wait := 25 * time.Millisecond
+		for {
+			r := c.do(i, name, id, msg)
+			if !r.busy {
+				done <- r
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Second)
+		}
+	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -237,7 +271,8 @@ func (c *Chain) do(i int, name, id string, msg []byte) result {
 		if resp.StatusCode == http.StatusServiceUnavailable {
 			status = http.StatusServiceUnavailable
 		}
-		return result{err: &Error{Stage: name, Status: status, Msg: fmt.Sprintf("answered %d: %s", resp.StatusCode, msg)}}
+		return result{err: &Error{Stage: name, Status: status, Msg: fmt.Sprintf("answered %d: %s", resp.StatusCode, msg)},
+			busy: resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(stage.HeaderBusy) != ""}
 	}
 	stat := StageStat{Name: name}
 	stat.MS, _ = strconv.ParseFloat(resp.Header.Get(stage.HeaderMS), 64)

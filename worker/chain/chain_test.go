@@ -189,24 +189,28 @@ func TestChainMatchesModel(t *testing.T) {
 	}
 }
 
-// TestStageConcurrentViews sends four different views to one stage server at once: each answer must be,
-// byte for byte, the one the view gets alone (the server runs one view at a time and reuses its body and
-// answer buffers between views, so a mix-up would show here).
-func TestStageConcurrentViews(t *testing.T) {
-	m, dir, x, _ := tinyShards(t)
-	s0 := stageServer(t, m, dir, 0)
+// TestStageOneViewAtATime sends four different views to one stage server at once: each answer is either,
+// byte for byte, the one the view gets alone, or a 503 marked busy (the stage runs one view at a time, so
+// that its memory holds one view's activations); then a chain whose stage 1 answers busy twice retries it
+// and still gives the unsplit model's logits.
+func TestStageOneViewAtATime(t *testing.T) {
+	m, dir, x, want := tinyShards(t)
+	s0, s1 := stageServer(t, m, dir, 0), stageServer(t, m, dir, 1)
 	_, srv := client(t, s0)
-	post := func(msg []byte) ([]byte, error) {
+	post := func(msg []byte) ([]byte, bool, error) {
 		resp, err := http.Post(srv.URL+"/v1/stage", stage.ContentType, bytes.NewReader(msg))
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(stage.HeaderBusy) != "" {
+			return nil, true, err
+		}
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
 		}
-		return b, err
+		return b, false, err
 	}
 	const views = 4
 	msgs := make([][]byte, views)
@@ -218,7 +222,7 @@ func TestStageConcurrentViews(t *testing.T) {
 		}
 		msgs[v] = stage.Encode(0, [][]float32{clip})
 		var err error
-		if alone[v], err = post(msgs[v]); err != nil {
+		if alone[v], _, err = post(msgs[v]); err != nil || alone[v] == nil {
 			t.Fatalf("view %d alone: %v", v, err)
 		}
 	}
@@ -230,7 +234,7 @@ func TestStageConcurrentViews(t *testing.T) {
 	for v := range views {
 		go func() {
 			var err error
-			got[v], err = post(msgs[v])
+			got[v], _, err = post(msgs[v])
 			errs <- err
 		}()
 	}
@@ -239,9 +243,46 @@ func TestStageConcurrentViews(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	answered := 0
 	for v := range views {
+		if got[v] == nil {
+			continue // busy
+		}
+		answered++
 		if !bytes.Equal(got[v], alone[v]) {
 			t.Errorf("view %d: the concurrent answer differs from the answer alone", v)
+		}
+	}
+	if answered == 0 {
+		t.Error("no concurrent view was answered")
+	}
+
+	busyLeft := 2
+	flaky := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if busyLeft > 0 {
+			busyLeft--
+			w.Header().Set(stage.HeaderBusy, "1")
+			http.Error(w, `{"error": "stage stage-1: busy with another view"}`, http.StatusServiceUnavailable)
+			return
+		}
+		s1.ServeHTTP(w, r)
+	})
+	c0, _ := client(t, s0)
+	c1, _ := client(t, flaky)
+	c, err := chain.New(m, []chain.Doer{c0, c1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Run(x, 1)
+	if err != nil {
+		t.Fatalf("a busy stage is not retried: %v", err)
+	}
+	if busyLeft != 0 {
+		t.Errorf("stage 1 was asked %d times too few", busyLeft)
+	}
+	for i := range want {
+		if math.Float32bits(out[0][i]) != math.Float32bits(want[i]) {
+			t.Fatalf("logit %d: %v, unsplit %v", i, out[0][i], want[i])
 		}
 	}
 }

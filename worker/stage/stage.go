@@ -35,6 +35,8 @@ const (
 	HeaderBlocks    = "X-Castgo-Blocks"
 	HeaderMS        = "X-Castgo-Ms"
 	HeaderMemory    = "X-Castgo-Wasm-Memory"
+	// HeaderBusy marks a 503 answered because the stage is running another view: try again shortly.
+	HeaderBusy = "X-Castgo-Busy"
 )
 
 // GCPercent is the garbage collector's target (debug.SetGCPercent) for a stage worker: a run's garbage
@@ -87,12 +89,12 @@ type Server struct {
 	requests atomic.Int64
 	start    time.Time
 
-	// One view at a time: mu is held from before a request's body is read into Go until its answer has
-	// been handed over, so the linear memory holds one view's activations however many requests arrive at
-	// once (a waiting request's body stays on the JS side); body and answer are reused from view to view.
-	mu     sync.Mutex
-	body   []byte
-	answer []byte
+	// One view at a time: busy is held from before a request's body is read into Go until its answer has
+	// been handed over, and a request that finds it held is answered 503 with HeaderBusy at once (the
+	// coordinator retries it), so the linear memory holds one view's activations however many requests
+	// arrive together. Waiting inside the isolate instead would leave the second request with no I/O of its
+	// own pending, which workerd cancels as hung.
+	busy sync.Mutex
 }
 
 // NewServer returns a server for the stage called name, not loaded yet (see SetStage).
@@ -191,13 +193,16 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, fmt.Errorf("%w: body of %d bytes, a message for this stage has %d", ErrCorrupt, r.ContentLength, size))
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if int64(cap(s.body)) < size+1 {
-		s.body = make([]byte, 0, size+1)
+	if !s.busy.TryLock() {
+		drain(r)
+		w.Header().Set(HeaderBusy, "1")
+		w.Header().Set("Retry-After", "1")
+		s.fail(w, http.StatusServiceUnavailable, errors.New("busy with another view"))
+		return
 	}
-	// Read straight into the kept buffer (one extra byte detects a body longer than a message).
-	body := s.body[:0]
+	defer s.busy.Unlock()
+	// One extra byte detects a body longer than a message.
+	body := make([]byte, 0, size+1)
 	lr := io.LimitReader(r.Body, size+1)
 	for {
 		n, err := lr.Read(body[len(body):cap(body)])
@@ -229,8 +234,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	runMS := msSince(t0)
-	msg := EncodeInto(s.answer, st.Index+1, out)
-	s.answer = msg
+	msg := Encode(st.Index+1, out)
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(msg)))

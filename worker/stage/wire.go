@@ -29,20 +29,12 @@ const (
 )
 
 // Encode frames tensors as the activation message for stage index to.
-func Encode(to int, tensors [][]float32) []byte { return EncodeInto(nil, to, tensors) }
-
-// EncodeInto is Encode writing into buf's storage when its capacity holds the message (a stage worker reuses
-// one answer buffer from view to view), else into a new slice.
-func EncodeInto(buf []byte, to int, tensors [][]float32) []byte {
+func Encode(to int, tensors [][]float32) []byte {
 	n := headerBytes + 4*len(tensors)
 	for _, t := range tensors {
 		n += 4 * len(t)
 	}
-	b := buf[:0]
-	if cap(b) < n {
-		b = make([]byte, n)
-	}
-	b = b[:n]
+	b := make([]byte, n)
 	copy(b, Magic)
 	binary.LittleEndian.PutUint32(b[4:], uint32(to))
 	binary.LittleEndian.PutUint32(b[8:], uint32(len(tensors)))

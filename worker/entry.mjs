@@ -117,7 +117,7 @@ async function readBody(req, max) {
 }
 
 // handleBytes serves req through binding.handleBytes (see the header comment).
-async function handleBytes(binding, req) {
+async function handleBytes(binding, req, ctx) {
   let body = null;
   if (req.body !== null) {
     const max = binding.maxBodyBytes;
@@ -134,7 +134,18 @@ async function handleBytes(binding, req) {
   } finally {
     // The Go handler answered before it finished (the stage collects its garbage after answering): let it
     // go on once this answer is on its way (or failed).
-    if (typeof r.resume === "function") setTimeout(r.resume, 0);
+    // The timer is tied to this request: keep the request's context alive until it has fired (workerd drops
+    // a finished request's pending timers, and the stage would then stay busy with this view).
+    if (typeof r.resume === "function") {
+      const resumed = new Promise((resolve) => setTimeout(() => {
+        try {
+          r.resume();
+        } finally {
+          resolve();
+        }
+      }, 0));
+      if (ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(resumed);
+    }
   }
 }
 
@@ -173,7 +184,7 @@ async function fetch(req, env, ctx) {
   inst.onExit.add(onExit);
   try {
     const b = inst.binding;
-    const res = typeof b.handleBytes === "function" ? handleBytes(b, req) : b.handleRequest(req);
+    const res = typeof b.handleBytes === "function" ? handleBytes(b, req, ctx) : b.handleRequest(req);
     return await Promise.race([res, exited]);
   } catch (e) {
     return errorResponse(500, `worker: ${e && e.message ? e.message : e}`);

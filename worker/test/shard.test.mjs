@@ -144,6 +144,22 @@ test("the small golden in 2 stages classifies like cast classify on the unsplit 
     }
     test.diagnostic?.(`small 2 stages: ${JSON.stringify(res.json.stages)}; total ${Math.round(res.ms)} ms`);
     console.log(`# small golden, 2 stages, 1x1: ${JSON.stringify(res.json.stages)}; total ${Math.round(res.ms)} ms`);
+
+    // Two views: the coordinator pipelines them (one view per stage at a time), so each stage serves two
+    // requests one after the other; the result must still be the unsplit model's.
+    const two = await classify(urls.http, "views=2x1&top=5");
+    assert.equal(two.status, 200, two.text);
+    const native2 = JSON.parse(run(cli, ["classify", "--model", small.file, "--json", "--views", "2x1", "--top", "5", dir]));
+    const want2 = (native2[0]?.result ?? native2.result ?? native2).top.logits;
+    two.json.top.logits.forEach((g, i) => {
+      assert.equal(g.index, want2[i].index, `2x1 rank ${i}: class ${g.index} vs native ${want2[i].index}`);
+      assert.ok(Math.abs(g.prob - want2[i].prob) <= probTol, `2x1 class ${g.index}: ${g.prob} vs native ${want2[i].prob}`);
+    });
+    for (const s of two.json.stages) {
+      assert.equal(s.views, 2, `${s.name}: ${JSON.stringify(s)}`);
+      assert.ok(s.wasm_memory_bytes < 128 * 2 ** 20, `${s.name}: wasm memory ${s.wasm_memory_bytes}`);
+    }
+    console.log(`# small golden, 2 stages, 2x1: ${JSON.stringify(two.json.stages)}; total ${Math.round(two.ms)} ms`);
   } finally {
     stop();
   }

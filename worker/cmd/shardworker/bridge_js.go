@@ -11,7 +11,11 @@ import (
 	"net/url"
 	"strconv"
 	"syscall/js"
+	"time"
 )
+
+// resumeWait bounds how long a handler that has answered early waits for JS's resume call.
+const resumeWait = 100 * time.Millisecond
 
 // serveBytes registers binding.handleBytes for entry.mjs: the whole-body path of a stage worker, whose
 // request and answer are a view's activations (9.7 MB for base). syumai/workers' handleRequest moves a
@@ -202,7 +206,12 @@ func (w *bytesWriter) Write(p []byte) (int, error) {
 	if w.off == w.size && !w.early {
 		w.early = true
 		close(w.complete)
-		<-w.resume
+		// JS resumes the handler once the answer is on its way; should that never come (the request's
+		// context ended first), go on after a while anyway: the stage must not stay busy with this view.
+		select {
+		case <-w.resume:
+		case <-time.After(resumeWait):
+		}
 	}
 	return len(p), nil
 }

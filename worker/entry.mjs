@@ -90,9 +90,27 @@ function errorResponse(status, message) {
 }
 
 // readBody reads a request body whole, refusing one over max bytes (null: within it, the bytes).
+// drainMax: a body over a worker's maximum is refused (413), but one up to drainMax bytes is read and dropped
+// first, chunk by chunk, so that an HTTP/1.1 client still sending it gets the answer rather than a broken pipe
+// (as Go's net/http does for unread bodies); a larger one is refused unread.
+const drainMax = 64 << 20;
+
+async function drop(req) {
+  const reader = req.body.getReader();
+  for (let n = 0; n <= drainMax; ) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    n += value.length;
+  }
+  await reader.cancel();
+}
+
 async function readBody(req, max) {
   const cl = req.headers.get("content-length");
-  if (cl !== null && Number(cl) > max) return null;
+  if (cl !== null && Number(cl) > max) {
+    if (Number(cl) <= drainMax) await drop(req);
+    return null;
+  }
   if (cl !== null) return new Uint8Array(await req.arrayBuffer());
   const chunks = [];
   let n = 0;
@@ -102,6 +120,13 @@ async function readBody(req, max) {
     if (done) break;
     n += value.length;
     if (n > max) {
+      for (;;) {
+        // Drop the rest, up to drainMax, as above.
+        const next = await reader.read();
+        if (next.done) return null;
+        n += next.value.length;
+        if (n > drainMax) break;
+      }
       await reader.cancel();
       return null;
     }

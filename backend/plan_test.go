@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/castvideo/castgo/backend"
+	"github.com/castvideo/castgo/backend/internal/capturetest"
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/hashinit"
 	"github.com/castvideo/castgo/cast/weights"
@@ -16,27 +17,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
-
-// capture wraps the castgo backend to keep the executables it compiles.
-type capture struct {
-	*backend.Backend
-	execs []backends.Executable
-}
-
-type captureBuilder struct {
-	backends.Builder
-	c *capture
-}
-
-func (c *capture) Builder(name string) backends.Builder {
-	return &captureBuilder{Builder: c.Backend.Builder(name), c: c}
-}
-
-func (b *captureBuilder) Compile(outputs []backends.Op, s []*backends.ShardingSpec) (backends.Executable, error) {
-	e, err := b.Builder.Compile(outputs, s)
-	b.c.execs = append(b.c.execs, e)
-	return e, err
-}
 
 func planOf(t *testing.T, cfg cast.Config, int8 bool) []string {
 	return backend.PlanSteps(compiledForward(t, cfg, int8))
@@ -49,7 +29,7 @@ func compiledForward(t *testing.T, cfg cast.Config, int8 bool) backends.Executab
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb := &capture{Backend: be}
+	cb := &capturetest.Backend{Backend: be}
 	set := weights.Set{}
 	for _, s := range cfg.StateDict() {
 		set[s.Name] = weights.NewF32(s.Shape, hashinit.Tensor(3, s.Name, s.Shape))
@@ -73,7 +53,7 @@ func compiledForward(t *testing.T, cfg cast.Config, int8 bool) backends.Executab
 	if _, err := exec.Exec(x); err != nil {
 		t.Fatal(err)
 	}
-	return cb.execs[len(cb.execs)-1]
+	return cb.Last()
 }
 
 // TestPlanFusions checks that the CAST graph compiles to fused steps: no unfused DotGeneral, softmax or

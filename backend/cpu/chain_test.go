@@ -7,6 +7,7 @@ import (
 
 	"github.com/castvideo/castgo/backend"
 	"github.com/castvideo/castgo/backend/cpu"
+	"github.com/castvideo/castgo/backend/internal/capturetest"
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/hashinit"
 	"github.com/castvideo/castgo/cast/weights"
@@ -19,27 +20,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// capture wraps the castgo backend to keep the executables it compiles.
-type capture struct {
-	*backend.Backend
-	execs []backends.Executable
-}
-
-type captureBuilder struct {
-	backends.Builder
-	c *capture
-}
-
-func (c *capture) Builder(name string) backends.Builder {
-	return &captureBuilder{Builder: c.Backend.Builder(name), c: c}
-}
-
-func (b *captureBuilder) Compile(outputs []backends.Op, s []*backends.ShardingSpec) (backends.Executable, error) {
-	e, err := b.Builder.Compile(outputs, s)
-	b.c.execs = append(b.c.execs, e)
-	return e, err
-}
-
 // forwardRuns compiles cast.Forward of cfg (hash-initialised weights, int8 when asked) on a new castgo
 // backend and runs it on each clip of xs, returning the logits of each run (read after all runs) and the
 // executable.
@@ -49,7 +29,7 @@ func forwardRuns(t *testing.T, cfg cast.Config, int8 bool, xs ...*tensors.Tensor
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb := &capture{Backend: be}
+	cb := &capturetest.Backend{Backend: be}
 	set := weights.Set{}
 	for _, s := range cfg.StateDict() {
 		set[s.Name] = weights.NewF32(s.Shape, hashinit.Tensor(3, s.Name, s.Shape))
@@ -85,7 +65,7 @@ func forwardRuns(t *testing.T, cfg cast.Config, int8 bool, xs ...*tensors.Tensor
 	for _, o := range outs {
 		flat = append(flat, tensors.MustCopyFlatData[float32](o))
 	}
-	return flat, cb.execs[len(cb.execs)-1]
+	return flat, cb.Last()
 }
 
 func randClip(cfg cast.Config, seed uint64) *tensors.Tensor {

@@ -10,39 +10,10 @@
 // pointers; V0–V7 accumulators, V8 and V9 the panel row, V10 the splat of a[r][k], V11–V14 the row maxima
 // (stripQKWasm), V15 the scale.
 
-// One k step: the panel row (8 floats at R5) into V8, V9; per row r, a[r][k] (at R10+r, byte offset oa)
-// splatted into V10; acc += splat·b (f32x4.mul + f32x4.add: no fused multiply-add outside relaxed SIMD).
-#define SROW(ra, oa, acc0, acc1) \
-	Get acc0 \
-	Get ra \
-	I32WrapI64 \
-	F32Load $(oa) \
-	F32x4Splat \
-	Tee V10 \
-	Get V8 \
-	F32x4Mul \
-	F32x4Add \
-	Set acc0 \
-	Get acc1 \
-	Get V10 \
-	Get V9 \
-	F32x4Mul \
-	F32x4Add \
-	Set acc1
+#include "tile_f32_wasm.h"
 
-#define SSTEP(oa, ob) \
-	Get R5 \
-	I32WrapI64 \
-	V128Load $(ob) \
-	Set V8 \
-	Get R5 \
-	I32WrapI64 \
-	V128Load $(ob+16) \
-	Set V9 \
-	SROW(R10, oa, V0, V1) \
-	SROW(R11, oa, V2, V3) \
-	SROW(R12, oa, V4, V5) \
-	SROW(R13, oa, V6, V7)
+// One k step of the 4×8 tile (tile_f32_wasm.h) with the A rows' running pointers R10–R13.
+#define SSTEP(oa, ob) F32TILE_STEP(oa, ob, R10, R11, R12, R13)
 
 #define ADDR(r, n) \
 	Get r \

@@ -2,40 +2,10 @@
 
 #include "textflag.h"
 
-// One k step of the 4×8 fp32 tile: the panel row (8 floats, two f32x4 at byte offset ob) into V8, V9, and per
-// row r an f32.load of a[r][k] (byte offset oa from the row pointer) splatted into V10, then
-// acc += splat·b with f32x4.mul + f32x4.add (wasm SIMD128 has no fused multiply-add outside relaxed SIMD).
-#define KROW(ra, oa, acc0, acc1) \
-	Get acc0 \
-	Get ra \
-	I32WrapI64 \
-	F32Load $(oa) \
-	F32x4Splat \
-	Tee V10 \
-	Get V8 \
-	F32x4Mul \
-	F32x4Add \
-	Set acc0 \
-	Get acc1 \
-	Get V10 \
-	Get V9 \
-	F32x4Mul \
-	F32x4Add \
-	Set acc1
+#include "tile_f32_wasm.h"
 
-#define KSTEP(oa, ob) \
-	Get R5 \
-	I32WrapI64 \
-	V128Load $(ob) \
-	Set V8 \
-	Get R5 \
-	I32WrapI64 \
-	V128Load $(ob+16) \
-	Set V9 \
-	KROW(R1, oa, V0, V1) \
-	KROW(R2, oa, V2, V3) \
-	KROW(R3, oa, V4, V5) \
-	KROW(R4, oa, V6, V7)
+// One k step of the 4×8 fp32 tile (tile_f32_wasm.h) with the A rows at R1–R4.
+#define KSTEP(oa, ob) F32TILE_STEP(oa, ob, R1, R2, R3, R4)
 
 // func f32KernWasm(k int, a0, a1, a2, a3, b, tile *float32)
 // tile[r·8+j] = Σ_{p<k} a_r[p]·b[p·8+j] for r < 4, j < 8 (k > 0): the 8 accumulators (4 rows × columns 0-3,

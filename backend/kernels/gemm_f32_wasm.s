@@ -7,6 +7,40 @@
 // One k step of the 4×8 fp32 tile (tile_f32_wasm.h) with the A rows at R1–R4.
 #define KSTEP(oa, ob) F32TILE_STEP(oa, ob, R1, R2, R3, R4)
 
+// The 8 accumulators V0–V7 set to zero.
+#define ZERO_ACC \
+	I32Const $0 \
+	I32x4Splat \
+	Tee V0 \
+	Tee V1 \
+	Tee V2 \
+	Tee V3 \
+	Tee V4 \
+	Tee V5 \
+	Tee V6 \
+	Set V7
+
+// The 8 accumulators stored as the 4×8 tile at R6 (WST).
+#define STORE_TILE \
+	WST(0, V0) \
+	WST(16, V1) \
+	WST(32, V2) \
+	WST(48, V3) \
+	WST(64, V4) \
+	WST(80, V5) \
+	WST(96, V6) \
+	WST(112, V7)
+
+// One accumulator stored at byte offset off of the tile at R6 (V128Store's offset immediate is not encoded
+// by the assembler: the address is computed instead).
+#define WST(off, acc) \
+	Get R6 \
+	I32WrapI64 \
+	I32Const $(off) \
+	I32Add \
+	Get acc \
+	V128Store $0
+
 // func f32KernWasm(k int, a0, a1, a2, a3, b, tile *float32)
 // tile[r·8+j] = Σ_{p<k} a_r[p]·b[p·8+j] for r < 4, j < 8 (k > 0): the 8 accumulators (4 rows × columns 0-3,
 // 4-7) stay in v128 locals over the whole k; unrolled by four k steps (fewer pointer updates and branches),
@@ -19,16 +53,7 @@ TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
 	MOVD a3+32(FP), R4
 	MOVD b+40(FP), R5
 
-	I32Const $0
-	I32x4Splat
-	Tee V0
-	Tee V1
-	Tee V2
-	Tee V3
-	Tee V4
-	Tee V5
-	Tee V6
-	Set V7
+	ZERO_ACC
 
 	Get R0
 	I64Const $2
@@ -113,24 +138,9 @@ TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
 	End
 	End
 
-// (V128Store's offset immediate is not encoded by the assembler: the address is computed instead.)
 	MOVD tile+48(FP), R6
-#define WST(off, acc) \
-	Get R6 \
-	I32WrapI64 \
-	I32Const $(off) \
-	I32Add \
-	Get acc \
-	V128Store $0
 
-	WST(0, V0)
-	WST(16, V1)
-	WST(32, V2)
-	WST(48, V3)
-	WST(64, V4)
-	WST(80, V5)
-	WST(96, V6)
-	WST(112, V7)
+	STORE_TILE
 	RET
 
 // v128.load32_splat with align 0 and offset 0: Go's wasm assembler does not write this load's memarg, so the
@@ -158,6 +168,42 @@ TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
 	F32x4Add \
 	Set acc1
 
+// One k step of f32KernWasmSplat's and f32StripWasm's tile: the panel row (at R5) into V8, V9, the four rows
+// (A at R1–R4, SROW), then every pointer one step on.
+#define SPLAT_KSTEP \
+	Get R5 \
+	I32WrapI64 \
+	V128Load $0 \
+	Set V8 \
+	Get R5 \
+	I32WrapI64 \
+	V128Load $16 \
+	Set V9 \
+	SROW(R1, V0, V1) \
+	SROW(R2, V2, V3) \
+	SROW(R3, V4, V5) \
+	SROW(R4, V6, V7) \
+	Get R1 \
+	I64Const $4 \
+	I64Add \
+	Set R1 \
+	Get R2 \
+	I64Const $4 \
+	I64Add \
+	Set R2 \
+	Get R3 \
+	I64Const $4 \
+	I64Add \
+	Set R3 \
+	Get R4 \
+	I64Const $4 \
+	I64Add \
+	Set R4 \
+	Get R5 \
+	I64Const $32 \
+	I64Add \
+	Set R5
+
 // func f32KernWasmSplat(k int, a0, a1, a2, a3, b, tile *float32)
 // f32KernWasm's tile (k > 0) one k step a loop iteration, each A value loaded by v128.load32_splat: V8
 // (Node 20) schedules every load of a loop body before its arithmetic, so f32KernWasm's four unrolled steps
@@ -171,50 +217,10 @@ TEXT ·f32KernWasmSplat(SB), NOSPLIT, $0-56
 	MOVD a3+32(FP), R4
 	MOVD b+40(FP), R5
 
-	I32Const $0
-	I32x4Splat
-	Tee V0
-	Tee V1
-	Tee V2
-	Tee V3
-	Tee V4
-	Tee V5
-	Tee V6
-	Set V7
+	ZERO_ACC
 
 	Loop
-		Get R5
-		I32WrapI64
-		V128Load $0
-		Set V8
-		Get R5
-		I32WrapI64
-		V128Load $16
-		Set V9
-		SROW(R1, V0, V1)
-		SROW(R2, V2, V3)
-		SROW(R3, V4, V5)
-		SROW(R4, V6, V7)
-		Get R1
-		I64Const $4
-		I64Add
-		Set R1
-		Get R2
-		I64Const $4
-		I64Add
-		Set R2
-		Get R3
-		I64Const $4
-		I64Add
-		Set R3
-		Get R4
-		I64Const $4
-		I64Add
-		Set R4
-		Get R5
-		I64Const $32
-		I64Add
-		Set R5
+		SPLAT_KSTEP
 		Get R0
 		I64Const $1
 		I64Sub
@@ -225,14 +231,7 @@ TEXT ·f32KernWasmSplat(SB), NOSPLIT, $0-56
 	End
 
 	MOVD tile+48(FP), R6
-	WST(0, V0)
-	WST(16, V1)
-	WST(32, V2)
-	WST(48, V3)
-	WST(64, V4)
-	WST(80, V5)
-	WST(96, V6)
-	WST(112, V7)
+	STORE_TILE
 	RET
 
 // func f32StripWasm(nt, k int, a *float32, lda int, b, tile *float32)
@@ -274,54 +273,14 @@ TEXT ·f32StripWasm(SB), NOSPLIT, $0-48
 	Set R13
 
 	Loop
-		I32Const $0
-		I32x4Splat
-		Tee V0
-		Tee V1
-		Tee V2
-		Tee V3
-		Tee V4
-		Tee V5
-		Tee V6
-		Set V7
+		ZERO_ACC
 		Get R12
 		Set R5
 		Get R8
 		Set R0
 
 		Loop
-			Get R5
-			I32WrapI64
-			V128Load $0
-			Set V8
-			Get R5
-			I32WrapI64
-			V128Load $16
-			Set V9
-			SROW(R1, V0, V1)
-			SROW(R2, V2, V3)
-			SROW(R3, V4, V5)
-			SROW(R4, V6, V7)
-			Get R1
-			I64Const $4
-			I64Add
-			Set R1
-			Get R2
-			I64Const $4
-			I64Add
-			Set R2
-			Get R3
-			I64Const $4
-			I64Add
-			Set R3
-			Get R4
-			I64Const $4
-			I64Add
-			Set R4
-			Get R5
-			I64Const $32
-			I64Add
-			Set R5
+			SPLAT_KSTEP
 			Get R0
 			I64Const $1
 			I64Sub
@@ -331,14 +290,7 @@ TEXT ·f32StripWasm(SB), NOSPLIT, $0-48
 			BrIf $0
 		End
 
-		WST(0, V0)
-		WST(16, V1)
-		WST(32, V2)
-		WST(48, V3)
-		WST(64, V4)
-		WST(80, V5)
-		WST(96, V6)
-		WST(112, V7)
+		STORE_TILE
 		Get R6
 		I64Const $128
 		I64Add

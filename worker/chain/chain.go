@@ -40,7 +40,7 @@ type Chain struct {
 	mu        sync.Mutex
 	requestID string
 	stats     []StageStat
-	// slots holds one token per stage: a view takes its stage's token for the request, so the views of
+	// slots holds one token per stage (made by New): a view takes its stage's token for the request, so the views of
 	// this chain go through the stages as a pipeline, never two at one stage (a stage runs one view at a
 	// time and answers a second one busy).
 	slots []chan struct{}
@@ -77,7 +77,11 @@ func New(m *shard.Manifest, clients []Doer) (*Chain, error) {
 	if len(clients) != len(m.Stages) {
 		return nil, fmt.Errorf("%d stage clients for %d stages", len(clients), len(m.Stages))
 	}
-	return &Chain{Manifest: m, Clients: clients, BaseURL: "http://stage"}, nil
+	slots := make([]chan struct{}, len(m.Stages))
+	for i := range slots {
+		slots[i] = make(chan struct{}, 1)
+	}
+	return &Chain{Manifest: m, Clients: clients, BaseURL: "http://stage", slots: slots}, nil
 }
 
 // ClipLen is the number of float32 values of one clip [3, T, H, W].
@@ -148,23 +152,14 @@ func (c *Chain) Run(x []float32, batch int) ([][]float32, error) {
 // coordinator forwards it as it is (checking its header and CRC, so that a corrupt answer is blamed on the
 // stage that sent it) and decodes only the head stage's logits.
 func (c *Chain) view(clip []float32) ([][]float32, error) {
-	c.mu.Lock()
-	if len(c.slots) != len(c.Manifest.Stages) {
-		c.slots = make([]chan struct{}, len(c.Manifest.Stages))
-		for i := range c.slots {
-			c.slots[i] = make(chan struct{}, 1)
-		}
-	}
-	slots := c.slots
-	c.mu.Unlock()
 	msg := stage.Encode(0, [][]float32{clip})
 	last := len(c.Manifest.Stages) - 1
 	for i, e := range c.Manifest.Stages {
-		slots[i] <- struct{}{}
+		c.slots[i] <- struct{}{}
 		t0 := time.Now()
 		body, stat, err := c.post(i, msg)
 		wall := float64(time.Since(t0).Microseconds()) / 1000
-		<-slots[i]
+		<-c.slots[i]
 		msg = nil
 		if err != nil {
 			return nil, err

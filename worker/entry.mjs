@@ -95,9 +95,9 @@ function errorResponse(status, message) {
 // (as Go's net/http does for unread bodies); a larger one is refused unread.
 const drainMax = 64 << 20;
 
-async function drop(req) {
-  const reader = req.body.getReader();
-  for (let n = 0; n <= drainMax; ) {
+// dropRest reads and drops what is left of a body of which n bytes were read, up to drainMax in all.
+async function dropRest(reader, n) {
+  while (n <= drainMax) {
     const { done, value } = await reader.read();
     if (done) return;
     n += value.length;
@@ -108,7 +108,7 @@ async function drop(req) {
 async function readBody(req, max) {
   const cl = req.headers.get("content-length");
   if (cl !== null && Number(cl) > max) {
-    if (Number(cl) <= drainMax) await drop(req);
+    if (Number(cl) <= drainMax) await dropRest(req.body.getReader(), 0);
     return null;
   }
   if (cl !== null) return new Uint8Array(await req.arrayBuffer());
@@ -120,14 +120,7 @@ async function readBody(req, max) {
     if (done) break;
     n += value.length;
     if (n > max) {
-      for (;;) {
-        // Drop the rest, up to drainMax, as above.
-        const next = await reader.read();
-        if (next.done) return null;
-        n += next.value.length;
-        if (n > drainMax) break;
-      }
-      await reader.cancel();
+      await dropRest(reader, n);
       return null;
     }
     chunks.push(value);

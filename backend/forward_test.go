@@ -98,12 +98,12 @@ func TestForwardVsSimplego(t *testing.T) {
 			x := hashinit.Input(5, tc.batch*cfg.InChans*cfg.AllFrames*cfg.ImgSize*cfg.ImgSize)
 			want := runForward(t, sg, cfg, set, x, tc.batch)
 			got := runForward(t, cg, cfg, set, x, tc.batch)
-			// simplego multiplies the dequantized int8 weights in float32; castgo's int8 GEMM also quantizes the
-			// activations per row to int16 (backend/kernels/README.md): 1.55e-5 natively, 1.65e-5 under Node
-			// on "temporal".
+			// simplego multiplies the dequantized int8 weights in float32 and runs attention in float32; castgo's
+			// int8 GEMM also quantizes the activations per row to int16, and an int8 model's attention runs on
+			// int8 K and V (backend/kernels/README.md): 3.9e-4 ("int8") and 1.3e-3 ("temporal") natively.
 			bound := 1e-5
 			if tc.int8 {
-				bound = 4e-5
+				bound = 3e-3
 			}
 			for i := range want {
 				if e := relErr(got[i], want[i]); e > bound || math.IsNaN(e) {

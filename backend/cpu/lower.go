@@ -15,6 +15,7 @@ func Lower(p *plan.Plan, packs *PackCache) (*Program, error) {
 	handovers := map[*plan.Step]*handover{}
 	packOnly := packedOnly(p)
 	prog.packOnly = packOnly
+	int8Attn := hasInt8Gemm(p)
 	chained := gemmChains(p)
 	skip, scratch := make([]bool, len(p.Steps)), make([]int, len(p.Steps))
 	for _, i := range chained {
@@ -33,7 +34,7 @@ func Lower(p *plan.Plan, packs *PackCache) (*Program, error) {
 			f = lowerChain(j, g1, g2, st.Out, releasable(g1, packOnly), releasable(g2, packOnly))
 		default:
 			var err error
-			if f, err = lowerStep(st, handovers, packOnly); err != nil {
+			if f, err = lowerStep(st, handovers, packOnly, int8Attn); err != nil {
 				return nil, err
 			}
 		}
@@ -108,13 +109,24 @@ func handoverOf(st *plan.Step, hs map[*plan.Step]*handover) *handover {
 	return hs[st]
 }
 
-func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool) (stepFunc, error) {
+// hasInt8Gemm says p holds an int8 GEMM: an int8 model, whose attentions then run in integer arithmetic too
+// (kernels.Attention.Int8), on every CPU tier and in WASM alike.
+func hasInt8Gemm(p *plan.Plan) bool {
+	for _, st := range p.Steps {
+		if g, ok := st.Kind.(*plan.Gemm); ok && g.Scale != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerStep(st *plan.Step, hs map[*plan.Step]*handover, packOnly map[int]bool, int8Attn bool) (stepFunc, error) {
 	out := st.Out
 	switch k := st.Kind.(type) {
 	case *plan.Gemm:
 		return lowerGemm(k, out, releasable(k, packOnly)), nil
 	case *plan.Attention:
-		return lowerAttention(k, out), nil
+		return lowerAttention(k, out, int8Attn), nil
 	case *plan.LayerNorm:
 		rows, n, x, eps := k.Rows, k.N, k.X, k.Eps
 		gammaRoot, gammaOff, betaRoot, betaOff := k.Gamma, k.GammaOff, k.Beta, k.BetaOff
@@ -236,14 +248,15 @@ func strided(e *env, s plan.AttnOperand) kernels.Strided {
 	return kernels.Strided{Data: e.f32(s.View.Root)[s.View.Off:], BatchStride: s.Batch, RowStride: s.Row, HeadStride: s.Head}
 }
 
-func lowerAttention(a *plan.Attention, out *plan.Node) stepFunc {
+func lowerAttention(a *plan.Attention, out *plan.Node, int8 bool) stepFunc {
 	b, h, lq, lk, hd, scale := a.B, a.H, a.Lq, a.Lk, a.HD, a.Scale
 	qv, kv, vv, outS := a.Q, a.K, a.V, a.Out
 	return func(e *env) any {
 		dst := e.allocF32(out)
 		k := kernels.Attention{Batch: b, Heads: h, Lq: lq, Lk: lk, HeadDim: hd, Scale: scale,
 			Q: viewStrided(e, qv), K: viewStrided(e, kv), V: viewStrided(e, vv),
-			Out: kernels.Strided{Data: dst, BatchStride: outS.Batch, RowStride: outS.Row, HeadStride: outS.Head}}
+			Out:  kernels.Strided{Data: dst, BatchStride: outS.Batch, RowStride: outS.Row, HeadStride: outS.Head},
+			Int8: int8}
 		k.Run()
 		return dst
 	}

@@ -31,6 +31,10 @@ func (a *Attention) run() {
 		}
 		return
 	}
+	if a.useInt8() {
+		a.runInt8()
+		return
+	}
 	if a.useSmall() {
 		a.runSmall()
 		return

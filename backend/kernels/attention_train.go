@@ -248,13 +248,6 @@ type bwdScratch struct {
 
 var bwdPool = sync.Pool{New: func() any { return new(bwdScratch) }}
 
-func grow(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
-	}
-	return s[:n]
-}
-
 // Run computes DQ, DK and DV.
 func (a *AttentionBackward) Run() {
 	B, H, lq, lk, hd := a.Batch, a.Heads, a.Lq, a.Lk, a.HeadDim

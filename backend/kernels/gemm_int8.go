@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"sync"
+	"unsafe"
 )
 
 // The int8 GEMM: C = Epilogue(A·B) for a symmetric per-column int8 B (PackBInt8) with integer arithmetic.
@@ -150,6 +151,11 @@ var (
 	maxAbsRow   = maxAbsGeneric
 )
 
+// quantizeRowsIlv4, where a tier sets it (wasm), is quantizeRows writing tiles of 4 interleaved rows directly
+// (int8Kernel.ilv with mr = 4), rows up to a multiple of 4 zeroed: the same values as quantizeRows then
+// interleaveRows.
+var quantizeRowsIlv4 func(q []int16, rs []float32, a []float32, lda, rows, k, k2 int, qmax float32)
+
 var int16Pool sync.Pool // *[]int16
 
 func getScratch16(n int) *[]int16 {
@@ -180,54 +186,15 @@ func gemmInt8With(kt int8Kernel, m int, a []float32, lda int, b *PackedB, c []fl
 	k, n, nr, mr := b.K, b.N, b.nr, kt.mr
 	k2 := (k + 1) &^ 1
 	np := (n + nr - 1) / nr
-	qmax := int8QMax(k2)
 	unit := func(i0, i1, p0, p1 int) {
 		rows := i1 - i0
 		rp := (rows + mr - 1) / mr * mr
 		qs := getScratch16(rp*k2 + mr*k2)
 		defer int16Pool.Put(qs)
-		q := (*qs)[:rp*k2]
 		rsBuf := getScratch(rp)
 		defer putScratch(rsBuf)
-		rs := *rsBuf
-		quantizeRows(q, rs, a[i0*lda:], lda, rows, k, k2, qmax)
-		clear(q[rows*k2:])
-		clear(rs[rows:])
-		if kt.ilv {
-			interleaveRows(q, (*qs)[rp*k2:rp*k2+mr*k2], mr, k2)
-		}
-		var tile [int8TileMax + tileMax]float32
-		cw := kt.cw
-		rpc := tileMax / cw // rows per storeTile call
-		for p := p0; p < p1; p++ {
-			bp := b.i8[p*k2*nr : (p+1)*k2*nr]
-			sc := b.sc[p*nr : (p+1)*nr]
-			j0 := p * nr
-			if kt.strip != nil {
-				w := min(nr, n-j0)
-				for i := 0; i < rows; i += rpc {
-					tr := min(rpc, rows-i)
-					kt.strip((tr+mr-1)/mr, k2/2, q[i*k2:], bp, rs[i:], sc, tile[:])
-					storeTile((*[tileMax]float32)(tile[:]), nr, tr, w, c, ldc, i0+i, j0, ep)
-				}
-				continue
-			}
-			for i := 0; i < rows; i += mr {
-				kt.micro(k2/2, q[i*k2:], k2, bp, rs[i:i+mr], sc, tile[:])
-				tr := min(mr, rows-i)
-				for ch := 0; ch*cw < nr; ch++ {
-					jc := j0 + ch*cw
-					w := min(cw, n-jc)
-					if w <= 0 {
-						break
-					}
-					for r0 := 0; r0 < tr; r0 += rpc {
-						t := (*[tileMax]float32)(tile[ch*mr*cw+r0*cw:])
-						storeTile(t, cw, min(rpc, tr-r0), w, c, ldc, i0+i+r0, jc, ep)
-					}
-				}
-			}
-		}
+		quantizeA(kt, *qs, *rsBuf, a[i0*lda:], lda, rows, k)
+		int8Panels(kt, (*qs)[:rp*k2], *rsBuf, rows, b, p0, p1, c, ldc, i0, ep)
 	}
 	// M blocks of ≈ int8ABlockBytes of quantized A, each meeting every panel of its unit (also when serial).
 	mc := max(int8ABlockBytes/(2*k2), 2*mr)
@@ -255,18 +222,83 @@ func gemmInt8With(kt int8Kernel, m int, a []float32, lda int, b *PackedB, c []fl
 	})
 }
 
+// quantizeA quantizes rows of a (row stride lda, k values) for the tier kt: into q, rows rounded up to kt.mr
+// (row stride k2 = k rounded up to even; zero rows and padding past rows; interleaved by tile if kt.ilv),
+// with each row's scale in rs (zero past rows). q holds at least (rows rounded up to mr + mr)·k2 values (the
+// last mr·k2 are interleaving scratch), rs at least rows rounded up to mr.
+func quantizeA(kt int8Kernel, q []int16, rs []float32, a []float32, lda, rows, k int) {
+	mr := kt.mr
+	k2 := (k + 1) &^ 1
+	rp := (rows + mr - 1) / mr * mr
+	if kt.ilv && mr == 4 && quantizeRowsIlv4 != nil {
+		quantizeRowsIlv4(q, rs, a, lda, rows, k, k2, int8QMax(k2))
+		clear(rs[rows:rp])
+		return
+	}
+	quantizeRows(q, rs, a, lda, rows, k, k2, int8QMax(k2))
+	clear(q[rows*k2 : rp*k2])
+	clear(rs[rows:rp])
+	if kt.ilv {
+		interleaveRows(q[:rp*k2], q[rp*k2:rp*k2+mr*k2], mr, k2)
+	}
+}
+
+// int8Panels computes C rows [i0, i0+rows) × the columns of panels [p0, p1) of b from the quantized rows q and
+// their scales rs (quantizeA), through the tier's micro- or strip kernel and storeTile (with ep).
+func int8Panels(kt int8Kernel, q []int16, rs []float32, rows int, b *PackedB, p0, p1 int, c []float32, ldc, i0 int, ep *Epilogue) {
+	k, n, nr, mr := b.K, b.N, b.nr, kt.mr
+	k2 := (k + 1) &^ 1
+	var tile [int8TileMax + tileMax]float32
+	cw := kt.cw
+	rpc := tileMax / cw // rows per storeTile call
+	for p := p0; p < p1; p++ {
+		bp := b.i8[p*k2*nr : (p+1)*k2*nr]
+		sc := b.sc[p*nr : (p+1)*nr]
+		j0 := p * nr
+		if kt.strip != nil {
+			w := min(nr, n-j0)
+			for i := 0; i < rows; i += rpc {
+				tr := min(rpc, rows-i)
+				kt.strip((tr+mr-1)/mr, k2/2, q[i*k2:], bp, rs[i:], sc, tile[:])
+				storeTile((*[tileMax]float32)(tile[:]), nr, tr, w, c, ldc, i0+i, j0, ep)
+			}
+			continue
+		}
+		for i := 0; i < rows; i += mr {
+			kt.micro(k2/2, q[i*k2:], k2, bp, rs[i:i+mr], sc, tile[:])
+			tr := min(mr, rows-i)
+			for ch := 0; ch*cw < nr; ch++ {
+				jc := j0 + ch*cw
+				w := min(cw, n-jc)
+				if w <= 0 {
+					break
+				}
+				for r0 := 0; r0 < tr; r0 += rpc {
+					t := (*[tileMax]float32)(tile[ch*mr*cw+r0*cw:])
+					storeTile(t, cw, min(rpc, tr-r0), w, c, ldc, i0+i+r0, jc, ep)
+				}
+			}
+		}
+	}
+}
+
 // interleaveRows rewrites q (row-major rows of k2 int16, a multiple of mr rows) in place so that each tile of
-// mr rows holds its rows' pairs pair after pair (int8Kernel.ilv); tmp holds mr·k2 values.
+// mr rows holds its rows' pairs pair after pair (int8Kernel.ilv); tmp holds mr·k2 values. A pair moves as one
+// 32-bit word.
 func interleaveRows(q, tmp []int16, mr, k2 int) {
 	kp := k2 / 2
-	for t := 0; t+mr*k2 <= len(q); t += mr * k2 {
-		g := q[t : t+mr*k2]
-		copy(tmp, g)
+	if len(q) < mr*k2 || kp == 0 {
+		return
+	}
+	q32 := unsafe.Slice((*uint32)(unsafe.Pointer(&q[0])), len(q)/2)
+	t32 := unsafe.Slice((*uint32)(unsafe.Pointer(&tmp[0])), mr*kp)
+	for t := 0; t+mr*kp <= len(q32); t += mr * kp {
+		g := q32[t : t+mr*kp]
+		copy(t32, g)
 		for r := 0; r < mr; r++ {
-			src := tmp[r*k2 : r*k2+k2]
-			for p := 0; p < kp; p++ {
-				g[p*2*mr+2*r] = src[2*p]
-				g[p*2*mr+2*r+1] = src[2*p+1]
+			src := t32[r*kp : r*kp+kp]
+			for p, v := range src {
+				g[p*mr+r] = v
 			}
 		}
 	}

@@ -68,9 +68,63 @@ func quantizeRowWasm(q []int16, a []float32, inv float32) {
 	quantizeRowGeneric(q[n:], a[n:], inv)
 }
 
+//go:noescape
+func quantRowIlv4Wasm(q *int16, a *float32, n int, inv float32)
+
+// quantRowIlv4 quantizes row (k values, k ≤ k2 ≤ k+1) as row r of the 4-row interleaved tile q (int8Kernel.ilv,
+// 4·k2 values): q[8p + 2r + e] = round-half-even(row[2p+e]·inv), zero past k.
+func quantRowIlv4(q []int16, r, k2 int, row []float32, inv float32) {
+	k := len(row)
+	q = q[2*r : 4*k2]
+	n := k &^ 7
+	if n > 0 {
+		_ = q[8*(n/2-1)+1]
+		quantRowIlv4Wasm(&q[0], &row[0], n, inv)
+	}
+	for i := n; i < k; i++ {
+		q[8*(i>>1)+i&1] = int16(math.RoundToEven(float64(row[i] * inv)))
+	}
+	if k < k2 {
+		q[8*(k>>1)+1] = 0
+	}
+}
+
+// clearRowIlv4 zeroes row r of the 4-row interleaved tile q (4·k2 values).
+func clearRowIlv4(q []int16, r, k2 int) {
+	q = q[2*r : 4*k2]
+	for p := 0; p < k2/2; p++ {
+		q[8*p], q[8*p+1] = 0, 0
+	}
+}
+
+// quantizeRowsIlv4Wasm is quantizeRows then interleaveRows for tiles of 4 rows in one pass: each row's pairs
+// go straight to their interleaved places (the rows past rows, up to a multiple of 4, are zeroed).
+func quantizeRowsIlv4Wasm(q []int16, rs []float32, a []float32, lda, rows, k, k2 int, qmax float32) {
+	for r := 0; r < (rows+3)&^3; r++ {
+		tile := q[(r/4)*4*k2 : (r/4+1)*4*k2]
+		if r >= rows {
+			clearRowIlv4(tile, r%4, k2)
+			continue
+		}
+		row := a[r*lda : r*lda+k]
+		mx := maxAbsRow(row)
+		if mx == 0 || mx > math.MaxFloat32 || mx != mx {
+			clearRowIlv4(tile, r%4, k2)
+			rs[r] = 0
+			if mx != 0 {
+				rs[r] = float32(math.NaN())
+			}
+			continue
+		}
+		rs[r] = mx / qmax
+		quantRowIlv4(tile, r%4, k2, row, qmax/mx)
+	}
+}
+
 // The tier registers its int8 kernels before any init runs (tier.go's init installs the tier).
 var _ = func() bool {
 	quantizeRow, maxAbsRow = quantizeRowWasm, maxAbsWasm
+	quantizeRowsIlv4 = quantizeRowsIlv4Wasm
 	int8Tiers = append([]int8Kernel{{name: "wasm-simd128", mr: 4, nr: 8, cw: 8, ilv: true, micro: int8MicroWasm, strip: int8StripWasmGo}}, int8Tiers...)
 	return true
 }()

@@ -2,39 +2,7 @@
 
 #include "textflag.h"
 
-// Go's wasm assembler (go1.27) writes v128.load8x8_s and v128.load32_splat without their memarg (the align
-// and offset immediates every wasm load has: cmd/internal/obj/wasm encodes them for V128Load only). The
-// macros below write the memarg themselves as the opcode bytes of instructions that take no immediates:
-// align 0 is the byte 0x00 (Unreachable), offset 0 another 0x00, and offset n < 64 the two-byte LEB128
-// (0x80|n, 0x00): 0x84 i64.or (4), 0x88 i64.shr_u (8), 0x8c f32.neg (12). None of them executes: the
-// engine decodes them as the load's immediates. Should a Go release start writing the memarg itself, the
-// module would no longer validate and every test of the kernel would fail: it cannot be silently wrong.
-#define MEMARG0 Unreachable \
-	Unreachable
-#define MEMARG(opc) Unreachable \
-	opc \
-	Unreachable
-
-// One row of one pair of k: the row's int16 pair (at byte offset opc's of R1) as one v128.load32_splat into
-// V10, then two i32x4.dot_i16x8_s with the panel row's columns 0-3 (V8) and 4-7 (V9) added to the row's
-// accumulators.
-#define QROW(memarg, acc0, acc1) \
-	Get acc0 \
-	Get R1 \
-	I32WrapI64 \
-	V128Load32Splat \
-	memarg \
-	Tee V10 \
-	Get V8 \
-	I32x4DotI16x8S \
-	I32x4Add \
-	Set acc0 \
-	Get acc1 \
-	Get V10 \
-	Get V9 \
-	I32x4DotI16x8S \
-	I32x4Add \
-	Set acc1
+#include "tile_int8_wasm.h"
 
 // (V128Store's offset immediate is not encoded by the assembler: the address is computed instead.)
 #define WROW(acc0, acc1, r) \
@@ -92,16 +60,7 @@ TEXT ·int8StripWasm(SB), NOSPLIT, $0-56
 	Set R8
 
 	Loop
-		I32Const $0
-		I32x4Splat
-		Tee V0
-		Tee V1
-		Tee V2
-		Tee V3
-		Tee V4
-		Tee V5
-		Tee V6
-		Set V7
+		INT8TILE_ZERO
 		Get R2
 		Set R5
 		Get R1
@@ -110,20 +69,7 @@ TEXT ·int8StripWasm(SB), NOSPLIT, $0-56
 		Set R0
 
 		Loop
-			Get R5
-			I32WrapI64
-			V128Load8x8S
-			MEMARG0
-			Set V8
-			Get R5
-			I32WrapI64
-			V128Load8x8S
-			MEMARG(I64ShrU)
-			Set V9
-			QROW(MEMARG0, V0, V1)
-			QROW(MEMARG(I64Or), V2, V3)
-			QROW(MEMARG(I64ShrU), V4, V5)
-			QROW(MEMARG(F32Neg), V6, V7)
+			INT8TILE_PAIR
 			Get R5
 			I64Const $16
 			I64Add
@@ -238,6 +184,65 @@ TEXT ·quantRowWasm(SB), NOSPLIT, $0-28
 		Set R1
 		Get R2
 		I64Const $16
+		I64Add
+		Set R2
+		Get R0
+		I64Const $8
+		I64Sub
+		Tee R0
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	RET
+
+// Stores lane l of V3 (one int16 pair) at R2 + 16·l bytes. The assembler encodes an extract_lane's lane from
+// the instruction's destination operand, but puts a single operand in its source (cmd/internal/obj/wasm lists
+// stores, not extract_lane, as instructions whose one operand is a destination): hence the lane given twice.
+#define PAIRST(l) \
+	Get R2 \
+	I32WrapI64 \
+	Get V3 \
+	I32x4ExtractLane $(l), $(l) \
+	I32Store $(16*l)
+
+// func quantRowIlv4Wasm(q *int16, a *float32, n int, inv float32)
+// quantRowWasm writing the pairs 16 bytes apart, as one row of a 4-row interleaved tile (int8Kernel.ilv): pair p
+// of round-half-even(a·inv) at q + 16·p bytes (n a multiple of 8, > 0; |a[i]·inv| ≤ 32767).
+TEXT ·quantRowIlv4Wasm(SB), NOSPLIT, $0-28
+	MOVD q+0(FP), R2
+	MOVD a+8(FP), R1
+	MOVD n+16(FP), R0
+	F32Load inv+24(FP)
+	F32x4Splat
+	Set V2
+	Loop
+		Get R1
+		I32WrapI64
+		V128Load $0
+		Get V2
+		F32x4Mul
+		F32x4Nearest
+		I32x4TruncSatF32x4S
+		Get R1
+		I32WrapI64
+		V128Load $16
+		Get V2
+		F32x4Mul
+		F32x4Nearest
+		I32x4TruncSatF32x4S
+		I16x8NarrowI32x4S
+		Set V3
+		PAIRST(0)
+		PAIRST(1)
+		PAIRST(2)
+		PAIRST(3)
+		Get R1
+		I64Const $32
+		I64Add
+		Set R1
+		Get R2
+		I64Const $64
 		I64Add
 		Set R2
 		Get R0

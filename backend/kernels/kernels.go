@@ -190,6 +190,9 @@ type Attention struct {
 	// Probs, when not nil, receives the probabilities too: softmax_j(…) of (b, h, i) at
 	// ((b·Heads+h)·Lq+i)·Lk + j (training's backward needs them), subnormal ones flushed to zero.
 	Probs []float32
+	// Int8 computes Q·Kᵀ and P·V with integer arithmetic, K and V as int8 (attention_int8.go), for int8 models
+	// whose linear layers already run so; problems with Probs or fewer than 32 keys stay in float32.
+	Int8 bool
 }
 
 // probsRow returns the row of Probs of query i of (b, h).

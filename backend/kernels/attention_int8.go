@@ -1,0 +1,225 @@
+package kernels
+
+import (
+	"math"
+	"sync"
+)
+
+// Integer attention (Attention.Int8): the two products of an attention through the int8 GEMM's kernels, so an
+// int8 model runs its attention at the integer rate too.
+//
+//   - Per (batch, head), K is quantized per key and V per head dimension (symmetric int8: q = round(x·127/max|x|),
+//     round half to even) and packed once as the int8 GEMM's B operands: Kᵀ (hd × Lk, a scale per key) and V
+//     (Lk × hd, a scale per head dimension).
+//   - Per block of query rows, the rows of Q are quantized as the GEMM's A (int16 per row, quantizeA) with the
+//     softmax scale folded into the row scales; S = Q·Kᵀ comes out in float32, its rows go through the same
+//     softmax as the float path but are left unnormalised (p = exp(s − max s) with the same bits in every tier:
+//     expSubSumExact; sum l), P is quantized per row
+//     as A again (its largest value is 1, so P keeps ≥ 13 bits at 1568 keys) with 1/l folded into the row
+//     scales, and Out = P·V is written in place.
+//
+// Every tier computes the same int32 sums from the same quantized operands, so tiers agree to float rounding,
+// as the int8 GEMM does. The error against float attention is that of int8 K and V (7 bits per key and per
+// channel); TestInt8Accuracy bounds the whole int8 model's logits.
+
+// int8AttnMinLk is the fewest keys that take the integer path: shorter problems (B-CAST's 8-key ones) stay on
+// the direct float path, where packing would cost more than the products.
+const int8AttnMinLk = 32
+
+// useInt8 says the attention takes the integer path.
+func (a *Attention) useInt8() bool {
+	return a.Int8 && a.Probs == nil && a.Lk >= int8AttnMinLk
+}
+
+type int8AttnScratch struct {
+	kp, vp PackedB   // K and V of one (batch, head), packed as int8 B operands
+	q      []int16   // quantized Q or P rows of one block (+ interleaving scratch)
+	rs     []float32 // their row scales
+	inv    []float32 // 1 / softmax sums of the block's rows
+	scores []float32
+	row16  []int16   // one quantized row (K) before it is narrowed to int8
+	vmax   []float32 // max |V| per head dimension
+	vinv   []float32 // 127 / vmax
+}
+
+var int8AttnPool = sync.Pool{New: func() any { return new(int8AttnScratch) }}
+
+// grow returns s with length n, reallocating when its capacity is short.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// packKInt8 packs K of (b, h) (lk keys of hd) as an int8 B operand of hd × lk (panels of nr keys, one scale
+// per key) into p, reusing its storage.
+func (a *Attention) packKInt8(st *int8AttnScratch, b, h, nr int) {
+	hd, lk := a.HeadDim, a.Lk
+	k2 := (hd + 1) &^ 1
+	np := (lk + nr - 1) / nr
+	p := &st.kp
+	*p = PackedB{K: hd, N: lk, nr: nr, i8: grow(p.i8, np*k2*nr), sc: grow(p.sc, np*nr)}
+	clear(p.i8)
+	clear(p.sc)
+	st.row16 = grow(st.row16, hd)
+	for j := 0; j < lk; j++ {
+		row := a.K.at(b, j, h)[:hd]
+		s, inv := int8Scale(maxAbsRow(row))
+		p.sc[j] = s
+		if inv == 0 {
+			continue
+		}
+		quantizeRow(st.row16, row, inv)
+		panel := p.i8[(j/nr)*k2*nr:]
+		jj := 2 * (j % nr)
+		for kk, v := range st.row16 {
+			panel[(kk>>1)*2*nr+jj+kk&1] = int8(v)
+		}
+	}
+}
+
+// packVInt8 packs V of (b, h) (lk keys of hd) as an int8 B operand of lk × hd (panels of nr head dimensions,
+// one scale per head dimension) into p, reusing its storage.
+func (a *Attention) packVInt8(st *int8AttnScratch, b, h, nr int) {
+	hd, lk := a.HeadDim, a.Lk
+	k2 := (lk + 1) &^ 1
+	np := (hd + nr - 1) / nr
+	p := &st.vp
+	*p = PackedB{K: lk, N: hd, nr: nr, i8: grow(p.i8, np*k2*nr), sc: grow(p.sc, np*nr)}
+	clear(p.i8)
+	clear(p.sc)
+	mx := grow(st.vmax, hd)
+	st.vmax = mx
+	clear(mx)
+	for j := 0; j < lk; j++ {
+		row := a.V.at(b, j, h)[:hd]
+		mx := mx[:len(row)]
+		for d, v := range row {
+			if av := abs32(v); av > mx[d] || av != av {
+				mx[d] = av // a NaN stays: nothing is greater
+			}
+		}
+	}
+	inv := grow(st.vinv, hd)
+	st.vinv = inv
+	for d := range mx {
+		p.sc[d], inv[d] = int8Scale(mx[d])
+	}
+	for j := 0; j < lk; j++ {
+		row := a.V.at(b, j, h)[:hd]
+		off := (j>>1)*2*nr + j&1
+		for p0 := 0; p0 < hd; p0 += nr {
+			src, sinv := row[p0:min(hd, p0+nr)], inv[p0:min(hd, p0+nr)]
+			dst := p.i8[(p0/nr)*k2*nr+off:]
+			dst = dst[:2*len(src)-1]
+			sinv = sinv[:len(src)]
+			for d, v := range src {
+				dst[2*d] = int8(roundHalfEven32(v * sinv[d]))
+			}
+		}
+	}
+}
+
+// abs32 is |x| (the sign bit cleared).
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+
+// roundHalfEven32 rounds x (|x| < 2²²) to the nearest integer, ties to even, as math.RoundToEven does: adding
+// 1.5·2²³ leaves the rounded integer in the low mantissa bits.
+func roundHalfEven32(x float32) int32 {
+	return int32(math.Float32bits(x+0x1.8p23)) - 0x4b400000
+}
+
+// int8Scale returns the scale and inverse scale of symmetric int8 for values of largest magnitude mx: (mx/127,
+// 127/mx); (0, 0) for mx 0 and (NaN, 0) for a non-finite mx (the values quantize to 0, the products to NaN).
+func int8Scale(mx float32) (scale, inv float32) {
+	switch {
+	case mx == 0:
+		return 0, 0
+	case mx != mx || mx > math.MaxFloat32:
+		return float32(math.NaN()), 0
+	}
+	return mx / 127, 127 / mx
+}
+
+// attnInt8Strip, when a tier sets it (wasm-simd128: attention_int8_wasm.go), runs the integer path its own way
+// and returns true, or returns false to leave it to runInt8.
+var attnInt8Strip func(a *Attention) bool
+
+// runInt8 computes the attention on the integer path (useInt8).
+func (a *Attention) runInt8() {
+	if attnInt8Strip != nil && attnInt8Strip(a) {
+		return
+	}
+	B, H, lq, lk, hd := a.Batch, a.Heads, a.Lq, a.Lk, a.HeadDim
+	kt := curInt8()
+	mr := kt.mr
+	lds := (lk + 7) &^ 7 // score rows padded with -Inf so the exp pass runs without scalar tails
+	br := max(mr, (16<<10)/lds)
+	br -= br % mr
+	br = min(br, (lq+mr-1)/mr*mr)
+	nblk := (lq + br - 1) / br
+	t := Threads()
+	groups := 1
+	if B*H < 4*t && nblk > 1 {
+		groups = min(nblk, (4*t+B*H-1)/(B*H))
+	}
+	bpg := (nblk + groups - 1) / groups
+	groups = (nblk + bpg - 1) / bpg
+	k2max := max((hd+1)&^1, (lk+1)&^1)
+	negInf := float32(math.Inf(-1))
+	work := func(lo, hi int) {
+		st := int8AttnPool.Get().(*int8AttnScratch)
+		defer int8AttnPool.Put(st)
+		st.q = grow(st.q, (br+mr)*k2max)
+		st.rs = grow(st.rs, br)
+		st.inv = grow(st.inv, br)
+		st.scores = grow(st.scores, br*lds)
+		lastBH := -1
+		for u := lo; u < hi; u++ {
+			bh, g := u/groups, u%groups
+			b, h := bh/H, bh%H
+			if bh != lastBH {
+				a.packKInt8(st, b, h, kt.nr)
+				a.packVInt8(st, b, h, kt.nr)
+				lastBH = bh
+			}
+			npK, npV := (lk+kt.nr-1)/kt.nr, (hd+kt.nr-1)/kt.nr
+			for blk := g * bpg; blk < min(nblk, (g+1)*bpg); blk++ {
+				i0 := blk * br
+				rows := min(br, lq-i0)
+				rs, inv, scores := st.rs, st.inv, st.scores
+				// S = Scale·Q·Kᵀ
+				quantizeA(kt, st.q, rs, a.Q.at(b, i0, h), a.Q.RowStride, rows, hd)
+				for r := range rows {
+					rs[r] *= a.Scale
+				}
+				int8Panels(kt, st.q, rs, rows, &st.kp, 0, npK, scores, lds, 0, nil)
+				// P = exp(S − max S), unnormalised
+				for r := range rows {
+					row := scores[r*lds : r*lds+lds]
+					for j := lk; j < lds; j++ {
+						row[j] = negInf
+					}
+					m := vmax(row[:lk])
+					if math.IsInf(float64(m), -1) {
+						m = 0 // every score -Inf: exp gives 0s and the division NaN, as the reference does
+					}
+					inv[r] = float32(1 / expSubSumExact(row, m))
+				}
+				// Out = P·V / l
+				quantizeA(kt, st.q, rs, scores, lds, rows, lk)
+				for r := range rows {
+					rs[r] *= inv[r]
+				}
+				int8Panels(kt, st.q, rs, rows, &st.vp, 0, npV, a.Out.at(b, i0, h), a.Out.RowStride, 0, nil)
+			}
+		}
+	}
+	units := B * H * groups
+	if t <= 1 || B*H*lq*lk*hd < serialFlops/2 {
+		work(0, units)
+		return
+	}
+	parallelRun(units, 1, work)
+}

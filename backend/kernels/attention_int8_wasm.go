@@ -1,0 +1,113 @@
+//go:build goexperiment.simd && wasm
+
+package kernels
+
+import (
+	"math"
+)
+
+// The integer attention's wasm-simd128 path (attention_int8.go gives the method): the strip structure of
+// attention_strip_wasm.go with the int8 GEMM's kernels. Per (batch, head) K and V are packed as int8 panels
+// of 8; then per strip of four query rows
+//
+//	q  = the rows quantized (int16, interleaved), their scales times Scale
+//	s  = q·Kᵀ in float32, each row's lane maxima            (int8QKWasm: every key panel in one call)
+//	p  = exp(s − max s), their sum l                       (expSubSumExactWasm)
+//	qp = p quantized (int16, its largest value being 1)    (quantRowIlv4Wasm, straight into the tile)
+//	Out = qp·V with 1/l in the row scales                   (int8StripWasm, one call per 8 head dims)
+//
+// The same quantized operands and int32 sums as runInt8, so this path equals the other tiers to float
+// rounding.
+
+//go:noescape
+func int8QKWasm(kp, np int, a *int16, b *int8, s *float32, lds int, rs, sc, mx *float32)
+
+var _ = func() bool {
+	tierHooks = append(tierHooks, func(tier string) {
+		attnInt8Strip = nil
+		if tier == "wasm-simd128" {
+			attnInt8Strip = attnInt8StripWasm
+		}
+	})
+	return true
+}()
+
+// attnInt8StripWasm runs a (useInt8) on the wasm strip path and returns true, or false when the int8 tier in
+// use is not the wasm one (tests switch tiers).
+func attnInt8StripWasm(a *Attention) bool {
+	kt := curInt8()
+	if kt.name != "wasm-simd128" || kt.mr != 4 || kt.nr != 8 {
+		return false
+	}
+	B, H, lq, lk, hd := a.Batch, a.Heads, a.Lq, a.Lk, a.HeadDim
+	ldk := (lk + 7) &^ 7
+	hd2, lk2 := (hd+1)&^1, (lk+1)&^1
+	full := lk / 8 // key panels without padding (the padded one's zero scores must not enter the maxima)
+	npV := (hd + 7) / 8
+	st := int8AttnPool.Get().(*int8AttnScratch)
+	defer int8AttnPool.Put(st)
+	st.q = grow(st.q, 8*max(hd2, lk2))
+	st.scores = grow(st.scores, 4*ldk)
+	s := st.scores
+	qmaxP := int8QMax(lk2)
+	rsP0 := 1 / qmaxP // the row scale of P before 1/l: its largest value is exp(0) = 1 (quantizeRows' max/qmax)
+	negInf := float32(math.Inf(-1))
+	var mx, dummy [16]float32
+	var rs, rsP [4]float32
+	var tile [32]float32
+	for b := 0; b < B; b++ {
+		for h := 0; h < H; h++ {
+			a.packKInt8(st, b, h, 8)
+			a.packVInt8(st, b, h, 8)
+			kp, vp := &st.kp, &st.vp
+			for i := 0; i < lq; i += 4 {
+				nr := min(4, lq-i)
+				// S = Scale·Q·Kᵀ
+				quantizeA(kt, st.q, rs[:], a.Q.at(b, i, h), a.Q.RowStride, nr, hd)
+				for r := range rs {
+					rs[r] *= a.Scale
+				}
+				for j := range mx {
+					mx[j] = negInf
+				}
+				if full > 0 {
+					int8QKWasm(hd2/2, full, &st.q[0], &kp.i8[0], &s[0], 4*ldk, &rs[0], &kp.sc[0], &mx[0])
+				}
+				if full*8 < lk {
+					int8QKWasm(hd2/2, 1, &st.q[0], &kp.i8[full*8*hd2], &s[full*8], 4*ldk, &rs[0], &kp.sc[full*8], &dummy[0])
+				}
+				// P = exp(S − max S), quantized row by row into the interleaved tile
+				for r := 0; r < 4; r++ {
+					if r >= nr {
+						clearRowIlv4(st.q, r, lk2)
+						rsP[r] = 0
+						continue
+					}
+					row := s[r*ldk : (r+1)*ldk]
+					x := mx[4*r : 4*r+4]
+					m := max(max(x[0], x[1]), max(x[2], x[3]))
+					for _, v := range row[full*8 : lk] {
+						m = max(m, v)
+					}
+					if math.IsInf(float64(m), -1) {
+						m = 0 // every score -Inf: exp gives 0s and the division NaN, as the reference does
+					}
+					for j := lk; j < ldk; j++ {
+						row[j] = negInf
+					}
+					rsP[r] = rsP0 * float32(1/expSubSumExactWasm(row, m))
+					quantRowIlv4(st.q, r, lk2, row[:lk], qmaxP)
+				}
+				// Out = P·V / l
+				for p := 0; p < npV; p++ {
+					int8StripWasmGo(1, lk2/2, st.q, vp.i8[p*lk2*8:(p+1)*lk2*8], rsP[:], vp.sc[p*8:p*8+8], tile[:])
+					w := min(8, hd-8*p)
+					for r := 0; r < nr; r++ {
+						copy(a.Out.at(b, i+r, h)[8*p:8*p+w], tile[8*r:8*r+w])
+					}
+				}
+			}
+		}
+	}
+	return true
+}

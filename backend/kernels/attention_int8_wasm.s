@@ -1,0 +1,155 @@
+//go:build goexperiment.simd && wasm
+
+#include "textflag.h"
+
+// The score kernel of the integer attention's wasm strip path (attention_int8_wasm.go): the 4×8 int8 tile of
+// gemm_int8_wasm.s (tile_int8_wasm.h) looping over every 8-key panel of the packed K inside the call, each
+// tile scaled to float32 in registers, stored straight into the four score rows and folded into the rows'
+// running maxima (no tile copy, no storeTile, no separate max pass). Registers: R1 the running A pointer (the
+// strip's four rows interleaved), R0 its end, R4 the A start, R5 the panel pointer (panels are contiguous, so
+// it simply runs on), R6 the first score row's current panel, R7 the panel counter, R8 the bytes of A, R9 the
+// row scales, R10 the current panel's key scales, R11 the score row stride in bytes; V0–V7 accumulators, V8
+// and V9 the panel row (then the key scales), V10 a row's pair splat (then its scale), V11–V14 the row maxima.
+
+#include "tile_int8_wasm.h"
+
+// Row r of the tile: acc0, acc1 (columns 0-3, 4-7) as float32 times the row scale rs[r] times the key scales
+// (V8, V9), stored at score row r (R6 + r·R11 bytes) and folded into the row's maxima m.
+#define SROW(acc0, acc1, r, m) \
+	Get R9 \
+	I32WrapI64 \
+	F32Load $(r*4) \
+	F32x4Splat \
+	Set V10 \
+	Get acc0 \
+	F32x4ConvertI32x4S \
+	Get V10 \
+	F32x4Mul \
+	Get V8 \
+	F32x4Mul \
+	Set acc0 \
+	Get acc1 \
+	F32x4ConvertI32x4S \
+	Get V10 \
+	F32x4Mul \
+	Get V9 \
+	F32x4Mul \
+	Set acc1 \
+	Get R6 \
+	Get R11 \
+	I64Const $(r) \
+	I64Mul \
+	I64Add \
+	I32WrapI64 \
+	Get acc0 \
+	V128Store $0 \
+	Get R6 \
+	Get R11 \
+	I64Const $(r) \
+	I64Mul \
+	I64Add \
+	I32WrapI64 \
+	I32Const $16 \
+	I32Add \
+	Get acc1 \
+	V128Store $0 \
+	Get m \
+	Get acc0 \
+	F32x4Max \
+	Get acc1 \
+	F32x4Max \
+	Set m
+
+// Loads or stores the four rows' maxima (16 floats at R12).
+#define MLOAD(off, m) \
+	Get R12 \
+	I32WrapI64 \
+	V128Load $(off) \
+	Set m
+#define MSTORE(off, m) \
+	Get R12 \
+	I32WrapI64 \
+	I32Const $(off) \
+	I32Add \
+	Get m \
+	V128Store $0
+
+// func int8QKWasm(kp, np int, a *int16, b *int8, s *float32, lds int, rs, sc, mx *float32)
+// For the np ≥ 1 panels of b (8 keys × kp > 0 pairs each, packed as the int8 GEMM's B, one after the other):
+// s_r[8p : 8p+8] = float32(Σ_pairs a_r·b_p) · rs[r] · sc[8p : 8p+8] for the four rows r of a (interleaved as
+// int8Kernel.ilv; s_r at s + r·lds bytes), and mx[4r : 4r+4] = max(mx[4r : 4r+4], those scores) lane by lane.
+TEXT ·int8QKWasm(SB), NOSPLIT, $0-72
+	MOVD kp+0(FP), R8
+	MOVD np+8(FP), R7
+	MOVD a+16(FP), R4
+	MOVD b+24(FP), R5
+	MOVD s+32(FP), R6
+	MOVD lds+40(FP), R11
+	MOVD rs+48(FP), R9
+	MOVD sc+56(FP), R10
+	MOVD mx+64(FP), R12
+	MLOAD(0, V11)
+	MLOAD(16, V12)
+	MLOAD(32, V13)
+	MLOAD(48, V14)
+	Get R8
+	I64Const $4
+	I64Shl
+	Set R8
+
+	Loop
+		INT8TILE_ZERO
+		Get R4
+		Tee R1
+		Get R8
+		I64Add
+		Set R0
+		Loop
+			INT8TILE_PAIR
+			Get R5
+			I64Const $16
+			I64Add
+			Set R5
+			Get R1
+			I64Const $16
+			I64Add
+			Tee R1
+			Get R0
+			I64Ne
+			BrIf $0
+		End
+
+		Get R10
+		I32WrapI64
+		V128Load $0
+		Set V8
+		Get R10
+		I32WrapI64
+		V128Load $16
+		Set V9
+		SROW(V0, V1, 0, V11)
+		SROW(V2, V3, 1, V12)
+		SROW(V4, V5, 2, V13)
+		SROW(V6, V7, 3, V14)
+		Get R10
+		I64Const $32
+		I64Add
+		Set R10
+		Get R6
+		I64Const $32
+		I64Add
+		Set R6
+		Get R7
+		I64Const $1
+		I64Sub
+		Tee R7
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+
+	MSTORE(0, V11)
+	MSTORE(16, V12)
+	MSTORE(32, V13)
+	MSTORE(48, V14)
+	RET

@@ -1,0 +1,68 @@
+// The k step of the 4×8 int8 tile shared by gemm_int8_wasm.s and attention_int8_wasm.s: 8 i32x4 accumulators
+// (row r: columns 0-3 and 4-7), the panel row's columns 0-3 in V8 and 4-7 in V9 (int16 pairs), the splat of a
+// row's int16 pair in V10, the A rows interleaved by tile behind R1.
+
+// Go's wasm assembler (go1.27) writes v128.load8x8_s and v128.load32_splat without their memarg (the align
+// and offset immediates every wasm load has: cmd/internal/obj/wasm encodes them for V128Load only). The
+// macros below write the memarg themselves as the opcode bytes of instructions that take no immediates:
+// align 0 is the byte 0x00 (Unreachable), offset 0 another 0x00, and offset n < 64 the two-byte LEB128
+// (0x80|n, 0x00): 0x84 i64.or (4), 0x88 i64.shr_u (8), 0x8c f32.neg (12). None of them executes: the
+// engine decodes them as the load's immediates. Should a Go release start writing the memarg itself, the
+// module would no longer validate and every test of the kernel would fail: it cannot be silently wrong.
+#define MEMARG0 Unreachable \
+	Unreachable
+#define MEMARG(opc) Unreachable \
+	opc \
+	Unreachable
+
+// One row of one pair of k: the row's int16 pair (at byte offset opc's of R1) as one v128.load32_splat into
+// V10, then two i32x4.dot_i16x8_s with the panel row's columns 0-3 (V8) and 4-7 (V9) added to the row's
+// accumulators.
+#define QROW(memarg, acc0, acc1) \
+	Get acc0 \
+	Get R1 \
+	I32WrapI64 \
+	V128Load32Splat \
+	memarg \
+	Tee V10 \
+	Get V8 \
+	I32x4DotI16x8S \
+	I32x4Add \
+	Set acc0 \
+	Get acc1 \
+	Get V10 \
+	Get V9 \
+	I32x4DotI16x8S \
+	I32x4Add \
+	Set acc1
+
+// One pair of k: the panel row (8 columns × 2 int8 at R5) sign-extended as loaded into V8 (columns 0-3) and
+// V9 (4-7), then the four rows' dot products (their pairs at R1, 0/4/8/12 bytes on).
+#define INT8TILE_PAIR \
+	Get R5 \
+	I32WrapI64 \
+	V128Load8x8S \
+	MEMARG0 \
+	Set V8 \
+	Get R5 \
+	I32WrapI64 \
+	V128Load8x8S \
+	MEMARG(I64ShrU) \
+	Set V9 \
+	QROW(MEMARG0, V0, V1) \
+	QROW(MEMARG(I64Or), V2, V3) \
+	QROW(MEMARG(I64ShrU), V4, V5) \
+	QROW(MEMARG(F32Neg), V6, V7)
+
+// Zeroes the accumulators V0–V7.
+#define INT8TILE_ZERO \
+	I32Const $0 \
+	I32x4Splat \
+	Tee V0 \
+	Tee V1 \
+	Tee V2 \
+	Tee V3 \
+	Tee V4 \
+	Tee V5 \
+	Tee V6 \
+	Set V7

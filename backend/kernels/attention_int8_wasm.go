@@ -20,6 +20,48 @@ import (
 // rounding.
 
 //go:noescape
+func vColMaxWasm(v *float32, stride, rows int, out *[8]float32)
+
+//go:noescape
+func packVPairsWasm(dst *int8, v *float32, stride, pairs int, inv *[8]float32)
+
+// packVInt8Wasm is packVInt8 with nr = 8 for head dims that are a multiple of 8 (else it calls it): per panel of
+// 8 head dims, the column maxima in one pass (vColMaxWasm) and the quantized pairs of keys in another
+// (packVPairsWasm), with the same values.
+func (a *Attention) packVInt8Wasm(st *int8AttnScratch, b, h int) {
+	hd, lk := a.HeadDim, a.Lk
+	if hd%8 != 0 {
+		a.packVInt8(st, b, h, 8)
+		return
+	}
+	k2, np := (lk+1)&^1, hd/8
+	p := &st.vp
+	*p = PackedB{K: lk, N: hd, nr: 8, i8: grow(p.i8, np*k2*8), sc: grow(p.sc, np*8)}
+	rs := a.V.RowStride
+	base := a.V.at(b, 0, h)
+	base = base[:(lk-1)*rs+hd]
+	var mx, inv [8]float32
+	for pn := 0; pn < np; pn++ {
+		v := &base[8*pn]
+		vColMaxWasm(v, 4*rs, lk, &mx)
+		for d := range 8 {
+			p.sc[8*pn+d], inv[d] = int8Scale(mx[d])
+		}
+		panel := p.i8[pn*k2*8 : (pn+1)*k2*8]
+		if lk >= 2 {
+			packVPairsWasm(&panel[0], v, 4*rs, lk/2, &inv)
+		}
+		if lk%2 == 1 {
+			last := base[(lk-1)*rs+8*pn:][:8]
+			tail := panel[(lk/2)*16:][:16]
+			for d := range 8 {
+				tail[2*d], tail[2*d+1] = int8(roundHalfEven32(last[d]*inv[d])), 0
+			}
+		}
+	}
+}
+
+//go:noescape
 func int8QKWasm(kp, np int, a *int16, b *int8, s *float32, lds int, rs, sc, mx *float32)
 
 var _ = func() bool {
@@ -58,7 +100,7 @@ func attnInt8StripWasm(a *Attention) bool {
 	for b := 0; b < B; b++ {
 		for h := 0; h < H; h++ {
 			a.packKInt8(st, b, h, 8)
-			a.packVInt8(st, b, h, 8)
+			a.packVInt8Wasm(st, b, h)
 			kp, vp := &st.kp, &st.vp
 			for i := 0; i < lq; i += 4 {
 				nr := min(4, lq-i)

@@ -153,3 +153,127 @@ TEXT ·int8QKWasm(SB), NOSPLIT, $0-72
 	MSTORE(32, V13)
 	MSTORE(48, V14)
 	RET
+
+// func vColMaxWasm(v *float32, stride, rows int, out *[8]float32)
+// out[d] = max over the rows of |v[j·stride bytes][d]| for d < 8 (rows > 0; NaN if any is NaN: f32x4.max
+// propagates it).
+TEXT ·vColMaxWasm(SB), NOSPLIT, $0-32
+	MOVD v+0(FP), R1
+	MOVD stride+8(FP), R2
+	MOVD rows+16(FP), R0
+	MOVD out+24(FP), R3
+	I32Const $0
+	I32x4Splat
+	Tee V0
+	Set V1
+	Loop
+		Get V0
+		Get R1
+		I32WrapI64
+		V128Load $0
+		F32x4Abs
+		F32x4Max
+		Set V0
+		Get V1
+		Get R1
+		I32WrapI64
+		V128Load $16
+		F32x4Abs
+		F32x4Max
+		Set V1
+		Get R1
+		Get R2
+		I64Add
+		Set R1
+		Get R0
+		I64Const $1
+		I64Sub
+		Tee R0
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	Get R3
+	I32WrapI64
+	Get V0
+	V128Store $0
+	Get R3
+	I32WrapI64
+	I32Const $16
+	I32Add
+	Get V1
+	V128Store $0
+	RET
+
+// Quantizes 8 floats at byte offset off of the row at R1 (times V2, V3 = 127/max per column) to an i16x8.
+#define QV8(off) \
+	Get R1 \
+	I32WrapI64 \
+	V128Load $(off) \
+	Get V2 \
+	F32x4Mul \
+	F32x4Nearest \
+	I32x4TruncSatF32x4S \
+	Get R1 \
+	I32WrapI64 \
+	V128Load $(off+16) \
+	Get V3 \
+	F32x4Mul \
+	F32x4Nearest \
+	I32x4TruncSatF32x4S \
+	I16x8NarrowI32x4S
+
+// func packVPairsWasm(dst *int8, v *float32, stride, pairs int, inv *[8]float32)
+// For pairs > 0 pairs of rows (row 2i at v + 2i·stride bytes, row 2i+1 a stride further) writes the 16 bytes
+// dst[16i : 16i+16] = (q(v[2i][d]), q(v[2i+1][d])) for d < 8, q(x) = round-half-even(x·inv[d]) (|q| ≤ 127):
+// one pair of keys of one 8-wide panel of the int8 GEMM's B (packBInt8For's layout). The two rows' i16x8
+// become the interleaved bytes as (row0 & 0xff) | (row1 << 8).
+TEXT ·packVPairsWasm(SB), NOSPLIT, $0-40
+	MOVD dst+0(FP), R4
+	MOVD v+8(FP), R1
+	MOVD stride+16(FP), R2
+	MOVD pairs+24(FP), R0
+	MOVD inv+32(FP), R3
+	Get R3
+	I32WrapI64
+	V128Load $0
+	Set V2
+	Get R3
+	I32WrapI64
+	V128Load $16
+	Set V3
+	I32Const $255
+	I16x8Splat
+	Set V4
+	Loop
+		Get R4
+		I32WrapI64
+		QV8(0)
+		Get V4
+		V128And
+		Get R1
+		Get R2
+		I64Add
+		Set R1
+		QV8(0)
+		I32Const $8
+		I16x8Shl
+		V128Or
+		V128Store $0
+		Get R1
+		Get R2
+		I64Add
+		Set R1
+		Get R4
+		I64Const $16
+		I64Add
+		Set R4
+		Get R0
+		I64Const $1
+		I64Sub
+		Tee R0
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	RET

@@ -12,8 +12,8 @@ import (
 //
 //	q  = the rows quantized (int16, interleaved), their scales times Scale
 //	s  = q·Kᵀ in float32, each row's lane maxima            (int8QKWasm: every key panel in one call)
-//	p  = exp(s − max s), their sum l                       (expSubSumExactWasm)
-//	qp = p quantized (int16, its largest value being 1)    (quantRowIlv4Wasm, straight into the tile)
+//	p  = exp(s − max s), their sum l, quantized to int16   (expQuantIlv4Wasm: straight into the interleaved tile,
+//	     its largest value being 1)
 //	Out = qp·V with 1/l in the row scales                   (int8StripWasm, one call per 8 head dims)
 //
 // The same quantized operands and int32 sums as runInt8, so this path equals the other tiers to float
@@ -59,6 +59,36 @@ func (a *Attention) packVInt8Wasm(st *int8AttnScratch, b, h int) {
 			}
 		}
 	}
+}
+
+//go:noescape
+func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, k *[12]float32, sum *[4]float32)
+
+// expQuantK are the constants of expQuantIlv4Wasm: expOneExact's.
+var expQuantK = [12]float32{expExactLo, log2e, expMagic, -ln2Hi, -ln2Lo, expP0, expP1, expP2, expP3, expP4, expP5, 1}
+
+// expQuantRow sets row r of the 4-row interleaved tile q (4·k2 values, k2 = len(s) rounded up to even) to the
+// int16 round-half-even(expOneExact(s[j] − m)·qmax) and returns the sum of the exps.
+func expQuantRow(q []int16, r, k2 int, s []float32, m, qmax float32) float64 {
+	k := len(s)
+	q = q[2*r : 4*k2]
+	n := k &^ 3
+	var sum float64
+	if n > 0 {
+		_ = q[8*(n/2-1)+1]
+		var lanes [4]float32
+		expQuantIlv4Wasm(&q[0], &s[0], n, m, qmax, &expQuantK, &lanes)
+		sum = float64(lanes[0]) + float64(lanes[1]) + float64(lanes[2]) + float64(lanes[3])
+	}
+	for i := n; i < k; i++ {
+		e := expOneExact(s[i] - m)
+		sum += float64(e)
+		q[8*(i>>1)+i&1] = int16(roundHalfEven32(e * qmax))
+	}
+	if k < k2 {
+		q[8*(k>>1)+1] = 0
+	}
+	return sum
 }
 
 //go:noescape
@@ -132,13 +162,9 @@ func attnInt8StripWasm(a *Attention) bool {
 						m = max(m, v)
 					}
 					if math.IsInf(float64(m), -1) {
-						m = 0 // every score -Inf: exp gives 0s and the division NaN, as the reference does
+						m = 0 // every score -Inf
 					}
-					for j := lk; j < ldk; j++ {
-						row[j] = negInf
-					}
-					rsP[r] = rsP0 * float32(1/expSubSumExactWasm(row, m))
-					quantRowIlv4(st.q, r, lk2, row[:lk], qmaxP)
+					rsP[r] = rsP0 * float32(1/expQuantRow(st.q, r, lk2, row[:lk], m, qmaxP))
 				}
 				// Out = P·V / l
 				for p := 0; p < npV; p++ {

@@ -277,3 +277,159 @@ TEXT ·packVPairsWasm(SB), NOSPLIT, $0-40
 		BrIf $0
 	End
 	RET
+
+// Splats the float32 at byte offset off of R5 (the constants) into v, or onto the stack (KCONST).
+#define KSPLAT(off, v) \
+	Get R5 \
+	I32WrapI64 \
+	F32Load $(off) \
+	F32x4Splat \
+	Set v
+#define KCONST(off) \
+	Get R5 \
+	I32WrapI64 \
+	F32Load $(off) \
+	F32x4Splat
+
+// Horner step p = p·r + c (mul then add, each rounded), p on the stack, c the constant at byte offset off.
+#define HORNER(off) \
+	Get V12 \
+	F32x4Mul \
+	KCONST(off) \
+	F32x4Add
+
+// Stores lane l of V14 (one int16 pair) at R2 + 16·l bytes (the lane given twice: see PAIRST in
+// gemm_int8_wasm.s).
+#define PST(l) \
+	Get R2 \
+	I32WrapI64 \
+	Get V14 \
+	I32x4ExtractLane $(l), $(l) \
+	I32Store $(16*l)
+
+// func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, k *[12]float32, sum *[4]float32)
+// For i < n (a multiple of 4, > 0): e = expOneExact(s[i] − m) (exp_exact.go: the same rounded operations, with
+// k = {lo, log2e, 1.5·2²³, −ln2Hi, −ln2Lo, P0…P5, 1}), written as the int16 round-half-even(e·qmax) into pair
+// i/2 of row q of a 4-row interleaved tile (pair p at q + 16·p bytes); sum = the lane sums of e. The exps of P
+// become its quantized rows without a float32 pass in between. x − m is clamped with f32x4.pmax (x < lo ? lo :
+// x: one maxps, where f32x4.max is a NaN-handling sequence; a NaN x stays NaN all the same), and e·qmax
+// (0 ≤ e·qmax ≤ 32767) is rounded half to even by adding 1.5·2²³, whose low bits are then the integer (two
+// instructions instead of nearest and a saturating truncation). Registers: V0 m, V1–V5 the range reduction's
+// constants, V6 qmax, V7 the sums, V9 x, V10 t, V11 n, V12 r, V13 e, V14 the quantized pairs; the polynomial's
+// coefficients are splatted from k as they are used.
+TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-48
+	MOVD q+0(FP), R2
+	MOVD s+8(FP), R1
+	MOVD n+16(FP), R0
+	F32Load m+24(FP)
+	F32x4Splat
+	Set V0
+	F32Load qmax+28(FP)
+	F32x4Splat
+	Set V6
+	MOVD k+32(FP), R5
+	KSPLAT(0, V1)
+	KSPLAT(4, V2)
+	KSPLAT(8, V3)
+	KSPLAT(12, V4)
+	KSPLAT(16, V5)
+	I32Const $0
+	I32x4Splat
+	Set V7
+	Loop
+		// x = max(s − m, lo)
+		Get R1
+		I32WrapI64
+		V128Load $0
+		Get V0
+		F32x4Sub
+		Get V1
+		F32x4Pmax
+		Set V9
+		// t = x·log2e + magic; n = t − magic
+		Get V9
+		Get V2
+		F32x4Mul
+		Get V3
+		F32x4Add
+		Tee V10
+		Get V3
+		F32x4Sub
+		Set V11
+		// r = x + n·(−ln2Hi); r = r + n·(−ln2Lo)
+		Get V9
+		Get V11
+		Get V4
+		F32x4Mul
+		F32x4Add
+		Get V11
+		Get V5
+		F32x4Mul
+		F32x4Add
+		Set V12
+		// p = ((((P0·r + P1)·r + P2)·r + P3)·r + P4)·r + P5
+		KCONST(20)
+		Get V12
+		F32x4Mul
+		KCONST(24)
+		F32x4Add
+		HORNER(28)
+		HORNER(32)
+		HORNER(36)
+		HORNER(40)
+		// e = p·(r·r) + (r + 1), times 2ⁿ from t's bits
+		Get V12
+		Get V12
+		F32x4Mul
+		F32x4Mul
+		Get V12
+		KCONST(44)
+		F32x4Add
+		F32x4Add
+		Get V10
+		I32Const $23
+		I32x4Shl
+		I32Const $0x3f800000
+		I32x4Splat
+		I32x4Add
+		F32x4Mul
+		Tee V13
+		Get V7
+		F32x4Add
+		Set V7
+		// q = round-half-even(e·qmax) as int16 pairs
+		Get V13
+		Get V6
+		F32x4Mul
+		Get V3
+		F32x4Add
+		Get V3
+		I32x4Sub
+		Tee V14
+		Get V14
+		I16x8NarrowI32x4S
+		Set V14
+		PST(0)
+		PST(1)
+		Get R1
+		I64Const $16
+		I64Add
+		Set R1
+		Get R2
+		I64Const $32
+		I64Add
+		Set R2
+		Get R0
+		I64Const $4
+		I64Sub
+		Tee R0
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	MOVD sum+40(FP), R5
+	Get R5
+	I32WrapI64
+	Get V7
+	V128Store $0
+	RET

@@ -14,9 +14,8 @@ import (
 //   - Per block of query rows, the rows of Q are quantized as the GEMM's A (int16 per row, quantizeA) with the
 //     softmax scale folded into the row scales; S = Q·Kᵀ comes out in float32, its rows go through the same
 //     softmax as the float path but are left unnormalised (p = exp(s − max s) with the same bits in every tier:
-//     expSubSumExact; sum l), P is quantized per row
-//     as A again (its largest value is 1, so P keeps ≥ 13 bits at 1568 keys) with 1/l folded into the row
-//     scales, and Out = P·V is written in place.
+//     expSubSumExact), P is quantized per row as A again (its largest value is 1, so P keeps ≥ 13 bits at 1568
+//     keys) with 1/Σ of its levels as the row scale (pRowScale), and Out = P·V is written in place.
 //
 // Every tier computes the same int32 sums from the same quantized operands, so tiers agree to float rounding,
 // as the int8 GEMM does. The error against float attention is that of int8 K and V (7 bits per key and per
@@ -35,7 +34,6 @@ type int8AttnScratch struct {
 	kp, vp PackedB   // K and V of one (batch, head), packed as int8 B operands
 	q      []int16   // quantized Q or P rows of one block (+ interleaving scratch)
 	rs     []float32 // their row scales
-	inv    []float32 // 1 / softmax sums of the block's rows
 	scores []float32
 	row16  []int16   // one quantized row (K) before it is narrowed to int8
 	vmax   []float32 // max |V| per head dimension
@@ -146,6 +144,36 @@ func int8Scale(mx float32) (scale, inv float32) {
 // and returns true, or returns false to leave it to runInt8.
 var attnInt8Strip func(a *Attention) bool
 
+// pRowScale is the row scale of P's quantized levels q (whose sum is sum) in Out = P·V: 1/Σq, so the weights
+// that meet V are exactly normalised, and the scale is an integer's reciprocal, the same in every tier whatever
+// order the exps were added in (a one-ulp difference in 1/Σexp would be noticed by the next GEMM's int16
+// activation levels). NaN when the row held a NaN.
+func pRowScale(sum int64, nan bool) float32 {
+	if nan {
+		return float32(math.NaN())
+	}
+	return 1 / float32(sum)
+}
+
+// levelSum returns the sum of the first k int16 levels of row r of A quantized for the tier kt (quantizeA's
+// layout: rows of k2 values, or tiles of mr interleaved rows).
+func levelSum(kt int8Kernel, q []int16, r, k int) int64 {
+	k2 := (k + 1) &^ 1
+	var s int64
+	if !kt.ilv {
+		for _, v := range q[r*k2 : r*k2+k] {
+			s += int64(v)
+		}
+		return s
+	}
+	mr := kt.mr
+	t := q[(r/mr)*mr*k2 : (r/mr+1)*mr*k2]
+	for i := 0; i < k; i++ {
+		s += int64(t[(i>>1)*2*mr+2*(r%mr)+i&1])
+	}
+	return s
+}
+
 // runInt8 computes the attention on the integer path (useInt8).
 func (a *Attention) runInt8() {
 	if attnInt8Strip != nil && attnInt8Strip(a) {
@@ -173,7 +201,6 @@ func (a *Attention) runInt8() {
 		defer int8AttnPool.Put(st)
 		st.q = grow(st.q, (br+mr)*k2max)
 		st.rs = grow(st.rs, br)
-		st.inv = grow(st.inv, br)
 		st.scores = grow(st.scores, br*lds)
 		lastBH := -1
 		for u := lo; u < hi; u++ {
@@ -188,7 +215,7 @@ func (a *Attention) runInt8() {
 			for blk := g * bpg; blk < min(nblk, (g+1)*bpg); blk++ {
 				i0 := blk * br
 				rows := min(br, lq-i0)
-				rs, inv, scores := st.rs, st.inv, st.scores
+				rs, scores := st.rs, st.scores
 				// S = Scale·Q·Kᵀ
 				quantizeA(kt, st.q, rs, a.Q.at(b, i0, h), a.Q.RowStride, rows, hd)
 				for r := range rows {
@@ -205,12 +232,12 @@ func (a *Attention) runInt8() {
 					if math.IsInf(float64(m), -1) {
 						m = 0 // every score -Inf: exp gives 0s and the division NaN, as the reference does
 					}
-					inv[r] = float32(1 / expSubSumExact(row, m))
+					expSubSumExact(row, m)
 				}
-				// Out = P·V / l
+				// Out = P·V / l, l the sum of P's levels
 				quantizeA(kt, st.q, rs, scores, lds, rows, lk)
 				for r := range rows {
-					rs[r] *= inv[r]
+					rs[r] = pRowScale(levelSum(kt, st.q, r, lk), rs[r] != rs[r])
 				}
 				int8Panels(kt, st.q, rs, rows, &st.vp, 0, npV, a.Out.at(b, i0, h), a.Out.RowStride, 0, nil)
 			}

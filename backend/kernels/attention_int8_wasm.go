@@ -12,9 +12,9 @@ import (
 //
 //	q  = the rows quantized (int16, interleaved), their scales times Scale
 //	s  = q·Kᵀ in float32, each row's lane maxima            (int8QKWasm: every key panel in one call)
-//	p  = exp(s − max s), their sum l, quantized to int16   (expQuantIlv4Wasm: straight into the interleaved tile,
-//	     its largest value being 1)
-//	Out = qp·V with 1/l in the row scales                   (int8StripWasm, one call per 8 head dims)
+//	qp = exp(s − max s) quantized to int16 (its largest value being 1), their sum l   (expQuantIlv4Wasm: straight
+//	     into the interleaved tile)
+//	Out = qp·V with 1/l in the row scales  (int8StripWasm, one call per 8 head dims)
 //
 // The same quantized operands and int32 sums as runInt8, so this path equals the other tiers to float
 // rounding.
@@ -62,28 +62,28 @@ func (a *Attention) packVInt8Wasm(st *int8AttnScratch, b, h int) {
 }
 
 //go:noescape
-func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, k *[12]float32, sum *[4]float32)
+func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, k *[12]float32, sum *[4]int32)
 
 // expQuantK are the constants of expQuantIlv4Wasm: expOneExact's.
 var expQuantK = [12]float32{expExactLo, log2e, expMagic, -ln2Hi, -ln2Lo, expP0, expP1, expP2, expP3, expP4, expP5, 1}
 
 // expQuantRow sets row r of the 4-row interleaved tile q (4·k2 values, k2 = len(s) rounded up to even) to the
-// int16 round-half-even(expOneExact(s[j] − m)·qmax) and returns the sum of the exps.
-func expQuantRow(q []int16, r, k2 int, s []float32, m, qmax float32) float64 {
+// int16 levels round-half-even(expOneExact(s[j] − m)·qmax) and returns their sum.
+func expQuantRow(q []int16, r, k2 int, s []float32, m, qmax float32) int64 {
 	k := len(s)
 	q = q[2*r : 4*k2]
 	n := k &^ 3
-	var sum float64
+	var sum int64
 	if n > 0 {
 		_ = q[8*(n/2-1)+1]
-		var lanes [4]float32
+		var lanes [4]int32
 		expQuantIlv4Wasm(&q[0], &s[0], n, m, qmax, &expQuantK, &lanes)
-		sum = float64(lanes[0]) + float64(lanes[1]) + float64(lanes[2]) + float64(lanes[3])
+		sum = int64(lanes[0]) + int64(lanes[1]) + int64(lanes[2]) + int64(lanes[3])
 	}
 	for i := n; i < k; i++ {
-		e := expOneExact(s[i] - m)
-		sum += float64(e)
-		q[8*(i>>1)+i&1] = int16(roundHalfEven32(e * qmax))
+		l := int16(roundHalfEven32(expOneExact(s[i]-m) * qmax))
+		sum += int64(l)
+		q[8*(i>>1)+i&1] = l
 	}
 	if k < k2 {
 		q[8*(k>>1)+1] = 0
@@ -122,7 +122,6 @@ func attnInt8StripWasm(a *Attention) bool {
 	st.scores = grow(st.scores, 4*ldk)
 	s := st.scores
 	qmaxP := int8QMax(lk2)
-	rsP0 := 1 / qmaxP // the row scale of P before 1/l: its largest value is exp(0) = 1 (quantizeRows' max/qmax)
 	negInf := float32(math.Inf(-1))
 	var mx, dummy [16]float32
 	var rs, rsP [4]float32
@@ -164,7 +163,7 @@ func attnInt8StripWasm(a *Attention) bool {
 					if math.IsInf(float64(m), -1) {
 						m = 0 // every score -Inf
 					}
-					rsP[r] = rsP0 * float32(1/expQuantRow(st.q, r, lk2, row[:lk], m, qmaxP))
+					rsP[r] = pRowScale(expQuantRow(st.q, r, lk2, row[:lk], m, qmaxP), m != m)
 				}
 				// Out = P·V / l
 				for p := 0; p < npV; p++ {

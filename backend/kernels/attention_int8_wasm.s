@@ -307,15 +307,15 @@ TEXT ·packVPairsWasm(SB), NOSPLIT, $0-40
 	I32x4ExtractLane $(l), $(l) \
 	I32Store $(16*l)
 
-// func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, k *[12]float32, sum *[4]float32)
+// func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, k *[12]float32, sum *[4]int32)
 // For i < n (a multiple of 4, > 0): e = expOneExact(s[i] − m) (exp_exact.go: the same rounded operations, with
 // k = {lo, log2e, 1.5·2²³, −ln2Hi, −ln2Lo, P0…P5, 1}), written as the int16 round-half-even(e·qmax) into pair
-// i/2 of row q of a 4-row interleaved tile (pair p at q + 16·p bytes); sum = the lane sums of e. The exps of P
+// i/2 of row q of a 4-row interleaved tile (pair p at q + 16·p bytes); sum = the lane sums of those levels. The exps of P
 // become its quantized rows without a float32 pass in between. x − m is clamped with f32x4.pmax (x < lo ? lo :
 // x: one maxps, where f32x4.max is a NaN-handling sequence; a NaN x stays NaN all the same), and e·qmax
 // (0 ≤ e·qmax ≤ 32767) is rounded half to even by adding 1.5·2²³, whose low bits are then the integer (two
 // instructions instead of nearest and a saturating truncation). Registers: V0 m, V1–V5 the range reduction's
-// constants, V6 qmax, V7 the sums, V9 x, V10 t, V11 n, V12 r, V13 e, V14 the quantized pairs; the polynomial's
+// constants, V6 qmax, V7 the level sums, V9 x, V10 t, V11 n, V12 r, V13 e, V14 the quantized pairs; the polynomial's
 // coefficients are splatted from k as they are used.
 TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-48
 	MOVD q+0(FP), R2
@@ -393,12 +393,7 @@ TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-48
 		I32x4Splat
 		I32x4Add
 		F32x4Mul
-		Tee V13
-		Get V7
-		F32x4Add
-		Set V7
-		// q = round-half-even(e·qmax) as int16 pairs
-		Get V13
+		// q = round-half-even(e·qmax) as int16 pairs, and the levels' sums
 		Get V6
 		F32x4Mul
 		Get V3
@@ -406,6 +401,10 @@ TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-48
 		Get V3
 		I32x4Sub
 		Tee V14
+		Get V7
+		I32x4Add
+		Set V7
+		Get V14
 		Get V14
 		I16x8NarrowI32x4S
 		Set V14

@@ -169,9 +169,12 @@ async function goldenLogits(page, model, g, clips, again) {
 
 const FP32_TOL = 1e-4; // relative L2, WebGPU fp32 vs the WASM CPU path
 const INT8_TOL = 0.02; // relative L2 of int8 vs the fp32 reference, the bound of cast/quantize_test.go (tiny measures 1.4 %)
+// relative L2, int8 WebGPU vs int8 CPU: the CPU runs an int8 model's attention on int8 K and V
+// (backend/kernels/attention_int8.go), WebGPU in float32 like the fp32 model; measured 1.5e-3 (tiny), 6.7e-4 (small)
+const INT8_GPU_TOL = 3e-3;
 
 for (const g of ["tiny", "small"]) {
-  test(`${g} golden: WebGPU logits match the WASM CPU path (fp32 ≤ ${FP32_TOL}, int8 within its bound)`, async () => {
+  test(`${g} golden: WebGPU logits match the WASM CPU path (fp32 ≤ ${FP32_TOL}, int8 ≤ ${INT8_GPU_TOL} and within its bound)`, async () => {
     const { page, problems } = await harness(gpuBrowser);
     const clips = g === "small" ? 1 : 0;
     const fp = await goldenLogits(page, `${g}.safetensors`, g, clips, g === "tiny");
@@ -192,7 +195,7 @@ for (const g of ["tiny", "small"]) {
     assert.ok(q.gpu.runs >= 1 && q.gpu.cpuRuns === 0, `int8 ran on the GPU: ${JSON.stringify(q.gpu)}`);
     const rQ = relL2(q.webgpu.logits, q.cpu.logits);
     const rQRef = relL2(q.webgpu.logits, fp.want);
-    assert.ok(rQ <= FP32_TOL, `int8 WebGPU vs int8 CPU relative L2 ${rQ}`);
+    assert.ok(rQ <= INT8_GPU_TOL, `int8 WebGPU vs int8 CPU relative L2 ${rQ}`);
     assert.ok(rQRef <= INT8_TOL, `int8 WebGPU vs fp32 golden relative L2 ${rQRef}`);
     assert.deepEqual(argmaxRows(q.webgpu.logits, q.classes), argmaxRows(fp.want, fp.classes), "int8 top-1");
     report.push(`${g} (${fp.batch} clip${fp.batch > 1 ? "s" : ""}): fp32 rel L2 ${rFP.toExponential(2)} (CPU vs golden ${rRef.toExponential(2)}), ` +
@@ -241,9 +244,11 @@ async function classifyIn(page, file) {
   return page.$$eval('[data-testid="predictions"] li[data-label]', (lis) => lis.map((li) => ({ label: li.dataset.label, prob: Number(li.dataset.prob) })));
 }
 
-// assertTop5 checks the page's top-5 against cast classify's ranking: the same probabilities (within 1e-4)
-// and the same five classes, where classes whose probabilities tie within that tolerance may swap places.
-const PROB_TOL = 1e-4;
+// assertTop5 checks the page's top-5 against cast classify's ranking: the same probabilities (within PROB_TOL)
+// and the same five classes, where classes whose probabilities tie within that tolerance may swap places. The
+// page's default model is int8, whose attention cast classify (CPU) runs on int8 K and V and WebGPU in float32:
+// hence 2e-3, not the 1e-4 of two float attentions.
+const PROB_TOL = 2e-3;
 function assertTop5(got, all) {
   assert.equal(got.length, 5);
   const byLabel = new Map(all.map((p) => [p.label, p.prob]));
@@ -276,7 +281,8 @@ test("the page runs on WebGPU: label, top-5 equal to cast classify, compare back
       const s = await page.evaluate(() => globalThis.castgoSite.lastCompare);
       const after = await page.evaluate(() => globalThis.castgoSite.gpuInfo());
       assert.ok(after.runs > ran.runs && after.cpuRuns === 0, `the comparison's WebGPU side ran on the GPU: ${JSON.stringify(after)}`);
-      assert.ok(s.views >= 1 && s.rel <= 1e-4 && s.maxAbs <= 1e-3, JSON.stringify(s));
+      // the default model is int8: its attention runs on int8 K and V on the CPU, in float32 on WebGPU
+      assert.ok(s.views >= 1 && s.rel <= INT8_GPU_TOL && s.maxAbs <= 2e-2, JSON.stringify(s));
       assert.equal(s.agree, s.total);
       assert.ok(s.cpuMs > 0 && s.gpuMs > 0);
       assert.equal(await row.getAttribute("data-top1"), `${s.total}/${s.total}`);

@@ -185,10 +185,11 @@ func TestCompare(t *testing.T) {
 		if ref.Tolerance != compareTolInt8 || !ref.NeedTop1 || ref.RelL2 == 0 || ref.RelL2 > compareTolInt8 {
 			t.Errorf("reference row %+v", ref)
 		}
-		if w := compareRowOf(t, rep, "wasm"); w.Tolerance != compareTolInt8Backend || w.RelL2 > compareTolInt8Backend || !w.Pass {
+		w := compareRowOf(t, rep, "wasm")
+		if w.Tolerance != compareTolInt8Backend || w.RelL2 > compareTolInt8Backend || !w.Pass {
 			t.Errorf("int8 wasm vs int8 go: %+v", w)
 		}
-		t.Logf("tiny int8 vs fp32: rel L2 %.4f, max |Δ| %.4g", ref.RelL2, ref.MaxAbsDiff)
+		t.Logf("tiny int8 vs fp32: rel L2 %.4f, max |Δ| %.4g; int8 wasm vs int8 go: rel L2 %.3g", ref.RelL2, ref.MaxAbsDiff, w.RelL2)
 	})
 
 	t.Run("errors", func(t *testing.T) {

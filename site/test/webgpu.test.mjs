@@ -282,7 +282,7 @@ test("the page runs on WebGPU: label, top-5 equal to cast classify, compare back
       const after = await page.evaluate(() => globalThis.castgoSite.gpuInfo());
       assert.ok(after.runs > ran.runs && after.cpuRuns === 0, `the comparison's WebGPU side ran on the GPU: ${JSON.stringify(after)}`);
       // the default model is int8: its attention runs on int8 K and V on the CPU, in float32 on WebGPU
-      assert.ok(s.views >= 1 && s.rel <= INT8_GPU_TOL && s.maxAbs <= 2e-2, JSON.stringify(s));
+      assert.ok(s.views >= 1 && s.rel <= INT8_GPU_TOL && s.maxAbs <= 1e-2, JSON.stringify(s)); // measured 5.1e-4, 4.8e-3
       assert.equal(s.agree, s.total);
       assert.ok(s.cpuMs > 0 && s.gpuMs > 0);
       assert.equal(await row.getAttribute("data-top1"), `${s.total}/${s.total}`);

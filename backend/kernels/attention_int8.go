@@ -230,7 +230,7 @@ func (a *Attention) runInt8() {
 					}
 					m := vmax(row[:lk])
 					if math.IsInf(float64(m), -1) {
-						m = 0 // every score -Inf: exp gives 0s and the division NaN, as the reference does
+						m = 0 // every score -Inf: P quantizes to 0s, 1/Σq is +Inf and the outputs NaN, as the reference divides 0 by 0
 					}
 					expSubSumExact(row, m)
 				}

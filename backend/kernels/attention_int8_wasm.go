@@ -161,7 +161,7 @@ func attnInt8StripWasm(a *Attention) bool {
 						m = max(m, v)
 					}
 					if math.IsInf(float64(m), -1) {
-						m = 0 // every score -Inf
+						m = 0 // every score -Inf: P quantizes to 0s, 1/Σq is +Inf and the outputs NaN
 					}
 					rsP[r] = pRowScale(expQuantRow(st.q, r, lk2, row[:lk], m, qmaxP), m != m)
 				}

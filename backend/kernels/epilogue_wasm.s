@@ -1,0 +1,276 @@
+//go:build goexperiment.simd && wasm
+
+#include "textflag.h"
+
+#include "exp_f32_wasm.h"
+
+// exp4 (math_wasm.go) of V5 into V9, temporaries V6–V8: x = min(max(x0, expLo), expHi), n = nearest(x·log2e),
+// r = n·(−ln2Hi) + x, r = n·(−ln2Lo) + r, the polynomial e (EXP_POLY), then e·2^(n>>1)·2^(n − n>>1) (two
+// factors so that n up to 128 does not overflow the exponent field), and x0 itself where x0 is NaN. Cheaper
+// operations than exp4's with the same results: the clamps are f32x4.pmax/pmin (one maxps/minps each under
+// V8, against six for f32x4.max/min's NaN and ±0 rules; pmax(x0, lo) = x0 < lo ? lo : x0 keeps a NaN x0 as
+// max does, and the bounds are not zero), and the integer n is bits(n + 1.5·2²³) − bits(1.5·2²³), exact for
+// |n| < 2²² (x is clamped to [−104, 89]), instead of i32x4.trunc_sat_f32x4_s (seven instructions).
+#define EXP4 \
+	Get V5 \
+	KC_EXPLO \
+	F32x4Pmax \
+	KC_EXPHI \
+	F32x4Pmin \
+	Tee V6 \
+	KC_L2E \
+	F32x4Mul \
+	F32x4Nearest \
+	Tee V7 \
+	KC_C1 \
+	F32x4Mul \
+	Get V6 \
+	F32x4Add \
+	Set V8 \
+	Get V7 \
+	KC_C2 \
+	F32x4Mul \
+	Get V8 \
+	F32x4Add \
+	Set V8 \
+	EXP_POLY(V8) \
+	Set V9 \
+	Get V7 \
+	KC_MAGIC \
+	F32x4Add \
+	KC_MAGIC \
+	I32x4Sub \
+	Tee V7 \
+	I32Const $1 \
+	I32x4ShrS \
+	Set V8 \
+	Get V7 \
+	Get V8 \
+	I32x4Sub \
+	Set V7 \
+	Get V9 \
+	Get V8 \
+	KC_I127 \
+	I32x4Add \
+	I32Const $23 \
+	I32x4Shl \
+	F32x4Mul \
+	Get V7 \
+	KC_I127 \
+	I32x4Add \
+	I32Const $23 \
+	I32x4Shl \
+	F32x4Mul \
+	Get V5 \
+	Get V5 \
+	Get V5 \
+	F32x4Eq \
+	V128Bitselect \
+	Set V9
+
+// v = GELU(v) as gelu4: h = v/2, z = v·√½, e = exp4(−|z|²) (EXP4), t = 1/(|z|·erfP + 1), the erf polynomial
+// q = ((((A5·t + A4)·t + A3)·t + A2)·t + A1)·t·e, erf = (1 − q) with z's sign, then v = h·erf + h.
+// Temporaries V2–V10.
+#define GELU(v) \
+	Get v \
+	KC_HALF \
+	F32x4Mul \
+	Set V2 \
+	Get v \
+	KC_RSQ2 \
+	F32x4Mul \
+	Tee V3 \
+	F32x4Abs \
+	Tee V4 \
+	Get V4 \
+	F32x4Mul \
+	F32x4Neg \
+	Set V5 \
+	EXP4 \
+	KC_ONE \
+	Get V4 \
+	KC_ERFP \
+	F32x4Mul \
+	KC_ONE \
+	F32x4Add \
+	F32x4Div \
+	Set V10 \
+	KC_A5 \
+	Get V10 \
+	F32x4Mul \
+	KC_A4 \
+	F32x4Add \
+	HORNER(V10, KC_A3) \
+	HORNER(V10, KC_A2) \
+	HORNER(V10, KC_A1) \
+	Get V10 \
+	F32x4Mul \
+	Get V9 \
+	F32x4Mul \
+	Set V10 \
+	KC_ONE \
+	Get V10 \
+	F32x4Sub \
+	Get V3 \
+	KC_SIGN \
+	V128And \
+	V128Or \
+	Get V2 \
+	F32x4Mul \
+	Get V2 \
+	F32x4Add \
+	Set v
+
+// v = QuickGELU(v) as quickgelu4: v / (1 + exp4(−1.702·v)). Temporaries V5–V9.
+#define QGELU(v) \
+	Get v \
+	KC_QK \
+	F32x4Mul \
+	Set V5 \
+	EXP4 \
+	Get v \
+	KC_ONE \
+	Get V9 \
+	F32x4Add \
+	F32x4Div \
+	Set v
+
+// If mode (R7) has bit b set, push true (an i32 for If).
+#define MODE(b) \
+	Get R7 \
+	I64Const $(b) \
+	I64And \
+	I64Eqz \
+	I32Eqz
+
+// The row's two vectors += the two vectors at pointer p.
+#define ADDROW(p) \
+	Get V0 \
+	Get p \
+	I32WrapI64 \
+	V128Load $0 \
+	F32x4Add \
+	Set V0 \
+	Get V1 \
+	Get p \
+	I32WrapI64 \
+	V128Load $16 \
+	F32x4Add \
+	Set V1
+
+// func epiRowsWasm(tile *float32, rows int, c *float32, ldc int, res *float32, ldr int, v *epiVecs, mode int)
+// For each of rows (> 0) tile rows (8 floats, columns 0-3 in V0, 4-7 in V1), the epilogue of storeTileWasm in
+// its order: with epiAffine y·alpha + bias (V11, V13, V14), GELU or QuickGELU, with epiAffine ·ps (V12), + the
+// residual row (R4, ldr bytes on a row), + the c row with epiAccumulate, stored at c (R2, ldc bytes a row).
+// The mode tests are branches on one register, the same for every row.
+TEXT ·epiRowsWasm(SB), NOSPLIT, $0-64
+	MOVD tile+0(FP), R1
+	MOVD rows+8(FP), R0
+	MOVD c+16(FP), R2
+	MOVD ldc+24(FP), R3
+	MOVD res+32(FP), R4
+	MOVD ldr+40(FP), R5
+	MOVD v+48(FP), R6
+	MOVD mode+56(FP), R7
+
+	Get R6
+	I32WrapI64
+	V128Load $0
+	Set V11
+	Get R6
+	I32WrapI64
+	V128Load $16
+	Set V12
+	Get R6
+	I32WrapI64
+	V128Load $32
+	Set V13
+	Get R6
+	I32WrapI64
+	V128Load $48
+	Set V14
+
+	Loop
+		Get R1
+		I32WrapI64
+		V128Load $0
+		Set V0
+		Get R1
+		I32WrapI64
+		V128Load $16
+		Set V1
+		MODE(1)
+		If
+			Get V0
+			Get V11
+			F32x4Mul
+			Get V13
+			F32x4Add
+			Set V0
+			Get V1
+			Get V11
+			F32x4Mul
+			Get V14
+			F32x4Add
+			Set V1
+		End
+		MODE(2)
+		If
+			GELU(V0)
+			GELU(V1)
+		End
+		MODE(4)
+		If
+			QGELU(V0)
+			QGELU(V1)
+		End
+		MODE(1)
+		If
+			Get V0
+			Get V12
+			F32x4Mul
+			Set V0
+			Get V1
+			Get V12
+			F32x4Mul
+			Set V1
+		End
+		MODE(8)
+		If
+			ADDROW(R4)
+			Get R4
+			Get R5
+			I64Add
+			Set R4
+		End
+		MODE(16)
+		If
+			ADDROW(R2)
+		End
+		Get R2
+		I32WrapI64
+		Get V0
+		V128Store $0
+		Get R2
+		I32WrapI64
+		I32Const $16
+		I32Add
+		Get V1
+		V128Store $0
+		Get R1
+		I64Const $32
+		I64Add
+		Set R1
+		Get R2
+		Get R3
+		I64Add
+		Set R2
+		Get R0
+		I64Const $1
+		I64Sub
+		Tee R0
+		I64Eqz
+		I32Eqz
+		BrIf $0
+	End
+	RET

@@ -158,11 +158,110 @@
 	F32x4Add \
 	Set V1
 
+// The steps of a row that EPI_LOOP's arguments choose: the activation, the residual, the accumulation (each
+// some code or none).
+#define ACT_NONE
+#define ACT_GELU GELU(V0) \
+	GELU(V1)
+#define ACT_QGELU QGELU(V0) \
+	QGELU(V1)
+#define RES_NONE
+#define RES_ADD ADDROW(R4) \
+	Get R4 \
+	Get R5 \
+	I64Add \
+	Set R4
+#define ACC_NONE
+#define ACC_ADD ADDROW(R2)
+
+// One loop over the rows (R0 of them: tile R1, c R2 with ldc R3 bytes) with the steps act, res, acc fixed, so
+// that the loop body has no branches (a branch per step and row made V8 move its hoisted constants between
+// registers and stack at every join): y = tile row·alpha + bias (V11, V13, V14), act, y·ps (V12), res, acc,
+// stored at c.
+#define EPI_LOOP(act, res, acc) \
+	Loop \
+	Get R1 \
+	I32WrapI64 \
+	V128Load $0 \
+	Get V11 \
+	F32x4Mul \
+	Get V13 \
+	F32x4Add \
+	Set V0 \
+	Get R1 \
+	I32WrapI64 \
+	V128Load $16 \
+	Get V11 \
+	F32x4Mul \
+	Get V14 \
+	F32x4Add \
+	Set V1 \
+	act \
+	Get V0 \
+	Get V12 \
+	F32x4Mul \
+	Set V0 \
+	Get V1 \
+	Get V12 \
+	F32x4Mul \
+	Set V1 \
+	res \
+	acc \
+	STROW \
+	Get R0 \
+	I64Const $1 \
+	I64Sub \
+	Tee R0 \
+	I64Eqz \
+	I32Eqz \
+	BrIf $0 \
+	End
+
+// V0, V1 stored at c (R2), then the tile (R1) and c one row on.
+#define STROW \
+	Get R2 \
+	I32WrapI64 \
+	Get V0 \
+	V128Store $0 \
+	Get R2 \
+	I32WrapI64 \
+	I32Const $16 \
+	I32Add \
+	Get V1 \
+	V128Store $0 \
+	Get R1 \
+	I64Const $32 \
+	I64Add \
+	Set R1 \
+	Get R2 \
+	Get R3 \
+	I64Add \
+	Set R2
+
+// EPI_LOOP for the activation act and each of the four choices of residual and accumulation (mode bits 8, 16).
+#define EPI_RES_ACC(act) \
+	MODE(8) \
+	If \
+		MODE(16) \
+		If \
+			EPI_LOOP(act, RES_ADD, ACC_ADD) \
+		Else \
+			EPI_LOOP(act, RES_ADD, ACC_NONE) \
+		End \
+	Else \
+		MODE(16) \
+		If \
+			EPI_LOOP(act, RES_NONE, ACC_ADD) \
+		Else \
+			EPI_LOOP(act, RES_NONE, ACC_NONE) \
+		End \
+	End
+
 // func epiRowsWasm(tile *float32, rows int, c *float32, ldc int, res *float32, ldr int, v *epiVecs, mode int)
 // For each of rows (> 0) tile rows (8 floats, columns 0-3 in V0, 4-7 in V1), the epilogue of storeTileWasm in
-// its order: with epiAffine y·alpha + bias (V11, V13, V14), GELU or QuickGELU, with epiAffine ·ps (V12), + the
-// residual row (R4, ldr bytes on a row), + the c row with epiAccumulate, stored at c (R2, ldc bytes a row).
-// The mode tests are branches on one register, the same for every row.
+// its order: y·alpha + bias (V11, V13, V14), GELU (mode bit 2) or QuickGELU (4), ·ps (V12), + the residual row
+// (bit 8; R4, ldr bytes a row), + the c row (bit 16), stored at c (R2, ldc bytes a row). Mode 0 copies the rows.
+// The mode picks one of 13 loops (EPI_LOOP), each without branches.
 TEXT ·epiRowsWasm(SB), NOSPLIT, $0-64
 	MOVD tile+0(FP), R1
 	MOVD rows+8(FP), R0
@@ -172,6 +271,30 @@ TEXT ·epiRowsWasm(SB), NOSPLIT, $0-64
 	MOVD ldr+40(FP), R5
 	MOVD v+48(FP), R6
 	MOVD mode+56(FP), R7
+
+	Get R7
+	I64Eqz
+	If
+		Loop
+			Get R1
+			I32WrapI64
+			V128Load $0
+			Set V0
+			Get R1
+			I32WrapI64
+			V128Load $16
+			Set V1
+			STROW
+			Get R0
+			I64Const $1
+			I64Sub
+			Tee R0
+			I64Eqz
+			I32Eqz
+			BrIf $0
+		End
+		RET
+	End
 
 	Get R6
 	I32WrapI64
@@ -190,87 +313,15 @@ TEXT ·epiRowsWasm(SB), NOSPLIT, $0-64
 	V128Load $48
 	Set V14
 
-	Loop
-		Get R1
-		I32WrapI64
-		V128Load $0
-		Set V0
-		Get R1
-		I32WrapI64
-		V128Load $16
-		Set V1
-		MODE(1)
-		If
-			Get V0
-			Get V11
-			F32x4Mul
-			Get V13
-			F32x4Add
-			Set V0
-			Get V1
-			Get V11
-			F32x4Mul
-			Get V14
-			F32x4Add
-			Set V1
-		End
-		MODE(2)
-		If
-			GELU(V0)
-			GELU(V1)
-		End
-		MODE(4)
-		If
-			QGELU(V0)
-			QGELU(V1)
-		End
-		MODE(1)
-		If
-			Get V0
-			Get V12
-			F32x4Mul
-			Set V0
-			Get V1
-			Get V12
-			F32x4Mul
-			Set V1
-		End
-		MODE(8)
-		If
-			ADDROW(R4)
-			Get R4
-			Get R5
-			I64Add
-			Set R4
-		End
-		MODE(16)
-		If
-			ADDROW(R2)
-		End
-		Get R2
-		I32WrapI64
-		Get V0
-		V128Store $0
-		Get R2
-		I32WrapI64
-		I32Const $16
-		I32Add
-		Get V1
-		V128Store $0
-		Get R1
-		I64Const $32
-		I64Add
-		Set R1
-		Get R2
-		Get R3
-		I64Add
-		Set R2
-		Get R0
-		I64Const $1
-		I64Sub
-		Tee R0
-		I64Eqz
-		I32Eqz
-		BrIf $0
+	MODE(2)
+	If
+		EPI_RES_ACC(ACT_GELU)
+		RET
 	End
+	MODE(4)
+	If
+		EPI_RES_ACC(ACT_QGELU)
+		RET
+	End
+	EPI_RES_ACC(ACT_NONE)
 	RET

@@ -6,11 +6,13 @@
 
 // exp4 (math_wasm.go) of V5 into V9, temporaries V6–V8: x = min(max(x0, expLo), expHi), n = nearest(x·log2e),
 // r = n·(−ln2Hi) + x, r = n·(−ln2Lo) + r, the polynomial e (EXP_POLY), then e·2^(n>>1)·2^(n − n>>1) (two
-// factors so that n up to 128 does not overflow the exponent field), and x0 itself where x0 is NaN. Cheaper
-// operations than exp4's with the same results: the clamps are f32x4.pmax/pmin (one maxps/minps each under
-// V8, against six for f32x4.max/min's NaN and ±0 rules; pmax(x0, lo) = x0 < lo ? lo : x0 keeps a NaN x0 as
-// max does, and the bounds are not zero), and the integer n is bits(n + 1.5·2²³) − bits(1.5·2²³), exact for
-// |n| < 2²² (x is clamped to [−104, 89]), instead of i32x4.trunc_sat_f32x4_s (seven instructions).
+// factors so that n up to 128 does not overflow the exponent field). Cheaper operations than exp4's with the
+// same results: the clamps are f32x4.pmax/pmin (one maxps/minps each under V8, against six for
+// f32x4.max/min's NaN and ±0 rules; pmax(x0, lo) = x0 < lo ? lo : x0 keeps a NaN x0 as max does, and the
+// bounds are not zero); the integer n is bits(n + 1.5·2²³) − bits(1.5·2²³), exact for |n| < 2²² (x is
+// clamped to [−104, 89]), instead of i32x4.trunc_sat_f32x4_s (seven instructions); and exp4's last step,
+// x0 itself where x0 is NaN, is left out: a NaN x0 gives a NaN e here too, and QuickGELU's result is NaN
+// either way (only the NaN's payload may differ).
 #define EXP4 \
 	Get V5 \
 	KC_EXPLO \
@@ -61,15 +63,51 @@
 	I32Const $23 \
 	I32x4Shl \
 	F32x4Mul \
-	Get V5 \
-	Get V5 \
-	Get V5 \
-	F32x4Eq \
-	V128Bitselect \
 	Set V9
 
-// v = GELU(v) as gelu4: h = v/2, z = v·√½, e = exp4(−|z|²) (EXP4), t = 1/(|z|·erfP + 1), the erf polynomial
-// q = ((((A5·t + A4)·t + A3)·t + A2)·t + A1)·t·e, erf = (1 − q) with z's sign, then v = h·erf + h.
+// exp(x0) for x0 = V5 ≤ 0 (or NaN) into V9, temporaries V6–V8, by exp_wasm.s's steps (one exponent factor,
+// no integer conversion): x = max(x0, −87.33654), t = x·log2e + 1.5·2²³, n = t − 1.5·2²³, r = n·(−ln2Hi) + x,
+// r = n·(−ln2Lo) + r, the polynomial e, e·2ⁿ from t's bits. For x0 ≥ −87.33654 this is EXP4's value bit for bit
+// (x is x0 in both; n + 1.5·2²³ rounds x·log2e to the nearest integer, ties to even, as f32x4.nearest does; n ∈
+// [−126, 0] so 2ⁿ is one normal factor, and e·2^(n>>1)·2^(n − n>>1) rounds the same exact product once, at its
+// last factor). Below, exp differs (a clamp at −87.33654 against −104) but is below 2⁻¹²⁵, and GELU's use of
+// it, 1 − q with q = p·t·e < 2⁻¹²⁵, is 1 either way.
+#define EXPNEG \
+	Get V5 \
+	KC_ALO \
+	F32x4Pmax \
+	Tee V6 \
+	KC_L2E \
+	F32x4Mul \
+	KC_MAGIC \
+	F32x4Add \
+	Tee V7 \
+	KC_MAGIC \
+	F32x4Sub \
+	Tee V8 \
+	KC_C1 \
+	F32x4Mul \
+	Get V6 \
+	F32x4Add \
+	Set V6 \
+	Get V8 \
+	KC_C2 \
+	F32x4Mul \
+	Get V6 \
+	F32x4Add \
+	Set V6 \
+	EXP_POLY(V6) \
+	Get V7 \
+	I32Const $23 \
+	I32x4Shl \
+	KC_B127 \
+	I32x4Add \
+	F32x4Mul \
+	Set V9
+
+// v = GELU(v) as gelu4: h = v/2, z = v·√½, e = exp4(−|z|²) (EXPNEG), t = 1/(|z|·erfP + 1), the erf polynomial
+// q = ((((A5·t + A4)·t + A3)·t + A2)·t + A1)·t·e, erf = (1 − q) with z's sign, then v = h·erf + h. |z| and −
+// are v128.and / v128.xor with the sign bits (f32x4.abs and f32x4.neg are three instructions each under V8).
 // Temporaries V2–V10.
 #define GELU(v) \
 	Get v \
@@ -80,13 +118,15 @@
 	KC_RSQ2 \
 	F32x4Mul \
 	Tee V3 \
-	F32x4Abs \
+	KC_ABS \
+	V128And \
 	Tee V4 \
 	Get V4 \
 	F32x4Mul \
-	F32x4Neg \
+	KC_SIGN \
+	V128Xor \
 	Set V5 \
-	EXP4 \
+	EXPNEG \
 	KC_ONE \
 	Get V4 \
 	KC_ERFP \

@@ -85,6 +85,33 @@ func TestStoreTileWasmAsm(t *testing.T) {
 	}
 }
 
+// TestStoreTileWasmSweep checks GELU and QuickGELU in the assembly epilogue against storeTileWasmGo bit for bit
+// on a sweep of float32 values of both signs: every 997th bit pattern from 0 (subnormals included) to +Inf,
+// so every exponent and the region where EXPNEG's clamp differs from exp4's (|x| > 13.2).
+func TestStoreTileWasmSweep(t *testing.T) {
+	var xs []float32
+	for b := uint32(0); b <= 0x7f800000; b += 997 {
+		xs = append(xs, math.Float32frombits(b), -math.Float32frombits(b))
+	}
+	const rows = tileMax / 8
+	for _, act := range []Activation{ActGELU, ActQuickGELU} {
+		ep := &Epilogue{Act: act}
+		got := make([]float32, 8*rows)
+		want := make([]float32, 8*rows)
+		for i := 0; i < len(xs); i += 8 * rows {
+			var tile, tw [tileMax]float32
+			n := copy(tile[:], xs[i:])
+			tw = tile
+			storeTileWasm(&tile, 8, rows, 8, got, 8, 0, 0, ep)
+			storeTileWasmGo(&tw, 8, rows, 8, want, 8, 0, 0, ep)
+			if j := sameBits(got[:n], want[:n]); j >= 0 {
+				t.Fatalf("act %v: f(%g) = %g (%#x), want %g (%#x)", act, xs[i+j], got[j], math.Float32bits(got[j]),
+					want[j], math.Float32bits(want[j]))
+			}
+		}
+	}
+}
+
 // TestAttnExpWasmAsm checks the assembly exp pass (attnExpWasm) against attnExpWasmGo bit for bit (the values
 // and the float64 sum) on every length up to 64 and a long row, with −Inf padding and the edge cases; the
 // floats past n must not change.

@@ -5,11 +5,11 @@ package kernels
 import "unsafe"
 
 // The GEMM epilogue and the attention's exp pass in Go wasm assembly (epilogue_wasm.s, exp_wasm.s; their
-// constants and the exp polynomial in exp_f32_wasm.h). Go's wasm backend compiles archsimd code through the
-// Go stack in linear memory past its 16 v128 registers, and exp4 called per vector (from gelu4, quickgelu4)
-// spills everything; the assembly keeps a tile row's two vectors and the polynomials' temporaries in v128
-// locals, its constants are v128.const, and the operations are those of the archsimd code, in its order, so
-// the results are the same bit for bit (TestStoreTileWasmAsm, TestAttnExpWasmAsm).
+// constants and the exp polynomial in exp_f32_wasm.h). In archsimd, exp4 is too big to inline, so gelu4 and
+// quickgelu4 call it once per vector, and a Go call in wasm passes its vectors through the Go stack in linear
+// memory; the assembly keeps a tile row's two vectors and the polynomials' temporaries in v128 locals, its
+// constants are v128.const, and its operations give the archsimd code's results bit for bit (NaN payloads
+// aside; TestStoreTileWasmAsm, TestStoreTileWasmSweep, TestAttnExpWasmAsm).
 
 // epiVecs holds one storeTile call's epilogue vectors: Alpha and PostScale splatted, the bias of the tile's 8
 // columns.
@@ -17,9 +17,9 @@ type epiVecs struct {
 	alpha, ps, b0, b1 [4]float32
 }
 
-// The mode bits of epiRowsWasm.
+// The mode bits of epiRowsWasm (epilogue_wasm.s tests them as the numbers 1, 2, 4, 8, 16).
 const (
-	epiAffine     = 1 << iota // y = y·Alpha + Bias, then after the activation y·PostScale
+	epiAffine     = 1 << iota // y = y·Alpha + Bias, then after the activation y·PostScale: every epilogue (mode 0 copies)
 	epiGELU                   // y = GELU(y) (erf form)
 	epiQuickGELU              // y = y·σ(1.702·y)
 	epiResidual               // y += res row

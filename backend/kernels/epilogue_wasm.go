@@ -84,17 +84,21 @@ func storeTileWasm(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0
 	epiRowsWasm(&tile[0], rows, &c[co], 4*ldc, res, ldr, &v, mode)
 }
 
+// expSubSumWasm sets the n (> 0, a multiple of 4) floats s at p to exp(s − m) and stores their lane sums in acc
+// (exp_wasm.s).
+//
 //go:noescape
 func expSubSumWasm(p *float32, n int, m float32, acc *[4]float32)
 
 // attnExpWasm replaces the n (a multiple of 4) scores at pp by exp(s - m) and returns their sum (exp for
 // x ≤ 0: x clamped at -87.33, n from the bits of x·log2e + 1.5·2²³, the Cephes polynomial), in assembly
-// (exp_wasm.s: expSubSumWasm); attnExpWasmGo is its archsimd twin.
+// (exp_wasm.s: expSubSumWasm); attnExpWasmGo is its archsimd twin. Like it, a remainder of n is taken as a
+// whole vector.
 func attnExpWasm(pp unsafe.Pointer, n int, m float32) float64 {
 	if n <= 0 {
 		return 0
 	}
 	var a [4]float32
-	expSubSumWasm((*float32)(pp), n, m, &a)
+	expSubSumWasm((*float32)(pp), (n+3)&^3, m, &a)
 	return (float64(a[0]) + float64(a[1])) + (float64(a[2]) + float64(a[3]))
 }

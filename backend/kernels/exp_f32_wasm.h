@@ -5,7 +5,8 @@
 // v128.const, three rounds alternating under load ≈ 1.4: GELU 34.5, 33.6, 29.3 against 29.3, 25.9, 26.0 ns a tile
 // row; QuickGELU 24.8, 24.8, 19.8 against 21.8, 14.2, 17.2). V8 hoists the constants out of the loop and
 // rematerializes or spills them as registers allow. The first operand of V128Const is the low 8 bytes, the
-// second the high 8.
+// second the high 8 (go1.27's assembler; were a release to read them otherwise, every constant would change
+// and the bit-for-bit tests of epilogue_wasm_test.go would fail).
 #define KC_EXPLO V128Const $0xc2d00000c2d00000, $0xc2d00000c2d00000
 #define KC_EXPHI V128Const $0x42b2000042b20000, $0x42b2000042b20000
 #define KC_L2E V128Const $0x3fb8aa3b3fb8aa3b, $0x3fb8aa3b3fb8aa3b

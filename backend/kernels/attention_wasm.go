@@ -172,9 +172,8 @@ func attnScores4Wasm(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, s
 	m3.StoreArray((*[4]float32)(mx[12:]))
 }
 
-// attnExpWasm replaces the n (a multiple of 4) scores at pp by exp(s - m) and returns their sum (exp for
-// x ≤ 0: x clamped at -87.33, n from the bits of x·log2e + 1.5·2²³, the Cephes polynomial).
-func attnExpWasm(pp unsafe.Pointer, n int, m float32) float64 {
+// attnExpWasmGo is attnExpWasm in archsimd (its former version, kept as the baseline of the assembly one).
+func attnExpWasmGo(pp unsafe.Pointer, n int, m float32) float64 {
 	mv := splat(m)
 	lo, l2e, magic, c1, c2 := splat(-87.33654), splat(log2e), splat(12582912), splat(-ln2Hi), splat(-ln2Lo)
 	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)

@@ -135,8 +135,9 @@ func microWasm(k int, a []float32, lda, rows int, bp []float32, tile *[tileMax]f
 	st(c31, t, 28)
 }
 
-// storeTileWasm applies the epilogue to whole 8-wide tile rows in registers.
-func storeTileWasm(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0, j0 int, ep *Epilogue) {
+// storeTileWasmGo applies the epilogue to whole 8-wide tile rows in archsimd (the former storeTileWasm, kept as
+// the baseline of the assembly one, epiRowsWasm).
+func storeTileWasmGo(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0, j0 int, ep *Epilogue) {
 	if w != 8 || nr != 8 {
 		storeTileGeneric(tile, nr, rows, w, c, ldc, i0, j0, ep)
 		return

@@ -62,10 +62,7 @@ func (a *Attention) packVInt8Wasm(st *int8AttnScratch, b, h int) {
 }
 
 //go:noescape
-func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, k *[12]float32, sum *[4]int32)
-
-// expQuantK are the constants of expQuantIlv4Wasm: expOneExact's.
-var expQuantK = [12]float32{expExactLo, log2e, expMagic, -ln2Hi, -ln2Lo, expP0, expP1, expP2, expP3, expP4, expP5, 1}
+func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, sum *[4]int32)
 
 // expQuantRow sets row r of the 4-row interleaved tile q (4·k2 values, k2 = len(s) rounded up to even) to the
 // int16 levels round-half-even(expOneExact(s[j] − m)·qmax) and returns their sum.
@@ -77,7 +74,7 @@ func expQuantRow(q []int16, r, k2 int, s []float32, m, qmax float32) int64 {
 	if n > 0 {
 		_ = q[8*(n/2-1)+1]
 		var lanes [4]int32
-		expQuantIlv4Wasm(&q[0], &s[0], n, m, qmax, &expQuantK, &lanes)
+		expQuantIlv4Wasm(&q[0], &s[0], n, m, qmax, &lanes)
 		sum = int64(lanes[0]) + int64(lanes[1]) + int64(lanes[2]) + int64(lanes[3])
 	}
 	for i := n; i < k; i++ {

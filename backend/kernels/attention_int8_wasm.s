@@ -12,6 +12,7 @@
 // and V9 the panel row (then the key scales), V10 a row's pair splat (then its scale), V11–V14 the row maxima.
 
 #include "tile_int8_wasm.h"
+#include "exp_f32_wasm.h"
 
 // Row r of the tile: acc0, acc1 (columns 0-3, 4-7) as float32 times the row scale rs[r] times the key scales
 // (V8, V9), stored at score row r (R6 + r·R11 bytes) and folded into the row's maxima m.
@@ -278,26 +279,6 @@ TEXT ·packVPairsWasm(SB), NOSPLIT, $0-40
 	End
 	RET
 
-// Splats the float32 at byte offset off of R5 (the constants) into v, or onto the stack (KCONST).
-#define KSPLAT(off, v) \
-	Get R5 \
-	I32WrapI64 \
-	F32Load $(off) \
-	F32x4Splat \
-	Set v
-#define KCONST(off) \
-	Get R5 \
-	I32WrapI64 \
-	F32Load $(off) \
-	F32x4Splat
-
-// Horner step p = p·r + c (mul then add, each rounded), p on the stack, c the constant at byte offset off.
-#define HORNER(off) \
-	Get V12 \
-	F32x4Mul \
-	KCONST(off) \
-	F32x4Add
-
 // Stores lane l of V14 (one int16 pair) at R2 + 16·l bytes (the lane given twice: see PAIRST in
 // gemm_int8_wasm.s).
 #define PST(l) \
@@ -307,17 +288,16 @@ TEXT ·packVPairsWasm(SB), NOSPLIT, $0-40
 	I32x4ExtractLane $(l), $(l) \
 	I32Store $(16*l)
 
-// func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, k *[12]float32, sum *[4]int32)
-// For i < n (a multiple of 4, > 0): e = expOneExact(s[i] − m) (exp_exact.go: the same rounded operations, with
-// k = {lo, log2e, 1.5·2²³, −ln2Hi, −ln2Lo, P0…P5, 1}), written as the int16 round-half-even(e·qmax) into pair
-// i/2 of row q of a 4-row interleaved tile (pair p at q + 16·p bytes); sum = the lane sums of those levels. The exps of P
-// become its quantized rows without a float32 pass in between. x − m is clamped with f32x4.pmax (x < lo ? lo :
-// x: one maxps, where f32x4.max is a NaN-handling sequence; a NaN x stays NaN all the same), and e·qmax
+// func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, sum *[4]int32)
+// For i < n (a multiple of 4, > 0): e = expOneExact(s[i] − m) (exp_exact.go; exp_wasm.s's steps: the same
+// rounded operations), written as the int16 level round-half-even(e·qmax) into pair i/2 of row q of a 4-row
+// interleaved tile (pair p at q + 16·p bytes); sum = the lane sums of the levels. The exps of P become its
+// quantized rows without a float32 pass in between. x − m is clamped with f32x4.pmax (x < lo ? lo : x: one
+// maxps, where f32x4.max is a NaN-handling sequence; a NaN x stays NaN all the same), and e·qmax
 // (0 ≤ e·qmax ≤ 32767) is rounded half to even by adding 1.5·2²³, whose low bits are then the integer (two
-// instructions instead of nearest and a saturating truncation). Registers: V0 m, V1–V5 the range reduction's
-// constants, V6 qmax, V7 the level sums, V9 x, V10 t, V11 n, V12 r, V13 e, V14 the quantized pairs; the polynomial's
-// coefficients are splatted from k as they are used.
-TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-48
+// instructions instead of nearest and a saturating truncation). Constants are v128.const (exp_f32_wasm.h).
+// Registers: V0 m, V6 qmax, V7 the level sums, V9 x, V10 t, V11 n, V12 r, V14 the levels.
+TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-40
 	MOVD q+0(FP), R2
 	MOVD s+8(FP), R1
 	MOVD n+16(FP), R0
@@ -327,12 +307,6 @@ TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-48
 	F32Load qmax+28(FP)
 	F32x4Splat
 	Set V6
-	MOVD k+32(FP), R5
-	KSPLAT(0, V1)
-	KSPLAT(4, V2)
-	KSPLAT(8, V3)
-	KSPLAT(12, V4)
-	KSPLAT(16, V5)
 	I32Const $0
 	I32x4Splat
 	Set V7
@@ -343,62 +317,43 @@ TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-48
 		V128Load $0
 		Get V0
 		F32x4Sub
-		Get V1
+		KC_ALO
 		F32x4Pmax
-		Set V9
+		Tee V9
 		// t = x·log2e + magic; n = t − magic
-		Get V9
-		Get V2
+		KC_L2E
 		F32x4Mul
-		Get V3
+		KC_MAGIC
 		F32x4Add
 		Tee V10
-		Get V3
+		KC_MAGIC
 		F32x4Sub
 		Set V11
 		// r = x + n·(−ln2Hi); r = r + n·(−ln2Lo)
 		Get V9
 		Get V11
-		Get V4
+		KC_C1
 		F32x4Mul
 		F32x4Add
 		Get V11
-		Get V5
+		KC_C2
 		F32x4Mul
 		F32x4Add
 		Set V12
-		// p = ((((P0·r + P1)·r + P2)·r + P3)·r + P4)·r + P5
-		KCONST(20)
-		Get V12
-		F32x4Mul
-		KCONST(24)
-		F32x4Add
-		HORNER(28)
-		HORNER(32)
-		HORNER(36)
-		HORNER(40)
-		// e = p·(r·r) + (r + 1), times 2ⁿ from t's bits
-		Get V12
-		Get V12
-		F32x4Mul
-		F32x4Mul
-		Get V12
-		KCONST(44)
-		F32x4Add
-		F32x4Add
+		// e = the polynomial times 2ⁿ from t's bits
+		EXP_POLY(V12)
 		Get V10
 		I32Const $23
 		I32x4Shl
-		I32Const $0x3f800000
-		I32x4Splat
+		KC_B127
 		I32x4Add
 		F32x4Mul
 		// q = round-half-even(e·qmax) as int16 pairs, and the levels' sums
 		Get V6
 		F32x4Mul
-		Get V3
+		KC_MAGIC
 		F32x4Add
-		Get V3
+		KC_MAGIC
 		I32x4Sub
 		Tee V14
 		Get V7
@@ -426,7 +381,7 @@ TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-48
 		I32Eqz
 		BrIf $0
 	End
-	MOVD sum+40(FP), R5
+	MOVD sum+32(FP), R5
 	Get R5
 	I32WrapI64
 	Get V7

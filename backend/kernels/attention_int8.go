@@ -35,9 +35,10 @@ type int8AttnScratch struct {
 	q      []int16   // quantized Q or P rows of one block (+ interleaving scratch)
 	rs     []float32 // their row scales
 	scores []float32
-	row16  []int16   // one quantized row (K) before it is narrowed to int8
-	vmax   []float32 // max |V| per head dimension
+	row16  []int16   // one or two quantized rows (K, V) before they are narrowed to int8
+	vmax   []uint32  // max |V| per head dimension (bit patterns)
 	vinv   []float32 // 127 / vmax
+	vtmp   []float32 // two rows of V times vinv
 }
 
 var int8AttnPool = sync.Pool{New: func() any { return new(int8AttnScratch) }}
@@ -85,8 +86,12 @@ func (a *Attention) packVInt8(st *int8AttnScratch, b, h, nr int) {
 	np := (hd + nr - 1) / nr
 	p := &st.vp
 	*p = PackedB{K: lk, N: hd, nr: nr, i8: grow(p.i8, np*k2*nr), sc: grow(p.sc, np*nr)}
-	clear(p.i8)
-	clear(p.sc)
+	if hd%nr != 0 {
+		clear(p.i8[(np-1)*k2*nr:]) // the last panel's columns past hd stay zero
+	}
+	clear(p.sc[hd:])
+	// max |V| per head dimension over the bit patterns of |v| (as integers finite < Inf < NaN, so a NaN is kept),
+	// with the branch-free integer max
 	mx := grow(st.vmax, hd)
 	st.vmax = mx
 	clear(mx)
@@ -94,33 +99,40 @@ func (a *Attention) packVInt8(st *int8AttnScratch, b, h, nr int) {
 		row := a.V.at(b, j, h)[:hd]
 		mx := mx[:len(row)]
 		for d, v := range row {
-			if av := abs32(v); av > mx[d] || av != av {
-				mx[d] = av // a NaN stays: nothing is greater
-			}
+			mx[d] = max(mx[d], math.Float32bits(v)&^(1<<31))
 		}
 	}
 	inv := grow(st.vinv, hd)
 	st.vinv = inv
-	for d := range mx {
-		p.sc[d], inv[d] = int8Scale(mx[d])
+	for d, m := range mx {
+		p.sc[d], inv[d] = int8Scale(math.Float32frombits(m))
 	}
-	for j := 0; j < lk; j++ {
-		row := a.V.at(b, j, h)[:hd]
-		off := (j>>1)*2*nr + j&1
+	// Two keys at a time: each row times inv and rounded half to even by the tier's vector kernels (vmul, then
+	// quantizeRow with 1: the same float32 product and rounding as roundHalfEven32(v·inv)), then the two rows'
+	// levels interleaved into each panel's pair row (2·nr contiguous bytes).
+	t := grow(st.vtmp, 2*hd)
+	st.vtmp = t
+	q := grow(st.row16, 2*hd)
+	st.row16 = q
+	for j := 0; j < lk; j += 2 {
+		vmul(t[:hd], a.V.at(b, j, h)[:hd], inv)
+		quantizeRow(q[:hd], t[:hd], 1)
+		if j+1 < lk {
+			vmul(t[hd:], a.V.at(b, j+1, h)[:hd], inv)
+			quantizeRow(q[hd:], t[hd:], 1)
+		} else {
+			clear(q[hd:]) // K rounded up to even: the pad key is zero
+		}
 		for p0 := 0; p0 < hd; p0 += nr {
-			src, sinv := row[p0:min(hd, p0+nr)], inv[p0:min(hd, p0+nr)]
-			dst := p.i8[(p0/nr)*k2*nr+off:]
-			dst = dst[:2*len(src)-1]
-			sinv = sinv[:len(src)]
-			for d, v := range src {
-				dst[2*d] = int8(roundHalfEven32(v * sinv[d]))
+			w := min(nr, hd-p0)
+			dst := p.i8[(p0/nr)*k2*nr+(j>>1)*2*nr:][: 2*w : 2*w]
+			q0, q1 := q[p0:p0+w], q[hd+p0:hd+p0+w]
+			for d := range w {
+				dst[2*d], dst[2*d+1] = int8(q0[d]), int8(q1[d])
 			}
 		}
 	}
 }
-
-// abs32 is |x| (the sign bit cleared).
-func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
 // roundHalfEven32 rounds x (|x| < 2²²) to the nearest integer, ties to even, as math.RoundToEven does: adding
 // 1.5·2²³ leaves the rounded integer in the low mantissa bits.

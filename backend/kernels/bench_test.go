@@ -80,13 +80,20 @@ func BenchmarkAttention(b *testing.B) {
 		{"demo_196x4x2x2x4", 196, 4, 2, 2, 4},
 	}
 	for _, c := range cases {
-		for _, gemmPath := range []bool{false, true} {
+		for _, path := range []string{"", "gemmpath", "int8"} {
+			gemmPath, int8 := path == "gemmpath", path == "int8"
 			name := c.name
 			if gemmPath {
 				if c.hd > smallHD && (c.lk > smallLk || c.hd > smallHDMax) {
 					continue
 				}
 				name += "/gemmpath"
+			}
+			if int8 {
+				if c.lk < int8AttnMinLk {
+					continue
+				}
+				name += "/int8" // the integer path of int8 models
 			}
 			b.Run(name, func(b *testing.B) {
 				defer func(old bool) { smallOn = old }(smallOn)
@@ -97,10 +104,11 @@ func BenchmarkAttention(b *testing.B) {
 				qkv := randSlice(r, c.batch*L*3*w)
 				out := make([]float32, c.batch*c.lq*w)
 				at := &Attention{Batch: c.batch, Heads: c.h, Lq: c.lq, Lk: c.lk, HeadDim: c.hd, Scale: 1 / float32(math.Sqrt(float64(c.hd))),
-					Q:   Strided{qkv, L * 3 * w, 3 * w, c.hd},
-					K:   Strided{qkv[w:], L * 3 * w, 3 * w, c.hd},
-					V:   Strided{qkv[2*w:], L * 3 * w, 3 * w, c.hd},
-					Out: Strided{out, c.lq * w, w, c.hd},
+					Q:    Strided{qkv, L * 3 * w, 3 * w, c.hd},
+					K:    Strided{qkv[w:], L * 3 * w, 3 * w, c.hd},
+					V:    Strided{qkv[2*w:], L * 3 * w, 3 * w, c.hd},
+					Out:  Strided{out, c.lq * w, w, c.hd},
+					Int8: int8,
 				}
 				defer SetThreads(SetThreads(runtime.GOMAXPROCS(0)))
 				b.ResetTimer()

@@ -2,9 +2,7 @@
 
 package kernels
 
-import (
-	"math"
-)
+import "math"
 
 // The integer attention's wasm-simd128 path (attention_int8.go gives the method): the strip structure of
 // attention_strip_wasm.go with the int8 GEMM's kernels. Per (batch, head) K and V are packed as int8 panels
@@ -12,9 +10,9 @@ import (
 //
 //	q  = the rows quantized (int16, interleaved), their scales times Scale
 //	s  = q·Kᵀ in float32, each row's lane maxima            (int8QKWasm: every key panel in one call)
-//	qp = exp(s − max s) quantized to int16 (its largest value being 1), their sum l   (expQuantIlv4Wasm: straight
-//	     into the interleaved tile)
-//	Out = qp·V with 1/l in the row scales  (int8StripWasm, one call per 8 head dims)
+//	qp = exp(s − max s) quantized to int16 (its largest value 1), l the sum of its levels   (expQuantIlv4Wasm:
+//	     straight into the interleaved tile)
+//	Out = qp·V with 1/l as the row scales  (int8StripWasm, one call per 8 head dims)
 //
 // The same quantized operands and int32 sums as runInt8, so this path equals the other tiers to float
 // rounding.

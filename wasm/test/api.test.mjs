@@ -23,7 +23,11 @@ const models = {
 };
 const video = { numFrames: 30, width: 80, height: 60 };
 const nativeref = path.join(tmp, "nativeref");
-const probTol = 1e-5; // native amd64 vs wasm of the same Go code
+// |Δprob| bounds, native amd64 vs wasm of the same Go code. An int8 model's int16 activation levels and its
+// attention's int8 K and V levels (backend/kernels/README.md, "Integer attention") turn last-bit differences
+// between the tiers' float code (FMA natively, none in wasm) into an occasional level apart: measured 6.5e-6 and
+// 1.3e-5 on the default int8 model (fp32: 1.5e-7).
+const probTol = { fp32: 1e-5, int8: 5e-5 };
 
 let castgo;
 
@@ -54,7 +58,7 @@ function native(modelPath, plan, views = "") {
   return JSON.parse(out);
 }
 
-function assertSameProbs(got, want) {
+function assertSameProbs(got, want, kind = "int8") {
   assert.deepEqual(Object.keys(got.probs), Object.keys(want.probs));
   let maxDiff = 0;
   for (const head of Object.keys(want.probs)) {
@@ -63,7 +67,7 @@ function assertSameProbs(got, want) {
     const k = Math.min(got.top[head].length, want.top[head].length);
     assert.deepEqual(got.top[head].slice(0, k).map((p) => p.index), want.top[head].slice(0, k).map((p) => p.index), `top-k of ${head}`);
   }
-  assert.ok(maxDiff <= probTol, `max |Δprob| ${maxDiff} > ${probTol}`);
+  assert.ok(maxDiff <= probTol[kind], `max |Δprob| ${maxDiff} > ${probTol[kind]}`);
   return maxDiff;
 }
 
@@ -133,7 +137,7 @@ for (const [kind, modelPath] of Object.entries(models)) {
     assert.ok(Math.abs(sum - 1) < 1e-9);
 
     const want = native(modelPath, plan);
-    const d = assertSameProbs(res, want);
+    const d = assertSameProbs(res, want, kind);
     t.diagnostic(`${kind}: max |Δprob| wasm vs native = ${d}; wasm ${res.timings.per_view_ms} ms/view, native ${want.timings.per_view_ms} ms/view`);
 
     // Frames as an object index → ImageData-like value, and a 1x1 view override.
@@ -145,7 +149,7 @@ for (const [kind, modelPath] of Object.entries(models)) {
     const res1 = await c.classify(handle, { ...video, views: "1x1", frames: byIndex, probs: true });
     assert.equal(res1.views, "1x1");
     assert.equal(res1.per_view.length, 1);
-    assertSameProbs(res1, native(modelPath, one, "1x1"));
+    assertSameProbs(res1, native(modelPath, one, "1x1"), kind);
 
     // logits: raw model output for a normalised clip.
     const clipLen = 3 * info.frames * info.imgSize * info.imgSize;

@@ -105,20 +105,7 @@ TEXT ·int8QKWasm(SB), NOSPLIT, $0-72
 		Get R8
 		I64Add
 		Set R0
-		Loop
-			INT8TILE_PAIR
-			Get R5
-			I64Const $16
-			I64Add
-			Set R5
-			Get R1
-			I64Const $16
-			I64Add
-			Tee R1
-			Get R0
-			I64Ne
-			BrIf $0
-		End
+		INT8TILE_KLOOP
 
 		Get R10
 		I32WrapI64
@@ -206,24 +193,6 @@ TEXT ·vColMaxWasm(SB), NOSPLIT, $0-32
 	V128Store $0
 	RET
 
-// Quantizes 8 floats at byte offset off of the row at R1 (times V2, V3 = 127/max per column) to an i16x8.
-#define QV8(off) \
-	Get R1 \
-	I32WrapI64 \
-	V128Load $(off) \
-	Get V2 \
-	F32x4Mul \
-	F32x4Nearest \
-	I32x4TruncSatF32x4S \
-	Get R1 \
-	I32WrapI64 \
-	V128Load $(off+16) \
-	Get V3 \
-	F32x4Mul \
-	F32x4Nearest \
-	I32x4TruncSatF32x4S \
-	I16x8NarrowI32x4S
-
 // func packVPairsWasm(dst *int8, v *float32, stride, pairs int, inv *[8]float32)
 // For pairs > 0 pairs of rows (row 2i at v + 2i·stride bytes, row 2i+1 a stride further) writes the 16 bytes
 // dst[16i : 16i+16] = (q(v[2i][d]), q(v[2i+1][d])) for d < 8, q(x) = round-half-even(x·inv[d]) (|q| ≤ 127):
@@ -249,14 +218,14 @@ TEXT ·packVPairsWasm(SB), NOSPLIT, $0-40
 	Loop
 		Get R4
 		I32WrapI64
-		QV8(0)
+		QUANT8(0, V2, V3)
 		Get V4
 		V128And
 		Get R1
 		Get R2
 		I64Add
 		Set R1
-		QV8(0)
+		QUANT8(0, V2, V3)
 		I32Const $8
 		I16x8Shl
 		V128Or
@@ -278,15 +247,6 @@ TEXT ·packVPairsWasm(SB), NOSPLIT, $0-40
 		BrIf $0
 	End
 	RET
-
-// Stores lane l of V14 (one int16 pair) at R2 + 16·l bytes (the lane given twice: see PAIRST in
-// gemm_int8_wasm.s).
-#define PST(l) \
-	Get R2 \
-	I32WrapI64 \
-	Get V14 \
-	I32x4ExtractLane $(l), $(l) \
-	I32Store $(16*l)
 
 // func expQuantIlv4Wasm(q *int16, s *float32, n int, m, qmax float32, sum *[4]int32)
 // For i < n (a multiple of 4, > 0): e = expOneExact(s[i] − m) (exp_exact.go; exp_wasm.s's steps: the same
@@ -363,8 +323,8 @@ TEXT ·expQuantIlv4Wasm(SB), NOSPLIT, $0-40
 		Get V14
 		I16x8NarrowI32x4S
 		Set V14
-		PST(0)
-		PST(1)
+		PAIRST(V14, 0)
+		PAIRST(V14, 1)
 		Get R1
 		I64Const $16
 		I64Add

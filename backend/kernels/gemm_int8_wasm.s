@@ -68,20 +68,7 @@ TEXT ·int8StripWasm(SB), NOSPLIT, $0-56
 		I64Add
 		Set R0
 
-		Loop
-			INT8TILE_PAIR
-			Get R5
-			I64Const $16
-			I64Add
-			Set R5
-			Get R1
-			I64Const $16
-			I64Add
-			Tee R1
-			Get R0
-			I64Ne
-			BrIf $0
-		End
+		INT8TILE_KLOOP
 
 		Get R10
 		I32WrapI64
@@ -150,8 +137,7 @@ TEXT ·maxAbsBitsWasm(SB), NOSPLIT, $0-24
 	RET
 
 // func quantRowWasm(q *int16, a *float32, n int, inv float32)
-// q[i] = round-half-even(a[i]·inv) for i < n (n a multiple of 8, > 0; |a[i]·inv| ≤ 32767): f32x4.nearest,
-// i32x4.trunc_sat_f32x4_s (exact on integers), i16x8.narrow_i32x4_s.
+// q[i] = round-half-even(a[i]·inv) for i < n (n a multiple of 8, > 0; |a[i]·inv| ≤ 32767), 8 at a time (QUANT8).
 TEXT ·quantRowWasm(SB), NOSPLIT, $0-28
 	MOVD q+0(FP), R2
 	MOVD a+8(FP), R1
@@ -162,21 +148,7 @@ TEXT ·quantRowWasm(SB), NOSPLIT, $0-28
 	Loop
 		Get R2
 		I32WrapI64
-		Get R1
-		I32WrapI64
-		V128Load $0
-		Get V2
-		F32x4Mul
-		F32x4Nearest
-		I32x4TruncSatF32x4S
-		Get R1
-		I32WrapI64
-		V128Load $16
-		Get V2
-		F32x4Mul
-		F32x4Nearest
-		I32x4TruncSatF32x4S
-		I16x8NarrowI32x4S
+		QUANT8(0, V2, V2)
 		V128Store $0
 		Get R1
 		I64Const $32
@@ -196,16 +168,6 @@ TEXT ·quantRowWasm(SB), NOSPLIT, $0-28
 	End
 	RET
 
-// Stores lane l of V3 (one int16 pair) at R2 + 16·l bytes. The assembler encodes an extract_lane's lane from
-// the instruction's destination operand, but puts a single operand in its source (cmd/internal/obj/wasm lists
-// stores, not extract_lane, as instructions whose one operand is a destination): hence the lane given twice.
-#define PAIRST(l) \
-	Get R2 \
-	I32WrapI64 \
-	Get V3 \
-	I32x4ExtractLane $(l), $(l) \
-	I32Store $(16*l)
-
 // func quantRowIlv4Wasm(q *int16, a *float32, n int, inv float32)
 // quantRowWasm writing the pairs 16 bytes apart, as one row of a 4-row interleaved tile (int8Kernel.ilv): pair p
 // of round-half-even(a·inv) at q + 16·p bytes (n a multiple of 8, > 0; |a[i]·inv| ≤ 32767).
@@ -217,26 +179,12 @@ TEXT ·quantRowIlv4Wasm(SB), NOSPLIT, $0-28
 	F32x4Splat
 	Set V2
 	Loop
-		Get R1
-		I32WrapI64
-		V128Load $0
-		Get V2
-		F32x4Mul
-		F32x4Nearest
-		I32x4TruncSatF32x4S
-		Get R1
-		I32WrapI64
-		V128Load $16
-		Get V2
-		F32x4Mul
-		F32x4Nearest
-		I32x4TruncSatF32x4S
-		I16x8NarrowI32x4S
+		QUANT8(0, V2, V2)
 		Set V3
-		PAIRST(0)
-		PAIRST(1)
-		PAIRST(2)
-		PAIRST(3)
+		PAIRST(V3, 0)
+		PAIRST(V3, 1)
+		PAIRST(V3, 2)
+		PAIRST(V3, 3)
 		Get R1
 		I64Const $32
 		I64Add

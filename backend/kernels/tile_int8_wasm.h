@@ -66,3 +66,51 @@
 	Tee V5 \
 	Tee V6 \
 	Set V7
+
+// The whole k of one tile: V0–V7 += the pairs of the interleaved A rows from R1 up to R0 times the panel at R5
+// (INT8TILE_PAIR per pair; R1 ends at R0, R5 at the panel's end).
+#define INT8TILE_KLOOP \
+	Loop \
+		INT8TILE_PAIR \
+		Get R5 \
+		I64Const $16 \
+		I64Add \
+		Set R5 \
+		Get R1 \
+		I64Const $16 \
+		I64Add \
+		Tee R1 \
+		Get R0 \
+		I64Ne \
+		BrIf $0 \
+	End
+
+// Pushes the i16x8 round-half-even(a·inv) of the 8 floats at byte offset off of R1: columns 0-3 times invlo,
+// 4-7 times invhi (f32x4.nearest, i32x4.trunc_sat_f32x4_s (exact on integers), i16x8.narrow_i32x4_s).
+#define QUANT8(off, invlo, invhi) \
+	Get R1 \
+	I32WrapI64 \
+	V128Load $(off) \
+	Get invlo \
+	F32x4Mul \
+	F32x4Nearest \
+	I32x4TruncSatF32x4S \
+	Get R1 \
+	I32WrapI64 \
+	V128Load $(off+16) \
+	Get invhi \
+	F32x4Mul \
+	F32x4Nearest \
+	I32x4TruncSatF32x4S \
+	I16x8NarrowI32x4S
+
+// Stores lane l of v (one int16 pair) at R2 + 16·l bytes: a pair of one row of a 4-row interleaved tile. The
+// assembler encodes an extract_lane's lane from the instruction's destination operand, but puts a single operand
+// in its source (cmd/internal/obj/wasm lists stores, not extract_lane, as instructions whose one operand is a
+// destination): hence the lane given twice.
+#define PAIRST(v, l) \
+	Get R2 \
+	I32WrapI64 \
+	Get v \
+	I32x4ExtractLane $(l), $(l) \
+	I32Store $(16*l)

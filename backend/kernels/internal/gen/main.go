@@ -38,15 +38,18 @@ type tier struct {
 	Round   string // method call rounding to nearest
 	AsFloat string // method call turning the int vector's bits into floats
 	Clear   string // statement clearing dirty upper vector state, or ""
+	// ExpExact: generate expSubSumExact{{Suffix}} (exp_exact.go's bit-exact exp); wasm's is exp_wasm.s's assembly
+	ExpExact bool
 }
 
 var tiers = []tier{
 	{File: "math_avx2_amd64.go", Build: "goexperiment.simd && amd64", Suffix: "AVX2", Desc: "AVX2+FMA", W: 8,
 		Vec: "Float32x8", V: "f8", Int: "Int32x8", Uint: "Uint32x8", Ld: "ld", St: "st", Bc: "splat", Hsum: "hsum64",
-		Round: "Round()", AsFloat: "AsFloat32x8()", Clear: "archsimd.ClearAVXUpperBits()"},
+		Round: "Round()", AsFloat: "AsFloat32x8()", Clear: "archsimd.ClearAVXUpperBits()", ExpExact: true},
 	{File: "math_avx512_amd64.go", Build: "goexperiment.simd && amd64", Suffix: "AVX512", Desc: "AVX-512", W: 16,
 		Vec: "Float32x16", V: "f16", Int: "Int32x16", Uint: "Uint32x16", Ld: "ldz", St: "stz", Bc: "splatz",
-		Hsum: "hsumz64", Round: "RoundScaled(0)", AsFloat: "AsFloat32x16()", Clear: "archsimd.ClearAVXUpperBits()"},
+		Hsum: "hsumz64", Round: "RoundScaled(0)", AsFloat: "AsFloat32x16()", Clear: "archsimd.ClearAVXUpperBits()",
+		ExpExact: true},
 	{File: "math_wasm.go", Build: "goexperiment.simd && wasm", Suffix: "Wasm", Desc: "WebAssembly SIMD128", W: 4,
 		Vec: "Float32x4", V: "f4", Int: "Int32x4", Uint: "Uint32x4", Ld: "ld", St: "st", Bc: "splat", Hsum: "hsum64",
 		Round: "Round()", AsFloat: "ToBits().BitsToFloat32()"},

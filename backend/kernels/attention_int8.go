@@ -64,7 +64,7 @@ func (a *Attention) packKInt8(st *int8AttnScratch, b, h, nr int) {
 	st.row16 = grow(st.row16, hd)
 	for j := 0; j < lk; j++ {
 		row := a.K.at(b, j, h)[:hd]
-		s, inv := int8Scale(maxAbsRow(row))
+		s, inv := symScale(maxAbsRow(row), 127)
 		p.sc[j] = s
 		if inv == 0 {
 			continue
@@ -105,7 +105,7 @@ func (a *Attention) packVInt8(st *int8AttnScratch, b, h, nr int) {
 	inv := grow(st.vinv, hd)
 	st.vinv = inv
 	for d, m := range mx {
-		p.sc[d], inv[d] = int8Scale(math.Float32frombits(m))
+		p.sc[d], inv[d] = symScale(math.Float32frombits(m), 127)
 	}
 	// Two keys at a time: each row times inv and rounded half to even by the tier's vector kernels (vmul, then
 	// quantizeRow with 1: the same float32 product and rounding as roundHalfEven32(v·inv)), then the two rows'
@@ -138,18 +138,6 @@ func (a *Attention) packVInt8(st *int8AttnScratch, b, h, nr int) {
 // 1.5·2²³ leaves the rounded integer in the low mantissa bits.
 func roundHalfEven32(x float32) int32 {
 	return int32(math.Float32bits(x+0x1.8p23)) - 0x4b400000
-}
-
-// int8Scale returns the scale and inverse scale of symmetric int8 for values of largest magnitude mx: (mx/127,
-// 127/mx); (0, 0) for mx 0 and (NaN, 0) for a non-finite mx (the values quantize to 0, the products to NaN).
-func int8Scale(mx float32) (scale, inv float32) {
-	switch {
-	case mx == 0:
-		return 0, 0
-	case mx != mx || mx > math.MaxFloat32:
-		return float32(math.NaN()), 0
-	}
-	return mx / 127, 127 / mx
 }
 
 // attnInt8Strip, when a tier sets it (wasm-simd128: attention_int8_wasm.go), runs the integer path its own way

@@ -20,7 +20,7 @@ func refAttentionInt8(a *Attention) []float64 {
 			for j := 0; j < lk; j++ {
 				row := a.K.at(b, j, h)[:hd]
 				var inv float32
-				ks[j], inv = int8Scale(maxAbsGeneric(row))
+				ks[j], inv = symScale(maxAbsGeneric(row), 127)
 				for d, v := range row {
 					kq[j*hd+d] = q8(v, inv)
 				}
@@ -33,7 +33,7 @@ func refAttentionInt8(a *Attention) []float64 {
 					mx = max(mx, v, -v)
 				}
 				var inv float32
-				vs[d], inv = int8Scale(mx)
+				vs[d], inv = symScale(mx, 127)
 				for j := 0; j < lk; j++ {
 					vq[j*hd+d] = q8(a.V.at(b, j, h)[d], inv)
 				}

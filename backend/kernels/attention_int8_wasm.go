@@ -43,7 +43,7 @@ func (a *Attention) packVInt8Wasm(st *int8AttnScratch, b, h int) {
 		v := &base[8*pn]
 		vColMaxWasm(v, 4*rs, lk, &mx)
 		for d := range 8 {
-			p.sc[8*pn+d], inv[d] = int8Scale(mx[d])
+			p.sc[8*pn+d], inv[d] = symScale(mx[d], 127)
 		}
 		panel := p.i8[pn*k2*8 : (pn+1)*k2*8]
 		if lk >= 2 {

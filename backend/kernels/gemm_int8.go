@@ -111,21 +111,30 @@ func quantizeRows(q []int16, rs []float32, a []float32, lda, rows, k, k2 int, qm
 	for r := 0; r < rows; r++ {
 		row := a[r*lda : r*lda+k]
 		qr := q[r*k2 : r*k2+k2]
-		mx := maxAbsRow(row)
-		if mx == 0 || mx > math.MaxFloat32 || mx != mx {
+		var inv float32
+		rs[r], inv = symScale(maxAbsRow(row), qmax)
+		if inv == 0 {
 			clear(qr)
-			rs[r] = 0
-			if mx != 0 {
-				rs[r] = float32(math.NaN())
-			}
 			continue
 		}
-		rs[r] = mx / qmax
-		quantizeRow(qr[:k], row, qmax/mx)
+		quantizeRow(qr[:k], row, inv)
 		if k < k2 {
 			qr[k] = 0
 		}
 	}
+}
+
+// symScale returns the scale and inverse scale of symmetric quantization to ±qmax for values of largest
+// magnitude mx: (mx/qmax, qmax/mx); (0, 0) for mx 0 and (NaN, 0) for a non-finite mx (the values quantize to 0,
+// the products to NaN).
+func symScale(mx, qmax float32) (scale, inv float32) {
+	switch {
+	case mx == 0:
+		return 0, 0
+	case mx != mx || mx > math.MaxFloat32:
+		return float32(math.NaN()), 0
+	}
+	return mx / qmax, qmax / mx
 }
 
 // quantizeRowGeneric sets q[i] = round-half-even(a[i]·inv) (|a[i]·inv| ≤ 32767 by construction).

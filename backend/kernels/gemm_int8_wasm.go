@@ -107,17 +107,13 @@ func quantizeRowsIlv4Wasm(q []int16, rs []float32, a []float32, lda, rows, k, k2
 			continue
 		}
 		row := a[r*lda : r*lda+k]
-		mx := maxAbsRow(row)
-		if mx == 0 || mx > math.MaxFloat32 || mx != mx {
+		var inv float32
+		rs[r], inv = symScale(maxAbsRow(row), qmax)
+		if inv == 0 {
 			clearRowIlv4(tile, r%4, k2)
-			rs[r] = 0
-			if mx != 0 {
-				rs[r] = float32(math.NaN())
-			}
 			continue
 		}
-		rs[r] = mx / qmax
-		quantRowIlv4(tile, r%4, k2, row, qmax/mx)
+		quantRowIlv4(tile, r%4, k2, row, inv)
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 
 // amd64 int8 GEMM tiers, in assembly (gemm_int8_amd64.s) since archsimd has neither VPDPWSSD nor the
 // embedded-broadcast forms:
-//   - avx512-vnni: 8×32 tile, VPDPWSSD on ZMM (16 int32 accumulators of 16 columns, A pairs broadcast from
-//     memory), when the CPU has AVX-512 F/BW/VL and VNNI;
+//   - avx512-vnni: 8×32 tile, VPDPWSSD on ZMM (16 int32 accumulators of 16 columns), when the CPU has AVX-512
+//     F/BW/VL and VNNI. Each row's A pair is broadcast once into a register (VPBROADCASTD) and meets both
+//     column halves: the embedded-broadcast form (VPDPWSSD.BCST, one load of the pair per half) ran the GEMM
+//     12–16 % slower (BenchmarkGemmInt8, BenchmarkInt8MicroAMD64);
 //   - avx2: 4×16 tile, VPMADDWD + VPADDD on YMM (8 accumulators), when it has AVX2.
 //
 // AVX-VNNI (the VEX form of VPDPWSSD on YMM, for CPUs with it but without AVX-512) is not used: Go's

@@ -174,6 +174,17 @@ func levelSum(kt int8Kernel, q []int16, r, k int) int64 {
 	return s
 }
 
+// sumInt16 returns the sum of q (vectorised where the build has it).
+var sumInt16 = sumInt16Generic
+
+func sumInt16Generic(q []int16) int64 {
+	var s int64
+	for _, v := range q {
+		s += int64(v)
+	}
+	return s
+}
+
 // runInt8 computes the attention on the integer path (useInt8).
 func (a *Attention) runInt8() {
 	if attnInt8Strip != nil && attnInt8Strip(a) {
@@ -196,6 +207,8 @@ func (a *Attention) runInt8() {
 	groups = (nblk + bpg - 1) / bpg
 	k2max := max((hd+1)&^1, (lk+1)&^1)
 	negInf := float32(math.Inf(-1))
+	lk2 := (lk + 1) &^ 1
+	qmaxP := int8QMax(lk2)
 	work := func(lo, hi int) {
 		st := int8AttnPool.Get().(*int8AttnScratch)
 		defer int8AttnPool.Put(st)
@@ -232,12 +245,28 @@ func (a *Attention) runInt8() {
 					if math.IsInf(float64(m), -1) {
 						m = 0 // every score -Inf: P quantizes to 0s, 1/Σq is +Inf and the outputs NaN, as the reference divides 0 by 0
 					}
-					expSubSumExact(row, m)
+					sum := expSubSumExact(row, m)
+					if !kt.ilv {
+						// P's largest value is exp(0) = 1, so its levels are round(p·qmax) (quantizeA's scale
+						// without the max pass, as the wasm path does), and l is summed in the same pass over them
+						qr := st.q[r*lk2 : (r+1)*lk2]
+						quantizeRow(qr[:lk], row[:lk], qmaxP)
+						if lk < lk2 {
+							qr[lk] = 0
+						}
+						rs[r] = pRowScale(sumInt16(qr[:lk]), sum != sum)
+					}
 				}
 				// Out = P·V / l, l the sum of P's levels
-				quantizeA(kt, st.q, rs, scores, lds, rows, lk)
-				for r := range rows {
-					rs[r] = pRowScale(levelSum(kt, st.q, r, lk), rs[r] != rs[r])
+				if kt.ilv {
+					quantizeA(kt, st.q, rs, scores, lds, rows, lk)
+					for r := range rows {
+						rs[r] = pRowScale(levelSum(kt, st.q, r, lk), rs[r] != rs[r])
+					}
+				} else {
+					rp := (rows + mr - 1) / mr * mr
+					clear(st.q[rows*lk2 : rp*lk2])
+					clear(rs[rows:rp])
 				}
 				int8Panels(kt, st.q, rs, rows, &st.vp, 0, npV, a.Out.at(b, i0, h), a.Out.RowStride, 0, nil)
 			}

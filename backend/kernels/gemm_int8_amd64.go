@@ -69,6 +69,27 @@ func quantizeRowAVX2(q []int16, a []float32, inv float32) {
 	quantizeRowGeneric(q[n:], a[n:], inv)
 }
 
+// sumInt16AVX2 is sumInt16Generic with AVX2: VPMADDWD by ones adds the pairs into 8 int32 lanes, flushed to
+// int64 every 2¹⁶ values (a lane then holds at most 2¹²·2·32768 = 2²⁸).
+func sumInt16AVX2(q []int16) int64 {
+	ones := archsimd.BroadcastInt16x16(1)
+	var s int64
+	for len(q) >= 16 {
+		n := min(len(q), 1<<16) &^ 15
+		var acc archsimd.Int32x8
+		for i := 0; i < n; i += 16 {
+			acc = acc.Add(archsimd.LoadInt16x16Array((*[16]int16)(q[i : i+16])).DotProductPairs(ones))
+		}
+		var lanes [8]int32
+		acc.StoreArray(&lanes)
+		for _, v := range lanes {
+			s += int64(v)
+		}
+		q = q[n:]
+	}
+	return s + sumInt16Generic(q)
+}
+
 var (
 	hasInt8AVX2 = archsimd.X86.AVX2()
 	hasInt8VNNI = archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI()
@@ -77,7 +98,7 @@ var (
 // The tier registers its int8 kernels before any init runs (tier.go's init installs the tier).
 var _ = func() bool {
 	if hasInt8AVX2 {
-		quantizeRow, maxAbsRow = quantizeRowAVX2, maxAbsAVX2
+		quantizeRow, maxAbsRow, sumInt16 = quantizeRowAVX2, maxAbsAVX2, sumInt16AVX2
 		int8Tiers = append([]int8Kernel{{name: "avx2", mr: 4, nr: 16, cw: 16, micro: int8MicroAVX2}}, int8Tiers...)
 	}
 	if hasInt8VNNI {

@@ -61,3 +61,26 @@ func BenchmarkInt8MicroAMD64(b *testing.B) {
 		})
 	}
 }
+
+// sumInt16AVX2 equals the scalar sum on every length up to 40 and past the 2¹⁶ flush, with extreme values.
+func TestSumInt16AVX2(t *testing.T) {
+	if !hasInt8AVX2 {
+		t.Fatal("this test runs on AVX2 machines (CI's); the CPU lacks AVX2")
+	}
+	r := rand.New(rand.NewSource(3))
+	for _, n := range append([]int{0, 1, 15, 16, 17, 31, 32, 33, 40, 1568, 1<<16 - 1, 1 << 16, 1<<16 + 17}, 200000) {
+		for _, fill := range []func() int16{
+			func() int16 { return int16(r.Intn(65536) - 32768) },
+			func() int16 { return 32767 },
+			func() int16 { return -32768 },
+		} {
+			q := make([]int16, n)
+			for i := range q {
+				q[i] = fill()
+			}
+			if got, want := sumInt16AVX2(q), sumInt16Generic(q); got != want {
+				t.Fatalf("n=%d: sumInt16AVX2 %d, want %d", n, got, want)
+			}
+		}
+	}
+}

@@ -60,7 +60,7 @@ func microAVX512x8asm(k int, rows *[8]unsafe.Pointer, b unsafe.Pointer, ldb int,
 // tiles the generic path).
 func storeTileAVX512(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0, j0 int, ep *Epilogue) {
 	if w != 32 || nr != 32 {
-		// 16-wide tiles (the int8 GEMM writes its 32-wide tiles as two 16-column chunks) take AVX2's path.
+		// 16-wide tiles (the avx2 int8 kernel's) and partial panels take AVX2's path.
 		storeTileAVX2(tile, nr, rows, w, c, ldc, i0, j0, ep)
 		return
 	}

@@ -102,7 +102,7 @@ var _ = func() bool {
 		int8Tiers = append([]int8Kernel{{name: "avx2", mr: 4, nr: 16, cw: 16, micro: int8MicroAVX2}}, int8Tiers...)
 	}
 	if hasInt8VNNI {
-		int8Tiers = append([]int8Kernel{{name: "avx512-vnni", mr: 8, nr: 32, cw: 16, micro: int8MicroVNNI}}, int8Tiers...)
+		int8Tiers = append([]int8Kernel{{name: "avx512-vnni", mr: 8, nr: 32, cw: 32, micro: int8MicroVNNI}}, int8Tiers...)
 	}
 	return true
 }()

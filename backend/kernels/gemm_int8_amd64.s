@@ -84,7 +84,8 @@ avx2done:
 	RET
 
 // func int8KernVNNI(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
-// 8×32: Z(2r), Z(2r+1) = row r × (columns 0-15, 16-31); tile is [2][8][16] (column chunk, row, column).
+// 8×32: Z(2r), Z(2r+1) = row r × (columns 0-15, 16-31); tile is [8][32] (row-major, as the AVX-512 storeTile
+// takes it).
 TEXT ·int8KernVNNI(SB), NOSPLIT, $0-56
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
@@ -162,11 +163,11 @@ vnnidone:
 	VCVTDQ2PS acc0, acc0 \
 	VMULPS Z18, acc0, acc0 \
 	VMULPS Z16, acc0, acc0 \
-	VMOVUPS acc0, (r*64)(DX) \
+	VMOVUPS acc0, (r*128)(DX) \
 	VCVTDQ2PS acc1, acc1 \
 	VMULPS Z18, acc1, acc1 \
 	VMULPS Z17, acc1, acc1 \
-	VMOVUPS acc1, (512+r*64)(DX)
+	VMOVUPS acc1, (r*128+64)(DX)
 
 	VNNIROW(Z0, Z1, 0)
 	VNNIROW(Z2, Z3, 1)

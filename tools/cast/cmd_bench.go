@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/castvideo/castgo/backend/kernels"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"text/tabwriter"
 	"time"
 
 	"github.com/castvideo/castgo/backend"
+	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/castvideo/castgo/cast"
 	"github.com/castvideo/castgo/cast/hashinit"
 	"github.com/castvideo/castgo/cast/infer"
@@ -43,6 +44,7 @@ type benchOptions struct {
 	streams
 	backend                              string // the global --backend
 	model, configSpec, quantize, wasmDir string
+	cpuProfile                           string // --cpuprofile: pprof CPU profile of the timed runs
 	runs, batch                          int
 	seed                                 uint64
 	asJSON, profile                      bool
@@ -67,11 +69,13 @@ checkout; ./build.sh wasm builds it there.
 With --config, the weights are random (cast.InitWeights with --seed): the speed does not depend on their values,
 so no checkpoint is needed to benchmark the full-size presets. --quantize int8 quantizes them as cast quantize does
 (per-output-channel int8). Without --model or --config the embedded default model is timed. --profile prints where
-the time goes, per step of the compiled plan (the castgo backend only).`,
+the time goes, per step of the compiled plan (the castgo backend only); --cpuprofile FILE writes a pprof CPU
+profile of the timed runs, by function (go tool pprof -top FILE), natively.`,
 		Example: `  cast bench --runs 3
   cast bench --config demo --quantize int8 --runs 3 --profile
   cast bench --backend wasm --runs 2          # after ./build.sh wasm
-  cast bench --config demo --batch 4 --runs 2 --json`,
+  cast bench --config demo --batch 4 --runs 2 --json
+  cast bench --config base-ssv2 --quantize int8 --runs 2 --cpuprofile cpu.pprof`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.streams, o.backend = streamsOf(cmd), backendFlag
@@ -87,6 +91,7 @@ the time goes, per step of the compiled plan (the castgo backend only).`,
 	f.Uint64Var(&o.seed, "seed", 1, "weight seed for --config")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&o.profile, "profile", false, "print the time per plan step (op kind and shape), slowest first")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the timed runs to this file (native backends)")
 	f.StringVar(&o.wasmDir, "wasm", "", "with --backend wasm: directory holding cast.wasm and wasm_exec.js (default: $CASTGO_WASM_DIR, beside the executable, dist/site of the checkout)")
 	return cmd
 }
@@ -141,8 +146,8 @@ func runBench(_ context.Context, o benchOptions) error {
 		err error
 	)
 	if o.backend == "wasm" {
-		if o.profile {
-			return errors.New("--profile needs a native backend (the per-op profile is not collected in WASM)")
+		if o.profile || o.cpuProfile != "" {
+			return errors.New("--profile and --cpuprofile need a native backend (they are not collected in WASM)")
 		}
 		r, err = benchWASM(o, cfg, set, name, quant, stderr)
 	} else {
@@ -182,17 +187,41 @@ func benchNative(o benchOptions, cfg cast.Config, set weights.Set, name string, 
 		defer backend.EnableProfile(false)
 		backend.ResetProfile()
 	}
+	var prof *os.File
+	if o.cpuProfile != "" {
+		// written under a temporary name and renamed when complete: no half-written profile is left behind
+		if prof, err = os.CreateTemp(filepath.Dir(o.cpuProfile), ".cpuprofile-*"); err != nil {
+			return benchReport{}, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer os.Remove(prof.Name())
+		defer prof.Close()
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			return benchReport{}, fmt.Errorf("--cpuprofile: %w", err)
+		}
+	}
 	bar := newProgress(stderr, o.runs, "timing")
 	t1 := time.Now()
 	for i := 0; i < o.runs; i++ {
 		if _, err := m.Run(x, o.batch); err != nil {
 			bar.Finish()
+			if prof != nil {
+				pprof.StopCPUProfile()
+			}
 			return benchReport{}, fmt.Errorf("run %d: %w", i+1, err)
 		}
 		bar.Set(i + 1)
 	}
 	elapsed := time.Since(t1).Seconds()
 	bar.Finish()
+	if prof != nil {
+		pprof.StopCPUProfile()
+		if err := prof.Close(); err != nil {
+			return benchReport{}, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := os.Rename(prof.Name(), o.cpuProfile); err != nil {
+			return benchReport{}, fmt.Errorf("--cpuprofile: %w", err)
+		}
+	}
 	r := benchReport{Backend: desc, WarmUpSeconds: warm.Seconds(), SecondsPerView: elapsed / float64(o.runs*o.batch),
 		PeakRSSMB: peakRSSMB()}
 	if _, ok := be.(*backend.Backend); ok {

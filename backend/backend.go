@@ -10,8 +10,10 @@
 // "profile" (record the wall time of each plan step, see Profile), "webgpu" (run compiled plans on the
 // WebGPU device of the page or worker: js/wasm with package backend/webgpu linked in), "releasepacked"
 // (inference only: a weight that an executable reads only as a GEMM's packed weight has its data released
-// once packed, so that the packed form is its only copy; reading it back then fails). The environment
-// variable CASTGO_PROFILE=1 also turns profiling on.
+// once packed, so that the packed form is its only copy; reading it back then fails), "floatattention" (an
+// int8 model's attentions run in float32, as GoMLX's reference backend computes them, instead of the
+// integer attention on int8 K and V that int8 models take by default on the CPU). The environment variable
+// CASTGO_PROFILE=1 also turns profiling on.
 package backend
 
 import (
@@ -40,11 +42,13 @@ func init() {
 
 // Backend implements backends.Backend.
 type Backend struct {
-	config    string
-	threads   int
-	profile   bool
-	target    Target // nil: the CPU
-	finalized bool
+	config  string
+	threads int
+	profile bool
+	target  Target // nil: the CPU
+	// floatAttention: int8 models keep float32 attention on the CPU (option floatattention)
+	floatAttention bool
+	finalized      bool
 
 	packs *cpu.PackCache
 }
@@ -69,6 +73,8 @@ func New(config string) (*Backend, error) {
 			b.profile = true
 		case "releasepacked":
 			b.packs.ReleaseSources = true
+		case "floatattention":
+			b.floatAttention = true
 		case "webgpu":
 			t := registeredTarget(key)
 			if t == nil {

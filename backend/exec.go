@@ -29,7 +29,7 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 	if err != nil {
 		return nil, err
 	}
-	prog, err := cpu.Lower(p, b.backend.packs)
+	prog, err := cpu.Lower(p, b.backend.packs, cpu.Options{FloatAttention: b.backend.floatAttention})
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ func Chains(p *plan.Plan) int {
 
 // ArenaBytes is the arena size of p lowered with the current chain setting.
 func ArenaBytes(p *plan.Plan) (int, error) {
-	prog, err := Lower(p, NewPackCache())
+	prog, err := Lower(p, NewPackCache(), Options{})
 	if err != nil {
 		return 0, err
 	}
@@ -37,7 +37,7 @@ func ArenaBytes(p *plan.Plan) (int, error) {
 // CheckArena lowers p and checks its arena layout: no two blocks alive at a common step (by the program's
 // releases) overlap, and every block lies inside the arena.
 func CheckArena(p *plan.Plan) error {
-	prog, err := Lower(p, NewPackCache())
+	prog, err := Lower(p, NewPackCache(), Options{})
 	if err != nil {
 		return err
 	}

@@ -7,15 +7,22 @@ import (
 	"github.com/pkg/errors"
 )
 
+// Options are the choices of a lowering that change results within the int8 bounds.
+type Options struct {
+	// FloatAttention keeps an int8 model's attentions in float32 (as GoMLX's reference backends and the official
+	// model compute them) instead of integer arithmetic on int8 K and V (kernels.Attention.Int8).
+	FloatAttention bool
+}
+
 // Lower turns each step of p into a function over the kernels of package backend/kernels; packs holds the
 // packed weights (shared by the programs of one backend). It fails for a generic step whose op has no CPU
 // implementation.
-func Lower(p *plan.Plan, packs *PackCache) (*Program, error) {
+func Lower(p *plan.Plan, packs *PackCache, opt Options) (*Program, error) {
 	prog := &Program{plan: p, packs: packs}
 	handovers := map[*plan.Step]*handover{}
 	packOnly := packedOnly(p)
 	prog.packOnly = packOnly
-	int8Attn := hasInt8Gemm(p)
+	int8Attn := hasInt8Gemm(p) && !opt.FloatAttention
 	chained := gemmChains(p)
 	skip, scratch := make([]bool, len(p.Steps)), make([]int, len(p.Steps))
 	for _, i := range chained {

@@ -4,7 +4,6 @@ package kernels
 
 import (
 	"math"
-	"simd/archsimd"
 	"unsafe"
 )
 
@@ -170,32 +169,6 @@ func attnScores4Wasm(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, s
 	m1.StoreArray((*[4]float32)(mx[4:]))
 	m2.StoreArray((*[4]float32)(mx[8:]))
 	m3.StoreArray((*[4]float32)(mx[12:]))
-}
-
-// attnExpWasmGo is attnExpWasm in archsimd (its former version, kept as the baseline of the assembly one).
-func attnExpWasmGo(pp unsafe.Pointer, n int, m float32) float64 {
-	mv := splat(m)
-	lo, l2e, magic, c1, c2 := splat(-87.33654), splat(log2e), splat(12582912), splat(-ln2Hi), splat(-ln2Lo)
-	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)
-	b127 := archsimd.BroadcastUint32x4(127 << 23)
-	acc := f4{}
-	for off := 0; off < 4*n; off += 16 {
-		x := ld4(pp, off).Sub(mv).Max(lo)
-		t := x.Mul(l2e).Add(magic)
-		nn := t.Sub(magic)
-		r := x.Add(nn.Mul(c1))
-		r = r.Add(nn.Mul(c2))
-		p := p0.Mul(r).Add(p1)
-		p = p.Mul(r).Add(p2)
-		p = p.Mul(r).Add(p3)
-		p = p.Mul(r).Add(p4)
-		p = p.Mul(r).Add(p5)
-		e := p.Mul(r.Mul(r)).Add(r.Add(one))
-		e = e.Mul(t.ToBits().ShiftAllLeft(23).Add(b127).BitsToFloat32())
-		st4(pp, off, e)
-		acc = acc.Add(e)
-	}
-	return hsum64(acc)
 }
 
 // attnPVWasm stores in red[4d : 4d+4] the lane sums of p·vt[d], four d at a time.

@@ -92,8 +92,8 @@ func expSubSumWasm(p *float32, n int, m float32, acc *[4]float32)
 
 // attnExpWasm replaces the n (a multiple of 4) scores at pp by exp(s - m) and returns their sum (exp for
 // x ≤ 0: x clamped at -87.33, n from the bits of x·log2e + 1.5·2²³, the Cephes polynomial), in assembly
-// (exp_wasm.s: expSubSumWasm); attnExpWasmGo is its archsimd twin. Like it, a remainder of n is taken as a
-// whole vector.
+// (exp_wasm.s: expSubSumWasm), the same rounded operations as expOneExact (exp_exact.go). A remainder of n is
+// taken as a whole vector.
 func attnExpWasm(pp unsafe.Pointer, n int, m float32) float64 {
 	if n <= 0 {
 		return 0

@@ -112,9 +112,10 @@ func TestStoreTileWasmSweep(t *testing.T) {
 	}
 }
 
-// TestAttnExpWasmAsm checks the assembly exp pass (attnExpWasm) against attnExpWasmGo bit for bit (the values
-// and the float64 sum) on every length up to 64 and a long row, with −Inf padding and the edge cases; the
-// floats past n must not change.
+// TestAttnExpWasmAsm checks the assembly exp pass (attnExpWasm) bit for bit against its definition: each value
+// expOneExact(x − m) (the exact exp of exp_exact.go, which wasm's float code computes with the same rounded
+// operations, having no FMA), the sum four float32 lane sums added in float64 as hsum64 does; on every length up
+// to 64 and a long row, with −Inf padding and the edge cases. The floats past n must not change.
 func TestAttnExpWasmAsm(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
 	for _, n := range append([]int{1024, 4 * 197}, func() (s []int) {
@@ -134,7 +135,7 @@ func TestAttnExpWasmAsm(t *testing.T) {
 			got := append([]float32(nil), x...)
 			want := append([]float32(nil), x...)
 			sg := attnExpWasm(unsafe.Pointer(&got[0]), n, m)
-			sw := attnExpWasmGo(unsafe.Pointer(&want[0]), n, m)
+			sw := attnExpWasmRef(want, n, m)
 			if i := sameBits(got, want); i >= 0 {
 				t.Fatalf("n %d m %g: p[%d] = %g, want %g", n, m, i, got[i], want[i])
 			}
@@ -146,6 +147,17 @@ func TestAttnExpWasmAsm(t *testing.T) {
 	if s := attnExpWasm(nil, 0, 0); s != 0 {
 		t.Fatalf("n 0: sum %g, want 0", s)
 	}
+}
+
+// attnExpWasmRef is attnExpWasm's definition, scalar: x[i] = expOneExact(x[i] − m) for i < n, and the sum of four
+// float32 lane sums (lane i mod 4) in hsum64's order.
+func attnExpWasmRef(x []float32, n int, m float32) float64 {
+	var lanes [4]float32
+	for i := range n {
+		x[i] = expOneExact(x[i] - m)
+		lanes[i%4] += x[i]
+	}
+	return (float64(lanes[0]) + float64(lanes[1])) + (float64(lanes[2]) + float64(lanes[3]))
 }
 
 // BenchmarkStoreTileWasm times the GEMM epilogue on whole strips (32 rows of 8, one storeTile) for each kind of
@@ -184,14 +196,17 @@ func BenchmarkStoreTileWasm(b *testing.B) {
 }
 
 // BenchmarkAttnExpWasm times the attention's exp pass on rows of 197 (CLIP) and 1568 (VideoMAE) keys, padded to
-// a multiple of 4 and cut in blocks of expBlock as attnRowsWasm does: archsimd (go) against assembly (asm).
+// a multiple of 4 and cut in blocks of expBlock as attnRowsWasm does: the scalar reference (go) against the
+// assembly (asm).
 func BenchmarkAttnExpWasm(b *testing.B) {
 	r := rand.New(rand.NewSource(6))
 	for _, lk := range []int{200, 1568} {
 		for _, f := range []struct {
 			name string
 			fn   func(unsafe.Pointer, int, float32) float64
-		}{{"go", attnExpWasmGo}, {"asm", attnExpWasm}} {
+		}{{"go", func(p unsafe.Pointer, n int, m float32) float64 {
+			return attnExpWasmRef(unsafe.Slice((*float32)(p), n), n, m)
+		}}, {"asm", attnExpWasm}} {
 			b.Run(fmt.Sprintf("%d/%s", lk, f.name), func(b *testing.B) {
 				src := randSlice(r, lk)
 				p := make([]float32, lk)

@@ -1,5 +1,5 @@
 // The constants and the exp polynomial shared by epilogue_wasm.s and exp_wasm.s. Each constant is pushed by a
-// v128.const (the float32 bits of the constant of math_generic.go or attnExpWasmGo, in every lane): V8 emits
+// v128.const (the float32 bits of the constant of math_generic.go or exp_exact.go, in every lane): V8 emits
 // it where it is used, while a v128.load of a table is scheduled at the top of its block and, with the ≈ 25
 // constants of GELU, spilled to the stack and reloaded (BenchmarkStoreTileWasm, table loads against
 // v128.const, three rounds alternating under load ≈ 1.4: GELU 34.5, 33.6, 29.3 against 29.3, 25.9, 26.0 ns a tile
@@ -43,7 +43,7 @@
 	F32x4Add
 
 // Pushes e = (((((P0·r + P1)·r + P2)·r + P3)·r + P4)·r + P5)·r² + (r + 1), the Cephes exp polynomial of the
-// reduced argument in local r (exp4's and attnExpWasmGo's order of operations).
+// reduced argument in local r (exp4's and expOneExact's order of operations).
 #define EXP_POLY(r) \
 	KC_P0 \
 	Get r \

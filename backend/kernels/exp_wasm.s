@@ -5,7 +5,7 @@
 #include "exp_f32_wasm.h"
 
 // func expSubSumWasm(p *float32, n int, m float32, acc *[4]float32)
-// For the n (> 0, a multiple of 4) floats s at p: s = exp(s − m) as attnExpWasmGo computes it (x = max(s − m,
+// For the n (> 0, a multiple of 4) floats s at p: s = exp(s − m) as expOneExact computes it (x = max(s − m,
 // −87.33654), t = x·log2e + 1.5·2²³, nn = t − 1.5·2²³, r = x + nn·(−ln2Hi) + nn·(−ln2Lo), the polynomial
 // (EXP_POLY) times 2^nn from t's bits), and their lane sums into acc. m's splat in V15, the sums in V14. The
 // clamp is f32x4.pmax(x, lo) = x < lo ? lo : x (one maxps under V8, six for f32x4.max; the same result, NaN

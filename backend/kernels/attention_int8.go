@@ -70,11 +70,7 @@ func (a *Attention) packKInt8(st *int8AttnScratch, b, h, nr int) {
 			continue
 		}
 		quantizeRow(st.row16, row, inv)
-		panel := p.i8[(j/nr)*k2*nr:]
-		jj := 2 * (j % nr)
-		for kk, v := range st.row16 {
-			panel[(kk>>1)*2*nr+jj+kk&1] = int8(v)
-		}
+		putColumn(p, j, st.row16)
 	}
 }
 

@@ -91,13 +91,21 @@ func packBInt8For(w []int8, scale []float32, k, n, nr int) *PackedB {
 	p := &PackedB{K: k, N: n, nr: nr, i8: make([]int8, np*k2*nr), sc: make([]float32, np*nr)}
 	copy(p.sc, scale[:n])
 	for j := 0; j < n; j++ {
-		panel := p.i8[(j/nr)*k2*nr:]
-		jj := 2 * (j % nr)
-		for kk, v := range w[j*k : j*k+k] {
-			panel[(kk>>1)*2*nr+jj+kk&1] = v
-		}
+		putColumn(p, j, w[j*k:j*k+k])
 	}
 	return p
+}
+
+// putColumn writes column j of an int8 PackedB (its k values, each narrowed to int8) into its panel: value kk at
+// pair row kk/2, column pair slot 2·(j mod nr) + kk mod 2.
+func putColumn[T int8 | int16](p *PackedB, j int, col []T) {
+	nr := p.nr
+	k2 := (p.K + 1) &^ 1
+	panel := p.i8[(j/nr)*k2*nr : (j/nr+1)*k2*nr]
+	jj := 2 * (j % nr)
+	for kk, v := range col {
+		panel[(kk>>1)*2*nr+jj+kk&1] = int8(v)
+	}
 }
 
 // int8QMax is the largest activation level for inner dimension k2 (see above).

@@ -27,50 +27,15 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/toolchain.env" # the Go toolchain and GOEXPERIMENT; GOEXPERIMENT= (empty) builds the portable tier
 cd "$root"
 
-# Inlining is turned off everywhere except in the backend (kernels) and the preprocessing, whose loops are hot:
-# that alone took the compressed script from 3.19 to 2.94 MB gzip for app.wasm (before the training fusions) at no
-# measurable cost per request.
 # The worker does not import backend/webgpu, so the backend's WebGPU executor is not linked in (Workers have no
 # WebGPU): 0.1 MB gzip less. backend/webgpu's TestWorkerLinksNoWebGPU checks the dependency lists.
-GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -gcflags='all=-l' \
-	-gcflags='github.com/castvideo/castgo/backend/...=' -gcflags='github.com/castvideo/castgo/cast/preprocess=' \
-	-o "$dist/app.wasm" ./worker
-
-# workers-assets-gen empties its output directory, so generate into a scratch one and copy what we use.
-gen=$(mktemp -d)
-trap 'rm -rf "$gen"' EXIT
-go run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o "$gen/build"
-cp "$gen/build/wasm_exec.js" "$gen/build/runtime.mjs" "$dist/"
-# The generated wasm_exec.js is syumai's copy of Go's; it must match the toolchain that built app.wasm.
-# Apart from the runtime-context patch (a handful of lines) the two should be identical.
-changed=$(diff "$dist/wasm_exec.js" "$(go env GOROOT)/lib/wasm/wasm_exec.js" | grep -c '^[<>]' || true)
-if [ "$changed" -gt 16 ]; then
-	echo "warning: the generated wasm_exec.js differs from $(go env GOROOT)/lib/wasm/wasm_exec.js in $changed lines" \
-		"beyond syumai's context patch: check that syumai/workers matches this Go toolchain" >&2
-fi
-cp worker/entry.mjs worker/workerd.capnp "$dist/"
+. worker/build-lib.sh
+worker_wasm ./worker "$dist/app.wasm"
+worker_runtime "$dist"
+cp worker/workerd.capnp "$dist/"
 sed -e 's|^main = .*|main = "entry.mjs"|' -e '/^\[build\]/,/^$/d' worker/wrangler.toml >"$dist/wrangler.toml"
 chmod 0644 "$dist"/*
 
 go run ./worker/cmd/fitcheck -wasm "$dist/app.wasm"
-
-raw=0
-gz=0
-for f in app.wasm entry.mjs wasm_exec.js runtime.mjs; do
-	r=$(wc -c <"$dist/$f")
-	g=$(gzip -9 -c "$dist/$f" | wc -c)
-	raw=$((raw + r))
-	gz=$((gz + g))
-	printf '  %-14s raw %9d B  gzip -9 %9d B\n' "$f" "$r" "$g"
-done
-mib() { awk -v b="$1" 'BEGIN { printf "%.2f MiB", b / 1048576 }'; }
-echo "worker script: raw $raw B ($(mib "$raw")), gzip -9 $gz B ($(mib "$gz")); Cloudflare limits (compressed): 3 MiB free, 10 MiB paid"
-budget=${CASTGO_WORKER_GZIP_BUDGET:-3145728}
-if [ "$gz" -gt "$budget" ]; then
-	echo "worker script: gzip size $gz exceeds the budget of $budget bytes" >&2
-	exit 1
-fi
-if [ "$gz" -gt 3145728 ]; then
-	echo "note: over the free plan's 3 MiB compressed script limit; deploy on a paid plan" >&2
-fi
+worker_size "worker script" "$dist"
 echo "built $dist"

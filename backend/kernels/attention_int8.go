@@ -92,11 +92,7 @@ func (a *Attention) packVInt8(st *int8AttnScratch, b, h, nr int) {
 	st.vmax = mx
 	clear(mx)
 	for j := 0; j < lk; j++ {
-		row := a.V.at(b, j, h)[:hd]
-		mx := mx[:len(row)]
-		for d, v := range row {
-			mx[d] = max(mx[d], math.Float32bits(v)&^(1<<31))
-		}
+		maxAbsBitsInto(mx, a.V.at(b, j, h)[:hd])
 	}
 	inv := grow(st.vinv, hd)
 	st.vinv = inv
@@ -121,12 +117,33 @@ func (a *Attention) packVInt8(st *int8AttnScratch, b, h, nr int) {
 		}
 		for p0 := 0; p0 < hd; p0 += nr {
 			w := min(nr, hd-p0)
-			dst := p.i8[(p0/nr)*k2*nr+(j>>1)*2*nr:][: 2*w : 2*w]
-			q0, q1 := q[p0:p0+w], q[hd+p0:hd+p0+w]
-			for d := range w {
-				dst[2*d], dst[2*d+1] = int8(q0[d]), int8(q1[d])
-			}
+			pairLevels(p.i8[(p0/nr)*k2*nr+(j>>1)*2*nr:][:2*w], q[p0:p0+w], q[hd+p0:hd+p0+w])
 		}
+	}
+}
+
+// The two per-key passes of packVInt8, vectorised where the build has them.
+var (
+	maxAbsBitsInto = maxAbsBitsIntoGeneric
+	pairLevels     = pairLevelsGeneric
+)
+
+// maxAbsBitsIntoGeneric sets mx[d] = max(mx[d], bits of |v[d]|): as integers finite < Inf < NaN, so a NaN is
+// kept (the branch-free integer max).
+func maxAbsBitsIntoGeneric(mx []uint32, v []float32) {
+	mx = mx[:len(v)]
+	for d, x := range v {
+		mx[d] = max(mx[d], math.Float32bits(x)&^(1<<31))
+	}
+}
+
+// pairLevelsGeneric interleaves two keys' int8 levels (int16 in range) into one pair row of V's panel:
+// dst[2d], dst[2d+1] = q0[d], q1[d].
+func pairLevelsGeneric(dst []int8, q0, q1 []int16) {
+	q1 = q1[:len(q0)]
+	dst = dst[:2*len(q0)]
+	for d := range q0 {
+		dst[2*d], dst[2*d+1] = int8(q0[d]), int8(q1[d])
 	}
 }
 

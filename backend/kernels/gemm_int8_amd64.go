@@ -90,6 +90,37 @@ func sumInt16AVX2(q []int16) int64 {
 	return s + sumInt16Generic(q)
 }
 
+// maxAbsBitsIntoAVX2 is maxAbsBitsIntoGeneric with AVX2 (VPMAXUD on the bits with the sign cleared).
+func maxAbsBitsIntoAVX2(mx []uint32, v []float32) {
+	n := len(v) &^ 7
+	mx = mx[:len(v)]
+	abs := archsimd.BroadcastUint32x8(1<<31 - 1)
+	for d := 0; d < n; d += 8 {
+		m := (*[8]uint32)(mx[d : d+8])
+		x := archsimd.LoadFloat32x8Array((*[8]float32)(v[d : d+8])).AsUint32x8().And(abs)
+		archsimd.LoadUint32x8Array(m).Max(x).StoreArray(m)
+	}
+	archsimd.ClearAVXUpperBits()
+	maxAbsBitsIntoGeneric(mx[n:], v[n:])
+}
+
+// pairLevelsAVX2 is pairLevelsGeneric with AVX2: each pair (q0[d], q1[d]) is the little-endian int16
+// q0[d]&0xff | q1[d]<<8, 16 at a time.
+func pairLevelsAVX2(dst []int8, q0, q1 []int16) {
+	w := len(q0)
+	q1 = q1[:w]
+	dst = dst[:2*w]
+	n := w &^ 15
+	lo := archsimd.BroadcastInt16x16(0xff)
+	for d := 0; d < n; d += 16 {
+		a := archsimd.LoadInt16x16Array((*[16]int16)(q0[d : d+16])).And(lo)
+		b := archsimd.LoadInt16x16Array((*[16]int16)(q1[d : d+16])).ShiftAllLeft(8)
+		a.Or(b).StoreArray((*[16]int16)(unsafe.Pointer(unsafe.SliceData(dst[2*d : 2*d+32]))))
+	}
+	archsimd.ClearAVXUpperBits()
+	pairLevelsGeneric(dst[2*n:], q0[n:], q1[n:])
+}
+
 var (
 	hasInt8AVX2 = archsimd.X86.AVX2()
 	hasInt8VNNI = archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI()
@@ -99,6 +130,7 @@ var (
 var _ = func() bool {
 	if hasInt8AVX2 {
 		quantizeRow, maxAbsRow, sumInt16 = quantizeRowAVX2, maxAbsAVX2, sumInt16AVX2
+		maxAbsBitsInto, pairLevels = maxAbsBitsIntoAVX2, pairLevelsAVX2
 		int8Tiers = append([]int8Kernel{{name: "avx2", mr: 4, nr: 16, cw: 16, micro: int8MicroAVX2}}, int8Tiers...)
 	}
 	if hasInt8VNNI {

@@ -3,8 +3,10 @@
 package kernels
 
 import (
+	"math"
 	"math/rand"
 	"simd/archsimd"
+	"slices"
 	"testing"
 )
 
@@ -81,6 +83,44 @@ func TestSumInt16AVX2(t *testing.T) {
 			if got, want := sumInt16AVX2(q), sumInt16Generic(q); got != want {
 				t.Fatalf("n=%d: sumInt16AVX2 %d, want %d", n, got, want)
 			}
+		}
+	}
+}
+
+// maxAbsBitsIntoAVX2 and pairLevelsAVX2 (V's packing in the integer attention) equal their scalar versions on
+// every length up to 70, with ±0, ±Inf and NaN among the values.
+func TestPackVHelpersAVX2(t *testing.T) {
+	if !hasInt8AVX2 {
+		t.Fatal("this test runs on AVX2 machines (CI's); the CPU lacks AVX2")
+	}
+	r := rand.New(rand.NewSource(5))
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	for n := 0; n <= 70; n++ {
+		v := randSlice(r, n)
+		for i := range v {
+			if r.Intn(8) == 0 {
+				v[i] = special[r.Intn(len(special))]
+			}
+		}
+		got, want := make([]uint32, n), make([]uint32, n)
+		for i := range got {
+			got[i] = r.Uint32() >> r.Intn(32)
+			want[i] = got[i]
+		}
+		maxAbsBitsIntoAVX2(got, v)
+		maxAbsBitsIntoGeneric(want, v)
+		if !slices.Equal(got, want) {
+			t.Fatalf("n=%d: maxAbsBitsIntoAVX2 %v, want %v", n, got, want)
+		}
+		q0, q1 := make([]int16, n), make([]int16, n)
+		for i := range q0 {
+			q0[i], q1[i] = int16(r.Intn(255)-127), int16(r.Intn(255)-127)
+		}
+		d1, d2 := make([]int8, 2*n+3), make([]int8, 2*n+3)
+		pairLevelsAVX2(d1[:2*n], q0, q1)
+		pairLevelsGeneric(d2[:2*n], q0, q1)
+		if !slices.Equal(d1, d2) {
+			t.Fatalf("n=%d: pairLevelsAVX2 %v, want %v", n, d1, d2)
 		}
 	}
 }

@@ -168,25 +168,6 @@ func pRowScale(sum int64, nan bool) float32 {
 	return 1 / float32(sum)
 }
 
-// levelSum returns the sum of the first k int16 levels of row r of A quantized for the tier kt (quantizeA's
-// layout: rows of k2 values, or tiles of mr interleaved rows).
-func levelSum(kt int8Kernel, q []int16, r, k int) int64 {
-	k2 := (k + 1) &^ 1
-	var s int64
-	if !kt.ilv {
-		for _, v := range q[r*k2 : r*k2+k] {
-			s += int64(v)
-		}
-		return s
-	}
-	mr := kt.mr
-	t := q[(r/mr)*mr*k2 : (r/mr+1)*mr*k2]
-	for i := 0; i < k; i++ {
-		s += int64(t[(i>>1)*2*mr+2*(r%mr)+i&1])
-	}
-	return s
-}
-
 // sumInt16 returns the sum of q (vectorised where the build has it).
 var sumInt16 = sumInt16Generic
 
@@ -259,28 +240,22 @@ func (a *Attention) runInt8() {
 						m = 0 // every score -Inf: P quantizes to 0s, 1/Σq is +Inf and the outputs NaN, as the reference divides 0 by 0
 					}
 					sum := expSubSumExact(row, m)
-					if !kt.ilv {
-						// P's largest value is exp(0) = 1, so its levels are round(p·qmax) (quantizeA's scale
-						// without the max pass, as the wasm path does), and l is summed in the same pass over them
-						qr := st.q[r*lk2 : (r+1)*lk2]
-						quantizeRow(qr[:lk], row[:lk], qmaxP)
-						if lk < lk2 {
-							qr[lk] = 0
-						}
-						rs[r] = pRowScale(sumInt16(qr[:lk]), sum != sum)
+					// P as the GEMM's A: its largest value is exp(0) = 1, so its levels are round(p·qmax)
+					// (quantizeA's, without the max pass; the wasm path's too), and l is their integer sum
+					qr := st.q[r*lk2 : (r+1)*lk2]
+					quantizeRow(qr[:lk], row[:lk], qmaxP)
+					if lk < lk2 {
+						qr[lk] = 0
 					}
+					rs[r] = pRowScale(sumInt16(qr[:lk]), sum != sum)
+				}
+				rp := (rows + mr - 1) / mr * mr
+				clear(st.q[rows*lk2 : rp*lk2])
+				clear(rs[rows:rp])
+				if kt.ilv {
+					interleaveRows(st.q[:rp*lk2], st.q[rp*lk2:(rp+mr)*lk2], mr, lk2)
 				}
 				// Out = P·V / l, l the sum of P's levels
-				if kt.ilv {
-					quantizeA(kt, st.q, rs, scores, lds, rows, lk)
-					for r := range rows {
-						rs[r] = pRowScale(levelSum(kt, st.q, r, lk), rs[r] != rs[r])
-					}
-				} else {
-					rp := (rows + mr - 1) / mr * mr
-					clear(st.q[rows*lk2 : rp*lk2])
-					clear(rs[rows:rp])
-				}
 				int8Panels(kt, st.q, rs, rows, &st.vp, 0, npV, a.Out.at(b, i0, h), a.Out.RowStride, 0, nil)
 			}
 		}

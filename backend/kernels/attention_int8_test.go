@@ -86,8 +86,25 @@ func TestAttentionInt8Tiers(t *testing.T) {
 	}
 	cases := []ac{{1, 1, 1, 32, 1, 1}, {2, 3, 7, 33, 8, 0.35}, {1, 2, 37, 197, 64, 0.125}, {2, 1, 5, 40, 7, 0.4},
 		{1, 3, 70, 1568, 64, 0.125}, {3, 2, 9, 196, 32, 0.18}, {1, 1, 4, 64, 65, 0.12}, {1, 2, 130, 129, 20, 0.2}}
+	defer func(f func(*Attention) bool) { attnInt8Strip = f }(attnInt8Strip)
+	strip := attnInt8Strip
+	type variant struct {
+		kt    int8Kernel
+		strip func(*Attention) bool
+		name  string
+	}
+	var variants []variant
 	for _, kt := range int8Tiers {
-		int8Cur = kt
+		variants = append(variants, variant{kt, strip, kt.name})
+		if kt.ilv && strip != nil {
+			// the generic runInt8 over the tier's interleaved layout, without its strip path
+			variants = append(variants, variant{kt, nil, kt.name + "/generic"})
+		}
+	}
+	for _, v := range variants {
+		kt := v.kt
+		kt.name = v.name
+		int8Cur, attnInt8Strip = v.kt, v.strip
 		for _, th := range []int{1, 3} {
 			old := SetThreads(th)
 			r := rand.New(rand.NewSource(int64(th)))

@@ -49,6 +49,32 @@ func maxAbsBitsAVX2(a *float32, n int) uint32
 //go:noescape
 func quantRowAVX2(q *int16, a *float32, n int, inv float32)
 
+//go:noescape
+func maxAbsBitsAVX512(a *float32, n int) uint32
+
+//go:noescape
+func quantRowAVX512(q *int16, a *float32, n int, inv float32)
+
+// maxAbsAVX512 is maxAbsAVX2 at AVX-512 width (32 floats an iteration).
+func maxAbsAVX512(a []float32) float32 {
+	n := len(a) &^ 31
+	var mx float32
+	if n > 0 {
+		mx = math.Float32frombits(maxAbsBitsAVX512(unsafe.SliceData(a), n))
+	}
+	return max(mx, maxAbsAVX2(a[n:]))
+}
+
+// quantizeRowAVX512 is quantizeRowAVX2 at AVX-512 width.
+func quantizeRowAVX512(q []int16, a []float32, inv float32) {
+	n := len(a) &^ 15
+	q = q[:len(a)]
+	if n > 0 {
+		quantRowAVX512(unsafe.SliceData(q), unsafe.SliceData(a), n, inv)
+	}
+	quantizeRowGeneric(q[n:], a[n:], inv)
+}
+
 // maxAbsAVX2 is maxAbsGeneric with AVX2 (NaN if a holds a NaN).
 func maxAbsAVX2(a []float32) float32 {
 	n := len(a) &^ 7
@@ -132,6 +158,9 @@ var _ = func() bool {
 		quantizeRow, maxAbsRow, sumInt16 = quantizeRowAVX2, maxAbsAVX2, sumInt16AVX2
 		maxAbsBitsInto, pairLevels = maxAbsBitsIntoAVX2, pairLevelsAVX2
 		int8Tiers = append([]int8Kernel{{name: "avx2", mr: 4, nr: 16, cw: 16, micro: int8MicroAVX2}}, int8Tiers...)
+	}
+	if archsimd.X86.AVX512() {
+		quantizeRow, maxAbsRow = quantizeRowAVX512, maxAbsAVX512
 	}
 	if hasInt8VNNI {
 		int8Tiers = append([]int8Kernel{{name: "avx512-vnni", mr: 8, nr: 32, cw: 32, micro: int8MicroVNNI}}, int8Tiers...)

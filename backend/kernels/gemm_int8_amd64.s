@@ -249,3 +249,62 @@ qloop:
 qdone:
 	VZEROUPPER
 	RET
+
+// func maxAbsBitsAVX512(a *float32, n int) uint32
+// maxAbsBitsAVX2 at AVX-512 width: n a multiple of 32.
+TEXT ·maxAbsBitsAVX512(SB), NOSPLIT, $0-20
+	MOVQ a+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z3
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	TESTQ CX, CX
+	JEQ mab512done
+
+mab512loop:
+	VPANDD (SI), Z3, Z4
+	VPANDD 64(SI), Z3, Z5
+	VPMAXSD Z4, Z0, Z0
+	VPMAXSD Z5, Z1, Z1
+	ADDQ $128, SI
+	SUBQ $32, CX
+	JNE mab512loop
+
+mab512done:
+	VPMAXSD Z1, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPMAXSD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPMAXSD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPMAXSD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPMAXSD X1, X0, X0
+	MOVL X0, AX
+	MOVL AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func quantRowAVX512(q *int16, a *float32, n int, inv float32)
+// quantRowAVX2 at AVX-512 width (VPMOVSDW narrows with the same signed saturation, in order): n a multiple of 16.
+TEXT ·quantRowAVX512(SB), NOSPLIT, $0-28
+	MOVQ q+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Z3
+	TESTQ CX, CX
+	JEQ q512done
+
+q512loop:
+	VMULPS (SI), Z3, Z0
+	VCVTPS2DQ Z0, Z0
+	VPMOVSDW Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JNE q512loop
+
+q512done:
+	VZEROUPPER
+	RET

@@ -124,3 +124,47 @@ func TestPackVHelpersAVX2(t *testing.T) {
 		}
 	}
 }
+
+// Each amd64 version of the row quantizer's passes (AVX2, and AVX-512 where the CPU has it) equals the scalar
+// one: max |a| (NaN kept) and round-half-even(a·inv), on lengths around every vector width, with ties.
+func TestQuantizeRowPassesAMD64(t *testing.T) {
+	if !hasInt8AVX2 {
+		t.Fatal("this test runs on AVX2 machines (CI's); the CPU lacks AVX2")
+	}
+	type passes struct {
+		name     string
+		maxAbs   func([]float32) float32
+		quantize func([]int16, []float32, float32)
+	}
+	ps := []passes{{"avx2", maxAbsAVX2, quantizeRowAVX2}}
+	if archsimd.X86.AVX512() {
+		ps = append(ps, passes{"avx512", maxAbsAVX512, quantizeRowAVX512})
+	}
+	r := rand.New(rand.NewSource(9))
+	for _, p := range ps {
+		for _, n := range []int{1, 8, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 768, 3072} {
+			a := randSlice(r, n)
+			for i := range a {
+				if r.Intn(4) == 0 {
+					a[i] = float32(r.Intn(200)-100) + 0.5 // a tie once scaled by 1
+				}
+			}
+			a[r.Intn(n)] *= 40 // the largest anywhere in the row
+			if got, want := p.maxAbs(a), maxAbsGeneric(a); got != want {
+				t.Fatalf("%s n %d: maxAbs %g, want %g", p.name, n, got, want)
+			}
+			for _, inv := range []float32{1, 1000.5 / maxAbsGeneric(a), 32767 / maxAbsGeneric(a)} { // |a·inv| ≤ 32767, the contract
+				got, want := make([]int16, n), make([]int16, n)
+				p.quantize(got, a, inv)
+				quantizeRowGeneric(want, a, inv)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s n %d inv %g: %v, want %v", p.name, n, inv, got, want)
+				}
+			}
+			a[r.Intn(n)] = float32(math.NaN())
+			if mx := p.maxAbs(a); mx == mx {
+				t.Fatalf("%s n %d: maxAbs of a row with NaN is %g", p.name, n, mx)
+			}
+		}
+	}
+}

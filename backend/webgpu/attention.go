@@ -148,11 +148,11 @@ func wgslAttentionInt8(hd int) string {
 		"{{ACCDECL}}", trim(&accDecl),
 		"{{ACCUM}}", trim(&accum),
 		"{{STORE}}", trim(&store),
-		"{{QUANTIZE}}", wgslFragment("attention_int8_quantize.wgsl"),
+		"{{QUANTIZE}}", wgslFragment("quantize.wgsl"),
 	).Replace(wgsl("attention_int8.wgsl"))
 }
 
 // wgslAttentionInt8Quant returns attention_int8_quant.wgsl completed with its fragment.
 func wgslAttentionInt8Quant() string {
-	return strings.Replace(wgsl("attention_int8_quant.wgsl"), "{{QUANTIZE}}", wgslFragment("attention_int8_quantize.wgsl"), 1)
+	return strings.Replace(wgsl("attention_int8_quant.wgsl"), "{{QUANTIZE}}", wgslFragment("quantize.wgsl"), 1)
 }

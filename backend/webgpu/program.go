@@ -353,7 +353,7 @@ func gemmDispatch(p *gpuProgram, g *plan.Gemm, addr addrFunc) ([]gpuDispatch, er
 
 // wgslGemmInt8Quant returns gemm_int8_quant.wgsl completed with its fragment.
 func wgslGemmInt8Quant() string {
-	return strings.Replace(wgsl("gemm_int8_quant.wgsl"), "{{QUANTIZE}}", wgslFragment("attention_int8_quantize.wgsl"), 1)
+	return strings.Replace(wgsl("gemm_int8_quant.wgsl"), "{{QUANTIZE}}", wgslFragment("quantize.wgsl"), 1)
 }
 
 // wgslGemmInt8 returns gemm_int8.wgsl completed with its fragment.

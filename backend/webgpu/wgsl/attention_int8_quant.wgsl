@@ -4,7 +4,7 @@
 //   - key t (t < Lk): scale max|k|/127, levels round-half-even(k·(127/max|k|)) (one float32 product each);
 //   - head dimension d = t − Lk (d < HDP): the same over all keys of that dimension.
 // Levels are stored as i32 per (batch·H + head, key) with the head dimension padded to HDP (a multiple of 4;
-// the padding is 0), scales as f32 bits; the scales' functions are spliced in from attention_int8_quantize.wgsl.
+// the padding is 0), scales as f32 bits; the scales' functions are spliced in from quantize.wgsl.
 // Parameter words: B, H, Lk, HD, HDP, K view (offset, batch, row and head strides), V view (the same), then the
 // scratch offsets of K's levels, K's scales, V's levels, V's scales.
 @group(0) @binding(0) var<storage, read> prm: array<u32>;

@@ -3,7 +3,7 @@
 // with qmax = int8QMax(K rounded up to even), and the row scale max|a|/qmax; a row with a non-finite value gets
 // levels 0 and scale NaN. One thread per row; the levels go two to an i32 word (k even in the low half), rows of
 // ⌈K/2⌉ words, then the row scales (f32 bits). The scales' functions are spliced in from
-// attention_int8_quantize.wgsl. Parameter words: M, K, A's offset, qmax, the scratch offsets of the levels and
+// quantize.wgsl. Parameter words: M, K, A's offset, qmax, the scratch offsets of the levels and
 // of the row scales.
 @group(0) @binding(0) var<storage, read> prm: array<u32>;
 @group(0) @binding(1) var<storage, read> A: array<f32>;

@@ -1,4 +1,4 @@
-// Fragment of attention_int8_quant.wgsl and attention_int8.wgsl (their QUANTIZE placeholder): the symmetric quantization's scales, as the CPU's symScale computes them.
+// Fragment of the int8 quantizing kernels (their QUANTIZE placeholder): scales as the CPU's symScale computes them.
 
 // divRN returns a/b rounded to nearest, ties to even (the CPU's float32 division), for positive a and b,
 // computed on the integer mantissas: WGSL's division may be 2.5 ulp off, and a compiler may turn it into a

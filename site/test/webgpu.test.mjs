@@ -173,11 +173,12 @@ const FP32_TOL = 1e-4; // relative L2, WebGPU fp32 vs the WASM CPU path
 const INT8_TOL = 0.02; // relative L2 of int8 vs the fp32 reference, the bound of cast/quantize_test.go (tiny measures 1.4 %)
 // relative L2, int8 WebGPU vs int8 CPU. Both run an int8 model's GEMMs and attentions with the same integer
 // algorithm (backend/webgpu: int8 GEMM, integer attention; the same bits as the CPU's kernels on the same
-// inputs, the next test), so the page's default int8 model agrees to 7.8e-6 (INT8_GPU_TOL). The goldens'
-// random-weight models measure 1.8e-4 (tiny) and 1.9e-4 (small), against 1.5e-3 and 6.7e-4 when WebGPU ran
-// float attention: their float operations (layer norm, GELU, the attentions of < 32 keys) differ in the last
-// bits, as between the CPU's own tiers, and the int8 levels of K and V turn that into an occasional level
-// apart — WASM and native CPU differ by 1.4e-4 on the tiny int8 golden (bound 2e-4, tools/cast TestCompare).
+// inputs, the next test), so the page's default int8 model agrees to 7.8e-6 (INT8_GPU_TOL). The goldens, whose
+// weights are the hash recipe's (untrained), measure 1.8e-4 (tiny) and 1.9e-4 (small), against 1.5e-3 and
+// 6.7e-4 when WebGPU ran float attention: their float operations (layer norm, GELU, the attentions of < 32
+// keys) differ in the last bits, as between the CPU's own tiers, and the int8 levels of K and V turn that into
+// an occasional level apart — WASM and native CPU differ by 1.4e-4 on the tiny int8 golden (bound 2e-4,
+// tools/cast TestCompare).
 const INT8_GPU_TOL = 1e-4;
 const INT8_GPU_GOLDEN_TOL = 3e-4;
 

@@ -10,7 +10,8 @@
 //     round-half-even(p_j·(qmaxP/max p)), l = Σ levels, acc_d = Σ_j plev_j·vlev_jd (exact i32: qmaxP bounds it);
 //   - out_d = f32(acc_d) · (1/f32(l)) · s_v[d] (pRowScale), NaN for a row that met a NaN score.
 // Parameter words: B, H, Lq, Lk, Scale, Q view (offset, batch, row and head strides), output strides (batch,
-// row, head), qmaxQ, qmaxP, 0 (opq's), NaN, then the scratch offsets of K's levels, K's scales, V's levels, V's scales.
+// row, head), qmaxQ, qmaxP, 0 (opq's), NaN, then the scratch offsets of K's levels, K's scales, V's levels and
+// V's scales.
 @group(0) @binding(0) var<storage, read> prm: array<u32>;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> S: array<i32>;

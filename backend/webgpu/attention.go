@@ -90,3 +90,69 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 	b.WriteString("  }\n}\n")
 	return b.String()
 }
+
+// int8AttnMinLk is the fewest keys for which an int8 program's attention takes the integer path: the CPU's
+// int8AttnMinLk (backend/kernels/attention_int8.go); shorter attentions stay float on both.
+const int8AttnMinLk = 32
+
+// int8QMax is the CPU's int8QMax (backend/kernels/gemm_int8.go): the largest level of an int16-quantized
+// operand of k2 values (k rounded up to even) whose products with int8 levels sum in int32 without overflow.
+func int8QMax(k2 int) float32 {
+	return float32(max(1, min(32767, (1<<31-1)/(k2*128))))
+}
+
+// attnTile is the number of keys the integer attention kernel stages per tile for hd4 vec4s per row: 16 when
+// the K and V tiles (and K's scales) fit WebGPU's guaranteed 16 KiB of workgroup memory, else 8.
+func attnTile(hd4 int) int {
+	if 2*16*hd4*16+16*4 <= 16384 {
+		return 16
+	}
+	return 8
+}
+
+// wgslAttentionInt8 completes attention_int8.wgsl for head dimension hd: the row's hd4 = ⌈hd/4⌉ vec4
+// registers unrolled (Q's values f, its levels q, the accumulators a), Q's values past hd read as 0.
+func wgslAttentionInt8(hd int) string {
+	hd4 := (hd + 3) / 4
+	var qload, qlev, dot, accDecl, accum, store strings.Builder
+	comp := "xyzw"
+	for i := range hd4 {
+		var elems [4]string
+		for c := range 4 {
+			elems[c] = "0.0"
+			if d := 4*i + c; d < hd {
+				elems[c] = fmt.Sprintf("Q[qBase + %du]", d)
+			}
+		}
+		fmt.Fprintf(&qload, "  let f%d = vec4<f32>(%s);\n  mb = max(mb, absBits4(f%d));\n", i, strings.Join(elems[:], ", "), i)
+		fmt.Fprintf(&qlev, "  let q%d = vec4<i32>(round(f%d * qs.y));\n", i, i)
+		if i > 0 {
+			dot.WriteString(" + ")
+		}
+		fmt.Fprintf(&dot, "dot(q%d, ks[jj][%d])", i, i)
+		fmt.Fprintf(&accDecl, "  var a%d = vec4<i32>(0);\n", i)
+		fmt.Fprintf(&accum, "      a%d += lev * vs[jj][%d];\n", i, i)
+		for c := range 4 {
+			if d := 4*i + c; d < hd {
+				fmt.Fprintf(&store, "    OUT[o + %du] = opq(f32(a%d.%c) * rl) * bitcast<f32>(S[vSc + %du]);\n", d, i, comp[c], d)
+			}
+		}
+	}
+	trim := func(b *strings.Builder) string { return strings.TrimSuffix(b.String(), "\n") }
+	return strings.NewReplacer(
+		"{{HD4}}", fmt.Sprint(hd4),
+		"{{TK}}", fmt.Sprint(attnTile(hd4)),
+		"{{QLOAD}}", trim(&qload),
+		"{{QLEVELS}}", trim(&qlev),
+		"{{DOTK}}", dot.String(),
+		"{{ACCDECL}}", trim(&accDecl),
+		"{{ACCUM}}", trim(&accum),
+		"{{STORE}}", trim(&store),
+		"{{QUANTIZE}}", wgslFragment("quantize.wgsl"),
+	).Replace(wgsl("attention_int8.wgsl"))
+}
+
+// wgslAttentionInt8Quant returns attention_int8_quant.wgsl completed with its fragment.
+func wgslAttentionInt8Quant() string {
+	return strings.Replace(wgsl("attention_int8_quant.wgsl"), "{{QUANTIZE}}", wgslFragment("quantize.wgsl"), 1)
+}

@@ -5,10 +5,21 @@
 //
 // program.go translates each typed step into compute dispatches. The shaders live in wgsl/, embedded:
 //
-//   - gemm.wgsl: GEMM with its epilogue; its placeholders WTYPE (the weight array's element type) and WLOAD
-//     (the weight load) are filled from gemm_load_f32.wgsl or gemm_load_int8.wgsl (fragments: their first
-//     line is a comment saying so, the rest is spliced in).
-//   - attention.wgsl: fused attention for any head dimension (HDVALUE is replaced by it).
+//   - gemm.wgsl: GEMM of float32 weights with its epilogue (gemm_epilogue.wgsl, a fragment: its first line is
+//     a comment saying where it goes, the rest is spliced in at the placeholder {{EPILOGUE}}).
+//   - attention.wgsl: fused float attention for any head dimension (HDVALUE is replaced by it).
+//   - int8 programs (a GEMM with int8 weights: an int8 model) compute as the CPU backend does, in integer
+//     arithmetic: each int8 GEMM quantizes A's rows to int16 levels in a scratch slot (gemm_int8_quant.wgsl)
+//     and sums level products in int32 (gemm_int8.wgsl); each attention of at least 32 keys quantizes K and V
+//     to int8 levels in a scratch slot (attention_int8_quant.wgsl) and runs the CPU's integer attention
+//     (attention_int8.wgsl: Q and P as int16 levels, the CPU's exp operation by operation). Both quantizers
+//     take their scales from quantize.wgsl (a correctly rounded division on the integer mantissas: WGSL's
+//     division is not). Float operations that must round as the CPU's go through opq, which keeps the compiler
+//     from reassociating or fusing them (SwiftShader does both otherwise). On the same inputs these kernels
+//     give the CPU's bits (TestInt8Cases with site/test/webgpu.test.mjs); whole models still differ through
+//     their float operations' last bits, which the int8 levels amplify (relative L2 of the logits 7.8e-6 on
+//     the page's int8 model, 1.8e-4 and 1.9e-4 on the tiny and small goldens). Scratch slots come from the
+//     pool of temporaries and return to it after their step.
 //   - layernorm.wgsl, softmax.wgsl, copy.wgsl (strided views, concatenation, layout ops), reduce.wgsl.
 //   - erf.wgsl: the erf function the generated elementwise kernels include.
 //
@@ -20,4 +31,7 @@
 //   - the attention kernel for head dimensions that are a multiple of 4 (wgslAttention, attention.go): the
 //     loop of attention.wgsl unrolled over hd/4 vec4 registers, since CPU implementations of WebGPU keep
 //     those in registers where an indexed array is slow memory.
+//
+// attention_int8.wgsl is a template the same way: wgslAttentionInt8 fills its placeholders ({{NAME}}) with
+// lines unrolled over ⌈hd/4⌉ vec4 registers.
 package webgpu

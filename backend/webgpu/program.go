@@ -64,6 +64,8 @@ type gpuDispatch struct {
 	out    int
 	meta   []uint32
 	groups [3]int
+	// ownOut says out was set by the step's translation (a scratch buffer), not the step's output.
+	ownOut bool
 }
 
 // gpuOutput is where one output of the graph is read back from.
@@ -77,18 +79,51 @@ type gpuProgram struct {
 	outputs    []gpuOutput
 	paramSlot  []int // slot of each parameter, -1 if the program does not read it
 	flops      int64 // multiply-adds ×2 of the GEMMs and attention
+	// int8Attn says the program holds an int8 GEMM: an int8 model, whose attentions then run the CPU's
+	// integer algorithm (attentionInt8Dispatch), as the CPU backend does for such programs.
+	int8Attn bool
+	// pool holds, during the translation, the temporary slots free for reuse, by size in bytes.
+	pool map[int][]int
+}
+
+// takeTemp returns a free temporary slot of the given size from the pool, or a new one.
+func (p *gpuProgram) takeTemp(bytes int) int {
+	if l := p.pool[bytes]; len(l) > 0 {
+		p.pool[bytes] = l[:len(l)-1]
+		return l[len(l)-1]
+	}
+	p.slots = append(p.slots, gpuSlot{kind: gpuSlotTemp, bytes: bytes})
+	return len(p.slots) - 1
+}
+
+// freeTemp returns temporary slot s to the pool.
+func (p *gpuProgram) freeTemp(s int) {
+	if p.pool == nil {
+		p.pool = map[int][]int{}
+	}
+	b := p.slots[s].bytes
+	p.pool[b] = append(p.pool[b], s)
+}
+
+// hasInt8Gemm says e holds an int8 GEMM (the CPU backend's test of the same name, backend/cpu/lower.go).
+func hasInt8Gemm(e *plan.Plan) bool {
+	for _, st := range e.Steps {
+		if g, ok := st.Kind.(*plan.Gemm); ok && g.Scale != nil {
+			return true
+		}
+	}
+	return false
 }
 
 const gpuMaxRank = 8
 
 // gpuProgramOf translates a compiled plan; it fails (naming the step) when a step has no GPU form.
 func programOf(e *plan.Plan) (*gpuProgram, error) {
-	p := &gpuProgram{paramSlot: make([]int, len(e.Params))}
+	p := &gpuProgram{paramSlot: make([]int, len(e.Params)), int8Attn: hasInt8Gemm(e), pool: map[int][]int{}}
 	for i := range p.paramSlot {
 		p.paramSlot[i] = -1
 	}
 	rootSlot := map[int]int{}
-	pool := map[int][]int{}
 	slotOfRoot := func(r *plan.Node) (int, error) {
 		if s, ok := rootSlot[r.ID]; ok {
 			return s, nil
@@ -149,27 +184,22 @@ func programOf(e *plan.Plan) (*gpuProgram, error) {
 		if st.Out.Shape.DType != dtypes.Float32 {
 			return nil, errors.Errorf("webgpu: step %q produces %s (float32 only)", st.Label, st.Out.Shape.DType)
 		}
-		bytes := max(4*st.Out.Shape.Size(), 4)
-		var out int
-		if l := pool[bytes]; len(l) > 0 {
-			out, pool[bytes] = l[len(l)-1], l[:len(l)-1]
-		} else {
-			p.slots = append(p.slots, gpuSlot{kind: gpuSlotTemp, bytes: bytes})
-			out = len(p.slots) - 1
-		}
+		out := p.takeTemp(max(4*st.Out.Shape.Size(), 4))
 		ds, err := dispatchesOf(p, st, addr)
 		if err != nil {
 			return nil, err
 		}
 		for k := range ds {
-			ds[k].out = out
+			if !ds[k].ownOut {
+				ds[k].out = out
+			}
 			ds[k].label = st.Label
 		}
 		rootSlot[st.Out.ID] = out
 		p.dispatches = append(p.dispatches, ds...)
 		for _, r := range e.ReleaseAfter[i] {
 			if s, ok := rootSlot[r]; ok && p.slots[s].kind == gpuSlotTemp {
-				pool[p.slots[s].bytes] = append(pool[p.slots[s].bytes], s)
+				p.freeTemp(s)
 			}
 		}
 	}
@@ -294,21 +324,41 @@ func gemmDispatch(p *gpuProgram, g *plan.Gemm, addr addrFunc) ([]gpuDispatch, er
 	case plan.ActQuickGELU:
 		act = 2
 	}
-	src := wgsl("gemm.wgsl")
-	if g.Scale != nil {
-		if !g.Transposed {
-			return nil, errors.New("webgpu: int8 weights must be [N, K]")
-		}
-		src = strings.ReplaceAll(src, "WTYPE", "u32")
-		src = strings.Replace(src, "WLOAD", wgslFragment("gemm_load_int8.wgsl"), 1)
-	} else {
-		src = strings.ReplaceAll(src, "WTYPE", "f32")
-		src = strings.Replace(src, "WLOAD", wgslFragment("gemm_load_f32.wgsl"), 1)
-	}
 	p.flops += 2 * int64(g.M) * int64(g.K) * int64(g.N)
 	meta := append(u32s(g.M, g.K, g.N, aOff, wOff, sOff, bOff, rOff, act), f32bits(g.PostScale), uint32(flags))
-	return []gpuDispatch{{kernel: src, ins: []int{a, w, s, b, r}, meta: meta,
-		groups: [3]int{(g.N + 31) / 32, (g.M + 31) / 32, 1}}}, nil
+	groups := [3]int{(g.N + 31) / 32, (g.M + 31) / 32, 1}
+	if g.Scale == nil {
+		src := strings.Replace(wgsl("gemm.wgsl"), "{{EPILOGUE}}", wgslFragment("gemm_epilogue.wgsl"), 1)
+		return []gpuDispatch{{kernel: src, ins: []int{a, w, s, b, r}, meta: meta, groups: groups}}, nil
+	}
+	// int8 weights: A's rows quantized into a scratch slot, then the integer GEMM (as the CPU's int8 GEMM)
+	if !g.Transposed {
+		return nil, errors.New("webgpu: int8 weights must be [N, K]")
+	}
+	k2h := (g.K + 1) / 2
+	words := g.M*k2h + g.M // levels, then row scales
+	if int64(words)*4 > math.MaxUint32 {
+		return nil, errors.Errorf("webgpu: int8 GEMM of %d×%d is too large for its scratch buffer", g.M, g.K)
+	}
+	scratch := p.takeTemp(4 * words)
+	defer p.freeTemp(scratch)
+	quant := append(u32s(g.M, g.K, aOff), f32bits(int8QMax((g.K+1)&^1)), 0, uint32(g.M*k2h))
+	meta[3] = 0 // the levels' offset in the scratch slot
+	meta = append(meta, 0, uint32(g.M*k2h))
+	return []gpuDispatch{
+		{kernel: wgslGemmInt8Quant(), ins: []int{a}, out: scratch, ownOut: true, meta: quant, groups: groups1D((g.M + 63) / 64)},
+		{kernel: wgslGemmInt8(), ins: []int{scratch, w, s, b, r}, meta: meta, groups: groups},
+	}, nil
+}
+
+// wgslGemmInt8Quant returns gemm_int8_quant.wgsl completed with its fragment.
+func wgslGemmInt8Quant() string {
+	return strings.Replace(wgsl("gemm_int8_quant.wgsl"), "{{QUANTIZE}}", wgslFragment("quantize.wgsl"), 1)
+}
+
+// wgslGemmInt8 returns gemm_int8.wgsl completed with its fragment.
+func wgslGemmInt8() string {
+	return strings.Replace(wgsl("gemm_int8.wgsl"), "{{EPILOGUE}}", wgslFragment("gemm_epilogue.wgsl"), 1)
 }
 
 func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDispatch, error) {
@@ -317,6 +367,9 @@ func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDi
 	}
 	if g.B > 65535 || g.H > 65535 || (g.Lq+63)/64 > 65535 {
 		return nil, errors.Errorf("webgpu: attention of %d×%d×%d rows is too large", g.B, g.H, g.Lq)
+	}
+	if p.int8Attn && g.Lk >= int8AttnMinLk {
+		return attentionInt8Dispatch(p, g, addr)
 	}
 	var ins []int
 	meta := u32s(g.B, g.H, g.Lq, g.Lk)
@@ -333,6 +386,50 @@ func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDi
 	p.flops += 4 * int64(g.B) * int64(g.H) * int64(g.Lq) * int64(g.Lk) * int64(g.HD)
 	src := wgslAttention(g.HD)
 	return []gpuDispatch{{kernel: src, ins: ins, meta: meta, groups: [3]int{(g.Lq + 63) / 64, g.H, g.B}}}, nil
+}
+
+// attentionInt8Dispatch runs an int8 program's attention as the CPU does (kernels.Attention.Int8): a dispatch
+// quantizing K and V of every (batch, head) into a scratch slot (attention_int8_quant.wgsl), then the integer
+// attention (attention_int8.wgsl, wgslAttentionInt8) reading them. The scratch slot comes from the pool of
+// temporaries and goes back to it after the step.
+func attentionInt8Dispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDispatch, error) {
+	hdp := (g.HD + 3) &^ 3
+	bh := g.B * g.H
+	kLev, kSc := 0, 2*bh*g.Lk*hdp // scratch layout (i32 words): K's levels, V's levels, K's scales, V's scales
+	vLev, vSc := bh*g.Lk*hdp, kSc+bh*g.Lk
+	words := vSc + bh*hdp
+	if int64(words)*4 > math.MaxUint32 {
+		return nil, errors.Errorf("webgpu: attention of %d×%d heads × %d keys is too large for its scratch buffer", g.B, g.H, g.Lk)
+	}
+	scratch := p.takeTemp(4 * words)
+	defer p.freeTemp(scratch)
+	var kv []int
+	quant := u32s(g.B, g.H, g.Lk, g.HD, hdp)
+	for _, v := range []plan.View{g.K, g.V} {
+		s, off, err := addr(v.Root)
+		if err != nil {
+			return nil, err
+		}
+		kv = append(kv, s)
+		quant = append(quant, u32s(off+v.Off, v.Strides[0], v.Strides[1], v.Strides[2])...)
+	}
+	quant = append(quant, u32s(kLev, kSc, vLev, vSc)...)
+	q, qOff, err := addr(g.Q.Root)
+	if err != nil {
+		return nil, err
+	}
+	meta := u32s(g.B, g.H, g.Lq, g.Lk)
+	meta = append(meta, f32bits(g.Scale))
+	meta = append(meta, u32s(qOff+g.Q.Off, g.Q.Strides[0], g.Q.Strides[1], g.Q.Strides[2])...)
+	meta = append(meta, u32s(g.Out.Batch, g.Out.Row, g.Out.Head)...)
+	meta = append(meta, f32bits(int8QMax((g.HD+1)&^1)), f32bits(int8QMax((g.Lk+1)&^1)), 0, f32bits(float32(math.NaN())))
+	meta = append(meta, u32s(kLev, kSc, vLev, vSc)...)
+	p.flops += 4 * int64(bh) * int64(g.Lq) * int64(g.Lk) * int64(g.HD)
+	return []gpuDispatch{
+		{kernel: wgslAttentionInt8Quant(), ins: kv, out: scratch, ownOut: true, meta: quant,
+			groups: [3]int{(g.Lk + hdp + 63) / 64, g.H, g.B}},
+		{kernel: wgslAttentionInt8(g.HD), ins: []int{q, scratch}, meta: meta, groups: [3]int{(g.Lq + 63) / 64, g.H, g.B}},
+	}, nil
 }
 
 func copyDispatch(c plan.Copy, addr addrFunc) (gpuDispatch, error) {

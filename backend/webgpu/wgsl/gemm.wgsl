@@ -1,10 +1,10 @@
-// GEMM with a weight operand and a fused epilogue: out[i,j] = res[i,j] + post·act(Σ_k a[i,k]·W[k,j] + bias[j]).
-// W is float32 ([K,N], or [N,K] when transposed) or, in the int8 variant, int8 [N,K] packed four to a word
-// and dequantized here with its per-output-channel scale. Tiles of 32×32 outputs, 8×8 threads of 4×4 each,
-// held in four vec4 accumulators (no private arrays: indexed private memory is slow on CPU implementations).
+// GEMM with a float32 weight operand and a fused epilogue: out[i,j] = res[i,j] + post·act(Σ_k a[i,k]·W[k,j] +
+// bias[j]). W is [K,N], or [N,K] when transposed (int8 weights take gemm_int8.wgsl). Tiles of 32×32 outputs, 8×8
+// threads of 4×4 each, held in four vec4 accumulators (no private arrays: indexed private memory is slow on CPU
+// implementations). The epilogue is spliced in from gemm_epilogue.wgsl.
 @group(0) @binding(0) var<storage, read> prm: array<u32>;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> W: array<WTYPE>;
+@group(0) @binding(2) var<storage, read> W: array<f32>;
 @group(0) @binding(3) var<storage, read> S: array<f32>;
 @group(0) @binding(4) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(5) var<storage, read> RES: array<f32>;
@@ -14,16 +14,11 @@ var<workgroup> As: array<array<vec4<f32>, 8>, 16>; // [k][row / 4], 4 rows per v
 var<workgroup> Bs: array<array<vec4<f32>, 8>, 16>; // [k][col / 4], 4 columns per vec4
 
 fn weight(k: u32, j: u32, K: u32, N: u32, wOff: u32, sOff: u32, transposed: bool) -> f32 {
-  WLOAD
+  if (transposed) { return W[wOff + j * K + k]; }
+  return W[wOff + k * N + j];
 }
 
-fn erf_(x: f32) -> f32 {
-  let ax = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * ax);
-  let p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
-  let y = 1.0 - p * exp(-ax * ax);
-  return select(y, -y, x < 0.0);
-}
+{{EPILOGUE}}
 
 fn aAt(r: u32, k: u32, M: u32, K: u32, aOff: u32) -> f32 {
   if (r < M && k < K) { return A[aOff + r * K + k]; }
@@ -33,22 +28,6 @@ fn aAt(r: u32, k: u32, M: u32, K: u32, aOff: u32) -> f32 {
 fn wAt(k: u32, j: u32, K: u32, N: u32, wOff: u32, sOff: u32, transposed: bool) -> f32 {
   if (k < K && j < N) { return weight(k, j, K, N, wOff, sOff, transposed); }
   return 0.0;
-}
-
-fn store(r: u32, c0: u32, v4: vec4<f32>, M: u32, N: u32) {
-  if (r >= M) { return; }
-  let act = prm[8]; let post = bitcast<f32>(prm[9]); let flags = prm[10];
-  for (var j = 0u; j < 4u; j++) {
-    let c = c0 + j;
-    if (c >= N) { return; }
-    var v = v4[j];
-    if ((flags & 1u) != 0u) { v = v + BIAS[prm[6] + c]; }
-    if (act == 1u) { v = 0.5 * v * (1.0 + erf_(v * 0.70710678118654752)); }
-    else if (act == 2u) { v = v / (1.0 + exp(-1.702 * v)); }
-    if (post != 0.0 && post != 1.0) { v = v * post; }
-    if ((flags & 2u) != 0u) { v = v + RES[prm[7] + r * N + c]; }
-    OUT[r * N + c] = v;
-  }
 }
 
 @compute @workgroup_size(8, 8)

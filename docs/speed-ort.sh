@@ -2,10 +2,14 @@
 # castgo against ONNX Runtime 1.30 (onnxruntime-node and onnxruntime-web) and PyTorch, in one run: the table of
 # docs/speed-ort.md. A benchmark for a person to run, never run by CI (it refuses when CI is set).
 #
-# Usage: docs/speed-ort.sh [--json] [--clip] [--setup] [OUT_DIR]   (default OUT_DIR dist/speed-ort)
-#   --json  print the table's rows as JSON lines (OUT_DIR/ratios.jsonl) instead of Markdown
-#   --clip  also time ORT and PyTorch on 8 sequences of 197 tokens (the CLIP expert's shape)
-#   --setup install, export and check only (no timing)
+# Usage: docs/speed-ort.sh [--json] [--clip] [--setup] [--rounds N] [OUT_DIR]   (default OUT_DIR dist/speed-ort)
+#   --json      print the table's rows as JSON lines (OUT_DIR/ratios.jsonl) instead of Markdown
+#   --clip      also time ORT and PyTorch on 8 sequences of 197 tokens (the CLIP expert's shape)
+#   --setup     install, export and check only (no timing)
+#   --rounds N  time everything N times (default 1), round after round, each benchmark a fresh process, and
+#               report each one's median (docs/ort/median.mjs) with the spread of the per-round ratios: on a
+#               shared VM one process can run 30 % slower than the next (castgo's WASM small golden measured
+#               2.3 and 3.3 s/view in back-to-back processes of the same build)
 #
 # It installs what it needs, once: Debian's python3-torch and python3-onnx (apt-get), and onnxruntime-node and
 # onnxruntime-web from docs/ort/package-lock.json into docs/ort/node_modules (ONNXRUNTIME_NODE_INSTALL=skip: the
@@ -29,15 +33,20 @@ if [ -n "${CI:-}" ]; then
 	echo "docs/speed-ort.sh: a benchmark, not a test: it does not run in CI" >&2
 	exit 2
 fi
-json=0 clip=0 setup=0 out=dist/speed-ort
-for a in "$@"; do
-	case $a in
+json=0 clip=0 setup=0 rounds=1 out=dist/speed-ort
+while [ $# -gt 0 ]; do
+	case $1 in
 	--json) json=1 ;;
 	--clip) clip=1 ;;
 	--setup) setup=1 ;;
-	-*) echo "docs/speed-ort.sh: unknown flag $a (want --json, --clip, --setup, OUT_DIR)" >&2; exit 2 ;;
-	*) out=$a ;;
+	--rounds)
+		rounds=${2:-}
+		case $rounds in '' | *[!0-9]* | 0) echo "docs/speed-ort.sh: --rounds wants a positive integer, got '${2:-}'" >&2; exit 2 ;; esac
+		shift ;;
+	-*) echo "docs/speed-ort.sh: unknown flag $1 (want --json, --clip, --setup, --rounds N, OUT_DIR)" >&2; exit 2 ;;
+	*) out=$1 ;;
 	esac
+	shift
 done
 case $out in /*) ;; *) out=$PWD/$out ;; esac
 say() { if [ $json = 0 ]; then echo "$@"; else echo "$@" >&2; fi; }
@@ -79,47 +88,53 @@ node docs/ort/bench.mjs check --dir "$models" >&2
 # --- castgo ---
 ./build.sh cli >/dev/null
 wasm/build.sh "$out/wasm" >/dev/null
-rm -f "$out"/*.json "$out/load.txt"
+rm -rf "$out"/*.json "$out/load.txt" "$out/rounds"
+mkdir -p "$out/rounds"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "before $(load)" >"$out/load.txt"
 say "load average before: $(load)"
 small=../shared/goldens/small/config.json
 [ -f "$small" ] || { echo "docs/speed-ort.sh: $small is missing (the goldens beside the repository)" >&2; exit 1; }
+# Each benchmark writes OUT_DIR/rounds/<key>.<round>.json; median.mjs then keeps each key's median round.
 castgo() {
-	local key=$1; shift
-	if ! dist/cast bench --json "$@" 2>"$out/$key.log" | tr -d '\n' >"$out/$key.json"; then
+	local key=$1 f=$out/rounds/$1.$round.json; shift
+	if ! dist/cast bench --json "$@" 2>"$out/$key.log" | tr -d '\n' >"$f"; then
 		echo "docs/speed-ort.sh: cast bench $*:" >&2; cat "$out/$key.log" >&2; exit 1
 	fi
-	echo >>"$out/$key.json"
-	say "$key: $(cut -c1-150 "$out/$key.json")"
+	echo >>"$f"
+	say "$key: $(cut -c1-150 "$f")"
 }
-ort() { local key=$1; shift; node docs/ort/bench.mjs run "$@" >"$out/$key.json"; say "$key: $(cut -c1-150 "$out/$key.json")"; }
+ort() { local key=$1 f=$out/rounds/$1.$round.json; shift; node docs/ort/bench.mjs run "$@" >"$f"; say "$key: $(cut -c1-150 "$f")"; }
 torch() {
-	local key=$1; shift
+	local key=$1 f=$out/rounds/$1.$round.json; shift
 	(unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-	 LD_LIBRARY_PATH=$openblas OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE $py docs/ort/bench_torch.py "$@") >"$out/$key.json"
-	say "$key: $(cut -c1-150 "$out/$key.json")"
+	 LD_LIBRARY_PATH=$openblas OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE $py docs/ort/bench_torch.py "$@") >"$f"
+	say "$key: $(cut -c1-150 "$f")"
 }
-castgo castgo-native-fp32 --config base-ssv2 --runs 2
-castgo castgo-native-int8 --config base-ssv2 --runs 2 --quantize int8
-castgo castgo-wasm-fp32 --config "$small" --runs 2 --backend wasm --wasm "$out/wasm"
-castgo castgo-wasm-int8 --config "$small" --runs 2 --backend wasm --wasm "$out/wasm" --quantize int8
+for round in $(seq 1 "$rounds"); do
+	[ "$rounds" = 1 ] || say "round $round of $rounds"
+	castgo castgo-native-fp32 --config base-ssv2 --runs 2
+	castgo castgo-native-int8 --config base-ssv2 --runs 2 --quantize int8
+	castgo castgo-wasm-fp32 --config "$small" --runs 2 --backend wasm --wasm "$out/wasm"
+	castgo castgo-wasm-int8 --config "$small" --runs 2 --backend wasm --wasm "$out/wasm" --quantize int8
 
-# --- ONNX Runtime and PyTorch on the ViT-B ---
-ort ort-node-fp32 --engine node --threads 2 --model "$models/vitb-fp32.onnx" --precision fp32 --tokens 1568 --runs 5
-ort ort-node-int8 --engine node --threads 2 --model "$models/vitb-int8.onnx" --precision int8 --tokens 1568 --runs 5
-ort ort-web-fp32 --engine web --threads 1 --model "$models/vitb-fp32.onnx" --precision fp32 --tokens 1568 --runs 2
-ort ort-web-int8 --engine web --threads 1 --model "$models/vitb-int8.onnx" --precision int8 --tokens 1568 --runs 2
-torch torch-fp32 --precision fp32 --threads 2 --tokens 1568 --runs 3
-torch torch-int8 --precision int8 --threads 2 --tokens 1568 --runs 3
-if [ $clip = 1 ]; then
-	ort ort-node-fp32-clip --engine node --threads 2 --model "$models/vitb-fp32.onnx" --precision fp32 --batch 8 --tokens 197 --runs 5
-	ort ort-node-int8-clip --engine node --threads 2 --model "$models/vitb-int8.onnx" --precision int8 --batch 8 --tokens 197 --runs 5
-	ort ort-web-fp32-clip --engine web --threads 1 --model "$models/vitb-fp32.onnx" --precision fp32 --batch 8 --tokens 197 --runs 2
-	ort ort-web-int8-clip --engine web --threads 1 --model "$models/vitb-int8.onnx" --precision int8 --batch 8 --tokens 197 --runs 2
-	torch torch-fp32-clip --precision fp32 --threads 2 --batch 8 --tokens 197 --runs 3
-	torch torch-int8-clip --precision int8 --threads 2 --batch 8 --tokens 197 --runs 3
-fi
+	# --- ONNX Runtime and PyTorch on the ViT-B ---
+	ort ort-node-fp32 --engine node --threads 2 --model "$models/vitb-fp32.onnx" --precision fp32 --tokens 1568 --runs 5
+	ort ort-node-int8 --engine node --threads 2 --model "$models/vitb-int8.onnx" --precision int8 --tokens 1568 --runs 5
+	ort ort-web-fp32 --engine web --threads 1 --model "$models/vitb-fp32.onnx" --precision fp32 --tokens 1568 --runs 2
+	ort ort-web-int8 --engine web --threads 1 --model "$models/vitb-int8.onnx" --precision int8 --tokens 1568 --runs 2
+	torch torch-fp32 --precision fp32 --threads 2 --tokens 1568 --runs 3
+	torch torch-int8 --precision int8 --threads 2 --tokens 1568 --runs 3
+	if [ $clip = 1 ]; then
+		ort ort-node-fp32-clip --engine node --threads 2 --model "$models/vitb-fp32.onnx" --precision fp32 --batch 8 --tokens 197 --runs 5
+		ort ort-node-int8-clip --engine node --threads 2 --model "$models/vitb-int8.onnx" --precision int8 --batch 8 --tokens 197 --runs 5
+		ort ort-web-fp32-clip --engine web --threads 1 --model "$models/vitb-fp32.onnx" --precision fp32 --batch 8 --tokens 197 --runs 2
+		ort ort-web-int8-clip --engine web --threads 1 --model "$models/vitb-int8.onnx" --precision int8 --batch 8 --tokens 197 --runs 2
+		torch torch-fp32-clip --precision fp32 --threads 2 --batch 8 --tokens 197 --runs 3
+		torch torch-int8-clip --precision int8 --threads 2 --batch 8 --tokens 197 --runs 3
+	fi
+done
+node docs/ort/median.mjs "$out"
 echo "after $(load)" >>"$out/load.txt"
 say "load average after: $(load)"
 say

@@ -73,6 +73,16 @@ const tiers = [...new Set(all.filter((r) => r.key.startsWith('castgo') && r.kern
 const versions = [...new Set(all.filter((r) => r.version).map((r) => r.backend))];
 console.log(`\nCPU: ${cpu}${family}, ${os.cpus().length} logical CPUs (${isa.join(', ') || 'no AVX2'})${tiers.length ? `; castgo kernels: ${tiers.join(', ')}` : ''}.`);
 console.log(`Engines: ${versions.join('; ')}.`);
+// With --rounds N (median.mjs), each figure is its benchmark's median round; the spread of castgo / ORT over the
+// rounds, each round's castgo against the same round's ORT, says how far one round can be trusted.
+const spread = ratios.filter((r) => r.castgo?.rounds_gflops?.length > 1 && r.ort?.rounds_gflops?.length === r.castgo.rounds_gflops.length)
+  .map((r) => {
+    const q = r.castgo.rounds_gflops.map((c, i) => c / r.ort.rounds_gflops[i]);
+    return `${r.path} ${Math.min(...q).toFixed(2)}–${Math.max(...q).toFixed(2)}`;
+  });
+if (spread.length) {
+  console.log(`Medians of ${ratios.find((r) => r.castgo?.rounds_gflops)?.castgo.rounds_gflops.length} rounds (fresh processes, round after round); castgo / ORT per round: ${spread.join('; ')}.`);
+}
 if (fs.existsSync(`${dir}/load.txt`)) {
   const load = fs.readFileSync(`${dir}/load.txt`, 'utf8').trim().split('\n').join(', ');
   console.log(`Load average (1, 5, 15 min): ${load}.`);

@@ -180,6 +180,16 @@ vnnidone:
 	VZEROUPPER
 	RET
 
+// MAXD_Y0 leaves in AX the largest signed int32 of Y0's lanes (the maxAbsBits functions' horizontal step).
+#define MAXD_Y0 \
+	VEXTRACTI128 $1, Y0, X1 \
+	VPMAXSD X1, X0, X0 \
+	VPSHUFD $0x4e, X0, X1 \
+	VPMAXSD X1, X0, X0 \
+	VPSHUFD $0xb1, X0, X1 \
+	VPMAXSD X1, X0, X0 \
+	MOVL X0, AX
+
 // func maxAbsBitsAVX2(a *float32, n int) uint32
 // The largest float32 bit pattern of |a[i]|, i < n (n a multiple of 8): as integers, finite < Inf < NaN, so a
 // NaN anywhere is not lost as with VMAXPS.
@@ -212,13 +222,7 @@ mab8:
 
 mabdone:
 	VPMAXSD Y1, Y0, Y0
-	VEXTRACTI128 $1, Y0, X1
-	VPMAXSD X1, X0, X0
-	VPSHUFD $0x4e, X0, X1
-	VPMAXSD X1, X0, X0
-	VPSHUFD $0xb1, X0, X1
-	VPMAXSD X1, X0, X0
-	MOVL X0, AX
+	MAXD_Y0
 	MOVL AX, ret+16(FP)
 	VZEROUPPER
 	RET
@@ -275,13 +279,7 @@ mab512done:
 	VPMAXSD Z1, Z0, Z0
 	VEXTRACTI64X4 $1, Z0, Y1
 	VPMAXSD Y1, Y0, Y0
-	VEXTRACTI128 $1, Y0, X1
-	VPMAXSD X1, X0, X0
-	VPSHUFD $0x4e, X0, X1
-	VPMAXSD X1, X0, X0
-	VPSHUFD $0xb1, X0, X1
-	VPMAXSD X1, X0, X0
-	MOVL X0, AX
+	MAXD_Y0
 	MOVL AX, ret+16(FP)
 	VZEROUPPER
 	RET

@@ -328,7 +328,7 @@ func gemmDispatch(p *gpuProgram, g *plan.Gemm, addr addrFunc) ([]gpuDispatch, er
 	meta := append(u32s(g.M, g.K, g.N, aOff, wOff, sOff, bOff, rOff, act), f32bits(g.PostScale), uint32(flags))
 	groups := [3]int{(g.N + 31) / 32, (g.M + 31) / 32, 1}
 	if g.Scale == nil {
-		src := strings.Replace(wgsl("gemm.wgsl"), "{{EPILOGUE}}", wgslFragment("gemm_epilogue.wgsl"), 1)
+		src := strings.Replace(wgsl("gemm.wgsl"), "{{EPILOGUE}}", gemmEpilogue(), 1)
 		return []gpuDispatch{{kernel: src, ins: []int{a, w, s, b, r}, meta: meta, groups: groups}}, nil
 	}
 	// int8 weights: A's rows quantized into a scratch slot, then the integer GEMM (as the CPU's int8 GEMM)
@@ -358,7 +358,13 @@ func wgslGemmInt8Quant() string {
 
 // wgslGemmInt8 returns gemm_int8.wgsl completed with its fragment.
 func wgslGemmInt8() string {
-	return strings.Replace(wgsl("gemm_int8.wgsl"), "{{EPILOGUE}}", wgslFragment("gemm_epilogue.wgsl"), 1)
+	return strings.Replace(wgsl("gemm_int8.wgsl"), "{{EPILOGUE}}", gemmEpilogue(), 1)
+}
+
+// gemmEpilogue returns the GEMM kernels' epilogue: erf.wgsl (the elementwise kernels' erf, for GELU) and
+// gemm_epilogue.wgsl.
+func gemmEpilogue() string {
+	return wgsl("erf.wgsl") + wgslFragment("gemm_epilogue.wgsl")
 }
 
 func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDispatch, error) {

@@ -1,12 +1,4 @@
-// Fragment of gemm.wgsl and gemm_int8.wgsl (their EPILOGUE placeholder): erf_ and the epilogue (store).
-fn erf_(x: f32) -> f32 {
-  let ax = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * ax);
-  let p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
-  let y = 1.0 - p * exp(-ax * ax);
-  return select(y, -y, x < 0.0);
-}
-
+// Fragment of gemm.wgsl and gemm_int8.wgsl (their EPILOGUE placeholder, after erf.wgsl): the epilogue (store).
 fn store(r: u32, c0: u32, v4: vec4<f32>, M: u32, N: u32) {
   if (r >= M) { return; }
   let act = prm[8]; let post = bitcast<f32>(prm[9]); let flags = prm[10];

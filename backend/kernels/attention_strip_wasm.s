@@ -7,13 +7,12 @@
 // panel of B inside the call (no Go call, no tile copy and no epilogue per tile). Registers: R0 k, R1–R4 the
 // four A rows, R5 the panel pointer (panels are contiguous, so it simply runs on), R6 the first output row,
 // R7 the k counter, R8 the panel counter, R9 the output row stride in bytes, R10–R13 the A rows' running
-// pointers; V0–V7 accumulators, V8 and V9 the panel row, V10 the splat of a[r][k], V11–V14 the row maxima
-// (stripQKWasm), V15 the scale.
+// pointers, R14 the row maxima and R15 the scale (stripQKWasm); V0–V7 accumulators, V8 and V9 the panel row,
+// V10 the splat of a[r][k]. The k loop runs one splat step an iteration (F32SPLAT_STEP) and nothing else is
+// kept in v128 locals across it, so its 11 live vectors fit the engine's 16 registers: the maxima and the
+// scale are read from memory once a panel.
 
 #include "tile_f32_wasm.h"
-
-// One k step of the 4×8 tile (tile_f32_wasm.h) with the A rows' running pointers R10–R13.
-#define SSTEP(oa, ob) F32TILE_STEP(oa, ob, R10, R11, R12, R13)
 
 #define ADDR(r, n) \
 	Get r \
@@ -21,8 +20,8 @@
 	I64Add \
 	Set r
 
-// The whole k of one panel: V0–V7 = Σ_k a_r[k]·panel[k][0:8] (k unrolled by four, then one step at a time);
-// R5 ends at the next panel.
+// The whole k of one panel: V0–V7 = Σ_k a_r[k]·panel[k][0:8], one splat step an iteration; R5 ends at the next
+// panel.
 #define PANEL \
 	I32Const $0 \
 	I32x4Splat \
@@ -43,23 +42,9 @@
 	Get R4 \
 	Set R13 \
 	Get R0 \
-	I64Const $2 \
-	I64ShrU \
 	Set R7 \
-	Get R7 \
-	I64Eqz \
-	I32Eqz \
-	If \
 	Loop \
-		SSTEP(0, 0) \
-		SSTEP(4, 32) \
-		SSTEP(8, 64) \
-		SSTEP(12, 96) \
-		ADDR(R10, 16) \
-		ADDR(R11, 16) \
-		ADDR(R12, 16) \
-		ADDR(R13, 16) \
-		ADDR(R5, 128) \
+		F32SPLAT_STEP(R10, R11, R12, R13) \
 		Get R7 \
 		I64Const $1 \
 		I64Sub \
@@ -67,31 +52,6 @@
 		I64Eqz \
 		I32Eqz \
 		BrIf $0 \
-	End \
-	End \
-	Get R0 \
-	I64Const $3 \
-	I64And \
-	Set R7 \
-	Get R7 \
-	I64Eqz \
-	I32Eqz \
-	If \
-	Loop \
-		SSTEP(0, 0) \
-		ADDR(R10, 4) \
-		ADDR(R11, 4) \
-		ADDR(R12, 4) \
-		ADDR(R13, 4) \
-		ADDR(R5, 32) \
-		Get R7 \
-		I64Const $1 \
-		I64Sub \
-		Tee R7 \
-		I64Eqz \
-		I32Eqz \
-		BrIf $0 \
-	End \
 	End
 
 // Stores acc0, acc1 at row r of the output (R6 + r·R9 bytes, floats 0–7); V128Store's offset immediate is not
@@ -118,22 +78,34 @@
 	OST(3, 0, V6) \
 	OST(3, 16, V7)
 
-#define SCALE(acc) \
-	Get acc \
-	Get V15 \
+// acc0, acc1 (row r's scores) times the scale splatted in V8.
+#define SCALE2(acc0, acc1) \
+	Get acc0 \
+	Get V8 \
 	F32x4Mul \
-	Set acc
+	Set acc0 \
+	Get acc1 \
+	Get V8 \
+	F32x4Mul \
+	Set acc1
 
-#define MAX2(m, acc0, acc1) \
-	Get m \
+// mx[4r : 4r+4] (at R14 + 16r bytes) = max(itself, acc0, acc1) lane by lane.
+#define MAXROW(r, acc0, acc1) \
+	Get R14 \
+	I32WrapI64 \
+	I32Const $(16*r) \
+	I32Add \
+	Get R14 \
+	I32WrapI64 \
+	V128Load $(16*r) \
 	Get acc0 \
 	F32x4Max \
 	Get acc1 \
 	F32x4Max \
-	Set m
+	V128Store $0
 
 // func stripQKWasm(k, np int, a0, a1, a2, a3, b, s *float32, lds int, sc, mx *float32)
-// For the np ≥ 1 panels of b (each k×8 floats, one after the other): s_r[8p : 8p+8] = sc·Σ_{d<k} a_r[d]·b_p[d][0:8]
+// For k ≥ 1 and the np ≥ 1 panels of b (each k×8 floats, one after the other): s_r[8p : 8p+8] = sc·Σ_{d<k} a_r[d]·b_p[d][0:8]
 // for the four rows r (s_r at s + r·lds bytes), and mx[4r : 4r+4] = max(mx[4r : 4r+4], those scores) lane by lane.
 TEXT ·stripQKWasm(SB), NOSPLIT, $0-88
 	MOVD k+0(FP), R0
@@ -145,44 +117,23 @@ TEXT ·stripQKWasm(SB), NOSPLIT, $0-88
 	MOVD b+48(FP), R5
 	MOVD s+56(FP), R6
 	MOVD lds+64(FP), R9
-	MOVD sc+72(FP), R14
-	Get R14
-	I32WrapI64
-	F32Load $0
-	F32x4Splat
-	Set V15
+	MOVD sc+72(FP), R15
 	MOVD mx+80(FP), R14
-	Get R14
-	I32WrapI64
-	V128Load $0
-	Set V11
-	Get R14
-	I32WrapI64
-	V128Load $16
-	Set V12
-	Get R14
-	I32WrapI64
-	V128Load $32
-	Set V13
-	Get R14
-	I32WrapI64
-	V128Load $48
-	Set V14
 
 	Loop
 		PANEL
-		SCALE(V0)
-		SCALE(V1)
-		SCALE(V2)
-		SCALE(V3)
-		SCALE(V4)
-		SCALE(V5)
-		SCALE(V6)
-		SCALE(V7)
-		MAX2(V11, V0, V1)
-		MAX2(V12, V2, V3)
-		MAX2(V13, V4, V5)
-		MAX2(V14, V6, V7)
+		Get R15
+		I32WrapI64
+		LDSPLAT0
+		Set V8
+		SCALE2(V0, V1)
+		SCALE2(V2, V3)
+		SCALE2(V4, V5)
+		SCALE2(V6, V7)
+		MAXROW(0, V0, V1)
+		MAXROW(1, V2, V3)
+		MAXROW(2, V4, V5)
+		MAXROW(3, V6, V7)
 		OSTROWS
 		ADDR(R6, 32)
 		Get R8
@@ -193,23 +144,10 @@ TEXT ·stripQKWasm(SB), NOSPLIT, $0-88
 		I32Eqz
 		BrIf $0
 	End
-
-	MOVD mx+80(FP), R14
-#define MST(off, m) \
-	Get R14 \
-	I32WrapI64 \
-	I32Const $(off) \
-	I32Add \
-	Get m \
-	V128Store $0
-	MST(0, V11)
-	MST(16, V12)
-	MST(32, V13)
-	MST(48, V14)
 	RET
 
 // func stripPVWasm(k, np int, a0, a1, a2, a3, b, o *float32, ldo int)
-// For the np ≥ 1 panels of b (each k×8 floats, one after the other): o_r[8p : 8p+8] = Σ_{j<k} a_r[j]·b_p[j][0:8]
+// For k ≥ 1 and the np ≥ 1 panels of b (each k×8 floats, one after the other): o_r[8p : 8p+8] = Σ_{j<k} a_r[j]·b_p[j][0:8]
 // for the four rows r (o_r at o + r·ldo bytes).
 TEXT ·stripPVWasm(SB), NOSPLIT, $0-72
 	MOVD k+0(FP), R0

@@ -135,20 +135,23 @@ func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 	})
 }
 
-// splitGemm runs unit over the rows [0, m) of C and its np panels (inner dimension k): at once when serial (or
-// with one thread), else split into units of one row block and a run of panels, enough for every worker.
+// splitGemm runs unit over the rows [0, m) of C and its np panels (inner dimension k) in M blocks whose A
+// block (mc×k floats) is about aBlockFloats, so that it stays in L2 while every panel of its unit passes. Serial
+// (or with one thread, as in wasm) the blocks run one after the other over all the panels; else each is split
+// further into runs of panels, enough units for every worker.
 func splitGemm(m, k, np int, serial bool, unit func(i0, i1, p0, p1 int)) {
-	t := Threads()
-	if serial || t <= 1 {
-		unit(0, m, 0, np)
-		return
-	}
-	// Rows per M block: the A block (mc×k floats) about 192 KiB.
-	mc := aBlockFloats / k
+	mc := aBlockFloats / max(k, 1)
 	mc -= mc % gemmMR
 	mc = max(mc, 4*gemmMR)
 	mc = min(mc, m)
 	mb := (m + mc - 1) / mc
+	t := Threads()
+	if serial || t <= 1 {
+		for ib := 0; ib < mb; ib++ {
+			unit(ib*mc, min(m, ib*mc+mc), 0, np)
+		}
+		return
+	}
 	nch := 1
 	if mb < 4*t {
 		nch = min(np, (4*t+mb-1)/mb)

@@ -143,67 +143,6 @@ TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
 	STORE_TILE
 	RET
 
-// v128.load32_splat with align 0 and offset 0: Go's wasm assembler does not write this load's memarg, so the
-// two bytes are written as two Unreachable opcodes (0x00 0x00), decoded by the engine as the immediates (see
-// gemm_int8_wasm.s).
-#define LDSPLAT0 V128Load32Splat \
-	Unreachable \
-	Unreachable
-
-// One row of one k step: a_r[k] as one v128.load32_splat into V10, acc += splat·b for columns 0-3 (V8), 4-7 (V9).
-#define SROW(ra, acc0, acc1) \
-	Get acc0 \
-	Get ra \
-	I32WrapI64 \
-	LDSPLAT0 \
-	Tee V10 \
-	Get V8 \
-	F32x4Mul \
-	F32x4Add \
-	Set acc0 \
-	Get acc1 \
-	Get V10 \
-	Get V9 \
-	F32x4Mul \
-	F32x4Add \
-	Set acc1
-
-// One k step of f32KernWasmSplat's and f32StripWasm's tile: the panel row (at R5) into V8, V9, the four rows
-// (A at R1–R4, SROW), then every pointer one step on.
-#define SPLAT_KSTEP \
-	Get R5 \
-	I32WrapI64 \
-	V128Load $0 \
-	Set V8 \
-	Get R5 \
-	I32WrapI64 \
-	V128Load $16 \
-	Set V9 \
-	SROW(R1, V0, V1) \
-	SROW(R2, V2, V3) \
-	SROW(R3, V4, V5) \
-	SROW(R4, V6, V7) \
-	Get R1 \
-	I64Const $4 \
-	I64Add \
-	Set R1 \
-	Get R2 \
-	I64Const $4 \
-	I64Add \
-	Set R2 \
-	Get R3 \
-	I64Const $4 \
-	I64Add \
-	Set R3 \
-	Get R4 \
-	I64Const $4 \
-	I64Add \
-	Set R4 \
-	Get R5 \
-	I64Const $32 \
-	I64Add \
-	Set R5
-
 // func f32KernWasmSplat(k int, a0, a1, a2, a3, b, tile *float32)
 // f32KernWasm's tile (k > 0) one k step a loop iteration, each A value loaded by v128.load32_splat: V8
 // (Node 20) schedules every load of a loop body before its arithmetic, so f32KernWasm's four unrolled steps
@@ -220,7 +159,7 @@ TEXT ·f32KernWasmSplat(SB), NOSPLIT, $0-56
 	ZERO_ACC
 
 	Loop
-		SPLAT_KSTEP
+		F32SPLAT_STEP(R1, R2, R3, R4)
 		Get R0
 		I64Const $1
 		I64Sub
@@ -280,7 +219,7 @@ TEXT ·f32StripWasm(SB), NOSPLIT, $0-48
 		Set R0
 
 		Loop
-			SPLAT_KSTEP
+			F32SPLAT_STEP(R1, R2, R3, R4)
 			Get R0
 			I64Const $1
 			I64Sub

@@ -37,3 +37,69 @@
 	F32TILE_ROW(r1, oa, V2, V3) \
 	F32TILE_ROW(r2, oa, V4, V5) \
 	F32TILE_ROW(r3, oa, V6, V7)
+
+// v128.load32_splat with align 0 and offset 0: Go's wasm assembler does not write this load's memarg, so the
+// two bytes are written as two Unreachable opcodes (0x00 0x00), decoded by the engine as the immediates (see
+// gemm_int8_wasm.s).
+#define LDSPLAT0 V128Load32Splat \
+	Unreachable \
+	Unreachable
+
+// One row of one splat k step: a_r[k] (at the row's running pointer ra) as one v128.load32_splat into V10, then
+// acc += splat·b for columns 0-3 (V8) and 4-7 (V9).
+#define F32SPLAT_ROW(ra, acc0, acc1) \
+	Get acc0 \
+	Get ra \
+	I32WrapI64 \
+	LDSPLAT0 \
+	Tee V10 \
+	Get V8 \
+	F32x4Mul \
+	F32x4Add \
+	Set acc0 \
+	Get acc1 \
+	Get V10 \
+	Get V9 \
+	F32x4Mul \
+	F32x4Add \
+	Set acc1
+
+// One k step of the tile for loops that run one step an iteration (f32KernWasmSplat, f32StripWasm and the
+// strip attention): the panel row (at R5) into V8, V9, the four rows (running pointers r0–r3), then every
+// pointer one step on. V8 (Node 20) schedules every load of a loop body before its arithmetic, so an unrolled
+// body (F32TILE_STEP four times: 8 panel vectors and 16 A values live beside the 8 accumulators) spills to
+// the stack; one step lives in V0–V10 (11 registers) without spills, 45 GFLOP/s in L1 against 13.6
+// (BenchmarkMicroWasmSplat, BenchmarkMicroWasmAsm).
+#define F32SPLAT_STEP(r0, r1, r2, r3) \
+	Get R5 \
+	I32WrapI64 \
+	V128Load $0 \
+	Set V8 \
+	Get R5 \
+	I32WrapI64 \
+	V128Load $16 \
+	Set V9 \
+	F32SPLAT_ROW(r0, V0, V1) \
+	F32SPLAT_ROW(r1, V2, V3) \
+	F32SPLAT_ROW(r2, V4, V5) \
+	F32SPLAT_ROW(r3, V6, V7) \
+	Get r0 \
+	I64Const $4 \
+	I64Add \
+	Set r0 \
+	Get r1 \
+	I64Const $4 \
+	I64Add \
+	Set r1 \
+	Get r2 \
+	I64Const $4 \
+	I64Add \
+	Set r2 \
+	Get r3 \
+	I64Const $4 \
+	I64Add \
+	Set r3 \
+	Get R5 \
+	I64Const $32 \
+	I64Add \
+	Set R5

@@ -14,25 +14,10 @@
 
 #include "tile_f32_wasm.h"
 
-#define ADDR(r, n) \
-	Get r \
-	I64Const $(n) \
-	I64Add \
-	Set r
-
 // The whole k of one panel: V0–V7 = Σ_k a_r[k]·panel[k][0:8], one splat step an iteration; R5 ends at the next
 // panel.
 #define PANEL \
-	I32Const $0 \
-	I32x4Splat \
-	Tee V0 \
-	Tee V1 \
-	Tee V2 \
-	Tee V3 \
-	Tee V4 \
-	Tee V5 \
-	Tee V6 \
-	Set V7 \
+	F32TILE_ZERO \
 	Get R1 \
 	Set R10 \
 	Get R2 \

@@ -7,19 +7,6 @@
 // One k step of the 4×8 fp32 tile (tile_f32_wasm.h) with the A rows at R1–R4.
 #define KSTEP(oa, ob) F32TILE_STEP(oa, ob, R1, R2, R3, R4)
 
-// The 8 accumulators V0–V7 set to zero.
-#define ZERO_ACC \
-	I32Const $0 \
-	I32x4Splat \
-	Tee V0 \
-	Tee V1 \
-	Tee V2 \
-	Tee V3 \
-	Tee V4 \
-	Tee V5 \
-	Tee V6 \
-	Set V7
-
 // The 8 accumulators stored as the 4×8 tile at R6 (WST).
 #define STORE_TILE \
 	WST(0, V0) \
@@ -53,7 +40,7 @@ TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
 	MOVD a3+32(FP), R4
 	MOVD b+40(FP), R5
 
-	ZERO_ACC
+	F32TILE_ZERO
 
 	Get R0
 	I64Const $2
@@ -68,26 +55,11 @@ TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
 		KSTEP(4, 32)
 		KSTEP(8, 64)
 		KSTEP(12, 96)
-		Get R1
-		I64Const $16
-		I64Add
-		Set R1
-		Get R2
-		I64Const $16
-		I64Add
-		Set R2
-		Get R3
-		I64Const $16
-		I64Add
-		Set R3
-		Get R4
-		I64Const $16
-		I64Add
-		Set R4
-		Get R5
-		I64Const $128
-		I64Add
-		Set R5
+		ADDR(R1, 16)
+		ADDR(R2, 16)
+		ADDR(R3, 16)
+		ADDR(R4, 16)
+		ADDR(R5, 128)
 		Get R7
 		I64Const $1
 		I64Sub
@@ -108,26 +80,11 @@ TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
 	If
 	Loop
 		KSTEP(0, 0)
-		Get R1
-		I64Const $4
-		I64Add
-		Set R1
-		Get R2
-		I64Const $4
-		I64Add
-		Set R2
-		Get R3
-		I64Const $4
-		I64Add
-		Set R3
-		Get R4
-		I64Const $4
-		I64Add
-		Set R4
-		Get R5
-		I64Const $32
-		I64Add
-		Set R5
+		ADDR(R1, 4)
+		ADDR(R2, 4)
+		ADDR(R3, 4)
+		ADDR(R4, 4)
+		ADDR(R5, 32)
 		Get R7
 		I64Const $1
 		I64Sub
@@ -156,7 +113,7 @@ TEXT ·f32KernWasmSplat(SB), NOSPLIT, $0-56
 	MOVD a3+32(FP), R4
 	MOVD b+40(FP), R5
 
-	ZERO_ACC
+	F32TILE_ZERO
 
 	Loop
 		F32SPLAT_STEP(R1, R2, R3, R4)
@@ -212,7 +169,7 @@ TEXT ·f32StripWasm(SB), NOSPLIT, $0-48
 	Set R13
 
 	Loop
-		ZERO_ACC
+		F32TILE_ZERO
 		Get R12
 		Set R5
 		Get R8
@@ -230,10 +187,7 @@ TEXT ·f32StripWasm(SB), NOSPLIT, $0-48
 		End
 
 		STORE_TILE
-		Get R6
-		I64Const $128
-		I64Add
-		Set R6
+		ADDR(R6, 128)
 		Get R1
 		Get R13
 		I64Add

@@ -21,13 +21,13 @@ import (
 // as the int8 GEMM does. The error against float attention is that of int8 K and V (7 bits per key and per
 // channel); TestInt8Accuracy bounds the whole int8 model's logits.
 
-// int8AttnMinLk is the fewest keys that take the integer path: shorter problems (B-CAST's 8-key ones) stay on
+// Int8AttnMinLk is the fewest keys that take the integer path: shorter problems (B-CAST's 8-key ones) stay on
 // the direct float path, where packing would cost more than the products.
-const int8AttnMinLk = 32
+const Int8AttnMinLk = 32
 
 // useInt8 says the attention takes the integer path.
 func (a *Attention) useInt8() bool {
-	return a.Int8 && a.Probs == nil && a.Lk >= int8AttnMinLk
+	return a.Int8 && a.Probs == nil && a.Lk >= Int8AttnMinLk
 }
 
 type int8AttnScratch struct {
@@ -202,7 +202,7 @@ func (a *Attention) runInt8() {
 	k2max := max((hd+1)&^1, (lk+1)&^1)
 	negInf := float32(math.Inf(-1))
 	lk2 := (lk + 1) &^ 1
-	qmaxP := int8QMax(lk2)
+	qmaxP := Int8QMax(lk2)
 	work := func(lo, hi int) {
 		st := int8AttnPool.Get().(*int8AttnScratch)
 		defer int8AttnPool.Put(st)

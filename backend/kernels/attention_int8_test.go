@@ -40,7 +40,7 @@ func refAttentionInt8(a *Attention) []float64 {
 			}
 			for i := 0; i < lq; i++ {
 				qq, qs := make([]int16, hd2), make([]float32, 1)
-				quantizeRows(qq, qs, a.Q.at(b, i, h), 0, 1, hd, hd2, int8QMax(hd2))
+				quantizeRows(qq, qs, a.Q.at(b, i, h), 0, 1, hd, hd2, Int8QMax(hd2))
 				rq := qs[0] * a.Scale
 				s := make([]float32, lk)
 				m := float32(math.Inf(-1))
@@ -56,7 +56,7 @@ func refAttentionInt8(a *Attention) []float64 {
 					s[j] = expOneExact(s[j] - m)
 				}
 				pq, ps := make([]int16, lk2), make([]float32, 1)
-				quantizeRows(pq, ps, s, 0, 1, lk, lk2, int8QMax(lk2))
+				quantizeRows(pq, ps, s, 0, 1, lk, lk2, Int8QMax(lk2))
 				var levels int64
 				for _, l := range pq {
 					levels += int64(l)
@@ -162,7 +162,7 @@ func TestAttentionInt8Tiers(t *testing.T) {
 	}
 }
 
-// The integer path is for inference: with Probs, or fewer than int8AttnMinLk keys, the float paths run.
+// The integer path is for inference: with Probs, or fewer than Int8AttnMinLk keys, the float paths run.
 func TestAttentionInt8Scope(t *testing.T) {
 	a := &Attention{Batch: 1, Heads: 1, Lq: 4, Lk: 64, HeadDim: 8, Int8: true}
 	if !a.useInt8() {

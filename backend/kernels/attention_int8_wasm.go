@@ -116,7 +116,7 @@ func attnInt8StripWasm(a *Attention) bool {
 	st.q = grow(st.q, 8*max(hd2, lk2))
 	st.scores = grow(st.scores, 4*ldk)
 	s := st.scores
-	qmaxP := int8QMax(lk2)
+	qmaxP := Int8QMax(lk2)
 	negInf := float32(math.Inf(-1))
 	var mx, dummy [16]float32
 	var rs, rsP [4]float32

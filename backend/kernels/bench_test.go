@@ -90,7 +90,7 @@ func BenchmarkAttention(b *testing.B) {
 				name += "/gemmpath"
 			}
 			if int8 {
-				if c.lk < int8AttnMinLk {
+				if c.lk < Int8AttnMinLk {
 					continue
 				}
 				name += "/int8" // the integer path of int8 models

@@ -108,8 +108,8 @@ func putColumn[T int8 | int16](p *PackedB, j int, col []T) {
 	}
 }
 
-// int8QMax is the largest activation level for inner dimension k2 (see above).
-func int8QMax(k2 int) float32 {
+// Int8QMax is the largest activation level for inner dimension k2 (see above).
+func Int8QMax(k2 int) float32 {
 	return float32(max(1, min(32767, (1<<31-1)/(k2*128))))
 }
 
@@ -248,11 +248,11 @@ func quantizeA(kt int8Kernel, q []int16, rs []float32, a []float32, lda, rows, k
 	k2 := (k + 1) &^ 1
 	rp := (rows + mr - 1) / mr * mr
 	if kt.ilv && mr == 4 && quantizeRowsIlv4 != nil {
-		quantizeRowsIlv4(q, rs, a, lda, rows, k, k2, int8QMax(k2))
+		quantizeRowsIlv4(q, rs, a, lda, rows, k, k2, Int8QMax(k2))
 		clear(rs[rows:rp])
 		return
 	}
-	quantizeRows(q, rs, a, lda, rows, k, k2, int8QMax(k2))
+	quantizeRows(q, rs, a, lda, rows, k, k2, Int8QMax(k2))
 	clear(q[rows*k2 : rp*k2])
 	clear(rs[rows:rp])
 	if kt.ilv {

@@ -13,7 +13,7 @@ func refGemmInt8(m, k, n int, a []float32, lda int, w []int8, sc []float32, c []
 	k2 := (k + 1) &^ 1
 	q := make([]int16, max(1, m)*k2)
 	rs := make([]float32, max(1, m))
-	quantizeRows(q, rs, a, lda, m, k, k2, int8QMax(k2))
+	quantizeRows(q, rs, a, lda, m, k, k2, Int8QMax(k2))
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			var s int64
@@ -101,9 +101,9 @@ func TestQuantizeRows(t *testing.T) {
 		q[i] = 99
 	}
 	rs := make([]float32, rows)
-	qmax := int8QMax(k2)
-	if qmax != 32767 || int8QMax(3072) != 5461 || int8QMax(768) != 21845 {
-		t.Fatalf("int8QMax: %v %v %v", qmax, int8QMax(3072), int8QMax(768))
+	qmax := Int8QMax(k2)
+	if qmax != 32767 || Int8QMax(3072) != 5461 || Int8QMax(768) != 21845 {
+		t.Fatalf("Int8QMax: %v %v %v", qmax, Int8QMax(3072), Int8QMax(768))
 	}
 	quantizeRows(q, rs, a, k, rows, k, k2, qmax)
 	for i := 0; i < rows; i++ {

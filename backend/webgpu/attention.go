@@ -91,16 +91,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 	return b.String()
 }
 
-// int8AttnMinLk is the fewest keys for which an int8 program's attention takes the integer path: the CPU's
-// int8AttnMinLk (backend/kernels/attention_int8.go); shorter attentions stay float on both.
-const int8AttnMinLk = 32
-
-// int8QMax is the CPU's int8QMax (backend/kernels/gemm_int8.go): the largest level of an int16-quantized
-// operand of k2 values (k rounded up to even) whose products with int8 levels sum in int32 without overflow.
-func int8QMax(k2 int) float32 {
-	return float32(max(1, min(32767, (1<<31-1)/(k2*128))))
-}
-
 // attnTile is the number of keys the integer attention kernel stages per tile for hd4 vec4s per row: 16 when
 // the K and V tiles (and K's scales) fit WebGPU's guaranteed 16 KiB of workgroup memory, else 8.
 func attnTile(hd4 int) int {
@@ -150,9 +140,4 @@ func wgslAttentionInt8(hd int) string {
 		"{{STORE}}", trim(&store),
 		"{{QUANTIZE}}", wgslFragment("quantize.wgsl"),
 	).Replace(wgsl("attention_int8.wgsl"))
-}
-
-// wgslAttentionInt8Quant returns attention_int8_quant.wgsl completed with its fragment.
-func wgslAttentionInt8Quant() string {
-	return strings.Replace(wgsl("attention_int8_quant.wgsl"), "{{QUANTIZE}}", wgslFragment("quantize.wgsl"), 1)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/castvideo/castgo/backend/kernels"
 	"github.com/castvideo/castgo/backend/plan"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -342,18 +343,19 @@ func gemmDispatch(p *gpuProgram, g *plan.Gemm, addr addrFunc) ([]gpuDispatch, er
 	}
 	scratch := p.takeTemp(4 * words)
 	defer p.freeTemp(scratch)
-	quant := append(u32s(g.M, g.K, aOff), f32bits(int8QMax((g.K+1)&^1)), 0, uint32(g.M*k2h))
+	quant := append(u32s(g.M, g.K, aOff), f32bits(kernels.Int8QMax((g.K+1)&^1)), 0, uint32(g.M*k2h))
 	meta[3] = 0 // the levels' offset in the scratch slot
 	meta = append(meta, 0, uint32(g.M*k2h))
 	return []gpuDispatch{
-		{kernel: wgslGemmInt8Quant(), ins: []int{a}, out: scratch, ownOut: true, meta: quant, groups: groups1D((g.M + 63) / 64)},
+		{kernel: wgslWithQuantize("gemm_int8_quant.wgsl"), ins: []int{a}, out: scratch, ownOut: true, meta: quant, groups: groups1D((g.M + 63) / 64)},
 		{kernel: wgslGemmInt8(), ins: []int{scratch, w, s, b, r}, meta: meta, groups: groups},
 	}, nil
 }
 
-// wgslGemmInt8Quant returns gemm_int8_quant.wgsl completed with its fragment.
-func wgslGemmInt8Quant() string {
-	return strings.Replace(wgsl("gemm_int8_quant.wgsl"), "{{QUANTIZE}}", wgslFragment("quantize.wgsl"), 1)
+// wgslWithQuantize returns the kernel name with quantize.wgsl spliced in at its {{QUANTIZE}} placeholder
+// (gemm_int8_quant.wgsl, attention_int8_quant.wgsl).
+func wgslWithQuantize(name string) string {
+	return strings.Replace(wgsl(name), "{{QUANTIZE}}", wgslFragment("quantize.wgsl"), 1)
 }
 
 // wgslGemmInt8 returns gemm_int8.wgsl completed with its fragment.
@@ -374,7 +376,7 @@ func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDi
 	if g.B > 65535 || g.H > 65535 || (g.Lq+63)/64 > 65535 {
 		return nil, errors.Errorf("webgpu: attention of %d×%d×%d rows is too large", g.B, g.H, g.Lq)
 	}
-	if p.int8Attn && g.Lk >= int8AttnMinLk {
+	if p.int8Attn && g.Lk >= kernels.Int8AttnMinLk {
 		return attentionInt8Dispatch(p, g, addr)
 	}
 	var ins []int
@@ -428,11 +430,11 @@ func attentionInt8Dispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]g
 	meta = append(meta, f32bits(g.Scale))
 	meta = append(meta, u32s(qOff+g.Q.Off, g.Q.Strides[0], g.Q.Strides[1], g.Q.Strides[2])...)
 	meta = append(meta, u32s(g.Out.Batch, g.Out.Row, g.Out.Head)...)
-	meta = append(meta, f32bits(int8QMax((g.HD+1)&^1)), f32bits(int8QMax((g.Lk+1)&^1)), 0, f32bits(float32(math.NaN())))
+	meta = append(meta, f32bits(kernels.Int8QMax((g.HD+1)&^1)), f32bits(kernels.Int8QMax((g.Lk+1)&^1)), 0, f32bits(float32(math.NaN())))
 	meta = append(meta, u32s(kLev, kSc, vLev, vSc)...)
 	p.flops += 4 * int64(bh) * int64(g.Lq) * int64(g.Lk) * int64(g.HD)
 	return []gpuDispatch{
-		{kernel: wgslAttentionInt8Quant(), ins: kv, out: scratch, ownOut: true, meta: quant,
+		{kernel: wgslWithQuantize("attention_int8_quant.wgsl"), ins: kv, out: scratch, ownOut: true, meta: quant,
 			groups: [3]int{(g.Lk + hdp + 63) / 64, g.H, g.B}},
 		{kernel: wgslAttentionInt8(g.HD), ins: []int{q, scratch}, meta: meta, groups: [3]int{(g.Lq + 63) / 64, g.H, g.B}},
 	}, nil

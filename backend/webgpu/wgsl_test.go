@@ -131,7 +131,7 @@ func TestAttentionInt8Dispatch(t *testing.T) {
 				t.Errorf("%s: the attention kernel lacks %q", name, want)
 			}
 		}
-		// qmax of Q (k2 = hd rounded up to even) and of P (k2 = Lk rounded up to even), as the CPU's int8QMax
+		// qmax of Q (k2 = hd rounded up to even) and of P (k2 = Lk rounded up to even), as the CPU's kernels.Int8QMax
 		wantQ, wantP := float32(min(32767, (1<<31-1)/(((c.hd+1)&^1)*128))), float32(min(32767, (1<<31-1)/(((c.lk+1)&^1)*128)))
 		if gotQ, gotP := math.Float32frombits(att.meta[12]), math.Float32frombits(att.meta[13]); gotQ != wantQ || gotP != wantP {
 			t.Errorf("%s: qmax Q %v, P %v; want %v, %v", name, gotQ, gotP, wantQ, wantP)

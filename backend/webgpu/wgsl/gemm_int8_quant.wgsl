@@ -1,6 +1,6 @@
 // Integer GEMM of int8 weights, step 1 of 2 (gemm_int8.wgsl is step 2): the rows of A quantized as the CPU's
 // int8 GEMM quantizes them (quantizeA, backend/kernels/gemm_int8.go): int16 levels round-half-even(a·(qmax/max|a|))
-// with qmax = int8QMax(K rounded up to even), and the row scale max|a|/qmax; a row with a non-finite value gets
+// with qmax = Int8QMax(K rounded up to even), and the row scale max|a|/qmax; a row with a non-finite value gets
 // levels 0 and scale NaN. One thread per row; the levels go two to an i32 word (k even in the low half), rows of
 // ⌈K/2⌉ words, then the row scales (f32 bits). The scales' functions are spliced in from
 // quantize.wgsl. Parameter words: M, K, A's offset, qmax, the scratch offsets of the levels and

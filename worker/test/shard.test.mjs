@@ -63,13 +63,22 @@ after(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+// freePort returns a port nothing listens on now, never the same one twice in this file.
+const handedOut = new Set();
 async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise((resolve) => {
+      const s = net.createServer().listen(0, "127.0.0.1", () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
     });
-  });
+    // Closed again, the port can come back from the next call: never hand one out twice.
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 // serve writes the workerd config of a sharded directory into its own dist copy (edited by edit) and
@@ -192,7 +201,13 @@ test("faults answer a 502/503 JSON naming the stage within seconds; the coordina
   const missing = path.join(tmp, "tiny-missing");
   fs.cpSync(tiny.dir, missing, { recursive: true });
   fs.rmSync(path.join(missing, "stage-1.safetensors"));
-  const downPort = await freePort(); // nothing listens there
+  // Stage 1 of the "down" coordinator: a port held by a listener that resets every connection. A port merely
+  // found free and closed again could be handed to one of workerd's sockets below (once it went to stage 0's,
+  // and "down" got stage 0's 400); held, it stays unreachable for the whole test.
+  const down = await new Promise((resolve) => {
+    const s = net.createServer((conn) => conn.destroy()).listen(0, "127.0.0.1", () => resolve(s));
+  });
+  const downPort = down.address().port;
   const edit = (c) => {
     let stage1 = c.slice(c.indexOf("const stage1 :Workerd.Worker"));
     stage1 = stage1.slice(0, stage1.indexOf(");\n") + 3).replace("const stage1 ", "const stage1missing ").replace('service = "shards"', 'service = "shardsmissing"');
@@ -259,6 +274,7 @@ test("faults answer a 502/503 JSON naming the stage within seconds; the coordina
     assert.equal(again.status, 200, again.text);
     assert.deepEqual(again.json.top, ok.json.top);
   } finally {
+    down.close();
     stop();
   }
 });

@@ -13,31 +13,7 @@ func installAttnAVX2() {
 	attnRows = attnRowsAVX2
 }
 
-// expBlock: the softmax weights are summed in float32 lanes (at most 128 values a lane) between float64
-// flushes.
-const expBlock = 1024
-
 func st8(p unsafe.Pointer, off int, v f8) { v.StoreArray((*[8]float32)(unsafe.Add(p, off))) }
-
-// expNeg8 is exp for x ≤ 0 (softmax weights): the Cephes polynomial of exp8 without the overflow half, NaN
-// handling and Round: x is clamped at -87.33 (exp ≈ 1.2e-38, the smallest normal, so -Inf gives ≈1e-38 rather
-// than 0), n = round(x·log2e) comes from the bits of x·log2e + 1.5·2²³ and 2ⁿ from n's bits shifted into the
-// exponent field.
-func expNeg8(x f8) f8 {
-	x = x.Max(splat(-87.33654))
-	t := x.MulAdd(splat(log2e), splat(12582912))
-	n := t.Sub(splat(12582912))
-	r := n.MulAdd(splat(-ln2Hi), x)
-	r = n.MulAdd(splat(-ln2Lo), r)
-	p := splat(expP0).MulAdd(r, splat(expP1))
-	p = p.MulAdd(r, splat(expP2))
-	p = p.MulAdd(r, splat(expP3))
-	p = p.MulAdd(r, splat(expP4))
-	p = p.MulAdd(r, splat(expP5))
-	e := p.MulAdd(r.Mul(r), r.Add(splat(1)))
-	s := t.AsInt32x8().ShiftAllLeft(23).Add(archsimd.BroadcastInt32x8(127 << 23)).AsFloat32x8()
-	return e.Mul(s)
-}
 
 func attnRowAVX2(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 	_, _, _, _ = q[hd-1], kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[ldk-1]
@@ -46,10 +22,8 @@ func attnRowAVX2(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 	if math.IsInf(float64(m), -1) {
 		m = 0
 	}
-	var sum float64
-	for j := 0; j < ldk; j += expBlock {
-		sum += attnExpAVX2(unsafe.Pointer(&p[j]), min(expBlock, ldk-j), m)
-	}
+	attnExpAVX2(unsafe.Pointer(&p[0]), ldk, m)
+	sum := vsum64(p[:ldk])
 	attnPVAVX2(unsafe.Pointer(&p[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
 	inv := float32(1 / sum)
 	out = out[:hd]
@@ -68,9 +42,9 @@ func attnScoresAVX2(qp, kp, pp unsafe.Pointer, hd, ldk int, scale float32) float
 	for off := 0; off < row; off += 32 {
 		acc := bc8(qp, 0).Mul(ld8(kp, off))
 		for d := 1; d < hd; d++ {
-			acc = bc8(qp, 4*d).MulAdd(ld8(kp, d*row+off), acc)
+			acc = bc8(qp, 4*d).Mul(ld8(kp, d*row+off)).Add(acc)
 		}
-		s := acc.MulAdd(sc, ld8(bias, off))
+		s := acc.Mul(sc).Add(ld8(bias, off))
 		st8(pp, off, s)
 		mx = mx.Max(s)
 	}
@@ -80,32 +54,29 @@ func attnScoresAVX2(qp, kp, pp unsafe.Pointer, hd, ldk int, scale float32) float
 	return max(max(max(a[0], a[1]), max(a[2], a[3])), max(max(a[4], a[5]), max(a[6], a[7])))
 }
 
-// attnExpAVX2 replaces the n (a multiple of 8) scores at pp by exp(s - m) and returns their sum. expNeg8 is
-// written out in the loop with its constants hoisted: the compiler does not inline it (cost 313 > 240) and a
-// call spills every vector register.
-func attnExpAVX2(pp unsafe.Pointer, n int, m float32) float64 {
+// attnExpAVX2 replaces the n (a multiple of 8) scores at pp by exp(s - m): expOneExact's rounded operations, 8
+// lanes at a time with the constants hoisted, so its bits (the caller sums them in the canonical order, vsum64).
+func attnExpAVX2(pp unsafe.Pointer, n int, m float32) {
 	mv := splat(m)
 	lo, l2e, magic, c1, c2 := splat(-87.33654), splat(log2e), splat(12582912), splat(-ln2Hi), splat(-ln2Lo)
 	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)
 	b127 := archsimd.BroadcastInt32x8(127 << 23)
-	acc := f8{}
 	for off := 0; off < 4*n; off += 32 {
 		x := ld8(pp, off).Sub(mv).Max(lo)
-		t := x.MulAdd(l2e, magic)
+		t := x.Mul(l2e).Add(magic)
 		nn := t.Sub(magic)
-		r := nn.MulAdd(c1, x)
-		r = nn.MulAdd(c2, r)
-		p := p0.MulAdd(r, p1)
-		p = p.MulAdd(r, p2)
-		p = p.MulAdd(r, p3)
-		p = p.MulAdd(r, p4)
-		p = p.MulAdd(r, p5)
-		e := p.MulAdd(r.Mul(r), r.Add(one))
+		r := nn.Mul(c1).Add(x)
+		r = nn.Mul(c2).Add(r)
+		p := p0.Mul(r).Add(p1)
+		p = p.Mul(r).Add(p2)
+		p = p.Mul(r).Add(p3)
+		p = p.Mul(r).Add(p4)
+		p = p.Mul(r).Add(p5)
+		e := p.Mul(r.Mul(r)).Add(r.Add(one))
 		e = e.Mul(t.AsInt32x8().ShiftAllLeft(23).Add(b127).AsFloat32x8())
 		st8(pp, off, e)
-		acc = acc.Add(e)
 	}
-	return hsum64(acc)
+	archsimd.ClearAVXUpperBits()
 }
 
 // attnPVAVX2 stores in red[8d : 8d+8] the lane sums of p·vt[d], four d at a time.
@@ -117,10 +88,10 @@ func attnPVAVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHDMax * 8]float32
 		a0, a1, a2, a3 := f8{}, f8{}, f8{}, f8{}
 		for off := 0; off < row; off += 32 {
 			e := ld8(pp, off)
-			a0 = e.MulAdd(ld8(v0, off), a0)
-			a1 = e.MulAdd(ld8(v0, row+off), a1)
-			a2 = e.MulAdd(ld8(v0, 2*row+off), a2)
-			a3 = e.MulAdd(ld8(v0, 3*row+off), a3)
+			a0 = e.Mul(ld8(v0, off)).Add(a0)
+			a1 = e.Mul(ld8(v0, row+off)).Add(a1)
+			a2 = e.Mul(ld8(v0, 2*row+off)).Add(a2)
+			a3 = e.Mul(ld8(v0, 3*row+off)).Add(a3)
 		}
 		a0.StoreArray((*[8]float32)(red[8*d:]))
 		a1.StoreArray((*[8]float32)(red[8*d+8:]))
@@ -131,7 +102,7 @@ func attnPVAVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHDMax * 8]float32
 		v0 := unsafe.Add(vp, d*row)
 		a0 := f8{}
 		for off := 0; off < row; off += 32 {
-			a0 = ld8(pp, off).MulAdd(ld8(v0, off), a0)
+			a0 = ld8(pp, off).Mul(ld8(v0, off)).Add(a0)
 		}
 		a0.StoreArray((*[8]float32)(red[8*d:]))
 	}
@@ -171,10 +142,8 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 				m = 0
 			}
 			pr := p[r*ldk : (r+1)*ldk]
-			var sum float64
-			for j := 0; j < ldk; j += expBlock {
-				sum += attnExpAVX2(unsafe.Pointer(&pr[j]), min(expBlock, ldk-j), m)
-			}
+			attnExpAVX2(unsafe.Pointer(&pr[0]), ldk, m)
+			sum := vsum64(pr)
 			inv[r] = float32(1 / sum)
 			if a.Probs != nil {
 				vscaleFlush(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
@@ -222,13 +191,13 @@ func attnPV4AVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[4 * smallHD * 8]float
 		for off := 0; off < row; off += 32 {
 			x, y := ld8(v0, off), ld8(v1, off)
 			e := ld8(pp, off)
-			a0, b0 = e.MulAdd(x, a0), e.MulAdd(y, b0)
+			a0, b0 = e.Mul(x).Add(a0), e.Mul(y).Add(b0)
 			e = ld8(p1, off)
-			a1, b1 = e.MulAdd(x, a1), e.MulAdd(y, b1)
+			a1, b1 = e.Mul(x).Add(a1), e.Mul(y).Add(b1)
 			e = ld8(p2, off)
-			a2, b2 = e.MulAdd(x, a2), e.MulAdd(y, b2)
+			a2, b2 = e.Mul(x).Add(a2), e.Mul(y).Add(b2)
 			e = ld8(p3, off)
-			a3, b3 = e.MulAdd(x, a3), e.MulAdd(y, b3)
+			a3, b3 = e.Mul(x).Add(a3), e.Mul(y).Add(b3)
 		}
 		a0.StoreArray((*[8]float32)(red[8*d:]))
 		b0.StoreArray((*[8]float32)(red[8*d+8:]))
@@ -244,10 +213,10 @@ func attnPV4AVX2(pp, vp unsafe.Pointer, hd, ldk int, red *[4 * smallHD * 8]float
 		var a0, a1, a2, a3 f8
 		for off := 0; off < row; off += 32 {
 			x := ld8(v0, off)
-			a0 = ld8(pp, off).MulAdd(x, a0)
-			a1 = ld8(p1, off).MulAdd(x, a1)
-			a2 = ld8(p2, off).MulAdd(x, a2)
-			a3 = ld8(p3, off).MulAdd(x, a3)
+			a0 = ld8(pp, off).Mul(x).Add(a0)
+			a1 = ld8(p1, off).Mul(x).Add(a1)
+			a2 = ld8(p2, off).Mul(x).Add(a2)
+			a3 = ld8(p3, off).Mul(x).Add(a3)
 		}
 		a0.StoreArray((*[8]float32)(red[8*d:]))
 		a1.StoreArray((*[8]float32)(red[8*(smallHD+d):]))
@@ -275,16 +244,16 @@ func attnScores4AVX2(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, s
 		for d := 4; d < 4*hd; d += 4 {
 			kd = unsafe.Add(kd, row)
 			k := ld8(kd, 0)
-			a0 = bc8(q0, d).MulAdd(k, a0)
-			a1 = bc8(q1, d).MulAdd(k, a1)
-			a2 = bc8(q2, d).MulAdd(k, a2)
-			a3 = bc8(q3, d).MulAdd(k, a3)
+			a0 = bc8(q0, d).Mul(k).Add(a0)
+			a1 = bc8(q1, d).Mul(k).Add(a1)
+			a2 = bc8(q2, d).Mul(k).Add(a2)
+			a3 = bc8(q3, d).Mul(k).Add(a3)
 		}
 		bv := ld8(bias, off)
-		a0 = a0.MulAdd(sc, bv)
-		a1 = a1.MulAdd(sc, bv)
-		a2 = a2.MulAdd(sc, bv)
-		a3 = a3.MulAdd(sc, bv)
+		a0 = a0.Mul(sc).Add(bv)
+		a1 = a1.Mul(sc).Add(bv)
+		a2 = a2.Mul(sc).Add(bv)
+		a3 = a3.Mul(sc).Add(bv)
 		st8(pp, off, a0)
 		st8(pp, row+off, a1)
 		st8(pp, 2*row+off, a2)
@@ -308,10 +277,10 @@ func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 		v := unsafe.Add(vp, 4*d)
 		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
 			e := bc8(pp, 4*j)
-			a0 = e.MulAdd(ld8(v, o), a0)
-			a1 = e.MulAdd(ld8(v, o+32), a1)
-			a2 = e.MulAdd(ld8(v, o+64), a2)
-			a3 = e.MulAdd(ld8(v, o+96), a3)
+			a0 = e.Mul(ld8(v, o)).Add(a0)
+			a1 = e.Mul(ld8(v, o+32)).Add(a1)
+			a2 = e.Mul(ld8(v, o+64)).Add(a2)
+			a3 = e.Mul(ld8(v, o+96)).Add(a3)
 		}
 		st8(op, 4*d, a0.Mul(iv))
 		st8(op, 4*d+32, a1.Mul(iv))
@@ -322,7 +291,7 @@ func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 		a0 := f8{}
 		v := unsafe.Add(vp, 4*d)
 		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
-			a0 = bc8(pp, 4*j).MulAdd(ld8(v, o), a0)
+			a0 = bc8(pp, 4*j).Mul(ld8(v, o)).Add(a0)
 		}
 		st8(op, 4*d, a0.Mul(iv))
 	}

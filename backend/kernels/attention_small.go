@@ -10,7 +10,7 @@ import (
 // for the padding) and V likewise as vt (hd rows of ldk, zero padded). A query row is then
 //
 //	scores  s[j] = Scale·Σ_d q[d]·kt[d][j] + kt[hd][j]   (vectorised over j, hd broadcast-multiply-adds)
-//	weights p[j] = exp(s[j] - max s), their sum S
+//	weights p[j] = exp(s[j] - max s), their sum S   (expOneExact; S in the canonical order, vsum64)
 //	out[d]  = Σ_j p[j]·vt[d][j] / S                      (hd dot products over j)
 //
 // so every vector operation works on whole 8-key blocks whatever hd is. All (batch, head, row-group) units go
@@ -34,13 +34,8 @@ func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ld
 	hd := a.HeadDim
 	for i := i0; i < i1; i++ {
 		attnRow(a.Out.at(b, i, h)[:hd], a.Q.at(b, i, h)[:hd], kt, vt, p[:ldk], hd, ldk, a.Scale)
-		if a.Probs != nil { // p holds the row's exp(s − max), zero past Lk
-			pr := p[:a.Lk]
-			var sum float64
-			for _, e := range pr {
-				sum += float64(e)
-			}
-			vscaleFlush(a.probsRow(b, h, i), pr, float32(1/sum))
+		if a.Probs != nil { // p holds the row's exp(s − max), ≈ 1.2e-38 past Lk
+			vscaleFlush(a.probsRow(b, h, i), p[:a.Lk], float32(1/sum64Generic(p[:ldk])))
 		}
 	}
 }
@@ -148,27 +143,24 @@ func attnRowGeneric(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 	for j := range p {
 		var s float32
 		for d := 0; d < hd; d++ {
-			s += q[d] * kt[d*ldk+j]
+			s += float32(q[d] * kt[d*ldk+j])
 		}
-		s = s*scale + bias[j]
+		s = float32(s*scale) + bias[j]
 		p[j] = s
 		m = max(m, s)
 	}
 	if math.IsInf(float64(m), -1) {
 		m = 0
 	}
-	var sum float64
 	for j, s := range p {
-		e := exp32(s - m)
-		p[j] = e
-		sum += float64(e)
+		p[j] = expOneExact(s - m)
 	}
-	inv := float32(1 / sum)
+	inv := float32(1 / sum64Generic(p))
 	for d := 0; d < hd; d++ {
 		v := vt[d*ldk : (d+1)*ldk]
 		var acc float32
 		for j, e := range p {
-			acc += e * v[j]
+			acc += float32(e * v[j])
 		}
 		out[d] = acc * inv
 	}

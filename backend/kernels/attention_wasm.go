@@ -46,10 +46,8 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 				m = 0
 			}
 			pr := p[r*ldk : (r+1)*ldk]
-			var sum float64
-			for j := 0; j < ldk; j += expBlock {
-				sum += attnExpWasm(unsafe.Pointer(&pr[j]), min(expBlock, ldk-j), m)
-			}
+			attnExpWasm(unsafe.Pointer(&pr[0]), ldk, m) // expOneExact's bits; summed in the canonical order
+			sum := vsum64(pr)
 			inv[r] = float32(1 / sum)
 			if a.Probs != nil {
 				vscaleFlush(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])

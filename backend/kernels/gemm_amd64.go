@@ -110,8 +110,8 @@ func storeTileAVX2(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, i0
 		b0, b1 = ld(ep.Bias, j0), ld(ep.Bias, j0+8)
 	}
 	for r := 0; r < rows; r++ {
-		y0 := ld(t, r*16).MulAdd(av, b0)
-		y1 := ld(t, r*16+8).MulAdd(av, b1)
+		y0 := ld(t, r*16).Mul(av).Add(b0)
+		y1 := ld(t, r*16+8).Mul(av).Add(b1)
 		switch ep.Act {
 		case ActGELU:
 			y0, y1 = gelu8(y0), gelu8(y1)

@@ -90,8 +90,8 @@ func storeTileAVX512(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, 
 		// The activation over the whole tile at once: GELU/QuickGELU's exps in one loop (expSubLoopAVX512)
 		// instead of a call per vector, which spills every register.
 		for r := 0; r < rows; r++ {
-			stz(ldz(t, r*32).MulAdd(av, b0), t, r*32)
-			stz(ldz(t, r*32+16).MulAdd(av, b1), t, r*32+16)
+			stz(ldz(t, r*32).Mul(av).Add(b0), t, r*32)
+			stz(ldz(t, r*32+16).Mul(av).Add(b1), t, r*32+16)
 		}
 		var e [tileMax]float32
 		y := t[:rows*32]
@@ -103,8 +103,8 @@ func storeTileAVX512(tile *[tileMax]float32, nr, rows, w int, c []float32, ldc, 
 		av, b0, b1 = splatz(1), f16{}, f16{}
 	}
 	for r := 0; r < rows; r++ {
-		y0 := ldz(t, r*32).MulAdd(av, b0)
-		y1 := ldz(t, r*32+16).MulAdd(av, b1)
+		y0 := ldz(t, r*32).Mul(av).Add(b0)
+		y1 := ldz(t, r*32+16).Mul(av).Add(b1)
 		y0, y1 = y0.Mul(pv), y1.Mul(pv)
 		if ep.Residual != nil {
 			o := (i0+r)*ep.LdRes + j0

@@ -29,6 +29,7 @@ func installMathAVX2() {
 	vaddScalar = vaddScalarAVX2
 	vmulScalar = vmulScalarAVX2
 	vsum = vsumAVX2
+	vsum64 = sum64AVX2
 	vmax = vmaxAVX2
 	vexpSubSum = vexpSubSumAVX2
 	vmeanVar = vmeanVarAVX2
@@ -46,14 +47,14 @@ func st(v f8, s []float32, i int) { v.StoreArray((*[8]float32)(s[i : i+8])) }
 func exp8(x0 f8) f8 {
 	x := x0.Max(splat(expLo)).Min(splat(expHi))
 	n := x.Mul(splat(log2e)).Round()
-	r := n.MulAdd(splat(-ln2Hi), x)
-	r = n.MulAdd(splat(-ln2Lo), r)
-	p := splat(expP0).MulAdd(r, splat(expP1))
-	p = p.MulAdd(r, splat(expP2))
-	p = p.MulAdd(r, splat(expP3))
-	p = p.MulAdd(r, splat(expP4))
-	p = p.MulAdd(r, splat(expP5))
-	e := p.MulAdd(r.Mul(r), r.Add(splat(1)))
+	r := n.Mul(splat(-ln2Hi)).Add(x)
+	r = n.Mul(splat(-ln2Lo)).Add(r)
+	p := splat(expP0).Mul(r).Add(splat(expP1))
+	p = p.Mul(r).Add(splat(expP2))
+	p = p.Mul(r).Add(splat(expP3))
+	p = p.Mul(r).Add(splat(expP4))
+	p = p.Mul(r).Add(splat(expP5))
+	e := p.Mul(r.Mul(r)).Add(r.Add(splat(1)))
 	ni := n.ConvertToInt32()
 	n1 := ni.ShiftAllRight(1)
 	n2 := ni.Sub(n1)
@@ -74,11 +75,11 @@ func withSignOf8(y, x f8) f8 {
 func erfExp8(x, e f8) f8 {
 	ax := x.Abs()
 	one := splat(1)
-	t := one.Div(ax.MulAdd(splat(erfP), one))
-	p := splat(erfA5).MulAdd(t, splat(erfA4))
-	p = p.MulAdd(t, splat(erfA3))
-	p = p.MulAdd(t, splat(erfA2))
-	p = p.MulAdd(t, splat(erfA1))
+	t := one.Div(ax.Mul(splat(erfP)).Add(one))
+	p := splat(erfA5).Mul(t).Add(splat(erfA4))
+	p = p.Mul(t).Add(splat(erfA3))
+	p = p.Mul(t).Add(splat(erfA2))
+	p = p.Mul(t).Add(splat(erfA1))
 	return withSignOf8(one.Sub(p.Mul(t).Mul(e)), x)
 }
 
@@ -90,11 +91,11 @@ func erf8(x f8) f8 {
 func tanh8(x f8) f8 {
 	ax := x.Abs()
 	z := x.Mul(x)
-	p := splat(tanhT0).MulAdd(z, splat(tanhT1))
-	p = p.MulAdd(z, splat(tanhT2))
-	p = p.MulAdd(z, splat(tanhT3))
-	p = p.MulAdd(z, splat(tanhT4))
-	small := x.Mul(z).MulAdd(p, x)
+	p := splat(tanhT0).Mul(z).Add(splat(tanhT1))
+	p = p.Mul(z).Add(splat(tanhT2))
+	p = p.Mul(z).Add(splat(tanhT3))
+	p = p.Mul(z).Add(splat(tanhT4))
+	small := x.Mul(z).Mul(p).Add(x)
 	one := splat(1)
 	big := one.Sub(splat(2).Div(exp8(ax.Add(ax)).Add(one)))
 	big = withSignOf8(big, x)
@@ -105,7 +106,7 @@ func logistic8(x f8) f8 { one := splat(1); return one.Div(one.Add(exp8(x.Neg()))
 
 func gelu8(x f8) f8 {
 	h := x.Mul(splat(0.5))
-	return h.MulAdd(erf8(x.Mul(splat(sqrtHalf))), h)
+	return h.Mul(erf8(x.Mul(splat(sqrtHalf)))).Add(h)
 }
 
 func quickgelu8(x f8) f8 { return x.Div(splat(1).Add(exp8(x.Mul(splat(-1.702))))) }
@@ -119,28 +120,27 @@ func vexpAVX2(dst, src []float32) {
 	vexpGeneric(dst[nw:], src[nw:])
 }
 
-// expSubLoopAVX2 sets dst[i] = exp(src[i] - m) for len(dst) (a multiple of 8) values and returns their
-// sum: exp8 written out in the loop with its constants hoisted (exp8 is too big to inline and a call per
+// expSubLoopAVX2 sets dst[i] = exp(src[i] - m) for len(dst) (a multiple of 8) values: exp8
+// written out in the loop with its constants hoisted (exp8 is too big to inline and a call per
 // vector spills every register). It ends with VZEROUPPER.
-func expSubLoopAVX2(dst, src []float32, m float32) float64 {
+func expSubLoopAVX2(dst, src []float32, m float32) {
 	src = src[:len(dst)]
 	mv := splat(m)
 	hi, lo, l2e, c1, c2 := splat(expHi), splat(expLo), splat(log2e), splat(-ln2Hi), splat(-ln2Lo)
 	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)
 	b127 := archsimd.BroadcastInt32x8(127)
-	acc := f8{}
 	for i := 0; i+8 <= len(dst); i += 8 {
 		x0 := ld(src, i).Sub(mv)
 		x := x0.Max(lo).Min(hi)
 		n := x.Mul(l2e).Round()
-		r := n.MulAdd(c1, x)
-		r = n.MulAdd(c2, r)
-		p := p0.MulAdd(r, p1)
-		p = p.MulAdd(r, p2)
-		p = p.MulAdd(r, p3)
-		p = p.MulAdd(r, p4)
-		p = p.MulAdd(r, p5)
-		e := p.MulAdd(r.Mul(r), r.Add(one))
+		r := n.Mul(c1).Add(x)
+		r = n.Mul(c2).Add(r)
+		p := p0.Mul(r).Add(p1)
+		p = p.Mul(r).Add(p2)
+		p = p.Mul(r).Add(p3)
+		p = p.Mul(r).Add(p4)
+		p = p.Mul(r).Add(p5)
+		e := p.Mul(r.Mul(r)).Add(r.Add(one))
 		ni := n.ConvertToInt32()
 		n1 := ni.ShiftAllRight(1)
 		n2 := ni.Sub(n1)
@@ -148,9 +148,8 @@ func expSubLoopAVX2(dst, src []float32, m float32) float64 {
 		s2 := n2.Add(b127).ShiftAllLeft(23).AsFloat32x8()
 		e = e.Mul(s1).Mul(s2).IfElse(x0.Equal(x0), x0)
 		st(e, dst, i)
-		acc = acc.Add(e)
 	}
-	return hsum64(acc)
+	archsimd.ClearAVXUpperBits()
 }
 
 // chunk8: the erf / GELU / QuickGELU loops work through chunk8 values at a time (exps first, into a stack
@@ -211,7 +210,7 @@ func geluChunkAVX2(d, s, e []float32) {
 	for i := 0; i < n; i += 8 {
 		x := ld(s, i)
 		h := x.Mul(half)
-		st(h.MulAdd(erfExp8(x.Mul(rh), ld(e, i)), h), d, i)
+		st(h.Mul(erfExp8(x.Mul(rh), ld(e, i))).Add(h), d, i)
 	}
 	archsimd.ClearAVXUpperBits()
 }
@@ -336,41 +335,77 @@ func hsum64(v f8) float64 {
 	return (((float64(a[0]) + float64(a[1])) + (float64(a[2]) + float64(a[3]))) + ((float64(a[4]) + float64(a[5])) + (float64(a[6]) + float64(a[7]))))
 }
 
-// The float32 lanes are flushed into a float64 total every sumBlock elements. Each block is its own
-// function that ends with VZEROUPPER, so that the callers' scalar float64 work never runs with dirty upper
+// The canonical sums (sum64Generic): blocks of sumBlock values, each a run of 16-value groups added lane by lane
+// into 2 vectors of 8 float32 lanes (a partial last group padded), then flush16. Each block is its
+// own function that ends with VZEROUPPER, so that the callers' scalar float64 work never runs with dirty upper
 // vector state.
 
-func sumBlockAVX2(x []float32) float64 {
-	acc := f8{}
-	for i := 0; i+8 <= len(x); i += 8 {
-		acc = acc.Add(ld(x, i))
-	}
-	return hsum64(acc)
+// lanes16AVX2 adds a block's lanes (value i of the block went to lane i mod 16) as flush16 does.
+func lanes16AVX2(a0, a8 f8) float64 {
+	var l [sumLanes]float32
+	a0.StoreArray((*[8]float32)(l[0:]))
+	a8.StoreArray((*[8]float32)(l[8:]))
+	archsimd.ClearAVXUpperBits()
+	return flush16(&l)
 }
 
-func expSubBlockAVX2(x []float32, m float32) float64 { return expSubLoopAVX2(x, x, m) }
+func sumBlockAVX2(x []float32) float64 {
+	var a0 f8
+	var a8 f8
+	n := len(x) &^ (sumLanes - 1)
+	for i := 0; i < n; i += sumLanes {
+		a0 = a0.Add(ld(x, i+0))
+		a8 = a8.Add(ld(x, i+8))
+
+	}
+	if n < len(x) {
+		var pad [sumLanes]float32
+		copy(pad[:], x[n:])
+		a0 = a0.Add(ld(pad[:], 0))
+		a8 = a8.Add(ld(pad[:], 8))
+
+	}
+	return lanes16AVX2(a0, a8)
+}
 
 func sqDevBlockAVX2(x []float32, mean float32) float64 {
 	mv := splat(mean)
-	acc := f8{}
-	for i := 0; i+8 <= len(x); i += 8 {
-		d := ld(x, i).Sub(mv)
-		acc = d.MulAdd(d, acc)
+	var a0 f8
+	var a8 f8
+	n := len(x) &^ (sumLanes - 1)
+	for i := 0; i < n; i += sumLanes {
+		d0 := ld(x, i+0).Sub(mv)
+		a0 = a0.Add(d0.Mul(d0))
+		d8 := ld(x, i+8).Sub(mv)
+		a8 = a8.Add(d8.Mul(d8))
+
 	}
-	return hsum64(acc)
+	if n < len(x) {
+		// padded with the mean: a deviation of 0
+		var pad [sumLanes]float32
+		for j := range pad {
+			pad[j] = mean
+		}
+		copy(pad[:], x[n:])
+		d0 := ld(pad[:], 0).Sub(mv)
+		a0 = a0.Add(d0.Mul(d0))
+		d8 := ld(pad[:], 8).Sub(mv)
+		a8 = a8.Add(d8.Mul(d8))
+
+	}
+	return lanes16AVX2(a0, a8)
 }
 
-func vsumAVX2(x []float32) float32 {
-	nw := len(x) &^ 7
+// sum64AVX2 is sum64Generic.
+func sum64AVX2(x []float32) float64 {
 	var total float64
-	for i := 0; i < nw; i += sumBlock {
-		total += sumBlockAVX2(x[i:min(nw, i+sumBlock)])
+	for i := 0; i < len(x); i += sumBlock {
+		total += sumBlockAVX2(x[i:min(len(x), i+sumBlock)])
 	}
-	for _, v := range x[nw:] {
-		total += float64(v)
-	}
-	return float32(total)
+	return total
 }
+
+func vsumAVX2(x []float32) float32 { return float32(sum64AVX2(x)) }
 
 func vmaxAVX2(x []float32) float32 {
 	m := float32(math.Inf(-1))
@@ -397,34 +432,23 @@ func maxBlockAVX2(x []float32) float32 {
 
 func vexpSubSumAVX2(x []float32, m float32) float32 {
 	nw := len(x) &^ 7
-	var total float64
-	for i := 0; i < nw; i += sumBlock {
-		total += expSubBlockAVX2(x[i:min(nw, i+sumBlock)], m)
-	}
+	expSubLoopAVX2(x[:nw], x[:nw], m)
 	if nw < len(x) {
-		// The tail through one padded vector: exp(-Inf - m) = 0 adds nothing.
+		// The tail through one vector (the same bits as the scalar exp).
 		var pad [8]float32
-		for j := range pad {
-			pad[j] = float32(math.Inf(-1))
-		}
 		copy(pad[:], x[nw:])
-		total += expSubBlockAVX2(pad[:], m)
+		expSubLoopAVX2(pad[:], pad[:], m)
 		copy(x[nw:], pad[:])
 	}
-	return float32(total)
+	return float32(sum64AVX2(x))
 }
 
 func vmeanVarAVX2(x []float32) (mean, variance float32) {
 	n := float64(len(x))
-	mean = float32(float64(vsumAVX2(x)) / n)
-	nw := len(x) &^ 7
+	mean = float32(sum64AVX2(x) / n)
 	var total float64
-	for i := 0; i < nw; i += sumBlock {
-		total += sqDevBlockAVX2(x[i:min(nw, i+sumBlock)], mean)
-	}
-	for _, v := range x[nw:] {
-		d := v - mean
-		total += float64(d * d)
+	for i := 0; i < len(x); i += sumBlock {
+		total += sqDevBlockAVX2(x[i:min(len(x), i+sumBlock)], mean)
 	}
 	return mean, float32(total / n)
 }
@@ -438,7 +462,7 @@ func vnormAffineAVX2(dst, x []float32, mean, inv float32, gamma, beta []float32)
 		gamma, beta = gamma[:len(dst)], beta[:len(dst)]
 		for ; i+8 <= len(dst); i += 8 {
 			y := ld(x, i).Sub(mv).Mul(iv)
-			st(y.MulAdd(ld(gamma, i), ld(beta, i)), dst, i)
+			st(y.Mul(ld(gamma, i)).Add(ld(beta, i)), dst, i)
 		}
 		archsimd.ClearAVXUpperBits()
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, gamma[i:], beta[i:])
@@ -452,7 +476,7 @@ func vnormAffineAVX2(dst, x []float32, mean, inv float32, gamma, beta []float32)
 	case beta != nil:
 		beta = beta[:len(dst)]
 		for ; i+8 <= len(dst); i += 8 {
-			st(ld(x, i).Sub(mv).MulAdd(iv, ld(beta, i)), dst, i)
+			st(ld(x, i).Sub(mv).Mul(iv).Add(ld(beta, i)), dst, i)
 		}
 		archsimd.ClearAVXUpperBits()
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, nil, beta[i:])

@@ -29,6 +29,7 @@ func installMathAVX512() {
 	vaddScalar = vaddScalarAVX512
 	vmulScalar = vmulScalarAVX512
 	vsum = vsumAVX512
+	vsum64 = sum64AVX512
 	vmax = vmaxAVX512
 	vexpSubSum = vexpSubSumAVX512
 	vmeanVar = vmeanVarAVX512
@@ -46,14 +47,14 @@ func stz(v f16, s []float32, i int) { v.StoreArray((*[16]float32)(s[i : i+16])) 
 func exp16(x0 f16) f16 {
 	x := x0.Max(splatz(expLo)).Min(splatz(expHi))
 	n := x.Mul(splatz(log2e)).RoundScaled(0)
-	r := n.MulAdd(splatz(-ln2Hi), x)
-	r = n.MulAdd(splatz(-ln2Lo), r)
-	p := splatz(expP0).MulAdd(r, splatz(expP1))
-	p = p.MulAdd(r, splatz(expP2))
-	p = p.MulAdd(r, splatz(expP3))
-	p = p.MulAdd(r, splatz(expP4))
-	p = p.MulAdd(r, splatz(expP5))
-	e := p.MulAdd(r.Mul(r), r.Add(splatz(1)))
+	r := n.Mul(splatz(-ln2Hi)).Add(x)
+	r = n.Mul(splatz(-ln2Lo)).Add(r)
+	p := splatz(expP0).Mul(r).Add(splatz(expP1))
+	p = p.Mul(r).Add(splatz(expP2))
+	p = p.Mul(r).Add(splatz(expP3))
+	p = p.Mul(r).Add(splatz(expP4))
+	p = p.Mul(r).Add(splatz(expP5))
+	e := p.Mul(r.Mul(r)).Add(r.Add(splatz(1)))
 	ni := n.ConvertToInt32()
 	n1 := ni.ShiftAllRight(1)
 	n2 := ni.Sub(n1)
@@ -74,11 +75,11 @@ func withSignOf16(y, x f16) f16 {
 func erfExp16(x, e f16) f16 {
 	ax := x.Abs()
 	one := splatz(1)
-	t := one.Div(ax.MulAdd(splatz(erfP), one))
-	p := splatz(erfA5).MulAdd(t, splatz(erfA4))
-	p = p.MulAdd(t, splatz(erfA3))
-	p = p.MulAdd(t, splatz(erfA2))
-	p = p.MulAdd(t, splatz(erfA1))
+	t := one.Div(ax.Mul(splatz(erfP)).Add(one))
+	p := splatz(erfA5).Mul(t).Add(splatz(erfA4))
+	p = p.Mul(t).Add(splatz(erfA3))
+	p = p.Mul(t).Add(splatz(erfA2))
+	p = p.Mul(t).Add(splatz(erfA1))
 	return withSignOf16(one.Sub(p.Mul(t).Mul(e)), x)
 }
 
@@ -90,11 +91,11 @@ func erf16(x f16) f16 {
 func tanh16(x f16) f16 {
 	ax := x.Abs()
 	z := x.Mul(x)
-	p := splatz(tanhT0).MulAdd(z, splatz(tanhT1))
-	p = p.MulAdd(z, splatz(tanhT2))
-	p = p.MulAdd(z, splatz(tanhT3))
-	p = p.MulAdd(z, splatz(tanhT4))
-	small := x.Mul(z).MulAdd(p, x)
+	p := splatz(tanhT0).Mul(z).Add(splatz(tanhT1))
+	p = p.Mul(z).Add(splatz(tanhT2))
+	p = p.Mul(z).Add(splatz(tanhT3))
+	p = p.Mul(z).Add(splatz(tanhT4))
+	small := x.Mul(z).Mul(p).Add(x)
 	one := splatz(1)
 	big := one.Sub(splatz(2).Div(exp16(ax.Add(ax)).Add(one)))
 	big = withSignOf16(big, x)
@@ -105,7 +106,7 @@ func logistic16(x f16) f16 { one := splatz(1); return one.Div(one.Add(exp16(x.Ne
 
 func gelu16(x f16) f16 {
 	h := x.Mul(splatz(0.5))
-	return h.MulAdd(erf16(x.Mul(splatz(sqrtHalf))), h)
+	return h.Mul(erf16(x.Mul(splatz(sqrtHalf)))).Add(h)
 }
 
 func quickgelu16(x f16) f16 { return x.Div(splatz(1).Add(exp16(x.Mul(splatz(-1.702))))) }
@@ -119,28 +120,27 @@ func vexpAVX512(dst, src []float32) {
 	vexpGeneric(dst[nw:], src[nw:])
 }
 
-// expSubLoopAVX512 sets dst[i] = exp(src[i] - m) for len(dst) (a multiple of 16) values and returns their
-// sum: exp16 written out in the loop with its constants hoisted (exp16 is too big to inline and a call per
+// expSubLoopAVX512 sets dst[i] = exp(src[i] - m) for len(dst) (a multiple of 16) values: exp16
+// written out in the loop with its constants hoisted (exp16 is too big to inline and a call per
 // vector spills every register). It ends with VZEROUPPER.
-func expSubLoopAVX512(dst, src []float32, m float32) float64 {
+func expSubLoopAVX512(dst, src []float32, m float32) {
 	src = src[:len(dst)]
 	mv := splatz(m)
 	hi, lo, l2e, c1, c2 := splatz(expHi), splatz(expLo), splatz(log2e), splatz(-ln2Hi), splatz(-ln2Lo)
 	p0, p1, p2, p3, p4, p5, one := splatz(expP0), splatz(expP1), splatz(expP2), splatz(expP3), splatz(expP4), splatz(expP5), splatz(1)
 	b127 := archsimd.BroadcastInt32x16(127)
-	acc := f16{}
 	for i := 0; i+16 <= len(dst); i += 16 {
 		x0 := ldz(src, i).Sub(mv)
 		x := x0.Max(lo).Min(hi)
 		n := x.Mul(l2e).RoundScaled(0)
-		r := n.MulAdd(c1, x)
-		r = n.MulAdd(c2, r)
-		p := p0.MulAdd(r, p1)
-		p = p.MulAdd(r, p2)
-		p = p.MulAdd(r, p3)
-		p = p.MulAdd(r, p4)
-		p = p.MulAdd(r, p5)
-		e := p.MulAdd(r.Mul(r), r.Add(one))
+		r := n.Mul(c1).Add(x)
+		r = n.Mul(c2).Add(r)
+		p := p0.Mul(r).Add(p1)
+		p = p.Mul(r).Add(p2)
+		p = p.Mul(r).Add(p3)
+		p = p.Mul(r).Add(p4)
+		p = p.Mul(r).Add(p5)
+		e := p.Mul(r.Mul(r)).Add(r.Add(one))
 		ni := n.ConvertToInt32()
 		n1 := ni.ShiftAllRight(1)
 		n2 := ni.Sub(n1)
@@ -148,9 +148,8 @@ func expSubLoopAVX512(dst, src []float32, m float32) float64 {
 		s2 := n2.Add(b127).ShiftAllLeft(23).AsFloat32x16()
 		e = e.Mul(s1).Mul(s2).IfElse(x0.Equal(x0), x0)
 		stz(e, dst, i)
-		acc = acc.Add(e)
 	}
-	return hsumz64(acc)
+	archsimd.ClearAVXUpperBits()
 }
 
 // chunk16: the erf / GELU / QuickGELU loops work through chunk16 values at a time (exps first, into a stack
@@ -211,7 +210,7 @@ func geluChunkAVX512(d, s, e []float32) {
 	for i := 0; i < n; i += 16 {
 		x := ldz(s, i)
 		h := x.Mul(half)
-		stz(h.MulAdd(erfExp16(x.Mul(rh), ldz(e, i)), h), d, i)
+		stz(h.Mul(erfExp16(x.Mul(rh), ldz(e, i))).Add(h), d, i)
 	}
 	archsimd.ClearAVXUpperBits()
 }
@@ -336,41 +335,68 @@ func hsumz64(v f16) float64 {
 	return ((((float64(a[0]) + float64(a[1])) + (float64(a[2]) + float64(a[3]))) + ((float64(a[4]) + float64(a[5])) + (float64(a[6]) + float64(a[7])))) + (((float64(a[8]) + float64(a[9])) + (float64(a[10]) + float64(a[11]))) + ((float64(a[12]) + float64(a[13])) + (float64(a[14]) + float64(a[15])))))
 }
 
-// The float32 lanes are flushed into a float64 total every sumBlock elements. Each block is its own
-// function that ends with VZEROUPPER, so that the callers' scalar float64 work never runs with dirty upper
+// The canonical sums (sum64Generic): blocks of sumBlock values, each a run of 16-value groups added lane by lane
+// into 1 vector of 16 float32 lanes (a partial last group padded), then flush16. Each block is its
+// own function that ends with VZEROUPPER, so that the callers' scalar float64 work never runs with dirty upper
 // vector state.
 
-func sumBlockAVX512(x []float32) float64 {
-	acc := f16{}
-	for i := 0; i+16 <= len(x); i += 16 {
-		acc = acc.Add(ldz(x, i))
-	}
-	return hsumz64(acc)
+// lanes16AVX512 adds a block's lanes (value i of the block went to lane i mod 16) as flush16 does.
+func lanes16AVX512(a0 f16) float64 {
+	var l [sumLanes]float32
+	a0.StoreArray((*[16]float32)(l[0:]))
+	archsimd.ClearAVXUpperBits()
+	return flush16(&l)
 }
 
-func expSubBlockAVX512(x []float32, m float32) float64 { return expSubLoopAVX512(x, x, m) }
+func sumBlockAVX512(x []float32) float64 {
+	var a0 f16
+	n := len(x) &^ (sumLanes - 1)
+	for i := 0; i < n; i += sumLanes {
+		a0 = a0.Add(ldz(x, i+0))
+
+	}
+	if n < len(x) {
+		var pad [sumLanes]float32
+		copy(pad[:], x[n:])
+		a0 = a0.Add(ldz(pad[:], 0))
+
+	}
+	return lanes16AVX512(a0)
+}
 
 func sqDevBlockAVX512(x []float32, mean float32) float64 {
 	mv := splatz(mean)
-	acc := f16{}
-	for i := 0; i+16 <= len(x); i += 16 {
-		d := ldz(x, i).Sub(mv)
-		acc = d.MulAdd(d, acc)
+	var a0 f16
+	n := len(x) &^ (sumLanes - 1)
+	for i := 0; i < n; i += sumLanes {
+		d0 := ldz(x, i+0).Sub(mv)
+		a0 = a0.Add(d0.Mul(d0))
+
 	}
-	return hsumz64(acc)
+	if n < len(x) {
+		// padded with the mean: a deviation of 0
+		var pad [sumLanes]float32
+		for j := range pad {
+			pad[j] = mean
+		}
+		copy(pad[:], x[n:])
+		d0 := ldz(pad[:], 0).Sub(mv)
+		a0 = a0.Add(d0.Mul(d0))
+
+	}
+	return lanes16AVX512(a0)
 }
 
-func vsumAVX512(x []float32) float32 {
-	nw := len(x) &^ 15
+// sum64AVX512 is sum64Generic.
+func sum64AVX512(x []float32) float64 {
 	var total float64
-	for i := 0; i < nw; i += sumBlock {
-		total += sumBlockAVX512(x[i:min(nw, i+sumBlock)])
+	for i := 0; i < len(x); i += sumBlock {
+		total += sumBlockAVX512(x[i:min(len(x), i+sumBlock)])
 	}
-	for _, v := range x[nw:] {
-		total += float64(v)
-	}
-	return float32(total)
+	return total
 }
+
+func vsumAVX512(x []float32) float32 { return float32(sum64AVX512(x)) }
 
 func vmaxAVX512(x []float32) float32 {
 	m := float32(math.Inf(-1))
@@ -397,34 +423,23 @@ func maxBlockAVX512(x []float32) float32 {
 
 func vexpSubSumAVX512(x []float32, m float32) float32 {
 	nw := len(x) &^ 15
-	var total float64
-	for i := 0; i < nw; i += sumBlock {
-		total += expSubBlockAVX512(x[i:min(nw, i+sumBlock)], m)
-	}
+	expSubLoopAVX512(x[:nw], x[:nw], m)
 	if nw < len(x) {
-		// The tail through one padded vector: exp(-Inf - m) = 0 adds nothing.
+		// The tail through one vector (the same bits as the scalar exp).
 		var pad [16]float32
-		for j := range pad {
-			pad[j] = float32(math.Inf(-1))
-		}
 		copy(pad[:], x[nw:])
-		total += expSubBlockAVX512(pad[:], m)
+		expSubLoopAVX512(pad[:], pad[:], m)
 		copy(x[nw:], pad[:])
 	}
-	return float32(total)
+	return float32(sum64AVX512(x))
 }
 
 func vmeanVarAVX512(x []float32) (mean, variance float32) {
 	n := float64(len(x))
-	mean = float32(float64(vsumAVX512(x)) / n)
-	nw := len(x) &^ 15
+	mean = float32(sum64AVX512(x) / n)
 	var total float64
-	for i := 0; i < nw; i += sumBlock {
-		total += sqDevBlockAVX512(x[i:min(nw, i+sumBlock)], mean)
-	}
-	for _, v := range x[nw:] {
-		d := v - mean
-		total += float64(d * d)
+	for i := 0; i < len(x); i += sumBlock {
+		total += sqDevBlockAVX512(x[i:min(len(x), i+sumBlock)], mean)
 	}
 	return mean, float32(total / n)
 }
@@ -438,7 +453,7 @@ func vnormAffineAVX512(dst, x []float32, mean, inv float32, gamma, beta []float3
 		gamma, beta = gamma[:len(dst)], beta[:len(dst)]
 		for ; i+16 <= len(dst); i += 16 {
 			y := ldz(x, i).Sub(mv).Mul(iv)
-			stz(y.MulAdd(ldz(gamma, i), ldz(beta, i)), dst, i)
+			stz(y.Mul(ldz(gamma, i)).Add(ldz(beta, i)), dst, i)
 		}
 		archsimd.ClearAVXUpperBits()
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, gamma[i:], beta[i:])
@@ -452,7 +467,7 @@ func vnormAffineAVX512(dst, x []float32, mean, inv float32, gamma, beta []float3
 	case beta != nil:
 		beta = beta[:len(dst)]
 		for ; i+16 <= len(dst); i += 16 {
-			stz(ldz(x, i).Sub(mv).MulAdd(iv, ldz(beta, i)), dst, i)
+			stz(ldz(x, i).Sub(mv).Mul(iv).Add(ldz(beta, i)), dst, i)
 		}
 		archsimd.ClearAVXUpperBits()
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, nil, beta[i:])

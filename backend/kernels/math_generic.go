@@ -4,6 +4,13 @@ import "math"
 
 // Elementwise kernels. The portable versions below are float32 polynomials (no float64 libm calls); the
 // architecture files replace the function variables with vector versions of the same algorithms.
+//
+// Every tier gives the same bits as these portable versions (TestTierBits): the vector versions do the same
+// float32 operations in the same order, each rounded — a multiply then an add, never a fused multiply-add,
+// which wasm lacks — and the sums (vsum, vmeanVar, vexpSubSum) add their values in one canonical order
+// (sum64Generic). The portable code writes float32(…) around products that are added, since Go may fuse x·y + z
+// where the target has FMA (arm64, amd64 at GOAMD64=v3) and an explicit conversion forbids it. So an int8 model,
+// whose GEMMs and attentions are integer, gives the same outputs bit for bit on every tier, native or WASM.
 
 var (
 	vexp       = vexpGeneric
@@ -19,7 +26,9 @@ var (
 	vaddScalar = vaddScalarGeneric
 	vmulScalar = vmulScalarGeneric
 	vsum       = vsumGeneric
-	vmax       = vmaxGeneric
+	// vsum64 is the canonical sum (sum64Generic) in float64.
+	vsum64 = sum64Generic
+	vmax   = vmaxGeneric
 	// vexpSubSum sets x[i] = exp(x[i]-m) and returns their sum.
 	vexpSubSum = vexpSubSumGeneric
 	// vmeanVar returns the mean and (biased) variance of x (two passes).
@@ -28,9 +37,53 @@ var (
 	vnormAffine = vnormAffineGeneric
 )
 
-// sumBlock: the vector tiers flush float32 lane sums into a float64 total every sumBlock elements, which
-// keeps sums of thousands of values within ~1e-7 relative.
-const sumBlock = 128
+// The canonical sum (sum64Generic) of n values: blocks of sumBlock values; in a block, value i is added to
+// float32 lane i mod sumLanes (lanes start at 0; one AVX-512 vector, two AVX2 ones or four SIMD128 ones, a last
+// partial group padded with zeros), the block's lanes are added in float64 by flush16's fixed tree, and the
+// blocks' sums in order, in float64. Sums of thousands of values stay within ~1e-7 relative.
+const (
+	sumBlock = 128
+	sumLanes = 16
+)
+
+// flush16 adds the 16 lanes of a block in float64, pairwise.
+func flush16(l *[sumLanes]float32) float64 {
+	f := func(i int) float64 { return float64(l[i]) }
+	return (((f(0) + f(1)) + (f(2) + f(3))) + ((f(4) + f(5)) + (f(6) + f(7)))) +
+		(((f(8) + f(9)) + (f(10) + f(11))) + ((f(12) + f(13)) + (f(14) + f(15))))
+}
+
+// sum64Generic is the canonical sum of x (above).
+func sum64Generic(x []float32) float64 {
+	var total float64
+	for b := 0; b < len(x); b += sumBlock {
+		var l [sumLanes]float32
+		for i, v := range x[b:min(len(x), b+sumBlock)] {
+			l[i%sumLanes] += v
+		}
+		total += flush16(&l)
+	}
+	return total
+}
+
+// sqDev64Generic is the canonical sum of (x[i] − mean)².
+func sqDev64Generic(x []float32, mean float32) float64 {
+	var total float64
+	for b := 0; b < len(x); b += sumBlock {
+		var l [sumLanes]float32
+		for i, v := range x[b:min(len(x), b+sumBlock)] {
+			d := v - mean
+			l[i%sumLanes] += float32(d * d)
+		}
+		total += flush16(&l)
+	}
+	return total
+}
+
+// withSignOf32 is y with x's sign bit ORed in (the vector versions' withSignOf).
+func withSignOf32(y, x float32) float32 {
+	return math.Float32frombits(math.Float32bits(y) | math.Float32bits(x)&(1<<31))
+}
 
 // exp constants (Cephes expf): exp(x) = 2ⁿ·exp(r), r = x - n·ln2 in [-ln2/2, ln2/2].
 const (
@@ -59,21 +112,23 @@ const (
 	sqrtHalf = 0.70710678118654752
 )
 
+// exp32 is exp: 2ⁿ·exp(r) with n = x·log2e rounded to even, r = n·(−ln2Hi) + x, r = n·(−ln2Lo) + r, Cephes'
+// polynomial p (Horner) and exp(r) ≈ p·r² + (r + 1); x is clamped to [expLo, expHi] and 2ⁿ applied as two factors.
 func exp32(x float32) float32 {
 	if x != x {
 		return x
 	}
 	x = min(max(x, expLo), expHi)
-	n := float32(math.Round(float64(x * log2e)))
-	r := x - n*ln2Hi
-	r -= n * ln2Lo
+	n := float32(math.RoundToEven(float64(x * log2e)))
+	r := x + float32(n*-ln2Hi)
+	r += float32(n * -ln2Lo)
 	p := float32(expP0)
-	p = p*r + expP1
-	p = p*r + expP2
-	p = p*r + expP3
-	p = p*r + expP4
-	p = p*r + expP5
-	e := p*r*r + r + 1
+	p = float32(p*r) + expP1
+	p = float32(p*r) + expP2
+	p = float32(p*r) + expP3
+	p = float32(p*r) + expP4
+	p = float32(p*r) + expP5
+	e := float32(p*float32(r*r)) + (r + 1)
 	ni := int32(n)
 	n1 := ni >> 1
 	n2 := ni - n1
@@ -83,17 +138,13 @@ func exp32(x float32) float32 {
 // erf32 is Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7) with the float32 exp above.
 func erf32(x float32) float32 {
 	ax := float32(math.Abs(float64(x)))
-	t := 1 / (1 + erfP*ax)
+	t := 1 / (float32(ax*erfP) + 1)
 	p := float32(erfA5)
-	p = p*t + erfA4
-	p = p*t + erfA3
-	p = p*t + erfA2
-	p = p*t + erfA1
-	y := 1 - p*t*exp32(-ax*ax)
-	if x < 0 {
-		return -y
-	}
-	return y
+	p = float32(p*t) + erfA4
+	p = float32(p*t) + erfA3
+	p = float32(p*t) + erfA2
+	p = float32(p*t) + erfA1
+	return withSignOf32(1-float32(float32(p*t)*exp32(-(ax*ax))), x)
 }
 
 func tanh32(x float32) float32 {
@@ -101,22 +152,24 @@ func tanh32(x float32) float32 {
 	if ax < 0.625 {
 		z := x * x
 		p := float32(tanhT0)
-		p = p*z + tanhT1
-		p = p*z + tanhT2
-		p = p*z + tanhT3
-		p = p*z + tanhT4
-		return x + x*z*p
+		p = float32(p*z) + tanhT1
+		p = float32(p*z) + tanhT2
+		p = float32(p*z) + tanhT3
+		p = float32(p*z) + tanhT4
+		return float32(float32(x*z)*p) + x
 	}
-	y := 1 - 2/(exp32(2*ax)+1)
-	if x < 0 {
-		return -y
-	}
-	return y
+	return withSignOf32(1-2/(exp32(ax+ax)+1), x)
 }
 
-func logistic32(x float32) float32  { return 1 / (1 + exp32(-x)) }
-func gelu32(x float32) float32      { return 0.5 * x * (1 + erf32(x*sqrtHalf)) }
-func quickgelu32(x float32) float32 { return x / (1 + exp32(-1.702*x)) }
+func logistic32(x float32) float32 { return 1 / (1 + exp32(-x)) }
+
+// gelu32 is h·erf(x/√2) + h with h = x/2.
+func gelu32(x float32) float32 {
+	h := x * 0.5
+	return float32(h*erf32(x*sqrtHalf)) + h
+}
+
+func quickgelu32(x float32) float32 { return x / (1 + exp32(x*-1.702)) }
 
 func vexpGeneric(dst, src []float32) {
 	for i, v := range src[:len(dst)] {
@@ -196,18 +249,7 @@ func vmulScalarGeneric(dst, a []float32, s float32) {
 	}
 }
 
-func vsumGeneric(x []float32) float32 {
-	var s0, s1 float64
-	i := 0
-	for ; i+2 <= len(x); i += 2 {
-		s0 += float64(x[i])
-		s1 += float64(x[i+1])
-	}
-	for ; i < len(x); i++ {
-		s0 += float64(x[i])
-	}
-	return float32(s0 + s1)
-}
+func vsumGeneric(x []float32) float32 { return float32(sum64Generic(x)) }
 
 func vmaxGeneric(x []float32) float32 {
 	m := float32(math.Inf(-1))
@@ -220,30 +262,16 @@ func vmaxGeneric(x []float32) float32 {
 }
 
 func vexpSubSumGeneric(x []float32, m float32) float32 {
-	var s float64
 	for i, v := range x {
-		e := exp32(v - m)
-		x[i] = e
-		s += float64(e)
+		x[i] = exp32(v - m)
 	}
-	return float32(s)
+	return float32(sum64Generic(x))
 }
 
 func vmeanVarGeneric(x []float32) (mean, variance float32) {
 	n := float64(len(x))
-	mean = float32(float64(vsumGeneric(x)) / n)
-	var v0, v1 float64
-	i := 0
-	for ; i+2 <= len(x); i += 2 {
-		d0, d1 := x[i]-mean, x[i+1]-mean
-		v0 += float64(d0 * d0)
-		v1 += float64(d1 * d1)
-	}
-	for ; i < len(x); i++ {
-		d := x[i] - mean
-		v0 += float64(d * d)
-	}
-	return mean, float32((v0 + v1) / n)
+	mean = float32(sum64Generic(x) / n)
+	return mean, float32(sqDev64Generic(x, mean) / n)
 }
 
 func vnormAffineGeneric(dst, x []float32, mean, inv float32, gamma, beta []float32) {
@@ -252,7 +280,7 @@ func vnormAffineGeneric(dst, x []float32, mean, inv float32, gamma, beta []float
 	case gamma != nil && beta != nil:
 		gamma, beta = gamma[:len(dst)], beta[:len(dst)]
 		for i, v := range x {
-			dst[i] = (v-mean)*inv*gamma[i] + beta[i]
+			dst[i] = float32((v-mean)*inv*gamma[i]) + beta[i]
 		}
 	case gamma != nil:
 		gamma = gamma[:len(dst)]
@@ -262,7 +290,7 @@ func vnormAffineGeneric(dst, x []float32, mean, inv float32, gamma, beta []float
 	case beta != nil:
 		beta = beta[:len(dst)]
 		for i, v := range x {
-			dst[i] = (v-mean)*inv + beta[i]
+			dst[i] = float32((v-mean)*inv) + beta[i]
 		}
 	default:
 		for i, v := range x {

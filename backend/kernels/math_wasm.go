@@ -27,6 +27,7 @@ func installMathWasm() {
 	vaddScalar = vaddScalarWasm
 	vmulScalar = vmulScalarWasm
 	vsum = vsumWasm
+	vsum64 = sum64Wasm
 	vmax = vmaxWasm
 	vexpSubSum = vexpSubSumWasm
 	vmeanVar = vmeanVarWasm
@@ -44,14 +45,14 @@ func st(v f4, s []float32, i int) { v.StoreArray((*[4]float32)(s[i : i+4])) }
 func exp4(x0 f4) f4 {
 	x := x0.Max(splat(expLo)).Min(splat(expHi))
 	n := x.Mul(splat(log2e)).Round()
-	r := n.MulAdd(splat(-ln2Hi), x)
-	r = n.MulAdd(splat(-ln2Lo), r)
-	p := splat(expP0).MulAdd(r, splat(expP1))
-	p = p.MulAdd(r, splat(expP2))
-	p = p.MulAdd(r, splat(expP3))
-	p = p.MulAdd(r, splat(expP4))
-	p = p.MulAdd(r, splat(expP5))
-	e := p.MulAdd(r.Mul(r), r.Add(splat(1)))
+	r := n.Mul(splat(-ln2Hi)).Add(x)
+	r = n.Mul(splat(-ln2Lo)).Add(r)
+	p := splat(expP0).Mul(r).Add(splat(expP1))
+	p = p.Mul(r).Add(splat(expP2))
+	p = p.Mul(r).Add(splat(expP3))
+	p = p.Mul(r).Add(splat(expP4))
+	p = p.Mul(r).Add(splat(expP5))
+	e := p.Mul(r.Mul(r)).Add(r.Add(splat(1)))
 	ni := n.ConvertToInt32()
 	n1 := ni.ShiftAllRight(1)
 	n2 := ni.Sub(n1)
@@ -72,11 +73,11 @@ func withSignOf4(y, x f4) f4 {
 func erfExp4(x, e f4) f4 {
 	ax := x.Abs()
 	one := splat(1)
-	t := one.Div(ax.MulAdd(splat(erfP), one))
-	p := splat(erfA5).MulAdd(t, splat(erfA4))
-	p = p.MulAdd(t, splat(erfA3))
-	p = p.MulAdd(t, splat(erfA2))
-	p = p.MulAdd(t, splat(erfA1))
+	t := one.Div(ax.Mul(splat(erfP)).Add(one))
+	p := splat(erfA5).Mul(t).Add(splat(erfA4))
+	p = p.Mul(t).Add(splat(erfA3))
+	p = p.Mul(t).Add(splat(erfA2))
+	p = p.Mul(t).Add(splat(erfA1))
 	return withSignOf4(one.Sub(p.Mul(t).Mul(e)), x)
 }
 
@@ -88,11 +89,11 @@ func erf4(x f4) f4 {
 func tanh4(x f4) f4 {
 	ax := x.Abs()
 	z := x.Mul(x)
-	p := splat(tanhT0).MulAdd(z, splat(tanhT1))
-	p = p.MulAdd(z, splat(tanhT2))
-	p = p.MulAdd(z, splat(tanhT3))
-	p = p.MulAdd(z, splat(tanhT4))
-	small := x.Mul(z).MulAdd(p, x)
+	p := splat(tanhT0).Mul(z).Add(splat(tanhT1))
+	p = p.Mul(z).Add(splat(tanhT2))
+	p = p.Mul(z).Add(splat(tanhT3))
+	p = p.Mul(z).Add(splat(tanhT4))
+	small := x.Mul(z).Mul(p).Add(x)
 	one := splat(1)
 	big := one.Sub(splat(2).Div(exp4(ax.Add(ax)).Add(one)))
 	big = withSignOf4(big, x)
@@ -103,7 +104,7 @@ func logistic4(x f4) f4 { one := splat(1); return one.Div(one.Add(exp4(x.Neg()))
 
 func gelu4(x f4) f4 {
 	h := x.Mul(splat(0.5))
-	return h.MulAdd(erf4(x.Mul(splat(sqrtHalf))), h)
+	return h.Mul(erf4(x.Mul(splat(sqrtHalf)))).Add(h)
 }
 
 func quickgelu4(x f4) f4 { return x.Div(splat(1).Add(exp4(x.Mul(splat(-1.702))))) }
@@ -117,28 +118,27 @@ func vexpWasm(dst, src []float32) {
 	vexpGeneric(dst[nw:], src[nw:])
 }
 
-// expSubLoopWasm sets dst[i] = exp(src[i] - m) for len(dst) (a multiple of 4) values and returns their
-// sum: exp4 written out in the loop with its constants hoisted (exp4 is too big to inline and a call per
+// expSubLoopWasm sets dst[i] = exp(src[i] - m) for len(dst) (a multiple of 4) values: exp4
+// written out in the loop with its constants hoisted (exp4 is too big to inline and a call per
 // vector spills every register).
-func expSubLoopWasm(dst, src []float32, m float32) float64 {
+func expSubLoopWasm(dst, src []float32, m float32) {
 	src = src[:len(dst)]
 	mv := splat(m)
 	hi, lo, l2e, c1, c2 := splat(expHi), splat(expLo), splat(log2e), splat(-ln2Hi), splat(-ln2Lo)
 	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)
 	b127 := archsimd.BroadcastInt32x4(127)
-	acc := f4{}
 	for i := 0; i+4 <= len(dst); i += 4 {
 		x0 := ld(src, i).Sub(mv)
 		x := x0.Max(lo).Min(hi)
 		n := x.Mul(l2e).Round()
-		r := n.MulAdd(c1, x)
-		r = n.MulAdd(c2, r)
-		p := p0.MulAdd(r, p1)
-		p = p.MulAdd(r, p2)
-		p = p.MulAdd(r, p3)
-		p = p.MulAdd(r, p4)
-		p = p.MulAdd(r, p5)
-		e := p.MulAdd(r.Mul(r), r.Add(one))
+		r := n.Mul(c1).Add(x)
+		r = n.Mul(c2).Add(r)
+		p := p0.Mul(r).Add(p1)
+		p = p.Mul(r).Add(p2)
+		p = p.Mul(r).Add(p3)
+		p = p.Mul(r).Add(p4)
+		p = p.Mul(r).Add(p5)
+		e := p.Mul(r.Mul(r)).Add(r.Add(one))
 		ni := n.ConvertToInt32()
 		n1 := ni.ShiftAllRight(1)
 		n2 := ni.Sub(n1)
@@ -146,9 +146,8 @@ func expSubLoopWasm(dst, src []float32, m float32) float64 {
 		s2 := n2.Add(b127).ShiftAllLeft(23).ToBits().BitsToFloat32()
 		e = e.Mul(s1).Mul(s2).IfElse(x0.Equal(x0), x0)
 		st(e, dst, i)
-		acc = acc.Add(e)
 	}
-	return hsum64(acc)
+
 }
 
 // chunk4: the erf / GELU / QuickGELU loops work through chunk4 values at a time (exps first, into a stack
@@ -209,7 +208,7 @@ func geluChunkWasm(d, s, e []float32) {
 	for i := 0; i < n; i += 4 {
 		x := ld(s, i)
 		h := x.Mul(half)
-		st(h.MulAdd(erfExp4(x.Mul(rh), ld(e, i)), h), d, i)
+		st(h.Mul(erfExp4(x.Mul(rh), ld(e, i))).Add(h), d, i)
 	}
 
 }
@@ -333,39 +332,94 @@ func hsum64(v f4) float64 {
 	return ((float64(a[0]) + float64(a[1])) + (float64(a[2]) + float64(a[3])))
 }
 
-// The float32 lanes are flushed into a float64 total every sumBlock elements.
+// The canonical sums (sum64Generic): blocks of sumBlock values, each a run of 16-value groups added lane by lane
+// into 4 vectors of 4 float32 lanes (a partial last group padded), then flush16. Each block is its
+// own function.
 
-func sumBlockWasm(x []float32) float64 {
-	acc := f4{}
-	for i := 0; i+4 <= len(x); i += 4 {
-		acc = acc.Add(ld(x, i))
-	}
-	return hsum64(acc)
+// lanes16Wasm adds a block's lanes (value i of the block went to lane i mod 16) as flush16 does.
+func lanes16Wasm(a0, a4, a8, a12 f4) float64 {
+	var l [sumLanes]float32
+	a0.StoreArray((*[4]float32)(l[0:]))
+	a4.StoreArray((*[4]float32)(l[4:]))
+	a8.StoreArray((*[4]float32)(l[8:]))
+	a12.StoreArray((*[4]float32)(l[12:]))
+
+	return flush16(&l)
 }
 
-func expSubBlockWasm(x []float32, m float32) float64 { return expSubLoopWasm(x, x, m) }
+func sumBlockWasm(x []float32) float64 {
+	var a0 f4
+	var a4 f4
+	var a8 f4
+	var a12 f4
+	n := len(x) &^ (sumLanes - 1)
+	for i := 0; i < n; i += sumLanes {
+		a0 = a0.Add(ld(x, i+0))
+		a4 = a4.Add(ld(x, i+4))
+		a8 = a8.Add(ld(x, i+8))
+		a12 = a12.Add(ld(x, i+12))
+
+	}
+	if n < len(x) {
+		var pad [sumLanes]float32
+		copy(pad[:], x[n:])
+		a0 = a0.Add(ld(pad[:], 0))
+		a4 = a4.Add(ld(pad[:], 4))
+		a8 = a8.Add(ld(pad[:], 8))
+		a12 = a12.Add(ld(pad[:], 12))
+
+	}
+	return lanes16Wasm(a0, a4, a8, a12)
+}
 
 func sqDevBlockWasm(x []float32, mean float32) float64 {
 	mv := splat(mean)
-	acc := f4{}
-	for i := 0; i+4 <= len(x); i += 4 {
-		d := ld(x, i).Sub(mv)
-		acc = d.MulAdd(d, acc)
+	var a0 f4
+	var a4 f4
+	var a8 f4
+	var a12 f4
+	n := len(x) &^ (sumLanes - 1)
+	for i := 0; i < n; i += sumLanes {
+		d0 := ld(x, i+0).Sub(mv)
+		a0 = a0.Add(d0.Mul(d0))
+		d4 := ld(x, i+4).Sub(mv)
+		a4 = a4.Add(d4.Mul(d4))
+		d8 := ld(x, i+8).Sub(mv)
+		a8 = a8.Add(d8.Mul(d8))
+		d12 := ld(x, i+12).Sub(mv)
+		a12 = a12.Add(d12.Mul(d12))
+
 	}
-	return hsum64(acc)
+	if n < len(x) {
+		// padded with the mean: a deviation of 0
+		var pad [sumLanes]float32
+		for j := range pad {
+			pad[j] = mean
+		}
+		copy(pad[:], x[n:])
+		d0 := ld(pad[:], 0).Sub(mv)
+		a0 = a0.Add(d0.Mul(d0))
+		d4 := ld(pad[:], 4).Sub(mv)
+		a4 = a4.Add(d4.Mul(d4))
+		d8 := ld(pad[:], 8).Sub(mv)
+		a8 = a8.Add(d8.Mul(d8))
+		d12 := ld(pad[:], 12).Sub(mv)
+		a12 = a12.Add(d12.Mul(d12))
+
+	}
+	return lanes16Wasm(a0, a4, a8, a12)
 }
 
-func vsumWasm(x []float32) float32 {
-	nw := len(x) &^ 3
+// sum64Wasm is sum64Generic.
+func sum64Wasm(x []float32) float64 {
 	var total float64
-	for i := 0; i < nw; i += sumBlock {
-		total += sumBlockWasm(x[i:min(nw, i+sumBlock)])
+	for i := 0; i < len(x); i += sumBlock {
+		total += sumBlockWasm(x[i:min(len(x), i+sumBlock)])
 	}
-	for _, v := range x[nw:] {
-		total += float64(v)
-	}
-	return float32(total)
+	return total
 }
+
+func vsumWasm(x []float32) float32 { return float32(sum64Wasm(x)) }
 
 func vmaxWasm(x []float32) float32 {
 	m := float32(math.Inf(-1))
@@ -392,34 +446,23 @@ func maxBlockWasm(x []float32) float32 {
 
 func vexpSubSumWasm(x []float32, m float32) float32 {
 	nw := len(x) &^ 3
-	var total float64
-	for i := 0; i < nw; i += sumBlock {
-		total += expSubBlockWasm(x[i:min(nw, i+sumBlock)], m)
-	}
+	expSubLoopWasm(x[:nw], x[:nw], m)
 	if nw < len(x) {
-		// The tail through one padded vector: exp(-Inf - m) = 0 adds nothing.
+		// The tail through one vector (the same bits as the scalar exp).
 		var pad [4]float32
-		for j := range pad {
-			pad[j] = float32(math.Inf(-1))
-		}
 		copy(pad[:], x[nw:])
-		total += expSubBlockWasm(pad[:], m)
+		expSubLoopWasm(pad[:], pad[:], m)
 		copy(x[nw:], pad[:])
 	}
-	return float32(total)
+	return float32(sum64Wasm(x))
 }
 
 func vmeanVarWasm(x []float32) (mean, variance float32) {
 	n := float64(len(x))
-	mean = float32(float64(vsumWasm(x)) / n)
-	nw := len(x) &^ 3
+	mean = float32(sum64Wasm(x) / n)
 	var total float64
-	for i := 0; i < nw; i += sumBlock {
-		total += sqDevBlockWasm(x[i:min(nw, i+sumBlock)], mean)
-	}
-	for _, v := range x[nw:] {
-		d := v - mean
-		total += float64(d * d)
+	for i := 0; i < len(x); i += sumBlock {
+		total += sqDevBlockWasm(x[i:min(len(x), i+sumBlock)], mean)
 	}
 	return mean, float32(total / n)
 }
@@ -433,7 +476,7 @@ func vnormAffineWasm(dst, x []float32, mean, inv float32, gamma, beta []float32)
 		gamma, beta = gamma[:len(dst)], beta[:len(dst)]
 		for ; i+4 <= len(dst); i += 4 {
 			y := ld(x, i).Sub(mv).Mul(iv)
-			st(y.MulAdd(ld(gamma, i), ld(beta, i)), dst, i)
+			st(y.Mul(ld(gamma, i)).Add(ld(beta, i)), dst, i)
 		}
 
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, gamma[i:], beta[i:])
@@ -447,7 +490,7 @@ func vnormAffineWasm(dst, x []float32, mean, inv float32, gamma, beta []float32)
 	case beta != nil:
 		beta = beta[:len(dst)]
 		for ; i+4 <= len(dst); i += 4 {
-			st(ld(x, i).Sub(mv).MulAdd(iv, ld(beta, i)), dst, i)
+			st(ld(x, i).Sub(mv).Mul(iv).Add(ld(beta, i)), dst, i)
 		}
 
 		vnormAffineGeneric(dst[i:], x[i:], mean, inv, nil, beta[i:])

@@ -133,7 +133,7 @@ func installPortable() {
 	vgelu, vquickgelu = vgeluGeneric, vquickgeluGeneric
 	vadd, vsub, vmul, vdiv = vaddGeneric, vsubGeneric, vmulGeneric, vdivGeneric
 	vaddScalar, vmulScalar = vaddScalarGeneric, vmulScalarGeneric
-	vsum, vmax = vsumGeneric, vmaxGeneric
+	vsum, vsum64, vmax = vsumGeneric, sum64Generic, vmaxGeneric
 	vexpSubSum, vmeanVar, vnormAffine = vexpSubSumGeneric, vmeanVarGeneric, vnormAffineGeneric
 
 	attnRow, attnRows = attnRowGeneric, attnRowsGeneric

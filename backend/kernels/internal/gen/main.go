@@ -106,6 +106,15 @@ func render(tr tier) ([]byte, error) {
 		"sumTree": func(w int) string { return tree("+", "float64", 0, w) },
 		"maxTree": func(w int) string { return tree("max", "", 0, w) },
 		"mask":    func(w int) int { return w - 1 },
+		// groups: the offsets of the vectors that hold a 16-value group's lanes; groupsN: how many
+		"groups": func(w int) []int {
+			var g []int
+			for o := 0; o < 16; o += w {
+				g = append(g, o)
+			}
+			return g
+		},
+		"groupsN": func(w int) int { return 16 / w },
 		"ops":     func() []binOp { return binOps },
 		"unary":   func() []string { return []string{"tanh", "logistic"} },
 	}).Parse(mathTmpl)

@@ -23,9 +23,9 @@ func attnRowAVX2(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 		m = 0
 	}
 	attnExpAVX2(unsafe.Pointer(&p[0]), ldk, m)
-	sum := vsum64(p[:ldk])
+	sum := vsum(p[:ldk])
 	attnPVAVX2(unsafe.Pointer(&p[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
-	inv := float32(1 / sum)
+	inv := 1 / sum
 	out = out[:hd]
 	for d := range out {
 		r := (*[8]float32)(red[d*8:])
@@ -55,7 +55,7 @@ func attnScoresAVX2(qp, kp, pp unsafe.Pointer, hd, ldk int, scale float32) float
 }
 
 // attnExpAVX2 replaces the n (a multiple of 8) scores at pp by exp(s - m): expOneExact's rounded operations, 8
-// lanes at a time with the constants hoisted, so its bits (the caller sums them in the canonical order, vsum64).
+// lanes at a time with the constants hoisted, so its bits (the caller sums them in the canonical order, vsum).
 func attnExpAVX2(pp unsafe.Pointer, n int, m float32) {
 	mv := splat(m)
 	lo, l2e, magic, c1, c2 := splat(-87.33654), splat(log2e), splat(12582912), splat(-ln2Hi), splat(-ln2Lo)
@@ -143,8 +143,8 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 			}
 			pr := p[r*ldk : (r+1)*ldk]
 			attnExpAVX2(unsafe.Pointer(&pr[0]), ldk, m)
-			sum := vsum64(pr)
-			inv[r] = float32(1 / sum)
+			sum := vsum(pr)
+			inv[r] = 1 / sum
 			if a.Probs != nil {
 				vscaleFlush(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
 			}

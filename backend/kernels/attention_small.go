@@ -10,7 +10,7 @@ import (
 // for the padding) and V likewise as vt (hd rows of ldk, zero padded). A query row is then
 //
 //	scores  s[j] = Scale·Σ_d q[d]·kt[d][j] + kt[hd][j]   (vectorised over j, hd broadcast-multiply-adds)
-//	weights p[j] = exp(s[j] - max s), their sum S   (expOneExact; S in the canonical order, vsum64)
+//	weights p[j] = exp(s[j] - max s), their sum S   (expOneExact; S in the canonical order, vsum)
 //	out[d]  = Σ_j p[j]·vt[d][j] / S                      (hd dot products over j)
 //
 // so every vector operation works on whole 8-key blocks whatever hd is. All (batch, head, row-group) units go
@@ -35,7 +35,7 @@ func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ld
 	for i := i0; i < i1; i++ {
 		attnRow(a.Out.at(b, i, h)[:hd], a.Q.at(b, i, h)[:hd], kt, vt, p[:ldk], hd, ldk, a.Scale)
 		if a.Probs != nil { // p holds the row's exp(s − max), ≈ 1.2e-38 past Lk
-			vscaleFlush(a.probsRow(b, h, i), p[:a.Lk], float32(1/sum64Generic(p[:ldk])))
+			vscaleFlush(a.probsRow(b, h, i), p[:a.Lk], 1/vsumGeneric(p[:ldk]))
 		}
 	}
 }
@@ -155,7 +155,7 @@ func attnRowGeneric(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 	for j, s := range p {
 		p[j] = expOneExact(s - m)
 	}
-	inv := float32(1 / sum64Generic(p))
+	inv := 1 / vsumGeneric(p)
 	for d := 0; d < hd; d++ {
 		v := vt[d*ldk : (d+1)*ldk]
 		var acc float32

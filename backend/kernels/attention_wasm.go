@@ -47,8 +47,8 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 			}
 			pr := p[r*ldk : (r+1)*ldk]
 			attnExpWasm(unsafe.Pointer(&pr[0]), ldk, m) // expOneExact's bits; summed in the canonical order
-			sum := vsum64(pr)
-			inv[r] = float32(1 / sum)
+			sum := vsum(pr)
+			inv[r] = 1 / sum
 			if a.Probs != nil {
 				vscaleFlush(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
 			}

@@ -29,7 +29,6 @@ func installMathAVX2() {
 	vaddScalar = vaddScalarAVX2
 	vmulScalar = vmulScalarAVX2
 	vsum = vsumAVX2
-	vsum64 = sum64AVX2
 	vmax = vmaxAVX2
 	vexpSubSum = vexpSubSumAVX2
 	vmeanVar = vmeanVarAVX2
@@ -335,21 +334,21 @@ func hsum64(v f8) float64 {
 	return (((float64(a[0]) + float64(a[1])) + (float64(a[2]) + float64(a[3]))) + ((float64(a[4]) + float64(a[5])) + (float64(a[6]) + float64(a[7]))))
 }
 
-// The canonical sums (sum64Generic): blocks of sumBlock values, each a run of 16-value groups added lane by lane
-// into 2 vectors of 8 float32 lanes (a partial last group padded), then flush16. Each block is its
+// The canonical sums (vsumGeneric): blocks of sumBlock values, each a run of 16-value groups added lane by lane
+// into 2 vectors of 8 float32 lanes (a partial last group padded), then tree16. Each block is its
 // own function that ends with VZEROUPPER, so that the callers' scalar float64 work never runs with dirty upper
 // vector state.
 
-// lanes16AVX2 adds a block's lanes (value i of the block went to lane i mod 16) as flush16 does.
-func lanes16AVX2(a0, a8 f8) float64 {
+// lanes16AVX2 adds a block's lanes (value i of the block went to lane i mod 16) as tree16 does.
+func lanes16AVX2(a0, a8 f8) float32 {
 	var l [sumLanes]float32
 	a0.StoreArray((*[8]float32)(l[0:]))
 	a8.StoreArray((*[8]float32)(l[8:]))
 	archsimd.ClearAVXUpperBits()
-	return flush16(&l)
+	return tree16(&l)
 }
 
-func sumBlockAVX2(x []float32) float64 {
+func sumBlockAVX2(x []float32) float32 {
 	var a0 f8
 	var a8 f8
 	n := len(x) &^ (sumLanes - 1)
@@ -368,7 +367,7 @@ func sumBlockAVX2(x []float32) float64 {
 	return lanes16AVX2(a0, a8)
 }
 
-func sqDevBlockAVX2(x []float32, mean float32) float64 {
+func sqDevBlockAVX2(x []float32, mean float32) float32 {
 	mv := splat(mean)
 	var a0 f8
 	var a8 f8
@@ -396,16 +395,14 @@ func sqDevBlockAVX2(x []float32, mean float32) float64 {
 	return lanes16AVX2(a0, a8)
 }
 
-// sum64AVX2 is sum64Generic.
-func sum64AVX2(x []float32) float64 {
-	var total float64
+// vsumAVX2 is vsumGeneric.
+func vsumAVX2(x []float32) float32 {
+	var total float32
 	for i := 0; i < len(x); i += sumBlock {
 		total += sumBlockAVX2(x[i:min(len(x), i+sumBlock)])
 	}
 	return total
 }
-
-func vsumAVX2(x []float32) float32 { return float32(sum64AVX2(x)) }
 
 func vmaxAVX2(x []float32) float32 {
 	m := float32(math.Inf(-1))
@@ -440,17 +437,17 @@ func vexpSubSumAVX2(x []float32, m float32) float32 {
 		expSubLoopAVX2(pad[:], pad[:], m)
 		copy(x[nw:], pad[:])
 	}
-	return float32(sum64AVX2(x))
+	return vsumAVX2(x)
 }
 
 func vmeanVarAVX2(x []float32) (mean, variance float32) {
-	n := float64(len(x))
-	mean = float32(sum64AVX2(x) / n)
-	var total float64
+	n := float32(len(x))
+	mean = vsumAVX2(x) / n
+	var total float32
 	for i := 0; i < len(x); i += sumBlock {
 		total += sqDevBlockAVX2(x[i:min(len(x), i+sumBlock)], mean)
 	}
-	return mean, float32(total / n)
+	return mean, total / n
 }
 
 func vnormAffineAVX2(dst, x []float32, mean, inv float32, gamma, beta []float32) {

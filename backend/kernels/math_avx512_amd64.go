@@ -29,7 +29,6 @@ func installMathAVX512() {
 	vaddScalar = vaddScalarAVX512
 	vmulScalar = vmulScalarAVX512
 	vsum = vsumAVX512
-	vsum64 = sum64AVX512
 	vmax = vmaxAVX512
 	vexpSubSum = vexpSubSumAVX512
 	vmeanVar = vmeanVarAVX512
@@ -335,20 +334,20 @@ func hsumz64(v f16) float64 {
 	return ((((float64(a[0]) + float64(a[1])) + (float64(a[2]) + float64(a[3]))) + ((float64(a[4]) + float64(a[5])) + (float64(a[6]) + float64(a[7])))) + (((float64(a[8]) + float64(a[9])) + (float64(a[10]) + float64(a[11]))) + ((float64(a[12]) + float64(a[13])) + (float64(a[14]) + float64(a[15])))))
 }
 
-// The canonical sums (sum64Generic): blocks of sumBlock values, each a run of 16-value groups added lane by lane
-// into 1 vector of 16 float32 lanes (a partial last group padded), then flush16. Each block is its
+// The canonical sums (vsumGeneric): blocks of sumBlock values, each a run of 16-value groups added lane by lane
+// into 1 vector of 16 float32 lanes (a partial last group padded), then tree16. Each block is its
 // own function that ends with VZEROUPPER, so that the callers' scalar float64 work never runs with dirty upper
 // vector state.
 
-// lanes16AVX512 adds a block's lanes (value i of the block went to lane i mod 16) as flush16 does.
-func lanes16AVX512(a0 f16) float64 {
+// lanes16AVX512 adds a block's lanes (value i of the block went to lane i mod 16) as tree16 does.
+func lanes16AVX512(a0 f16) float32 {
 	var l [sumLanes]float32
 	a0.StoreArray((*[16]float32)(l[0:]))
 	archsimd.ClearAVXUpperBits()
-	return flush16(&l)
+	return tree16(&l)
 }
 
-func sumBlockAVX512(x []float32) float64 {
+func sumBlockAVX512(x []float32) float32 {
 	var a0 f16
 	n := len(x) &^ (sumLanes - 1)
 	for i := 0; i < n; i += sumLanes {
@@ -364,7 +363,7 @@ func sumBlockAVX512(x []float32) float64 {
 	return lanes16AVX512(a0)
 }
 
-func sqDevBlockAVX512(x []float32, mean float32) float64 {
+func sqDevBlockAVX512(x []float32, mean float32) float32 {
 	mv := splatz(mean)
 	var a0 f16
 	n := len(x) &^ (sumLanes - 1)
@@ -387,16 +386,14 @@ func sqDevBlockAVX512(x []float32, mean float32) float64 {
 	return lanes16AVX512(a0)
 }
 
-// sum64AVX512 is sum64Generic.
-func sum64AVX512(x []float32) float64 {
-	var total float64
+// vsumAVX512 is vsumGeneric.
+func vsumAVX512(x []float32) float32 {
+	var total float32
 	for i := 0; i < len(x); i += sumBlock {
 		total += sumBlockAVX512(x[i:min(len(x), i+sumBlock)])
 	}
 	return total
 }
-
-func vsumAVX512(x []float32) float32 { return float32(sum64AVX512(x)) }
 
 func vmaxAVX512(x []float32) float32 {
 	m := float32(math.Inf(-1))
@@ -431,17 +428,17 @@ func vexpSubSumAVX512(x []float32, m float32) float32 {
 		expSubLoopAVX512(pad[:], pad[:], m)
 		copy(x[nw:], pad[:])
 	}
-	return float32(sum64AVX512(x))
+	return vsumAVX512(x)
 }
 
 func vmeanVarAVX512(x []float32) (mean, variance float32) {
-	n := float64(len(x))
-	mean = float32(sum64AVX512(x) / n)
-	var total float64
+	n := float32(len(x))
+	mean = vsumAVX512(x) / n
+	var total float32
 	for i := 0; i < len(x); i += sumBlock {
 		total += sqDevBlockAVX512(x[i:min(len(x), i+sumBlock)], mean)
 	}
-	return mean, float32(total / n)
+	return mean, total / n
 }
 
 func vnormAffineAVX512(dst, x []float32, mean, inv float32, gamma, beta []float32) {

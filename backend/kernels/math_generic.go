@@ -8,7 +8,7 @@ import "math"
 // Every tier gives the same bits as these portable versions (TestTierBits): the vector versions do the same
 // float32 operations in the same order, each rounded — a multiply then an add, never a fused multiply-add,
 // which wasm lacks — and the sums (vsum, vmeanVar, vexpSubSum) add their values in one canonical order
-// (sum64Generic). The portable code writes float32(…) around products that are added, since Go may fuse x·y + z
+// (vsumGeneric). The portable code writes float32(…) around products that are added, since Go may fuse x·y + z
 // where the target has FMA (arm64, amd64 at GOAMD64=v3) and an explicit conversion forbids it. So an int8 model,
 // whose GEMMs and attentions are integer, gives the same outputs bit for bit on every tier, native or WASM.
 
@@ -25,10 +25,8 @@ var (
 	vdiv       = vdivGeneric
 	vaddScalar = vaddScalarGeneric
 	vmulScalar = vmulScalarGeneric
-	vsum       = vsumGeneric
-	// vsum64 is the canonical sum (sum64Generic) in float64.
-	vsum64 = sum64Generic
-	vmax   = vmaxGeneric
+	vsum       = vsumGeneric // the canonical sum (below)
+	vmax       = vmaxGeneric
 	// vexpSubSum sets x[i] = exp(x[i]-m) and returns their sum.
 	vexpSubSum = vexpSubSumGeneric
 	// vmeanVar returns the mean and (biased) variance of x (two passes).
@@ -37,45 +35,45 @@ var (
 	vnormAffine = vnormAffineGeneric
 )
 
-// The canonical sum (sum64Generic) of n values: blocks of sumBlock values; in a block, value i is added to
-// float32 lane i mod sumLanes (lanes start at 0; one AVX-512 vector, two AVX2 ones or four SIMD128 ones, a last
-// partial group padded with zeros), the block's lanes are added in float64 by flush16's fixed tree, and the
-// blocks' sums in order, in float64. Sums of thousands of values stay within ~1e-7 relative.
+// The canonical sum (vsumGeneric) of n values, all in float32 so that WGSL can do the same (it has no float64):
+// blocks of sumBlock values; in a block, value i is added to lane i mod sumLanes (lanes start at 0; one AVX-512
+// vector, two AVX2 ones or four SIMD128 ones, a last partial group padded with zeros), the block's lanes are
+// added by tree16's fixed pairwise tree, and the block sums in order. Layer norm's rows (≤ 24 blocks) and the
+// attention's few keys (one block) keep ~1e-7 relative.
 const (
 	sumBlock = 128
 	sumLanes = 16
 )
 
-// flush16 adds the 16 lanes of a block in float64, pairwise.
-func flush16(l *[sumLanes]float32) float64 {
-	f := func(i int) float64 { return float64(l[i]) }
-	return (((f(0) + f(1)) + (f(2) + f(3))) + ((f(4) + f(5)) + (f(6) + f(7)))) +
-		(((f(8) + f(9)) + (f(10) + f(11))) + ((f(12) + f(13)) + (f(14) + f(15))))
+// tree16 adds the 16 lanes of a block, pairwise.
+func tree16(l *[sumLanes]float32) float32 {
+	return (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))) +
+		(((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15])))
 }
 
-// sum64Generic is the canonical sum of x (above).
-func sum64Generic(x []float32) float64 {
-	var total float64
+// vsumGeneric is the canonical sum of x (above).
+func vsumGeneric(x []float32) float32 {
+	var total float32
 	for b := 0; b < len(x); b += sumBlock {
 		var l [sumLanes]float32
 		for i, v := range x[b:min(len(x), b+sumBlock)] {
 			l[i%sumLanes] += v
 		}
-		total += flush16(&l)
+		total += tree16(&l)
 	}
 	return total
 }
 
-// sqDev64Generic is the canonical sum of (x[i] − mean)².
-func sqDev64Generic(x []float32, mean float32) float64 {
-	var total float64
+// sqDevGeneric is the canonical sum of (x[i] − mean)².
+func sqDevGeneric(x []float32, mean float32) float32 {
+	var total float32
 	for b := 0; b < len(x); b += sumBlock {
 		var l [sumLanes]float32
 		for i, v := range x[b:min(len(x), b+sumBlock)] {
 			d := v - mean
 			l[i%sumLanes] += float32(d * d)
 		}
-		total += flush16(&l)
+		total += tree16(&l)
 	}
 	return total
 }
@@ -249,8 +247,6 @@ func vmulScalarGeneric(dst, a []float32, s float32) {
 	}
 }
 
-func vsumGeneric(x []float32) float32 { return float32(sum64Generic(x)) }
-
 func vmaxGeneric(x []float32) float32 {
 	m := float32(math.Inf(-1))
 	for _, v := range x {
@@ -265,13 +261,13 @@ func vexpSubSumGeneric(x []float32, m float32) float32 {
 	for i, v := range x {
 		x[i] = exp32(v - m)
 	}
-	return float32(sum64Generic(x))
+	return vsumGeneric(x)
 }
 
 func vmeanVarGeneric(x []float32) (mean, variance float32) {
-	n := float64(len(x))
-	mean = float32(sum64Generic(x) / n)
-	return mean, float32(sqDev64Generic(x, mean) / n)
+	n := float32(len(x))
+	mean = vsumGeneric(x) / n
+	return mean, sqDevGeneric(x, mean) / n
 }
 
 func vnormAffineGeneric(dst, x []float32, mean, inv float32, gamma, beta []float32) {
@@ -316,6 +312,6 @@ func layerNormRow(dst, x, gamma, beta []float32, eps float32) {
 		return
 	}
 	mean, variance := vmeanVar(x)
-	inv := float32(1 / math.Sqrt(float64(variance+eps)))
+	inv := 1 / float32(math.Sqrt(float64(variance+eps))) // the float32 square root, correctly rounded
 	vnormAffine(dst, x, mean, inv, gamma, beta)
 }

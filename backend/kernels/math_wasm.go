@@ -27,7 +27,6 @@ func installMathWasm() {
 	vaddScalar = vaddScalarWasm
 	vmulScalar = vmulScalarWasm
 	vsum = vsumWasm
-	vsum64 = sum64Wasm
 	vmax = vmaxWasm
 	vexpSubSum = vexpSubSumWasm
 	vmeanVar = vmeanVarWasm
@@ -332,22 +331,22 @@ func hsum64(v f4) float64 {
 	return ((float64(a[0]) + float64(a[1])) + (float64(a[2]) + float64(a[3])))
 }
 
-// The canonical sums (sum64Generic): blocks of sumBlock values, each a run of 16-value groups added lane by lane
-// into 4 vectors of 4 float32 lanes (a partial last group padded), then flush16. Each block is its
+// The canonical sums (vsumGeneric): blocks of sumBlock values, each a run of 16-value groups added lane by lane
+// into 4 vectors of 4 float32 lanes (a partial last group padded), then tree16. Each block is its
 // own function.
 
-// lanes16Wasm adds a block's lanes (value i of the block went to lane i mod 16) as flush16 does.
-func lanes16Wasm(a0, a4, a8, a12 f4) float64 {
+// lanes16Wasm adds a block's lanes (value i of the block went to lane i mod 16) as tree16 does.
+func lanes16Wasm(a0, a4, a8, a12 f4) float32 {
 	var l [sumLanes]float32
 	a0.StoreArray((*[4]float32)(l[0:]))
 	a4.StoreArray((*[4]float32)(l[4:]))
 	a8.StoreArray((*[4]float32)(l[8:]))
 	a12.StoreArray((*[4]float32)(l[12:]))
 
-	return flush16(&l)
+	return tree16(&l)
 }
 
-func sumBlockWasm(x []float32) float64 {
+func sumBlockWasm(x []float32) float32 {
 	var a0 f4
 	var a4 f4
 	var a8 f4
@@ -372,7 +371,7 @@ func sumBlockWasm(x []float32) float64 {
 	return lanes16Wasm(a0, a4, a8, a12)
 }
 
-func sqDevBlockWasm(x []float32, mean float32) float64 {
+func sqDevBlockWasm(x []float32, mean float32) float32 {
 	mv := splat(mean)
 	var a0 f4
 	var a4 f4
@@ -410,16 +409,14 @@ func sqDevBlockWasm(x []float32, mean float32) float64 {
 	return lanes16Wasm(a0, a4, a8, a12)
 }
 
-// sum64Wasm is sum64Generic.
-func sum64Wasm(x []float32) float64 {
-	var total float64
+// vsumWasm is vsumGeneric.
+func vsumWasm(x []float32) float32 {
+	var total float32
 	for i := 0; i < len(x); i += sumBlock {
 		total += sumBlockWasm(x[i:min(len(x), i+sumBlock)])
 	}
 	return total
 }
-
-func vsumWasm(x []float32) float32 { return float32(sum64Wasm(x)) }
 
 func vmaxWasm(x []float32) float32 {
 	m := float32(math.Inf(-1))
@@ -454,17 +451,17 @@ func vexpSubSumWasm(x []float32, m float32) float32 {
 		expSubLoopWasm(pad[:], pad[:], m)
 		copy(x[nw:], pad[:])
 	}
-	return float32(sum64Wasm(x))
+	return vsumWasm(x)
 }
 
 func vmeanVarWasm(x []float32) (mean, variance float32) {
-	n := float64(len(x))
-	mean = float32(sum64Wasm(x) / n)
-	var total float64
+	n := float32(len(x))
+	mean = vsumWasm(x) / n
+	var total float32
 	for i := 0; i < len(x); i += sumBlock {
 		total += sqDevBlockWasm(x[i:min(len(x), i+sumBlock)], mean)
 	}
-	return mean, float32(total / n)
+	return mean, total / n
 }
 
 func vnormAffineWasm(dst, x []float32, mean, inv float32, gamma, beta []float32) {

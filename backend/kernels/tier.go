@@ -133,7 +133,7 @@ func installPortable() {
 	vgelu, vquickgelu = vgeluGeneric, vquickgeluGeneric
 	vadd, vsub, vmul, vdiv = vaddGeneric, vsubGeneric, vmulGeneric, vdivGeneric
 	vaddScalar, vmulScalar = vaddScalarGeneric, vmulScalarGeneric
-	vsum, vsum64, vmax = vsumGeneric, sum64Generic, vmaxGeneric
+	vsum, vmax = vsumGeneric, vmaxGeneric
 	vexpSubSum, vmeanVar, vnormAffine = vexpSubSumGeneric, vmeanVarGeneric, vnormAffineGeneric
 
 	attnRow, attnRows = attnRowGeneric, attnRowsGeneric

@@ -117,8 +117,8 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 	// P·V lane sums live in p's tail (a local array would be zeroed on every call).
 	red := (*[smallHDMax * 8]float32)(p[4*ldk:])
 	var mx [4 * 8]float32
-	// Few keys and whole vectors of head dim: P·V row by row from V's rows (vectorised over d).
-	pvRows := a.Lk <= smallLk && hd%8 == 0
+	// Few keys: P·V row by row from V's rows (vectorised over d), the keys added in order.
+	pvRows := a.fewKeys()
 	var vp unsafe.Pointer
 	if pvRows {
 		vp = unsafe.Pointer(&vr[a.Lk*hd-1])
@@ -267,8 +267,8 @@ func attnScores4AVX2(q *[4]unsafe.Pointer, kp, pp unsafe.Pointer, hd, ldk int, s
 	archsimd.ClearAVXUpperBits()
 }
 
-// attnPVRowsAVX2 writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] (V rows ldv bytes apart, hd a multiple of 8), four
-// vectors of d at a time.
+// attnPVRowsAVX2 writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] (V rows ldv bytes apart), four vectors of d at a
+// time, the keys added in order.
 func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 	iv := splat(inv)
 	d := 0
@@ -287,7 +287,7 @@ func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 		st8(op, 4*d+64, a2.Mul(iv))
 		st8(op, 4*d+96, a3.Mul(iv))
 	}
-	for ; d < hd; d += 8 {
+	for ; d+8 <= hd; d += 8 {
 		a0 := f8{}
 		v := unsafe.Add(vp, 4*d)
 		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
@@ -296,4 +296,5 @@ func attnPVRowsAVX2(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 		st8(op, 4*d, a0.Mul(iv))
 	}
 	archsimd.ClearAVXUpperBits()
+	pvRowsTail(op, pp, vp, ldv, lk, d, hd, inv)
 }

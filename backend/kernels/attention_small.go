@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"sync"
+	"unsafe"
 )
 
 // Direct attention for small head dims (hd ≤ smallHD): no GEMM, no packing of Q. Per (batch, head), K is
@@ -18,7 +19,7 @@ import (
 
 const smallHD = 16
 
-// With at most smallLk keys the direct path also takes head dims up to smallHDMax (B-CAST's 8×8 problems).
+// With few keys (fewKeys) the direct path also takes head dims up to smallHDMax (B-CAST's 8×8 problems).
 const (
 	smallLk    = 16
 	smallHDMax = 64
@@ -27,7 +28,7 @@ const (
 // attnRow computes one query row (see above): out and q hold hd values, p is ldk scratch.
 var attnRow = attnRowGeneric
 
-// attnRows computes query rows [i0, i1) of (b, h); p is 4·ldk + 4·smallHD·8 scratch, vr V's rows (lk×hd) when Lk ≤ smallLk.
+// attnRows computes query rows [i0, i1) of (b, h); p is 4·ldk + 4·smallHD·8 scratch, vr V's rows (lk×hd) when fewKeys.
 var attnRows = attnRowsGeneric
 
 func attnRowsGeneric(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk int) {
@@ -50,14 +51,19 @@ var smallPool = sync.Pool{New: func() any { return new(smallScratch) }}
 var smallOn = true
 
 func (a *Attention) useSmall() bool {
-	return smallOn && (a.HeadDim <= smallHD || a.Lk <= smallLk && a.HeadDim <= smallHDMax)
+	return smallOn && (a.HeadDim <= smallHD || a.fewKeys() && a.HeadDim <= smallHDMax)
 }
+
+// fewKeys says the direct path computes P·V row by row from V's rows, adding the keys in order (vectorised over
+// the head dimension, the same order in every tier): with at most smallLk keys, or fewer than Int8AttnMinLk in
+// an int8 model, whose attentions of few keys (B-CAST's) must give the same bits in every tier.
+func (a *Attention) fewKeys() bool { return a.Lk <= smallLk || a.Int8 && a.Lk < Int8AttnMinLk }
 
 // packSmall lays out K and V of (b, h) as kt and vt.
 func (a *Attention) packSmall(st *smallScratch, b, h, ldk int) {
 	hd, lk := a.HeadDim, a.Lk
 	need := (2*hd + 1) * ldk
-	if lk <= smallLk {
+	if a.fewKeys() {
 		need += lk * hd // V's rows, contiguous (P·V row by row; a copy, so Out may alias V)
 	}
 	if cap(st.kt) < need {
@@ -66,7 +72,7 @@ func (a *Attention) packSmall(st *smallScratch, b, h, ldk int) {
 	kt := st.kt[:(hd+1)*ldk]
 	vt := st.kt[(hd+1)*ldk : (2*hd+1)*ldk]
 	st.vr = st.kt[(2*hd+1)*ldk : need]
-	if lk <= smallLk {
+	if a.fewKeys() {
 		for j := 0; j < lk; j++ {
 			copy(st.vr[j*hd:(j+1)*hd], a.V.at(b, j, h)[:hd])
 		}
@@ -163,5 +169,17 @@ func attnRowGeneric(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 			acc += float32(e * v[j])
 		}
 		out[d] = acc * inv
+	}
+}
+
+// pvRowsTail writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] for d in [d0, hd) one at a time (V rows ldv bytes apart),
+// the keys added in order: the head dimensions past the vector versions' last whole vector.
+func pvRowsTail(op, pp, vp unsafe.Pointer, ldv, lk, d0, hd int, inv float32) {
+	for d := d0; d < hd; d++ {
+		var acc float32
+		for j := 0; j < lk; j++ {
+			acc += float32(*(*float32)(unsafe.Add(pp, 4*j)) * *(*float32)(unsafe.Add(vp, j*ldv+4*d)))
+		}
+		*(*float32)(unsafe.Add(op, 4*d)) = acc * inv
 	}
 }

@@ -22,8 +22,8 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 	// P·V lane sums live in p's tail (a local array would be zeroed on every call).
 	red := (*[smallHDMax * 4]float32)(p[4*ldk:])
 	var mx [4 * 4]float32
-	// Few keys and whole vectors of head dim: P·V row by row from V's rows (vectorised over d).
-	pvRows := a.Lk <= smallLk && hd%4 == 0
+	// Few keys: P·V row by row from V's rows (vectorised over d), the keys added in order.
+	pvRows := a.fewKeys()
 	var vp unsafe.Pointer
 	if pvRows {
 		vp = unsafe.Pointer(&vr[a.Lk*hd-1])
@@ -198,8 +198,8 @@ func attnPVWasm(pp, vp unsafe.Pointer, hd, ldk int, red *[smallHDMax * 4]float32
 	}
 }
 
-// attnPVRowsWasm writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] (V rows ldv bytes apart, hd a multiple of 4), four
-// vectors of d at a time.
+// attnPVRowsWasm writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] (V rows ldv bytes apart), four vectors of d at a
+// time, the keys added in order.
 func attnPVRowsWasm(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 	iv := splat(inv)
 	d := 0
@@ -218,7 +218,7 @@ func attnPVRowsWasm(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 		st4(op, 4*d+32, a2.Mul(iv))
 		st4(op, 4*d+48, a3.Mul(iv))
 	}
-	for ; d < hd; d += 4 {
+	for ; d+4 <= hd; d += 4 {
 		a0 := f4{}
 		v := unsafe.Add(vp, 4*d)
 		for j, o := 0, 0; j < lk; j, o = j+1, o+ldv {
@@ -226,4 +226,5 @@ func attnPVRowsWasm(op, pp, vp unsafe.Pointer, ldv, lk, hd int, inv float32) {
 		}
 		st4(op, 4*d, a0.Mul(iv))
 	}
+	pvRowsTail(op, pp, vp, ldv, lk, d, hd, inv)
 }

@@ -110,7 +110,7 @@ func TestTierBits(t *testing.T) {
 	}
 
 	// Attentions of an int8 model: the integer path (≥ Int8AttnMinLk keys) and the direct one (B-CAST's few keys).
-	for _, s := range [][4]int{{3, 40, 16, 2}, {5, 197, 64, 1}, {2, 2, 8, 4}, {8, 8, 32, 2}, {16, 16, 64, 2}, {9, 8, 16, 3}} {
+	for _, s := range [][4]int{{3, 40, 16, 2}, {5, 197, 64, 1}, {2, 2, 8, 4}, {8, 8, 32, 2}, {16, 16, 64, 2}, {9, 8, 16, 3}, {7, 20, 64, 2}, {6, 8, 12, 2}, {5, 24, 16, 1}, {4, 31, 36, 2}} {
 		lq, lk, hd, heads := s[0], s[1], s[2], s[3]
 		q, k, v := randSlice(r, lq*heads*hd), randSlice(r, lk*heads*hd), randSlice(r, lk*heads*hd)
 		for i := range q {

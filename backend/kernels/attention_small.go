@@ -59,6 +59,13 @@ func (a *Attention) useSmall() bool {
 // an int8 model, whose attentions of few keys (B-CAST's) must give the same bits in every tier.
 func (a *Attention) fewKeys() bool { return a.Lk <= smallLk || a.Int8 && a.Lk < Int8AttnMinLk }
 
+// Int8FewKeys says an int8 model's attention of lk keys and head dim hd takes the direct path of few keys (the
+// keys added in order, the same bits in every tier), as WebGPU's int8 programs mirror.
+func Int8FewKeys(lk, hd int) bool {
+	a := Attention{Lk: lk, HeadDim: hd, Int8: true}
+	return !a.useInt8() && a.useSmall() && a.fewKeys()
+}
+
 // packSmall lays out K and V of (b, h) as kt and vt.
 func (a *Attention) packSmall(st *smallScratch, b, h, ldk int) {
 	hd, lk := a.HeadDim, a.Lk

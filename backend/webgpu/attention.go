@@ -138,6 +138,11 @@ func wgslAttentionInt8(hd int) string {
 		"{{ACCDECL}}", trim(&accDecl),
 		"{{ACCUM}}", trim(&accum),
 		"{{STORE}}", trim(&store),
-		"{{QUANTIZE}}", wgslFragment("quantize.wgsl"),
+		"{{QUANTIZE}}", wgslQuantize(),
 	).Replace(wgsl("attention_int8.wgsl"))
+}
+
+// wgslAttentionFew returns attention_few.wgsl for head dimension hd, completed with f32exact.wgsl.
+func wgslAttentionFew(hd int) string {
+	return strings.NewReplacer("{{HD}}", fmt.Sprint(hd), "{{F32EXACT}}", wgslFragment("f32exact.wgsl")).Replace(wgsl("attention_few.wgsl"))
 }

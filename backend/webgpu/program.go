@@ -257,8 +257,8 @@ func dispatchesOf(p *gpuProgram, st *plan.Step, addr addrFunc) ([]gpuDispatch, e
 		if err != nil {
 			return nil, err
 		}
-		return []gpuDispatch{{kernel: wgsl("layernorm.wgsl"), ins: []int{x, gs, bs},
-			meta: append(u32s(g.Rows, g.N, xo, gOff+g.GammaOff, bOff+g.BetaOff), f32bits(g.Eps)), groups: groups1D(g.Rows)}}, nil
+		return []gpuDispatch{{kernel: wgslLayerNorm(), ins: []int{x, gs, bs},
+			meta: append(u32s(g.Rows, g.N, xo, gOff+g.GammaOff, bOff+g.BetaOff), f32bits(g.Eps), 0), groups: groups1D(g.Rows)}}, nil
 	case *plan.Softmax:
 		x, xo, err := addr(g.X)
 		if err != nil {
@@ -330,6 +330,7 @@ func gemmDispatch(p *gpuProgram, g *plan.Gemm, addr addrFunc) ([]gpuDispatch, er
 	groups := [3]int{(g.N + 31) / 32, (g.M + 31) / 32, 1}
 	if g.Scale == nil {
 		src := strings.Replace(wgsl("gemm.wgsl"), "{{EPILOGUE}}", gemmEpilogue(), 1)
+		meta = append(meta, 0) // opq's zero
 		return []gpuDispatch{{kernel: src, ins: []int{a, w, s, b, r}, meta: meta, groups: groups}}, nil
 	}
 	// int8 weights: A's rows quantized into a scratch slot, then the integer GEMM (as the CPU's int8 GEMM)
@@ -352,10 +353,20 @@ func gemmDispatch(p *gpuProgram, g *plan.Gemm, addr addrFunc) ([]gpuDispatch, er
 	}, nil
 }
 
-// wgslWithQuantize returns the kernel name with quantize.wgsl spliced in at its {{QUANTIZE}} placeholder
-// (gemm_int8_quant.wgsl, attention_int8_quant.wgsl).
+// wgslWithQuantize returns the kernel name with f32exact.wgsl and quantize.wgsl spliced in at its {{QUANTIZE}}
+// placeholder (gemm_int8_quant.wgsl, attention_int8_quant.wgsl).
 func wgslWithQuantize(name string) string {
-	return strings.Replace(wgsl(name), "{{QUANTIZE}}", wgslFragment("quantize.wgsl"), 1)
+	return strings.Replace(wgsl(name), "{{QUANTIZE}}", wgslQuantize(), 1)
+}
+
+// wgslLayerNorm returns layernorm.wgsl completed with f32exact.wgsl.
+func wgslLayerNorm() string {
+	return strings.Replace(wgsl("layernorm.wgsl"), "{{F32EXACT}}", wgslFragment("f32exact.wgsl"), 1)
+}
+
+// wgslQuantize is the QUANTIZE placeholder's code: f32exact.wgsl (divRN, opq) and quantize.wgsl.
+func wgslQuantize() string {
+	return wgslFragment("f32exact.wgsl") + "\n\n" + wgslFragment("quantize.wgsl")
 }
 
 // wgslGemmInt8 returns gemm_int8.wgsl completed with its fragment.
@@ -363,10 +374,10 @@ func wgslGemmInt8() string {
 	return strings.Replace(wgsl("gemm_int8.wgsl"), "{{EPILOGUE}}", gemmEpilogue(), 1)
 }
 
-// gemmEpilogue returns the GEMM kernels' epilogue: erf.wgsl (the elementwise kernels' erf, for GELU) and
+// gemmEpilogue returns the GEMM kernels' epilogue: f32exact.wgsl (the CPU's GELU and QuickGELU) and
 // gemm_epilogue.wgsl.
 func gemmEpilogue() string {
-	return wgsl("erf.wgsl") + wgslFragment("gemm_epilogue.wgsl")
+	return wgslFragment("f32exact.wgsl") + "\n\n" + wgslFragment("gemm_epilogue.wgsl")
 }
 
 func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDispatch, error) {
@@ -379,6 +390,7 @@ func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDi
 	if p.int8Attn && g.Lk >= kernels.Int8AttnMinLk {
 		return attentionInt8Dispatch(p, g, addr)
 	}
+	few := p.int8Attn && kernels.Int8FewKeys(g.Lk, g.HD) // the CPU's direct path of few keys, its bits
 	var ins []int
 	meta := u32s(g.B, g.H, g.Lq, g.Lk)
 	meta = append(meta, f32bits(g.Scale))
@@ -393,6 +405,10 @@ func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDi
 	meta = append(meta, u32s(g.Out.Batch, g.Out.Row, g.Out.Head)...)
 	p.flops += 4 * int64(g.B) * int64(g.H) * int64(g.Lq) * int64(g.Lk) * int64(g.HD)
 	src := wgslAttention(g.HD)
+	if few {
+		src = wgslAttentionFew(g.HD)
+		meta = append(meta, 0) // opq's zero
+	}
 	return []gpuDispatch{{kernel: src, ins: ins, meta: meta, groups: [3]int{(g.Lq + 63) / 64, g.H, g.B}}}, nil
 }
 
@@ -577,20 +593,22 @@ func reduceDispatch(n *plan.Node, addr addrFunc) ([]gpuDispatch, error) {
 }
 
 // wgslElementwise is the WGSL expression of each elementwise op over its operands' registers, %[1]s and
-// (binary ops) %[2]s; an op missing here has no GPU form.
+// (binary ops) %[2]s; an op missing here has no GPU form. Each rounded operation is the CPU's (f32exact.wgsl:
+// opq keeps a compiler from fusing a product into the next sum; exp, erf, the logistic and tanh are the CPU's
+// polynomials).
 var wgslElementwise = map[backends.OpType]string{
-	backends.OpTypeAdd:      "%[1]s + %[2]s",
-	backends.OpTypeSub:      "%[1]s - %[2]s",
-	backends.OpTypeMul:      "%[1]s * %[2]s",
-	backends.OpTypeDiv:      "%[1]s / %[2]s",
+	backends.OpTypeAdd:      "opq(%[1]s + %[2]s)",
+	backends.OpTypeSub:      "opq(%[1]s - %[2]s)",
+	backends.OpTypeMul:      "opq(%[1]s * %[2]s)",
+	backends.OpTypeDiv:      "fdiv(%[1]s, %[2]s)",
 	backends.OpTypeMax:      "max(%[1]s, %[2]s)",
 	backends.OpTypeMin:      "min(%[1]s, %[2]s)",
 	backends.OpTypeNeg:      "-%[1]s",
-	backends.OpTypeExp:      "exp(%[1]s)",
+	backends.OpTypeExp:      "exp32(%[1]s)",
 	backends.OpTypeErf:      "erf_(%[1]s)",
-	backends.OpTypeLogistic: "1.0 / (1.0 + exp(-%[1]s))",
-	backends.OpTypeTanh:     "tanh(%[1]s)",
-	backends.OpTypeSqrt:     "sqrt(%[1]s)",
+	backends.OpTypeLogistic: "logistic_(%[1]s)",
+	backends.OpTypeTanh:     "tanh_(%[1]s)",
+	backends.OpTypeSqrt:     "opq(sqrt(%[1]s))",
 	backends.OpTypeRsqrt:    "inverseSqrt(%[1]s)",
 	backends.OpTypeAbs:      "abs(%[1]s)",
 	backends.OpTypeLog:      "log(%[1]s)",
@@ -668,12 +686,15 @@ func elementwiseDispatch(g *plan.Elementwise, addr addrFunc) ([]gpuDispatch, err
 		fmt.Fprintf(&sb, "@group(0) @binding(%d) var<storage, read> X%d: array<f32>;\n", i+1, i+1)
 	}
 	fmt.Fprintf(&sb, "@group(0) @binding(%d) var<storage, read_write> OUT: array<f32>;\n", len(ins)+1)
-	sb.WriteString(wgsl("erf.wgsl"))
+	sb.WriteString(wgslFragment("f32exact.wgsl"))
+	sb.WriteString("\n\n")
 	sb.WriteString(`@compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let i = (wid.y * nwg.x + wid.x) * 256u + li;
   if (i >= prm[0]) { return; }
 `)
+	fmt.Fprintf(&sb, "  zero = prm[%du];\n", metaPos) // opq's zero: the last parameter word
+	meta = append(meta, 0)
 	fmt.Fprintf(&sb, "  var idx: array<u32, %d>;\n  var rem = i;\n", max(r, 1))
 	for a := r - 1; a >= 0; a-- {
 		fmt.Fprintf(&sb, "  idx[%d] = rem %% prm[%du]; rem = rem / prm[%du];\n", a, 2+a, 2+a)

@@ -75,19 +75,24 @@ func attnStep(lk, hd int) *plan.Attention {
 
 // TestAttentionInt8Dispatch checks that an int8 program's attention of at least 32 keys takes the integer
 // kernels (K and V quantized into a scratch slot, then the attention reading it), with every placeholder filled,
-// the scratch slot sized for the levels and scales and returned to the pool, and that float programs and
-// attentions of fewer keys keep the float kernel.
+// the scratch slot sized for the levels and scales and returned to the pool; that its attentions of fewer keys
+// take the CPU's few-key path where the CPU does (kernels.Int8FewKeys: head dims up to 64); and that float
+// programs keep the float kernel.
 func TestAttentionInt8Dispatch(t *testing.T) {
 	addr := func(n *plan.Node) (int, int, error) { return n.ID, 0, nil }
 	for _, c := range []struct {
 		int8     bool
 		lk, hd   int
 		integer  bool
+		few      bool
 		hd4, tk  int
 		lastLine string
 	}{
 		{int8: false, lk: 1568, hd: 64},
-		{int8: true, lk: 31, hd: 64},
+		{int8: false, lk: 8, hd: 64},
+		{int8: true, lk: 31, hd: 64, few: true},
+		{int8: true, lk: 8, hd: 8, few: true},
+		{int8: true, lk: 20, hd: 128},
 		{int8: true, lk: 32, hd: 64, integer: true, hd4: 16, tk: 16, lastLine: "OUT[o + 63u] = opq(f32(a15.w) * rl) * bitcast<f32>(S[vSc + 63u]);"},
 		{int8: true, lk: 1568, hd: 6, integer: true, hd4: 2, tk: 16, lastLine: "OUT[o + 5u] = opq(f32(a1.y) * rl) * bitcast<f32>(S[vSc + 5u]);"},
 		{int8: true, lk: 40, hd: 128, integer: true, hd4: 32, tk: 8, lastLine: "OUT[o + 127u] = opq(f32(a31.w) * rl) * bitcast<f32>(S[vSc + 127u]);"},
@@ -97,6 +102,15 @@ func TestAttentionInt8Dispatch(t *testing.T) {
 		ds, err := attentionDispatch(p, attnStep(c.lk, c.hd), addr)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		if c.few {
+			if len(ds) != 1 || ds[0].kernel != wgslAttentionFew(c.hd) || len(p.slots) != 4 || len(ds[0].meta) != 21 || ds[0].meta[20] != 0 {
+				t.Errorf("%s: %d dispatches, %d slots; want the few-key kernel alone, with opq's 0 at word 20", name, len(ds), len(p.slots))
+			}
+			if k := ds[0].kernel; strings.Contains(k, "{{") || !strings.Contains(k, fmt.Sprintf("const HD: u32 = %du;", c.hd)) || !strings.Contains(k, "fn expx(") {
+				t.Errorf("%s: the few-key kernel lacks its head dim or f32exact.wgsl, or holds a placeholder", name)
+			}
+			continue
 		}
 		if !c.integer {
 			if len(ds) != 1 || ds[0].kernel != wgslAttention(c.hd) || len(p.slots) != 4 {
@@ -142,17 +156,22 @@ func TestAttentionInt8Dispatch(t *testing.T) {
 	}
 }
 
-// TestExpConstants checks that the float32 constants of the WGSL expx are those of the CPU's expOneExact
-// (backend/kernels/exp_exact.go and math_generic.go: the literals below are theirs).
-func TestExpConstants(t *testing.T) {
+// TestF32ExactConstants checks that the float32 constants of f32exact.wgsl (exp32, expx, erf, tanh, GELU and
+// QuickGELU) are those of the CPU's (backend/kernels/math_generic.go and exp_exact.go: the literals below are
+// theirs).
+func TestF32ExactConstants(t *testing.T) {
 	want := map[string]float32{
+		"EXP_HI": 89, "EXP_LO32": -104,
 		"EXP_LO": -87.33654, "LOG2E": 1.44269504088896341, "NEG_LN2_HI": -0.693359375, "NEG_LN2_LO": 2.12194440e-4,
 		"EXP_P0": 1.9875691500e-4, "EXP_P1": 1.3981999507e-3, "EXP_P2": 8.3334519073e-3, "EXP_P3": 4.1665795894e-2,
 		"EXP_P4": 1.6666665459e-1, "EXP_P5": 5.0000001201e-1,
+		"ERF_P": 0.3275911, "ERF_A1": 0.254829592, "ERF_A2": -0.284496736, "ERF_A3": 1.421413741, "ERF_A4": -1.453152027,
+		"ERF_A5": 1.061405429, "TANH_T0": -5.70498872745e-3, "TANH_T1": 2.06390887954e-2, "TANH_T2": -5.37397155531e-2,
+		"TANH_T3": 1.33314422036e-1, "TANH_T4": -3.33332819422e-1, "SQRT_HALF": 0.70710678118654752, "QGELU_K": -1.702,
 	}
 	re := regexp.MustCompile(`(?m)^const (\w+): f32 = (\S+)f;$`)
 	got := map[string]float32{}
-	for _, m := range re.FindAllStringSubmatch(wgslAttentionInt8(64), -1) {
+	for _, m := range re.FindAllStringSubmatch(wgslAttentionInt8(64), -1) { // f32exact.wgsl, spliced in
 		v, err := strconv.ParseFloat(m[2], 32)
 		if err != nil {
 			t.Fatalf("%s: %v", m[1], err)

@@ -23,41 +23,6 @@ var<workgroup> ks: array<array<vec4<i32>, HD4>, TK>;
 var<workgroup> vs: array<array<vec4<i32>, HD4>, TK>;
 var<workgroup> kss: array<f32, TK>;
 
-// zero is 0 read from the parameters: opq(x) xors x's bits with it, which no compiler can see through, so
-// none reassociates, contracts or simplifies the float operations around it (SwiftShader does, e.g. folds
-// (x + c) − c to x); every rounded operation of the CPU's sequence passes through opq.
-var<private> zero: u32;
-fn opq(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) ^ zero); }
-fn mad(a: f32, b: f32, c: f32) -> f32 { return opq(opq(a * b) + c); }
-
-// The float32 constants of the CPU's expOneExact (backend/kernels/exp_exact.go, math_generic.go), exactly.
-const EXP_LO: f32 = -0x1.5d589ep+6f;
-const LOG2E: f32 = 0x1.715476p+0f;
-const NEG_LN2_HI: f32 = -0x1.63p-1f;
-const NEG_LN2_LO: f32 = 0x1.bd0106p-13f;
-const EXP_P0: f32 = 0x1.a0d2cep-13f;
-const EXP_P1: f32 = 0x1.6e879cp-10f;
-const EXP_P2: f32 = 0x1.11121p-7f;
-const EXP_P3: f32 = 0x1.555382p-5f;
-const EXP_P4: f32 = 0x1.555554p-3f;
-const EXP_P5: f32 = 0x1p-1f;
-
-// expx is the CPU's expOneExact: exp(x) for x ≤ 0 with each operation rounded to float32 (n = x·log2e rounded
-// to even, as the CPU's adding and subtracting 1.5·2²³ does).
-fn expx(x0: f32) -> f32 {
-  let x = select(x0, EXP_LO, x0 < EXP_LO);
-  let n = round(opq(x * LOG2E));
-  var r = mad(n, NEG_LN2_HI, x);
-  r = mad(n, NEG_LN2_LO, r);
-  var p = mad(EXP_P0, r, EXP_P1);
-  p = mad(p, r, EXP_P2);
-  p = mad(p, r, EXP_P3);
-  p = mad(p, r, EXP_P4);
-  p = mad(p, r, EXP_P5);
-  let e = opq(opq(p * opq(r * r)) + opq(r + 1.0));
-  return opq(e * bitcast<f32>(u32(i32(n) + 127) << 23u));
-}
-
 {{QUANTIZE}}
 
 // absBits4 is max |v| as bits: compared as integers, finite < Inf < NaN, so a NaN is kept by max.

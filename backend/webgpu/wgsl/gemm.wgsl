@@ -34,6 +34,7 @@ fn wAt(k: u32, j: u32, K: u32, N: u32, wOff: u32, sOff: u32, transposed: bool) -
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let M = prm[0]; let K = prm[1]; let N = prm[2];
   let aOff = prm[3]; let wOff = prm[4]; let sOff = prm[5];
+  zero = prm[11];
   let transposed = (prm[10] & 4u) != 0u;
   let row0 = wid.y * 32u; let col0 = wid.x * 32u;
   var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0); var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0);

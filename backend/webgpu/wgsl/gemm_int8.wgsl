@@ -17,9 +17,6 @@
 var<workgroup> As: array<array<vec4<i32>, 8>, 16>; // [k][row / 4], 4 rows per vec4
 var<workgroup> Bs: array<array<vec4<i32>, 8>, 16>; // [k][col / 4], 4 columns per vec4
 
-var<private> zero: u32;
-fn opq(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) ^ zero); }
-
 {{EPILOGUE}}
 
 fn aAt(r: u32, k: u32, M: u32, K: u32) -> i32 {

@@ -58,12 +58,13 @@ var _ = func() bool {
 	return true
 }()
 
-// int8ForTier returns the int8 GEMM tier that goes with the kernel tier named tier (see Tier): the VNNI
-// kernel with avx512-vnni, the AVX2 one with avx2 and avx512 (AVX-512 without VNNI), the SIMD128 one in
-// wasm, else the portable one; each the best one this build and CPU run at or below that level.
+// int8ForTier returns the int8 GEMM tier that goes with the kernel tier named tier (see Tier): the AVX-512 VNNI
+// kernel with avx512-vnni, the AVX-VNNI one (VEX, YMM) with avx2 and avx512 on a CPU that has AVX-VNNI, else
+// the AVX2 one there, the SIMD128 one in wasm, else the portable one; each the best one this build and CPU run
+// at or below that level.
 func int8ForTier(tier string) int8Kernel {
-	rank := map[string]int{"portable": 0, "avx2": 1, "wasm-simd128": 1, "avx512-vnni": 2}
-	limit := map[string]int{"portable": 0, "avx2": 1, "avx512": 1, "avx512-vnni": 2, "wasm-simd128": 1}[tier]
+	rank := map[string]int{"portable": 0, "avx2": 1, "wasm-simd128": 1, "avx-vnni": 2, "avx512-vnni": 3}
+	limit := map[string]int{"portable": 0, "avx2": 2, "avx512": 2, "avx512-vnni": 3, "wasm-simd128": 1}[tier]
 	for _, t := range int8Tiers {
 		if rank[t.name] <= limit {
 			return t
@@ -74,7 +75,7 @@ func int8ForTier(tier string) int8Kernel {
 
 func curInt8() int8Kernel { return int8Cur }
 
-// Int8Kernels names the int8 GEMM tier in use ("avx512-vnni", "avx2", "wasm-simd128" or "portable").
+// Int8Kernels names the int8 GEMM tier in use ("avx512-vnni", "avx-vnni", "avx2", "wasm-simd128" or "portable").
 func Int8Kernels() string { return curInt8().name }
 
 func packBInt8(w []int8, scale []float32, k, n int) *PackedB {

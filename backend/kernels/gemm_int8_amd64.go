@@ -16,14 +16,27 @@ import (
 //     12–16 % slower (BenchmarkGemmInt8, BenchmarkInt8MicroAMD64);
 //   - avx2: 4×16 tile, VPMADDWD + VPADDD on YMM (8 accumulators), when it has AVX2.
 //
-// AVX-VNNI (the VEX form of VPDPWSSD on YMM, for CPUs with it but without AVX-512) is not used: Go's
-// assembler encodes VPDPWSSD only in its EVEX form.
+//   - avx-vnni: 6×16 tile, AVX-VNNI's VPDPWSSD on YMM (12 accumulators), when the CPU has AVX2 and AVX-VNNI but not
+//     AVX-512 VNNI (Intel's client cores since Alder Lake, its E-core Xeons). Go's assembler encodes VPDPWSSD only
+//     in its EVEX form (AVX-512), so the kernel writes the VEX instruction as its bytes.
 
 //go:noescape
 func int8KernAVX2(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
 
 //go:noescape
 func int8KernVNNI(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
+
+//go:noescape
+func int8KernAVXVNNI(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
+
+func int8MicroAVXVNNI(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
+	_ = a[5*lda+2*kp-1]
+	_ = b[32*kp-1]
+	_ = rs[5]
+	_ = sc[15]
+	_ = tile[95]
+	int8KernAVXVNNI(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
+}
 
 func int8MicroAVX2(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
 	_ = a[3*lda+2*kp-1]
@@ -148,8 +161,9 @@ func pairLevelsAVX2(dst []int8, q0, q1 []int16) {
 }
 
 var (
-	hasInt8AVX2 = archsimd.X86.AVX2()
-	hasInt8VNNI = archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI()
+	hasInt8AVX2    = archsimd.X86.AVX2()
+	hasInt8AVXVNNI = archsimd.X86.AVX2() && archsimd.X86.AVXVNNI()
+	hasInt8VNNI    = archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI()
 )
 
 // The tier registers its int8 kernels before any init runs (tier.go's init installs the tier).
@@ -158,6 +172,9 @@ var _ = func() bool {
 		quantizeRow, maxAbsRow, sumInt16 = quantizeRowAVX2, maxAbsAVX2, sumInt16AVX2
 		maxAbsBitsInto, pairLevels = maxAbsBitsIntoAVX2, pairLevelsAVX2
 		int8Tiers = append([]int8Kernel{{name: "avx2", mr: 4, nr: 16, cw: 16, micro: int8MicroAVX2}}, int8Tiers...)
+	}
+	if hasInt8AVXVNNI {
+		int8Tiers = append([]int8Kernel{{name: "avx-vnni", mr: 6, nr: 16, cw: 16, micro: int8MicroAVXVNNI}}, int8Tiers...)
 	}
 	if archsimd.X86.AVX512() {
 		quantizeRow, maxAbsRow = quantizeRowAVX512, maxAbsAVX512

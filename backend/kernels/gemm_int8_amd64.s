@@ -83,6 +83,91 @@ avx2done:
 	VZEROUPPER
 	RET
 
+// func int8KernAVXVNNI(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
+// 6×16 with AVX-VNNI's VPDPWSSD on YMM (the VEX form, for CPUs with AVX-VNNI but not AVX-512: Go's assembler
+// encodes VPDPWSSD only as EVEX, so the instruction is written as its bytes): Y(2r), Y(2r+1) = row r × (columns
+// 0-7, 8-15), one multiply-accumulate per 16 products where AVX2 needs VPMADDWD and VPADDD; tile is [6][16].
+TEXT ·int8KernAVXVNNI(SB), NOSPLIT, $0-56
+	MOVQ kp+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), BX
+	SHLQ $1, BX         // row stride in bytes
+	MOVQ b+24(FP), DI
+	LEAQ (SI)(BX*1), R8
+	LEAQ (R8)(BX*1), R9
+	LEAQ (R9)(BX*1), R10
+	LEAQ (R10)(BX*1), R11
+	LEAQ (R11)(BX*1), R12
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	XORQ AX, AX
+	TESTQ CX, CX
+	JEQ avxvnnidone
+
+avxvnniloop:
+	VPMOVSXBW (DI), Y12
+	VPMOVSXBW 16(DI), Y13
+	VPBROADCASTD (SI)(AX*1), Y14
+	BYTE $0xC4; BYTE $0xC2; BYTE $0x0D; BYTE $0x52; BYTE $0xC4 // VPDPWSSD Y12, Y14, Y0 (AVX-VNNI, VEX)
+	BYTE $0xC4; BYTE $0xC2; BYTE $0x0D; BYTE $0x52; BYTE $0xCD // VPDPWSSD Y13, Y14, Y1 (AVX-VNNI, VEX)
+	VPBROADCASTD (R8)(AX*1), Y15
+	BYTE $0xC4; BYTE $0xC2; BYTE $0x05; BYTE $0x52; BYTE $0xD4 // VPDPWSSD Y12, Y15, Y2 (AVX-VNNI, VEX)
+	BYTE $0xC4; BYTE $0xC2; BYTE $0x05; BYTE $0x52; BYTE $0xDD // VPDPWSSD Y13, Y15, Y3 (AVX-VNNI, VEX)
+	VPBROADCASTD (R9)(AX*1), Y14
+	BYTE $0xC4; BYTE $0xC2; BYTE $0x0D; BYTE $0x52; BYTE $0xE4 // VPDPWSSD Y12, Y14, Y4 (AVX-VNNI, VEX)
+	BYTE $0xC4; BYTE $0xC2; BYTE $0x0D; BYTE $0x52; BYTE $0xED // VPDPWSSD Y13, Y14, Y5 (AVX-VNNI, VEX)
+	VPBROADCASTD (R10)(AX*1), Y15
+	BYTE $0xC4; BYTE $0xC2; BYTE $0x05; BYTE $0x52; BYTE $0xF4 // VPDPWSSD Y12, Y15, Y6 (AVX-VNNI, VEX)
+	BYTE $0xC4; BYTE $0xC2; BYTE $0x05; BYTE $0x52; BYTE $0xFD // VPDPWSSD Y13, Y15, Y7 (AVX-VNNI, VEX)
+	VPBROADCASTD (R11)(AX*1), Y14
+	BYTE $0xC4; BYTE $0x42; BYTE $0x0D; BYTE $0x52; BYTE $0xC4 // VPDPWSSD Y12, Y14, Y8 (AVX-VNNI, VEX)
+	BYTE $0xC4; BYTE $0x42; BYTE $0x0D; BYTE $0x52; BYTE $0xCD // VPDPWSSD Y13, Y14, Y9 (AVX-VNNI, VEX)
+	VPBROADCASTD (R12)(AX*1), Y15
+	BYTE $0xC4; BYTE $0x42; BYTE $0x05; BYTE $0x52; BYTE $0xD4 // VPDPWSSD Y12, Y15, Y10 (AVX-VNNI, VEX)
+	BYTE $0xC4; BYTE $0x42; BYTE $0x05; BYTE $0x52; BYTE $0xDD // VPDPWSSD Y13, Y15, Y11 (AVX-VNNI, VEX)
+	ADDQ $32, DI
+	ADDQ $4, AX
+	DECQ CX
+	JNZ avxvnniloop
+
+avxvnnidone:
+	MOVQ rs+32(FP), SI
+	MOVQ sc+40(FP), DI
+	MOVQ tile+48(FP), DX
+	VMOVUPS (DI), Y12
+	VMOVUPS 32(DI), Y13
+
+#define AVXVNNIROW(acc0, acc1, off) \
+	VBROADCASTSS off(SI), Y14 \
+	VCVTDQ2PS acc0, acc0 \
+	VMULPS Y14, acc0, acc0 \
+	VMULPS Y12, acc0, acc0 \
+	VMOVUPS acc0, (off*16)(DX) \
+	VCVTDQ2PS acc1, acc1 \
+	VMULPS Y14, acc1, acc1 \
+	VMULPS Y13, acc1, acc1 \
+	VMOVUPS acc1, (off*16+32)(DX)
+
+	AVXVNNIROW(Y0, Y1, 0)
+	AVXVNNIROW(Y2, Y3, 4)
+	AVXVNNIROW(Y4, Y5, 8)
+	AVXVNNIROW(Y6, Y7, 12)
+	AVXVNNIROW(Y8, Y9, 16)
+	AVXVNNIROW(Y10, Y11, 20)
+	VZEROUPPER
+	RET
+
+
 // func int8KernVNNI(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
 // 8×32: Z(2r), Z(2r+1) = row r × (columns 0-15, 16-31); tile is [8][32] (row-major, as the AVX-512 storeTile
 // takes it).

@@ -5,20 +5,34 @@ package kernels
 import (
 	"math"
 	"math/rand"
+	"os"
+	"regexp"
+	"runtime"
 	"simd/archsimd"
 	"slices"
 	"testing"
 )
 
-// The best kernel tier runs the best int8 kernel the CPU has: avx512-vnni with AVX-512 F/BW/VL + VNNI, else avx2
-// with AVX2; AVX-512 without VNNI (and a forced avx2 tier) run the AVX2 int8 kernel.
+// The best kernel tier runs the best int8 kernel the CPU has: avx512-vnni with AVX-512 F/BW/VL + VNNI, else
+// avx-vnni with AVX2 and AVX-VNNI, else avx2 with AVX2; AVX-512 without VNNI (and a forced avx2 tier) run the
+// AVX-VNNI int8 kernel where the CPU has it, else the AVX2 one. AVX-VNNI is also read from /proc/cpuinfo.
 func TestInt8TierMatchesCPU(t *testing.T) {
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil && runtime.GOOS == "linux" {
+		has := regexp.MustCompile(`(?m)^flags\s*:.*\bavx_vnni\b`).Match(data)
+		if has != archsimd.X86.AVXVNNI() {
+			t.Fatalf("/proc/cpuinfo says avx_vnni %v, archsimd says AVX-VNNI %v", has, archsimd.X86.AVXVNNI())
+		}
+	}
+	mid := "avx2"
+	if archsimd.X86.AVXVNNI() {
+		mid = "avx-vnni"
+	}
 	want := "portable"
 	switch {
 	case archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI():
 		want = "avx512-vnni"
 	case archsimd.X86.AVX2():
-		want = "avx2"
+		want = mid
 	}
 	tiers := Tiers()
 	if got := int8ForTier(tiers[len(tiers)-1]).name; got != want {
@@ -26,8 +40,8 @@ func TestInt8TierMatchesCPU(t *testing.T) {
 	}
 	if archsimd.X86.AVX2() {
 		for _, tier := range []string{"avx2", "avx512"} {
-			if got := int8ForTier(tier).name; got != "avx2" {
-				t.Fatalf("kernel tier %s: int8 tier %q, want avx2", tier, got)
+			if got := int8ForTier(tier).name; got != mid {
+				t.Fatalf("kernel tier %s: int8 tier %q, want %s", tier, got, mid)
 			}
 		}
 	}

@@ -161,3 +161,32 @@ func sameValues(a, b []float32) int {
 	}
 	return -1
 }
+
+// TestInt8KernelsBits checks every int8 GEMM kernel this build and CPU have (also those the tier under test does
+// not choose, e.g. AVX2's beside AVX-VNNI's) against the portable one, bit for bit, with the GEMM's epilogue.
+func TestInt8KernelsBits(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	for _, s := range [][3]int{{1, 3, 5}, {7, 33, 17}, {13, 192, 70}, {45, 768, 40}} {
+		m, k, n := s[0], s[1], s[2]
+		a := randSlice(r, m*k)
+		w := make([]int8, n*k)
+		for i := range w {
+			w[i] = int8(r.Intn(255) - 127)
+		}
+		scale, bias := randSlice(r, n), randSlice(r, n)
+		run := func(kt int8Kernel) []float32 {
+			b := packBInt8For(w, scale, k, n, kt.nr)
+			b.i8k = &kt
+			c := make([]float32, m*n)
+			gemmInt8With(kt, m, a, k, b, c, n, &Epilogue{Bias: bias, Act: ActQuickGELU}, false)
+			return c
+		}
+		want := run(int8Portable)
+		for _, kt := range int8Tiers {
+			if got := run(kt); sameValues(got, want) >= 0 {
+				j := sameValues(got, want)
+				t.Errorf("int8 kernel %s, %dx%dx%d: [%d] = %g, portable %g", kt.name, m, k, n, j, got[j], want[j])
+			}
+		}
+	}
+}

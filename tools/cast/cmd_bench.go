@@ -27,8 +27,9 @@ import (
 type benchReport struct {
 	Config         string  `json:"config"`
 	Backend        string  `json:"backend"`
-	Kernels        string  `json:"kernels,omitempty"` // castgo's kernel tier ("avx512-vnni", "wasm-simd128", …); empty on other backends
-	Quantization   string  `json:"quantization"`      // none or int8
+	Kernels        string  `json:"kernels,omitempty"`      // castgo's kernel tier ("avx512-vnni", "wasm-simd128", …); empty on other backends
+	Int8Kernels    string  `json:"int8_kernels,omitempty"` // its int8 GEMM kernel ("avx512-vnni", "avx-vnni", "avx2", …); native castgo only
+	Quantization   string  `json:"quantization"`           // none or int8
 	Batch          int     `json:"batch"`
 	Runs           int     `json:"runs"`
 	WarmUpSeconds  float64 `json:"warmup_seconds"` // first forward, compilation included
@@ -225,7 +226,7 @@ func benchNative(o benchOptions, cfg cast.Config, set weights.Set, name string, 
 	r := benchReport{Backend: desc, WarmUpSeconds: warm.Seconds(), SecondsPerView: elapsed / float64(o.runs*o.batch),
 		PeakRSSMB: peakRSSMB()}
 	if _, ok := be.(*backend.Backend); ok {
-		r.Kernels = kernels.Tier()
+		r.Kernels, r.Int8Kernels = kernels.Tier(), kernels.Int8Kernels()
 	}
 	if o.profile {
 		r.Profile = backend.ProfileReport(40)
@@ -312,6 +313,9 @@ func printBench(out io.Writer, r benchReport, asJSON bool) error {
 	kern := r.Kernels
 	if kern == "" {
 		kern = "-"
+	}
+	if r.Quantization == "int8" && r.Int8Kernels != "" && r.Int8Kernels != r.Kernels {
+		kern += " (int8: " + r.Int8Kernels + ")"
 	}
 	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%.4f\t%.3f\t%.2f\t%.2f\t%s\n", r.Config, r.Quantization, r.Backend, kern, r.Batch, r.Runs,
 		r.SecondsPerView, r.GMACPerView, r.GFLOPS, r.WarmUpSeconds, rss)

@@ -36,7 +36,8 @@ type infoReport struct {
 	Heads           []infoHead          `json:"heads"`
 	Protocol        preprocess.Protocol `json:"protocol"`
 	Quantization    string              `json:"quantization"`
-	Kernels         string              `json:"kernels"` // castgo's CPU kernel tier on this machine (kernels.Tier)
+	Kernels         string              `json:"kernels"`      // castgo's CPU kernel tier on this machine (kernels.Tier)
+	Int8Kernels     string              `json:"int8_kernels"` // its int8 GEMM kernel (kernels.Int8Kernels)
 	ParamsTotal     int                 `json:"params_total"`
 	ParamsTrainable int                 `json:"params_trainable"`
 	GMACPerView     float64             `json:"gmac_per_view"`
@@ -98,7 +99,7 @@ func runInfo(_ context.Context, o infoOptions) error {
 
 // buildInfo describes arg (see the command's help).
 func buildInfo(arg, configSpec string, log io.Writer) (*infoReport, error) {
-	r := &infoReport{Quantization: modelfile.QuantNone, Kernels: kernels.Tier()}
+	r := &infoReport{Quantization: modelfile.QuantNone, Kernels: kernels.Tier(), Int8Kernels: kernels.Int8Kernels()}
 	fromConfig := func(name, source string, cfg cast.Config) {
 		r.Name, r.Source, r.Config, r.Protocol = name, source, cfg, defaultProtocol(cfg)
 	}
@@ -235,7 +236,7 @@ func printInfo(w io.Writer, r *infoReport) error {
 	}
 	fmt.Fprintf(tw, "protocol\t%s\n", describeProtocol(r.Protocol))
 	fmt.Fprintf(tw, "quantization\t%s\n", r.Quantization)
-	fmt.Fprintf(tw, "kernels\t%s (castgo's CPU kernels on this machine; CAST_KERNELS=portable|avx2|avx512 forces a lower tier)\n", r.Kernels)
+	fmt.Fprintf(tw, "kernels\t%s (castgo's CPU kernels on this machine; CAST_KERNELS=portable|avx2|avx512 forces a lower tier), int8 GEMM %s\n", r.Kernels, r.Int8Kernels)
 	fmt.Fprintf(tw, "parameters\t%s total, %s trainable (official PEFT: adapters, B-CAST, final norms, heads)\n",
 		commas(int64(r.ParamsTotal)), commas(int64(r.ParamsTrainable)))
 	fmt.Fprintf(tw, "compute\t%.3f GMAC per view (analytic; %s MAC)\n", r.GMACPerView, commas(r.Config.MACs()))

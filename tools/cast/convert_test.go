@@ -128,11 +128,12 @@ func TestConvertInt8(t *testing.T) {
 		Quantization string `json:"quantization"`
 		ParamsTotal  int    `json:"params_total"`
 		Kernels      string `json:"kernels"`
+		Int8Kernels  string `json:"int8_kernels"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil {
 		t.Fatalf("info --json: %v\n%s", err, r.stdout)
 	}
-	if info.Quantization != "int8" || info.ParamsTotal != 579434 || info.Kernels != kernels.Tier() {
+	if info.Quantization != "int8" || info.ParamsTotal != 579434 || info.Kernels != kernels.Tier() || info.Int8Kernels != kernels.Int8Kernels() {
 		t.Errorf("info --json: %+v", info)
 	}
 }

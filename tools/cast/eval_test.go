@@ -137,8 +137,8 @@ func TestBench(t *testing.T) {
 	if rep.Quantization != "none" || rep.PeakRSSMB <= 0 {
 		t.Errorf("bench --json: quantization %q, peak RSS %.1f MB", rep.Quantization, rep.PeakRSSMB)
 	}
-	if rep.Kernels != kernels.Tier() || rep.Kernels == "" {
-		t.Errorf("bench --json: kernels %q, the process runs %q", rep.Kernels, kernels.Tier())
+	if rep.Kernels != kernels.Tier() || rep.Kernels == "" || rep.Int8Kernels != kernels.Int8Kernels() || rep.Int8Kernels == "" {
+		t.Errorf("bench --json: kernels %q (int8 %q), the process runs %q (int8 %q)", rep.Kernels, rep.Int8Kernels, kernels.Tier(), kernels.Int8Kernels())
 	}
 	r = mustRun(t, "bench", "--config", "demo", "--quantize", "int8", "--runs", "1", "--json")
 	rep = benchReport{}

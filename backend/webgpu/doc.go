@@ -15,8 +15,9 @@
 //     (attention_int8.wgsl: Q and P as int16 levels, the CPU's exp operation by operation). Both quantizers
 //     take their scales from quantize.wgsl. The attentions of fewer keys (kernels.Int8FewKeys: B-CAST's) run
 //     attention_few.wgsl, the CPU's direct path of few keys. Every float operation of an int8 program rounds as
-//     the CPU's: f32exact.wgsl, spliced into each of its kernels that does float arithmetic (and the
-//     elementwise and GEMM kernels of float programs too), holds the CPU's exp, erf, GELU, QuickGELU, logistic
+//     the CPU's: f32exact.wgsl, spliced into each of its kernels that does float arithmetic (float programs
+//     splice in f32fast.wgsl instead: the same functions with the GPU's exp, tanh and division, since their
+//     GEMMs add in another order than the CPU's anyway), holds the CPU's exp, erf, GELU, QuickGELU, logistic
 //     and tanh with their exact constants, opq, which keeps the compiler from reassociating, contracting or
 //     folding an operation (SwiftShader does all three otherwise), and divRN, a correctly rounded division on
 //     the integer mantissas (WGSL's division is not); layernorm.wgsl adds in the CPU's canonical order. So on

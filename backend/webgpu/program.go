@@ -257,7 +257,7 @@ func dispatchesOf(p *gpuProgram, st *plan.Step, addr addrFunc) ([]gpuDispatch, e
 		if err != nil {
 			return nil, err
 		}
-		return []gpuDispatch{{kernel: wgslLayerNorm(), ins: []int{x, gs, bs},
+		return []gpuDispatch{{kernel: wgslLayerNorm(p.f32Math()), ins: []int{x, gs, bs},
 			meta: append(u32s(g.Rows, g.N, xo, gOff+g.GammaOff, bOff+g.BetaOff), f32bits(g.Eps), 0), groups: groups1D(g.Rows)}}, nil
 	case *plan.Softmax:
 		x, xo, err := addr(g.X)
@@ -266,7 +266,7 @@ func dispatchesOf(p *gpuProgram, st *plan.Step, addr addrFunc) ([]gpuDispatch, e
 		}
 		return []gpuDispatch{{kernel: wgsl("softmax.wgsl"), ins: []int{x}, meta: u32s(g.Rows, g.N, xo), groups: groups1D(g.Rows)}}, nil
 	case *plan.Elementwise:
-		return elementwiseDispatch(g, addr)
+		return elementwiseDispatch(g, addr, p.f32Math())
 	case *plan.Copy:
 		d, err := copyDispatch(*g, addr)
 		return []gpuDispatch{d}, err
@@ -281,7 +281,7 @@ func dispatchesOf(p *gpuProgram, st *plan.Step, addr addrFunc) ([]gpuDispatch, e
 		}
 		return out, nil
 	case *plan.Generic:
-		return genericDispatch(st.Out, addr)
+		return genericDispatch(st.Out, addr, p.f32Math())
 	}
 	return nil, errors.Errorf("webgpu: step %q has no GPU form", st.Label)
 }
@@ -329,7 +329,7 @@ func gemmDispatch(p *gpuProgram, g *plan.Gemm, addr addrFunc) ([]gpuDispatch, er
 	meta := append(u32s(g.M, g.K, g.N, aOff, wOff, sOff, bOff, rOff, act), f32bits(g.PostScale), uint32(flags))
 	groups := [3]int{(g.N + 31) / 32, (g.M + 31) / 32, 1}
 	if g.Scale == nil {
-		src := strings.Replace(wgsl("gemm.wgsl"), "{{EPILOGUE}}", gemmEpilogue(), 1)
+		src := strings.Replace(wgsl("gemm.wgsl"), "{{EPILOGUE}}", gemmEpilogue(p.f32Math()), 1)
 		meta = append(meta, 0) // opq's zero
 		return []gpuDispatch{{kernel: src, ins: []int{a, w, s, b, r}, meta: meta, groups: groups}}, nil
 	}
@@ -359,9 +359,20 @@ func wgslWithQuantize(name string) string {
 	return strings.Replace(wgsl(name), "{{QUANTIZE}}", wgslQuantize(), 1)
 }
 
-// wgslLayerNorm returns layernorm.wgsl completed with f32exact.wgsl.
-func wgslLayerNorm() string {
-	return strings.Replace(wgsl("layernorm.wgsl"), "{{F32EXACT}}", wgslFragment("f32exact.wgsl"), 1)
+// wgslLayerNorm returns layernorm.wgsl completed with the float functions fmath (f32Math).
+func wgslLayerNorm(fmath string) string {
+	return strings.Replace(wgsl("layernorm.wgsl"), "{{F32EXACT}}", fmath, 1)
+}
+
+// f32Math is the fragment of float functions the program's kernels splice in: f32exact.wgsl in an int8 program,
+// whose outputs are then the CPU's bits wherever the GPU rounds +, −, · and √ correctly; f32fast.wgsl in a float
+// program, whose GEMMs and attentions add in another order than the CPU's anyway, so the GPU's own exp, tanh,
+// division and fused operations cost less for the same agreement (≈ 1e-7 relative).
+func (p *gpuProgram) f32Math() string {
+	if p.int8Attn {
+		return wgslFragment("f32exact.wgsl")
+	}
+	return wgslFragment("f32fast.wgsl")
 }
 
 // wgslQuantize is the QUANTIZE placeholder's code: f32exact.wgsl (divRN, opq) and quantize.wgsl.
@@ -371,13 +382,13 @@ func wgslQuantize() string {
 
 // wgslGemmInt8 returns gemm_int8.wgsl completed with its fragment.
 func wgslGemmInt8() string {
-	return strings.Replace(wgsl("gemm_int8.wgsl"), "{{EPILOGUE}}", gemmEpilogue(), 1)
+	return strings.Replace(wgsl("gemm_int8.wgsl"), "{{EPILOGUE}}", gemmEpilogue(wgslFragment("f32exact.wgsl")), 1)
 }
 
-// gemmEpilogue returns the GEMM kernels' epilogue: f32exact.wgsl (the CPU's GELU and QuickGELU) and
+// gemmEpilogue returns the GEMM kernels' epilogue: the float functions fmath (f32Math: GELU and QuickGELU) and
 // gemm_epilogue.wgsl.
-func gemmEpilogue() string {
-	return wgslFragment("f32exact.wgsl") + "\n\n" + wgslFragment("gemm_epilogue.wgsl")
+func gemmEpilogue(fmath string) string {
+	return fmath + "\n\n" + wgslFragment("gemm_epilogue.wgsl")
 }
 
 func attentionDispatch(p *gpuProgram, g *plan.Attention, addr addrFunc) ([]gpuDispatch, error) {
@@ -481,7 +492,7 @@ func copyDispatch(c plan.Copy, addr addrFunc) (gpuDispatch, error) {
 
 // genericDispatch handles the plan's single-op steps: layout ops as strided copies, reductions, and
 // float32 unary/binary ops as one-instruction elementwise loops.
-func genericDispatch(n *plan.Node, addr addrFunc) ([]gpuDispatch, error) {
+func genericDispatch(n *plan.Node, addr addrFunc, fmath string) ([]gpuDispatch, error) {
 	dims := n.Shape.Dimensions
 	if len(n.Inputs) > 0 && n.Inputs[0].Shape.DType != dtypes.Float32 && n.Op != backends.OpTypeGather {
 		return nil, errors.Errorf("webgpu: %s of a %s input (float32 only)", n.Op, n.Inputs[0].Shape.DType)
@@ -547,7 +558,7 @@ func genericDispatch(n *plan.Node, addr addrFunc) ([]gpuDispatch, error) {
 		if len(n.Inputs) > 1 {
 			ins.B = -2
 		}
-		return elementwiseDispatch(&plan.Elementwise{Dims: dims, Leaves: leaves, Instrs: []plan.Instr{ins}}, addr)
+		return elementwiseDispatch(&plan.Elementwise{Dims: dims, Leaves: leaves, Instrs: []plan.Instr{ins}}, addr, fmath)
 	}
 	return nil, errors.Errorf("webgpu: op %s %v has no GPU kernel", n.Op, dims)
 }
@@ -616,7 +627,7 @@ var wgslElementwise = map[backends.OpType]string{
 
 // elementwiseDispatch generates the WGSL of one fused elementwise loop: every leaf is read through its
 // strides (parameter words), scalars are literals, the instructions are straight-line code.
-func elementwiseDispatch(g *plan.Elementwise, addr addrFunc) ([]gpuDispatch, error) {
+func elementwiseDispatch(g *plan.Elementwise, addr addrFunc, fmath string) ([]gpuDispatch, error) {
 	r := len(g.Dims)
 	if r > gpuMaxRank {
 		return nil, errors.Errorf("webgpu: elementwise loop of rank %d (at most %d)", r, gpuMaxRank)
@@ -686,7 +697,7 @@ func elementwiseDispatch(g *plan.Elementwise, addr addrFunc) ([]gpuDispatch, err
 		fmt.Fprintf(&sb, "@group(0) @binding(%d) var<storage, read> X%d: array<f32>;\n", i+1, i+1)
 	}
 	fmt.Fprintf(&sb, "@group(0) @binding(%d) var<storage, read_write> OUT: array<f32>;\n", len(ins)+1)
-	sb.WriteString(wgslFragment("f32exact.wgsl"))
+	sb.WriteString(fmath)
 	sb.WriteString("\n\n")
 	sb.WriteString(`@compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {

@@ -200,3 +200,29 @@ func TestHasInt8Gemm(t *testing.T) {
 		t.Error("an int8 GEMM did not make the program int8")
 	}
 }
+
+// TestF32Math checks the two fragments of float functions: an int8 program splices in f32exact.wgsl (opq
+// through the zero word, the integer long division), a float program f32fast.wgsl, and both define the same
+// functions, so every kernel compiles with either.
+func TestF32Math(t *testing.T) {
+	exact, fast := (&gpuProgram{int8Attn: true}).f32Math(), (&gpuProgram{}).f32Math()
+	if !strings.Contains(exact, "bitcast<u32>(x) ^ zero") || !strings.Contains(exact, "for (var i = 0; i < 24; i++)") {
+		t.Error("the int8 program's fragment is not f32exact.wgsl")
+	}
+	if !strings.Contains(fast, "fn opq(x: f32) -> f32 { return x; }") || !strings.Contains(fast, "fn exp32(x: f32) -> f32 { return exp(x); }") {
+		t.Error("the float program's fragment is not f32fast.wgsl")
+	}
+	fns := func(src string) []string {
+		var names []string
+		for _, m := range regexp.MustCompile(`(?m)^fn (\w+)\(`).FindAllStringSubmatch(src, -1) {
+			names = append(names, m[1])
+		}
+		slices.Sort(names)
+		return names
+	}
+	// f32fast has no expPoly, expx or withSignOf: helpers of f32exact's functions that no kernel of a float program calls
+	want := slices.DeleteFunc(fns(exact), func(n string) bool { return n == "expPoly" || n == "expx" || n == "withSignOf" })
+	if got := fns(fast); !slices.Equal(got, want) {
+		t.Errorf("f32fast.wgsl defines %v, f32exact.wgsl %v", got, want)
+	}
+}

@@ -22,7 +22,7 @@ func attnRowAVX2(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 	if math.IsInf(float64(m), -1) {
 		m = 0
 	}
-	attnExpAVX2(unsafe.Pointer(&p[0]), ldk, m)
+	expSubSumExact(p[:ldk], m) // its own sum is not the canonical one: the tiers add their lanes in other orders
 	sum := vsum(p[:ldk])
 	attnPVAVX2(unsafe.Pointer(&p[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
 	inv := 1 / sum
@@ -52,31 +52,6 @@ func attnScoresAVX2(qp, kp, pp unsafe.Pointer, hd, ldk int, scale float32) float
 	mx.StoreArray(&a)
 	archsimd.ClearAVXUpperBits()
 	return max(max(max(a[0], a[1]), max(a[2], a[3])), max(max(a[4], a[5]), max(a[6], a[7])))
-}
-
-// attnExpAVX2 replaces the n (a multiple of 8) scores at pp by exp(s - m): expOneExact's rounded operations, 8
-// lanes at a time with the constants hoisted, so its bits (the caller sums them in the canonical order, vsum).
-func attnExpAVX2(pp unsafe.Pointer, n int, m float32) {
-	mv := splat(m)
-	lo, l2e, magic, c1, c2 := splat(-87.33654), splat(log2e), splat(12582912), splat(-ln2Hi), splat(-ln2Lo)
-	p0, p1, p2, p3, p4, p5, one := splat(expP0), splat(expP1), splat(expP2), splat(expP3), splat(expP4), splat(expP5), splat(1)
-	b127 := archsimd.BroadcastInt32x8(127 << 23)
-	for off := 0; off < 4*n; off += 32 {
-		x := ld8(pp, off).Sub(mv).Max(lo)
-		t := x.Mul(l2e).Add(magic)
-		nn := t.Sub(magic)
-		r := nn.Mul(c1).Add(x)
-		r = nn.Mul(c2).Add(r)
-		p := p0.Mul(r).Add(p1)
-		p = p.Mul(r).Add(p2)
-		p = p.Mul(r).Add(p3)
-		p = p.Mul(r).Add(p4)
-		p = p.Mul(r).Add(p5)
-		e := p.Mul(r.Mul(r)).Add(r.Add(one))
-		e = e.Mul(t.AsInt32x8().ShiftAllLeft(23).Add(b127).AsFloat32x8())
-		st8(pp, off, e)
-	}
-	archsimd.ClearAVXUpperBits()
 }
 
 // attnPVAVX2 stores in red[8d : 8d+8] the lane sums of p·vt[d], four d at a time.
@@ -142,7 +117,7 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 				m = 0
 			}
 			pr := p[r*ldk : (r+1)*ldk]
-			attnExpAVX2(unsafe.Pointer(&pr[0]), ldk, m)
+			expSubSumExact(pr, m) // its own sum is not the canonical one
 			sum := vsum(pr)
 			inv[r] = 1 / sum
 			if a.Probs != nil {

@@ -46,7 +46,7 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 				m = 0
 			}
 			pr := p[r*ldk : (r+1)*ldk]
-			attnExpWasm(unsafe.Pointer(&pr[0]), ldk, m) // expOneExact's bits; summed in the canonical order
+			expSubSumExact(pr, m) // expOneExact's bits; its own sum is not the canonical one
 			sum := vsum(pr)
 			inv[r] = 1 / sum
 			if a.Probs != nil {

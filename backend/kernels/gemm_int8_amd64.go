@@ -29,31 +29,18 @@ func int8KernVNNI(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
 //go:noescape
 func int8KernAVXVNNI(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
 
-func int8MicroAVXVNNI(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
-	_ = a[5*lda+2*kp-1]
-	_ = b[32*kp-1]
-	_ = rs[5]
-	_ = sc[15]
-	_ = tile[95]
-	int8KernAVXVNNI(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
-}
-
-func int8MicroAVX2(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
-	_ = a[3*lda+2*kp-1]
-	_ = b[32*kp-1]
-	_ = rs[3]
-	_ = sc[15]
-	_ = tile[63]
-	int8KernAVX2(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
-}
-
-func int8MicroVNNI(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
-	_ = a[7*lda+2*kp-1]
-	_ = b[64*kp-1]
-	_ = rs[7]
-	_ = sc[31]
-	_ = tile[255]
-	int8KernVNNI(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
+// asmInt8Tier is the int8 tier of an assembly kernel of mr×nr tiles (cw = nr): its micro-kernel checks that
+// the operands hold the tile's rows, pairs and columns, which the assembly reads unchecked, then calls kern.
+func asmInt8Tier(name string, mr, nr int, kern func(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)) int8Kernel {
+	micro := func(kp int, a []int16, lda int, b []int8, rs, sc []float32, tile []float32) {
+		_ = a[(mr-1)*lda+2*kp-1]
+		_ = b[2*nr*kp-1]
+		_ = rs[mr-1]
+		_ = sc[nr-1]
+		_ = tile[mr*nr-1]
+		kern(kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(rs), unsafe.SliceData(sc), unsafe.SliceData(tile))
+	}
+	return int8Kernel{name: name, mr: mr, nr: nr, cw: nr, micro: micro}
 }
 
 //go:noescape
@@ -171,16 +158,16 @@ var _ = func() bool {
 	if hasInt8AVX2 {
 		quantizeRow, maxAbsRow, sumInt16 = quantizeRowAVX2, maxAbsAVX2, sumInt16AVX2
 		maxAbsBitsInto, pairLevels = maxAbsBitsIntoAVX2, pairLevelsAVX2
-		int8Tiers = append([]int8Kernel{{name: "avx2", mr: 4, nr: 16, cw: 16, micro: int8MicroAVX2}}, int8Tiers...)
+		int8Tiers = append([]int8Kernel{asmInt8Tier("avx2", 4, 16, int8KernAVX2)}, int8Tiers...)
 	}
 	if hasInt8AVXVNNI {
-		int8Tiers = append([]int8Kernel{{name: "avx-vnni", mr: 6, nr: 16, cw: 16, micro: int8MicroAVXVNNI}}, int8Tiers...)
+		int8Tiers = append([]int8Kernel{asmInt8Tier("avx-vnni", 6, 16, int8KernAVXVNNI)}, int8Tiers...)
 	}
 	if archsimd.X86.AVX512() {
 		quantizeRow, maxAbsRow = quantizeRowAVX512, maxAbsAVX512
 	}
 	if hasInt8VNNI {
-		int8Tiers = append([]int8Kernel{{name: "avx512-vnni", mr: 8, nr: 32, cw: 32, micro: int8MicroVNNI}}, int8Tiers...)
+		int8Tiers = append([]int8Kernel{asmInt8Tier("avx512-vnni", 8, 32, int8KernVNNI)}, int8Tiers...)
 	}
 	return true
 }()

@@ -2,8 +2,22 @@
 
 #include "textflag.h"
 
-// Both kernels: tile = float32(Σ_p a[r][2p:2p+2]·b[p][j][0:2]) · rs[r] · sc[j], for a rows of lda int16
+// The kernels: tile = float32(Σ_p a[r][2p:2p+2]·b[p][j][0:2]) · rs[r] · sc[j], for a rows of lda int16
 // (kp pairs used) and a panel b of kp rows of nr column pairs (int8, sign-extended as loaded).
+
+// ROW16 writes row off/4 of a 16-wide tile (the AVX2 and AVX-VNNI kernels'): its int32 accumulators acc0, acc1
+// (columns 0-7, 8-15) as float32, times rs[off/4] (broadcast into rsv from SI) and the column scales sc0, sc1,
+// into the tile at DX.
+#define ROW16(acc0, acc1, off, rsv, sc0, sc1) \
+	VBROADCASTSS off(SI), rsv \
+	VCVTDQ2PS acc0, acc0 \
+	VMULPS rsv, acc0, acc0 \
+	VMULPS sc0, acc0, acc0 \
+	VMOVUPS acc0, (off*16)(DX) \
+	VCVTDQ2PS acc1, acc1 \
+	VMULPS rsv, acc1, acc1 \
+	VMULPS sc1, acc1, acc1 \
+	VMOVUPS acc1, (off*16+32)(DX)
 
 // func int8KernAVX2(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
 // 4×16: Y0..Y7 = rows 0..3 × (columns 0-7, 8-15); tile is [4][16].
@@ -65,21 +79,10 @@ avx2done:
 	VMOVUPS (DI), Y8
 	VMOVUPS 32(DI), Y9
 
-#define AVX2ROW(acc0, acc1, off) \
-	VBROADCASTSS off(SI), Y10 \
-	VCVTDQ2PS acc0, acc0 \
-	VMULPS Y10, acc0, acc0 \
-	VMULPS Y8, acc0, acc0 \
-	VMOVUPS acc0, (off*16)(DX) \
-	VCVTDQ2PS acc1, acc1 \
-	VMULPS Y10, acc1, acc1 \
-	VMULPS Y9, acc1, acc1 \
-	VMOVUPS acc1, (off*16+32)(DX)
-
-	AVX2ROW(Y0, Y1, 0)
-	AVX2ROW(Y2, Y3, 4)
-	AVX2ROW(Y4, Y5, 8)
-	AVX2ROW(Y6, Y7, 12)
+	ROW16(Y0, Y1, 0, Y10, Y8, Y9)
+	ROW16(Y2, Y3, 4, Y10, Y8, Y9)
+	ROW16(Y4, Y5, 8, Y10, Y8, Y9)
+	ROW16(Y6, Y7, 12, Y10, Y8, Y9)
 	VZEROUPPER
 	RET
 
@@ -147,26 +150,14 @@ avxvnnidone:
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 
-#define AVXVNNIROW(acc0, acc1, off) \
-	VBROADCASTSS off(SI), Y14 \
-	VCVTDQ2PS acc0, acc0 \
-	VMULPS Y14, acc0, acc0 \
-	VMULPS Y12, acc0, acc0 \
-	VMOVUPS acc0, (off*16)(DX) \
-	VCVTDQ2PS acc1, acc1 \
-	VMULPS Y14, acc1, acc1 \
-	VMULPS Y13, acc1, acc1 \
-	VMOVUPS acc1, (off*16+32)(DX)
-
-	AVXVNNIROW(Y0, Y1, 0)
-	AVXVNNIROW(Y2, Y3, 4)
-	AVXVNNIROW(Y4, Y5, 8)
-	AVXVNNIROW(Y6, Y7, 12)
-	AVXVNNIROW(Y8, Y9, 16)
-	AVXVNNIROW(Y10, Y11, 20)
+	ROW16(Y0, Y1, 0, Y14, Y12, Y13)
+	ROW16(Y2, Y3, 4, Y14, Y12, Y13)
+	ROW16(Y4, Y5, 8, Y14, Y12, Y13)
+	ROW16(Y6, Y7, 12, Y14, Y12, Y13)
+	ROW16(Y8, Y9, 16, Y14, Y12, Y13)
+	ROW16(Y10, Y11, 20, Y14, Y12, Y13)
 	VZEROUPPER
 	RET
-
 
 // func int8KernVNNI(kp int, a *int16, lda int, b *int8, rs, sc, tile *float32)
 // 8×32: Z(2r), Z(2r+1) = row r × (columns 0-15, 16-31); tile is [8][32] (row-major, as the AVX-512 storeTile

@@ -99,7 +99,7 @@ TEXT ·int8QKWasm(SB), NOSPLIT, $0-72
 	Set R8
 
 	Loop
-		INT8TILE_ZERO
+		TILE_ZERO
 		Get R4
 		Tee R1
 		Get R8

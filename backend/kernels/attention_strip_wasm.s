@@ -17,7 +17,7 @@
 // The whole k of one panel: V0–V7 = Σ_k a_r[k]·panel[k][0:8], one splat step an iteration; R5 ends at the next
 // panel.
 #define PANEL \
-	F32TILE_ZERO \
+	TILE_ZERO \
 	Get R1 \
 	Set R10 \
 	Get R2 \

@@ -40,7 +40,7 @@ TEXT ·f32KernWasm(SB), NOSPLIT, $0-56
 	MOVD a3+32(FP), R4
 	MOVD b+40(FP), R5
 
-	F32TILE_ZERO
+	TILE_ZERO
 
 	Get R0
 	I64Const $2
@@ -113,7 +113,7 @@ TEXT ·f32KernWasmSplat(SB), NOSPLIT, $0-56
 	MOVD a3+32(FP), R4
 	MOVD b+40(FP), R5
 
-	F32TILE_ZERO
+	TILE_ZERO
 
 	Loop
 		F32SPLAT_STEP(R1, R2, R3, R4)
@@ -169,7 +169,7 @@ TEXT ·f32StripWasm(SB), NOSPLIT, $0-48
 	Set R13
 
 	Loop
-		F32TILE_ZERO
+		TILE_ZERO
 		Get R12
 		Set R5
 		Get R8

@@ -60,7 +60,7 @@ TEXT ·int8StripWasm(SB), NOSPLIT, $0-56
 	Set R8
 
 	Loop
-		INT8TILE_ZERO
+		TILE_ZERO
 		Get R2
 		Set R5
 		Get R1

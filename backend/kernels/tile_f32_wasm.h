@@ -2,25 +2,7 @@
 // accumulators V0–V7 (row r: columns 0-3 in V(2r), 4-7 in V(2r+1)), the panel row in V8 and V9, the splat
 // of a[r][k] in V10.
 
-// The 8 accumulators V0–V7 set to zero.
-#define F32TILE_ZERO \
-	I32Const $0 \
-	I32x4Splat \
-	Tee V0 \
-	Tee V1 \
-	Tee V2 \
-	Tee V3 \
-	Tee V4 \
-	Tee V5 \
-	Tee V6 \
-	Set V7
-
-// r += n (a pointer or counter in an i64 register).
-#define ADDR(r, n) \
-	Get r \
-	I64Const $(n) \
-	I64Add \
-	Set r
+#include "tile_wasm.h"
 
 // With acc0 and then a[r][k] splatted on the stack: V10 = the splat, acc0 += splat·b for columns 0-3 (V8) and
 // acc1 += splat·b for columns 4-7 (V9), with f32x4.mul + f32x4.add (wasm SIMD128 has no fused multiply-add

@@ -2,6 +2,8 @@
 // (row r: columns 0-3 and 4-7), the panel row's columns 0-3 in V8 and 4-7 in V9 (int16 pairs), the splat of a
 // row's int16 pair in V10, the A rows interleaved by tile behind R1.
 
+#include "tile_wasm.h"
+
 // Go's wasm assembler (go1.27) writes v128.load8x8_s and v128.load32_splat without their memarg (the align
 // and offset immediates every wasm load has: cmd/internal/obj/wasm encodes them for V128Load only). The
 // macros below write the memarg themselves as the opcode bytes of instructions that take no immediates:
@@ -54,28 +56,12 @@
 	QROW(MEMARG(I64ShrU), V4, V5) \
 	QROW(MEMARG(F32Neg), V6, V7)
 
-// Zeroes the accumulators V0–V7.
-#define INT8TILE_ZERO \
-	I32Const $0 \
-	I32x4Splat \
-	Tee V0 \
-	Tee V1 \
-	Tee V2 \
-	Tee V3 \
-	Tee V4 \
-	Tee V5 \
-	Tee V6 \
-	Set V7
-
 // The whole k of one tile: V0–V7 += the pairs of the interleaved A rows from R1 up to R0 times the panel at R5
 // (INT8TILE_PAIR per pair; R1 ends at R0, R5 at the panel's end).
 #define INT8TILE_KLOOP \
 	Loop \
 		INT8TILE_PAIR \
-		Get R5 \
-		I64Const $16 \
-		I64Add \
-		Set R5 \
+		ADDR(R5, 16) \
 		Get R1 \
 		I64Const $16 \
 		I64Add \

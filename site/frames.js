@@ -66,23 +66,47 @@ function nextFrame(v, timeoutMs) {
   });
 }
 
+// seekTo sets v.currentTime to t and resolves, once the seek is done, with the metadata of the next frame the
+// browser presents, or null when none comes within waitMs of the seek's start.
+async function seekTo(v, t, waitMs) {
+  const frame = nextFrame(v, waitMs);
+  const seeked = once(v, { seeked: true }, 10000);
+  v.currentTime = t;
+  await seeked;
+  const md = await Promise.race([frame, new Promise((r) => setTimeout(() => r(undefined), waitMs))]);
+  return md === undefined ? null : md;
+}
+
 // seekFrame seeks to time t and resolves with the metadata of the frame presented there (null if the
 // browser presented no new frame, e.g. because it was already showing it).
 // When the sought frame is known not to be the one on screen, a new frame will be presented: wait for it for up
 // to 5 s (a loaded machine can take far longer than a frame's time); when it is on screen, none comes: 300 ms;
 // when what is on screen is unknown (v.castgoShown undefined), 1 s.
+// A frame other than the sought one (a stale presentation of an earlier seek, which a slow device can deliver
+// late) is skipped once. When what comes is still the frame that was on screen before the seek, or nothing
+// though a new frame was due, the seek is redone through a neighbouring frame (seeking away and back always
+// presents a new frame), with twice the wait.
 async function seekFrame(v, t, expect, tol) {
-  const known = v.castgoShown !== undefined;
-  const wait = !known ? 1000 : Math.abs(v.castgoShown - expect) <= tol ? 300 : 5000;
-  const frame = nextFrame(v, wait);
-  const seeked = once(v, { seeked: true }, 10000);
-  v.currentTime = t;
-  await seeked;
-  let md = await Promise.race([frame, new Promise((r) => setTimeout(() => r(undefined), wait))]);
-  if (md === undefined) md = null;
-  if (md && Math.abs(md.mediaTime - expect) > tol) {
+  const matches = (md) => md !== null && Math.abs(md.mediaTime - expect) <= tol;
+  const shown = v.castgoShown;
+  const known = shown !== undefined;
+  const onScreen = known && Math.abs(shown - expect) <= tol;
+  const wait = !known ? 1000 : onScreen ? 300 : 5000;
+  let md = await seekTo(v, t, wait);
+  if (md && !matches(md)) {
     const again = await nextFrame(v, wait); // a stale frame: wait for the one we sought
     if (again) md = again;
+  }
+  const stuck = known && !onScreen && (md === null || Math.abs(md.mediaTime - shown) <= 1e-6);
+  if (stuck) {
+    const step = 4 * tol; // one frame
+    const away = [t - step, t + step].find((u) => u >= 0 && u < v.duration && Math.abs(u - 0.5 * step - shown) > tol);
+    if (away !== undefined) {
+      await seekTo(v, away, wait);
+      let got = await seekTo(v, t, 2 * wait);
+      for (let skip = 0; got && !matches(got) && skip < 4; skip++) got = await nextFrame(v, 2 * wait);
+      if (got) md = got;
+    }
   }
   if (md) v.castgoShown = md.mediaTime;
   return md;

@@ -19,13 +19,8 @@ func attnRowAVX2(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 	_, _, _, _ = q[hd-1], kt[(hd+1)*ldk-1], vt[hd*ldk-1], p[ldk-1]
 	var red [smallHDMax * 8]float32
 	m := attnScoresAVX2(unsafe.Pointer(&q[0]), unsafe.Pointer(&kt[0]), unsafe.Pointer(&p[0]), hd, ldk, scale)
-	if math.IsInf(float64(m), -1) {
-		m = 0
-	}
-	expSubSumExact(p[:ldk], m) // its own sum is not the canonical one: the tiers add their lanes in other orders
-	sum := vsum(p[:ldk])
+	inv := softmaxWeights(p[:ldk], m)
 	attnPVAVX2(unsafe.Pointer(&p[0]), unsafe.Pointer(&vt[0]), hd, ldk, &red)
-	inv := 1 / sum
 	out = out[:hd]
 	for d := range out {
 		r := (*[8]float32)(red[d*8:])
@@ -113,13 +108,8 @@ func attnRowsAVX2(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 		for r := 0; r < nr; r++ {
 			x := mx[8*r : 8*r+8]
 			m := max(max(max(x[0], x[1]), max(x[2], x[3])), max(max(x[4], x[5]), max(x[6], x[7])))
-			if math.IsInf(float64(m), -1) {
-				m = 0
-			}
 			pr := p[r*ldk : (r+1)*ldk]
-			expSubSumExact(pr, m) // its own sum is not the canonical one
-			sum := vsum(pr)
-			inv[r] = 1 / sum
+			inv[r] = softmaxWeights(pr, m)
 			if a.Probs != nil {
 				vscaleFlush(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
 			}

@@ -179,6 +179,18 @@ func attnRowGeneric(out, q, kt, vt, p []float32, hd, ldk int, scale float32) {
 	}
 }
 
+// softmaxWeights replaces a row's scores p (m their largest, −Inf when every key is masked) by exp(p[j] − m),
+// expOneExact's bits, and returns 1/Σ p[j] added in the canonical order (vsum): the vector tiers' direct-path
+// softmax weights, the same bits in every tier (expSubSumExact's own sum adds its lanes in the tier's order,
+// so it is not used).
+func softmaxWeights(p []float32, m float32) float32 {
+	if math.IsInf(float64(m), -1) {
+		m = 0
+	}
+	expSubSumExact(p, m)
+	return 1 / vsum(p)
+}
+
 // pvRowsTail writes out[d] = inv·Σ_{j<lk} p[j]·V[j][d] for d in [d0, hd) one at a time (V rows ldv bytes apart),
 // the keys added in order: the head dimensions past the vector versions' last whole vector.
 func pvRowsTail(op, pp, vp unsafe.Pointer, ldv, lk, d0, hd int, inv float32) {

@@ -42,13 +42,8 @@ func attnRowsWasm(a *Attention, b, h, i0, i1 int, kt, vt, vr, p []float32, ldk i
 		for r := 0; r < nr; r++ {
 			x := mx[4*r : 4*r+4]
 			m := max(max(x[0], x[1]), max(x[2], x[3]))
-			if math.IsInf(float64(m), -1) {
-				m = 0
-			}
 			pr := p[r*ldk : (r+1)*ldk]
-			expSubSumExact(pr, m) // expOneExact's bits; its own sum is not the canonical one
-			sum := vsum(pr)
-			inv[r] = 1 / sum
+			inv[r] = softmaxWeights(pr, m)
 			if a.Probs != nil {
 				vscaleFlush(a.probsRow(b, h, i+r), pr[:a.Lk], inv[r])
 			}

@@ -73,12 +73,23 @@ async function seekTo(v, t, waitMs) {
   const seeked = once(v, { seeked: true }, 10000);
   v.currentTime = t;
   await seeked;
-  const md = await Promise.race([frame, new Promise((r) => setTimeout(() => r(undefined), waitMs))]);
-  return md === undefined ? null : md;
+  return frame;
 }
 
-// seekFrame seeks to time t and resolves with the metadata of the frame presented there (null if the
-// browser presented no new frame, e.g. because it was already showing it).
+// skipStale waits, for up to skips more frames of waitMs each, for the sought frame when md is another one;
+// it resolves with the last frame presented (md when no other came).
+async function skipStale(v, md, matches, skips, waitMs) {
+  for (let i = 0; i < skips && md && !matches(md); i++) {
+    const next = await nextFrame(v, waitMs);
+    if (!next) break;
+    md = next;
+  }
+  return md;
+}
+
+// seekFrame seeks to time t and resolves with the metadata of the frame presented there, which should be the
+// one at time expect (frameDur long; Infinity accepts any frame), or null if the browser presented no new frame,
+// e.g. because it was already showing it.
 // When the sought frame is known not to be the one on screen, a new frame will be presented: wait for it for up
 // to 5 s (a loaded machine can take far longer than a frame's time); when it is on screen, none comes: 300 ms;
 // when what is on screen is unknown (v.castgoShown undefined), 1 s.
@@ -86,26 +97,20 @@ async function seekTo(v, t, waitMs) {
 // late) is skipped once. When what comes is still the frame that was on screen before the seek, or nothing
 // though a new frame was due, the seek is redone through a neighbouring frame (seeking away and back always
 // presents a new frame), with twice the wait.
-async function seekFrame(v, t, expect, tol) {
-  const matches = (md) => md !== null && Math.abs(md.mediaTime - expect) <= tol;
+async function seekFrame(v, t, expect, frameDur) {
+  const tol = frameDur / 4;
+  const matches = (md) => Math.abs(md.mediaTime - expect) <= tol;
   const shown = v.castgoShown;
   const known = shown !== undefined;
   const onScreen = known && Math.abs(shown - expect) <= tol;
   const wait = !known ? 1000 : onScreen ? 300 : 5000;
-  let md = await seekTo(v, t, wait);
-  if (md && !matches(md)) {
-    const again = await nextFrame(v, wait); // a stale frame: wait for the one we sought
-    if (again) md = again;
-  }
+  let md = await skipStale(v, await seekTo(v, t, wait), matches, 1, wait);
   const stuck = known && !onScreen && (md === null || Math.abs(md.mediaTime - shown) <= 1e-6);
   if (stuck) {
-    const step = 4 * tol; // one frame
-    const away = [t - step, t + step].find((u) => u >= 0 && u < v.duration && Math.abs(u - 0.5 * step - shown) > tol);
+    const away = [t - frameDur, t + frameDur].find((u) => u >= 0 && u < v.duration && Math.abs(u - 0.5 * frameDur - shown) > tol);
     if (away !== undefined) {
       await seekTo(v, away, wait);
-      let got = await seekTo(v, t, 2 * wait);
-      for (let skip = 0; got && !matches(got) && skip < 4; skip++) got = await nextFrame(v, 2 * wait);
-      if (got) md = got;
+      md = (await skipStale(v, await seekTo(v, t, 2 * wait), matches, 4, 2 * wait)) || md;
     }
   }
   if (md) v.castgoShown = md.mediaTime;
@@ -167,11 +172,7 @@ export async function measureFps(v) {
 // framePresentedBefore seeks to just before time t and resolves with the time of the frame the browser then
 // presents, or null if none came within waitMs (no new frame: the one before t is already on screen).
 async function framePresentedBefore(v, t, eps, waitMs) {
-  const frame = nextFrame(v, waitMs);
-  const seeked = once(v, { seeked: true }, 10000);
-  v.currentTime = Math.max(0, t - eps);
-  await seeked;
-  const md = await frame;
+  const md = await seekTo(v, Math.max(0, t - eps), waitMs);
   if (md) v.castgoShown = md.mediaTime;
   return md ? md.mediaTime : null;
 }
@@ -215,7 +216,7 @@ export async function extractFrames(v, rate, needed, before, after) {
   for (const [k, idx] of needed.entries()) {
     if (before(k, idx) === false) return null;
     const expect = rate.start + idx / rate.fps;
-    const md = await seekFrame(v, rate.start + (idx + 0.5) / rate.fps, expect, 0.25 / rate.fps);
+    const md = await seekFrame(v, rate.start + (idx + 0.5) / rate.fps, expect, 1 / rate.fps);
     ctx.drawImage(v, 0, 0, width, height);
     frames.push(ctx.getImageData(0, 0, width, height).data);
     const seen = md ? Math.round((md.mediaTime - rate.start) * rate.fps) : null;
